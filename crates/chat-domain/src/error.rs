@@ -1,0 +1,34 @@
+//! The one error type of the domain: every way a request can break a rule of chat.
+
+/// A rule of the domain that an input or an action broke. Each variant is something the caller
+/// did wrong (never an IO failure), so the transport answers it with a 4xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// The chat kind in a path was neither `user` nor `topic`.
+    #[error("Invalid message target '{0}', expected 'user' or 'topic'")]
+    InvalidTarget(String),
+    /// A message's `type` was missing or unknown.
+    #[error("Invalid message type, expected 'text' or 'image'")]
+    InvalidType,
+    /// An argument (id, text, paging value, …) was malformed; the text says which and why.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// An edit carried nothing that applies to the message.
+    #[error("No valid data was supplied")]
+    NothingToApply,
+    /// The message id does not name a message of this chat.
+    #[error("Message not found")]
+    MessageNotFound,
+    /// Someone other than the author tried to change or delete a message.
+    #[error("Only the author of a message can change or delete it")]
+    NotAuthor,
+    /// The author tried to mark their own message as seen.
+    #[error("Only a recipient of a message can mark it as seen")]
+    NotRecipient,
+}
+
+impl DomainError {
+    pub(crate) fn argument(message: impl Into<String>) -> Self {
+        Self::InvalidArgument(message.into())
+    }
+}

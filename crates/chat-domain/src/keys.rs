@@ -1,0 +1,86 @@
+//! Redis key naming — the one place it lives. The layout is the original service's, so a deployment
+//! of it keeps its data: `<prefix>:messages:<handle>:dm:<lo>-<hi>`, `…:topic:<id>`, each with a
+//! `:data` hash beside it, `…:inbox:<uid>` and `…:activity:<uid>`.
+
+use crate::{Chat, DomainHandle, UserId};
+
+/// The keys of one tenant under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyspace {
+    /// `<prefix>:messages:<handle>:`, the start of every key of the tenant.
+    base: String,
+    /// Where `<handle>:…` starts inside `base`: the public key (`state.key`) omits the prefix.
+    public_from: usize,
+}
+
+impl Keyspace {
+    /// The keys of `handle` under `prefix` (the original's `SOCK_REDIS_PREFIX`).
+    pub fn new(prefix: &str, handle: &DomainHandle) -> Self {
+        let public_from = prefix.len() + ":messages:".len();
+        Self {
+            base: format!("{prefix}:messages:{handle}:"),
+            public_from,
+        }
+    }
+
+    /// `<prefix>:messages:<handle>:`. The inbox script derives a chat's keys from an inbox member
+    /// by the rule in [`Self::chat_suffix`], appended to this base.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The message id list of a chat.
+    pub fn chat(&self, chat: Chat) -> String {
+        format!("{}{}", self.base, Self::chat_suffix(chat))
+    }
+
+    /// The id → message JSON hash of a chat.
+    pub fn chat_data(&self, chat: Chat) -> String {
+        format!("{}{}:data", self.base, Self::chat_suffix(chat))
+    }
+
+    /// A user's inbox (sorted set of `user-<id>` / `topic-<id>` by last send time).
+    pub fn inbox(&self, owner: UserId) -> String {
+        format!("{}inbox:{owner}", self.base)
+    }
+
+    /// A user's activity hash (`last_active`).
+    pub fn activity(&self, user: UserId) -> String {
+        format!("{}activity:{user}", self.base)
+    }
+
+    /// A key as the REST API shows it in `state.key`: without the prefix.
+    pub fn public<'k>(&self, key: &'k str) -> &'k str {
+        key.get(self.public_from..).unwrap_or(key)
+    }
+
+    /// `dm:<lo>-<hi>` or `topic:<id>`: a chat's key after the base.
+    pub fn chat_suffix(chat: Chat) -> String {
+        match chat {
+            Chat::Direct { lo, hi } => format!("dm:{lo}-{hi}"),
+            Chat::Topic(topic) => format!("topic:{topic}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ChatTarget, TopicId};
+
+    #[test]
+    fn keys_follow_the_originals_layout() {
+        let handle = DomainHandle::parse("myplatform").expect("valid");
+        let keys = Keyspace::new("senna-sockets", &handle);
+        let user = |n| UserId::new(n).expect("valid");
+        let dm = Chat::between(user(1000), ChatTarget::User(user(99)));
+        assert_eq!(keys.chat(dm), "senna-sockets:messages:myplatform:dm:99-1000");
+        assert_eq!(keys.chat_data(dm), "senna-sockets:messages:myplatform:dm:99-1000:data");
+        let topic = Chat::Topic(TopicId::new(42).expect("valid"));
+        assert_eq!(keys.chat(topic), "senna-sockets:messages:myplatform:topic:42");
+        assert_eq!(keys.inbox(user(388636)), "senna-sockets:messages:myplatform:inbox:388636");
+        assert_eq!(keys.activity(user(7)), "senna-sockets:messages:myplatform:activity:7");
+        assert_eq!(keys.public(&keys.chat(dm)), "myplatform:dm:99-1000");
+        assert_eq!(keys.public(&keys.inbox(user(7))), "myplatform:inbox:7");
+    }
+}

@@ -1,0 +1,23 @@
+//! chatd's vocabulary: ids, chats, messages, paging, tenants and Redis key naming — pure data and
+//! the rules that keep it valid. No IO and no framework types live here.
+//!
+//! Every constructor parses: a value of these types is valid by construction, so the layers above
+//! never re-check it ("parse, don't validate").
+
+pub mod chat;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod message;
+pub mod paging;
+pub mod tenant;
+pub mod time;
+
+pub use chat::{Chat, ChatKind, ChatTarget};
+pub use error::DomainError;
+pub use ids::{MessageId, TopicId, UserId};
+pub use keys::Keyspace;
+pub use message::{Edit, Message, MessageBody, MessageStatus, MessageText};
+pub use paging::{PageRequest, PagingLimits};
+pub use tenant::DomainHandle;
+pub use time::Timestamp;

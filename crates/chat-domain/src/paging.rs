@@ -1,0 +1,119 @@
+//! Paging of histories and inboxes: `page` and `per_page` (or the original's `limit`).
+
+use crate::DomainError;
+
+/// The defaults and the ceiling for `per_page`, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PagingLimits {
+    /// `per_page` when the client gives none.
+    pub default_per_page: u32,
+    /// A larger `per_page` is clamped to this.
+    pub max_per_page: u32,
+}
+
+impl Default for PagingLimits {
+    fn default() -> Self {
+        Self { default_per_page: 10, max_per_page: 100 }
+    }
+}
+
+/// A valid page request: `page >= 1`, `1 <= per_page <= max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    page: u32,
+    per_page: u32,
+}
+
+impl PageRequest {
+    /// Parses the query values. `per_page` wins over `limit` when both are given; a missing value
+    /// takes its default, a larger `per_page` than allowed is clamped, and anything that is not a
+    /// positive integer is refused.
+    pub fn parse(
+        page: Option<&str>,
+        per_page: Option<&str>,
+        limit: Option<&str>,
+        limits: PagingLimits,
+    ) -> Result<Self, DomainError> {
+        let page = page.map(|p| positive("page", p)).transpose()?.unwrap_or(1);
+        let per_page = match per_page.map(|p| ("per_page", p)).or(limit.map(|l| ("limit", l))) {
+            Some((name, value)) => positive(name, value)?.min(limits.max_per_page.max(1)),
+            None => limits.default_per_page.clamp(1, limits.max_per_page.max(1)),
+        };
+        Ok(Self { page, per_page })
+    }
+
+    /// A page request from numbers already known to be valid (`0` is raised to `1`).
+    pub fn new(page: u32, per_page: u32) -> Self {
+        Self { page: page.max(1), per_page: per_page.max(1) }
+    }
+
+    /// The 1-based page number.
+    pub fn page(self) -> u32 {
+        self.page
+    }
+
+    /// Entries per page.
+    pub fn per_page(self) -> u32 {
+        self.per_page
+    }
+
+    /// How many entries come before this page (from the newest end).
+    pub fn skip(self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.per_page)
+    }
+
+    /// How many pages `total` entries fill.
+    pub fn total_pages(self, total: u64) -> u64 {
+        total.div_ceil(u64::from(self.per_page))
+    }
+}
+
+fn positive(name: &str, value: &str) -> Result<u32, DomainError> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0 && !value.starts_with('+'))
+        .ok_or_else(|| DomainError::argument(format!("{name} must be a positive integer")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: PagingLimits = PagingLimits { default_per_page: 10, max_per_page: 100 };
+
+    fn parse(page: Option<&str>, per_page: Option<&str>, limit: Option<&str>) -> Result<(u32, u32), DomainError> {
+        PageRequest::parse(page, per_page, limit, LIMITS).map(|p| (p.page(), p.per_page()))
+    }
+
+    #[test]
+    fn defaults_and_both_names_for_the_page_size() {
+        assert_eq!(parse(None, None, None), Ok((1, 10)));
+        assert_eq!(parse(Some("3"), Some("5"), None), Ok((3, 5)));
+        assert_eq!(parse(None, None, Some("7")), Ok((1, 7)));
+        assert_eq!(parse(None, Some("5"), Some("7")), Ok((1, 5)));
+    }
+
+    #[test]
+    fn large_page_sizes_are_clamped() {
+        assert_eq!(parse(None, Some("1000"), None), Ok((1, 100)));
+    }
+
+    #[test]
+    fn anything_but_a_positive_integer_is_refused() {
+        for bad in ["0", "-1", "1.5", "abc", "", "+2", "99999999999"] {
+            assert!(parse(Some(bad), None, None).is_err(), "page {bad:?}");
+            assert!(parse(None, Some(bad), None).is_err(), "per_page {bad:?}");
+            assert!(parse(None, None, Some(bad)).is_err(), "limit {bad:?}");
+        }
+    }
+
+    #[test]
+    fn page_arithmetic() {
+        let page = PageRequest::new(3, 10);
+        assert_eq!(page.skip(), 20);
+        assert_eq!(page.total_pages(0), 0);
+        assert_eq!(page.total_pages(21), 3);
+        assert_eq!(page.total_pages(30), 3);
+    }
+}
