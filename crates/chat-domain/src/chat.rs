@@ -35,7 +35,7 @@ impl ChatKind {
 
 /// A chat as seen from one user: the other participant of a DM, or a topic. It is what paths
 /// address and what an inbox lists (as the member `user-<id>` or `topic-<id>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ChatTarget {
     /// The DM with this user.
     User(UserId),

@@ -9,17 +9,13 @@ use crate::{Chat, DomainHandle, UserId};
 pub struct Keyspace {
     /// `<prefix>:messages:<handle>:`, the start of every key of the tenant.
     base: String,
-    /// Where `<handle>:…` starts inside `base`: the public key (`state.key`) omits the prefix.
-    public_from: usize,
 }
 
 impl Keyspace {
     /// The keys of `handle` under `prefix` (the original's `SOCK_REDIS_PREFIX`).
     pub fn new(prefix: &str, handle: &DomainHandle) -> Self {
-        let public_from = prefix.len() + ":messages:".len();
         Self {
             base: format!("{prefix}:messages:{handle}:"),
-            public_from,
         }
     }
 
@@ -41,7 +37,7 @@ impl Keyspace {
 
     /// A user's inbox (sorted set of `user-<id>` / `topic-<id>` by last send time).
     pub fn inbox(&self, owner: UserId) -> String {
-        format!("{}inbox:{owner}", self.base)
+        format!("{}{}", self.base, Self::inbox_suffix(owner))
     }
 
     /// A user's activity hash (`last_active`).
@@ -49,9 +45,19 @@ impl Keyspace {
         format!("{}activity:{user}", self.base)
     }
 
-    /// A key as the REST API shows it in `state.key`: without the prefix.
-    pub fn public<'k>(&self, key: &'k str) -> &'k str {
-        key.get(self.public_from..).unwrap_or(key)
+    /// A chat's key as the REST API shows it in `state.key`: `<handle>:dm:<lo>-<hi>`, without
+    /// the prefix.
+    pub fn public_chat(handle: &DomainHandle, chat: Chat) -> String {
+        format!("{handle}:{}", Self::chat_suffix(chat))
+    }
+
+    /// An inbox's key as the REST API shows it: `<handle>:inbox:<uid>`.
+    pub fn public_inbox(handle: &DomainHandle, owner: UserId) -> String {
+        format!("{handle}:{}", Self::inbox_suffix(owner))
+    }
+
+    fn inbox_suffix(owner: UserId) -> String {
+        format!("inbox:{owner}")
     }
 
     /// `dm:<lo>-<hi>` or `topic:<id>`: a chat's key after the base.
@@ -80,7 +86,7 @@ mod tests {
         assert_eq!(keys.chat(topic), "senna-sockets:messages:myplatform:topic:42");
         assert_eq!(keys.inbox(user(388636)), "senna-sockets:messages:myplatform:inbox:388636");
         assert_eq!(keys.activity(user(7)), "senna-sockets:messages:myplatform:activity:7");
-        assert_eq!(keys.public(&keys.chat(dm)), "myplatform:dm:99-1000");
-        assert_eq!(keys.public(&keys.inbox(user(7))), "myplatform:inbox:7");
+        assert_eq!(Keyspace::public_chat(&handle, dm), "myplatform:dm:99-1000");
+        assert_eq!(Keyspace::public_inbox(&handle, user(7)), "myplatform:inbox:7");
     }
 }

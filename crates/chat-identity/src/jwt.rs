@@ -1,0 +1,230 @@
+//! JWT verification: turns the token a client presents into the [`UserId`] it speaks for.
+//!
+//! The platform already issues these tokens (the original service checked them with Node's
+//! `jsonwebtoken`), so the rules follow what those tokens look like: the algorithm is pinned by
+//! configuration, `exp`/`nbf` are honoured when present but not required (many platform tokens
+//! are just `{"user_id": 388636}`), and the user id may be a number or a numeric string.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chat_domain::UserId;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::IdentityError;
+
+/// The algorithms [`JwtSettings::algorithm`] accepts, as configuration spells them.
+const ALGORITHMS: &str = "HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA";
+
+/// The largest leeway accepted: clocks that disagree by more than a day are a misconfiguration,
+/// and a bound keeps the library's `now ± leeway` arithmetic far from overflow.
+const MAX_LEEWAY_SECONDS: u64 = 24 * 60 * 60;
+
+/// Typed JWT settings, built by the daemon from its configuration (libraries never read env vars).
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    /// The one algorithm tokens must be signed with: `HS256` (default), `HS384`, `HS512`,
+    /// `RS256`/`RS384`/`RS512`, `PS256`/`PS384`/`PS512`, `ES256`, `ES384` or `EdDSA`.
+    pub algorithm: String,
+    /// The HMAC secret; required for the `HS*` algorithms, ignored by the others.
+    pub secret: Option<SecretString>,
+    /// The PEM public key (`-----BEGIN PUBLIC KEY-----`, or `RSA PUBLIC KEY` for RSA); required
+    /// for the `RS*`, `PS*`, `ES*` and `EdDSA` algorithms, ignored by `HS*`.
+    pub public_key_pem: Option<String>,
+    /// The claim holding the user id; default `user_id`.
+    pub user_claim: String,
+    /// Clock-skew allowance on `exp` and `nbf`, in seconds; default 5, at most one day.
+    pub leeway_seconds: u64,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        Self {
+            algorithm: "HS256".to_owned(),
+            secret: None,
+            public_key_pem: None,
+            user_claim: "user_id".to_owned(),
+            leeway_seconds: 5,
+        }
+    }
+}
+
+/// Why a token was refused.
+///
+/// The texts say what was wrong with the token, never what it contained, so they can be logged.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// The token failed verification: malformed, bad signature, expired, not yet valid, or
+    /// signed with an algorithm other than the configured one (including `none`).
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The token is genuine but its user claim is missing, falsy, or not a positive integer
+    /// (or a string of digits).
+    #[error("the token carries no valid user id")]
+    NoUserId,
+}
+
+/// Verifies tokens with the configured algorithm and key. Cheap to clone (shared inside).
+#[derive(Clone)]
+pub struct TokenVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    algorithm: Algorithm,
+    key: DecodingKey,
+    validation: Validation,
+    user_claim: String,
+}
+
+impl fmt::Debug for TokenVerifier {
+    // Hand-written so that no secret or key material can ever reach a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("algorithm", &self.inner.algorithm)
+            .field("user_claim", &self.inner.user_claim)
+            .field("leeway_seconds", &self.inner.validation.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenVerifier {
+    /// Builds a verifier, checking the settings: an unknown algorithm, a missing secret or key
+    /// for the algorithm, a PEM that is not a public key of the algorithm's kind, an empty
+    /// user claim or an excessive leeway is an [`IdentityError`] naming the setting.
+    pub fn new(settings: &JwtSettings) -> Result<Self, IdentityError> {
+        let algorithm = Algorithm::from_str(settings.algorithm.trim()).map_err(|_| {
+            IdentityError::setting(
+                "jwt.algorithm",
+                format!("'{}' is not a supported algorithm (expected one of {ALGORITHMS})", settings.algorithm),
+            )
+        })?;
+        let key = decoding_key(algorithm, settings)?;
+        if settings.user_claim.is_empty() {
+            return Err(IdentityError::setting("jwt.user_claim", "must not be empty"));
+        }
+        if settings.leeway_seconds > MAX_LEEWAY_SECONDS {
+            return Err(IdentityError::setting(
+                "jwt.leeway_seconds",
+                format!("must be at most {MAX_LEEWAY_SECONDS} (one day)"),
+            ));
+        }
+
+        // `Validation::new` pins the header's `alg` to exactly this algorithm: a token naming any
+        // other (or `none`, which the library cannot even parse) is refused before any key use.
+        let mut validation = Validation::new(algorithm);
+        // The platform's tokens may carry no `exp`; the library requires it by default.
+        validation.required_spec_claims.clear();
+        // Checked when present. `nbf` is off by default in the library.
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = settings.leeway_seconds;
+        // The original checked no audience; with the default on, any token carrying `aud` would
+        // be refused because no audience is configured.
+        validation.validate_aud = false;
+
+        Ok(Self {
+            inner: Arc::new(Inner { algorithm, key, validation, user_claim: settings.user_claim.clone() }),
+        })
+    }
+
+    /// The user this token speaks for, if the token is genuine and current.
+    pub fn verify(&self, token: &str) -> Result<UserId, TokenError> {
+        let inner = &*self.inner;
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token.trim(),
+            &inner.key,
+            &inner.validation,
+        )
+        .map_err(|error| TokenError::Invalid(reason(error.kind())))?;
+        data.claims
+            .get(&inner.user_claim)
+            .and_then(|claim| UserId::from_json(claim).ok())
+            .ok_or(TokenError::NoUserId)
+    }
+}
+
+/// The key for `algorithm`, from the setting that family needs.
+fn decoding_key(algorithm: Algorithm, settings: &JwtSettings) -> Result<DecodingKey, IdentityError> {
+    if let Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 = algorithm {
+        return match &settings.secret {
+            Some(secret) if !secret.expose_secret().is_empty() => {
+                Ok(DecodingKey::from_secret(secret.expose_secret().as_bytes()))
+            }
+            _ => Err(IdentityError::setting("jwt.secret", format!("is required for {algorithm:?}"))),
+        };
+    }
+
+    const SETTING: &str = "jwt.public_key_pem";
+    let pem = match settings.public_key_pem.as_deref().map(str::trim) {
+        Some(pem) if !pem.is_empty() => pem,
+        _ => return Err(IdentityError::setting(SETTING, format!("is required for {algorithm:?}"))),
+    };
+    // A private key pasted here would parse for RSA (the library takes its first bit string) and
+    // then fail every token; say what is wrong instead, and keep private keys out of config.
+    if pem.contains("PRIVATE KEY") {
+        return Err(IdentityError::setting(SETTING, "holds a private key; give the public key instead"));
+    }
+    let unreadable = |kind: &str| IdentityError::setting(SETTING, format!("is not a readable {kind} public key in PEM form"));
+    match algorithm {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| unreadable("RSA")),
+        Algorithm::ES256 | Algorithm::ES384 => {
+            let key = DecodingKey::from_ec_pem(pem.as_bytes()).map_err(|_| unreadable("EC"))?;
+            // The key is the uncompressed curve point: 1 + 2 × 32 bytes on P-256, 1 + 2 × 48 on
+            // P-384. A key of the other curve would refuse every token; catch it at start-up.
+            let (curve, point_len) = if algorithm == Algorithm::ES256 { ("P-256", 65) } else { ("P-384", 97) };
+            match key.try_get_as_bytes() {
+                Ok(point) if point.len() == point_len => Ok(key),
+                _ => Err(IdentityError::setting(SETTING, format!("is not a {curve} key, as {algorithm:?} needs"))),
+            }
+        }
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|_| unreadable("Ed25519")),
+        // The HMAC algorithms returned above; anything newer is refused rather than guessed at.
+        _ => Err(IdentityError::setting(
+            "jwt.algorithm",
+            format!("'{algorithm:?}' is not supported (expected one of {ALGORITHMS})"),
+        )),
+    }
+}
+
+/// A short, fixed description of why verification failed. Deliberately not the library's
+/// `Display`, which for JSON errors could quote parts of the token.
+fn reason(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::InvalidSignature => "bad signature".to_owned(),
+        ErrorKind::ExpiredSignature => "expired".to_owned(),
+        ErrorKind::ImmatureSignature => "not yet valid (nbf)".to_owned(),
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "algorithm not allowed".to_owned(),
+        ErrorKind::InvalidClaimFormat(claim) => format!("malformed {claim} claim"),
+        _ => "malformed token".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let settings = JwtSettings { secret: Some("hunter2-very-secret".into()), ..JwtSettings::default() };
+        let verifier = TokenVerifier::new(&settings).expect("valid settings");
+        let shown = format!("{verifier:?} {settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("HS256"), "{shown}");
+    }
+
+    #[test]
+    fn the_library_error_is_reduced_to_a_fixed_reason() {
+        assert_eq!(reason(&ErrorKind::ExpiredSignature), "expired");
+        assert_eq!(reason(&ErrorKind::InvalidAlgorithm), "algorithm not allowed");
+        assert_eq!(reason(&ErrorKind::InvalidToken), "malformed token");
+    }
+}

@@ -1,0 +1,106 @@
+//! The Lua scripts behind every Redis operation. Each runs atomically inside Redis, so a reader
+//! never sees a message without its list entry or inbox update, and costs one round trip
+//! (`EVALSHA`, loaded once per server).
+
+use deadpool_redis::redis::Script;
+
+/// Append a message.
+/// KEYS: chat list, chat data hash, author's activity hash, then one inbox per entry to refresh.
+/// ARGV: message id, message JSON, epoch ms (inbox score), `last_active` text, then the inbox
+/// members, in the order of their inbox keys.
+const APPEND: &str = r"
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], 'last_active', ARGV[4])
+for i = 4, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[3], ARGV[i + 1])
+end
+return 1
+";
+
+/// A page of history: the chat's size and the messages of one range of its list.
+/// KEYS: chat list, chat data hash. ARGV: first and last index (negative, from the newest end).
+/// Returns `{total, {json or false, …}}` (false where an id has no data).
+const HISTORY: &str = r"
+local total = redis.call('LLEN', KEYS[1])
+local ids = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])
+if #ids == 0 then
+  return {total, {}}
+end
+return {total, redis.call('HMGET', KEYS[2], unpack(ids))}
+";
+
+/// A page of an inbox with the latest message of each chat.
+/// KEYS: the inbox. ARGV: the tenant's key base (`<prefix>:messages:<handle>:`), the owner's id,
+/// first and last rank.
+/// Returns `{total, {{member, score, latest JSON or false}, …}}`.
+///
+/// The chat keys are derived here from the inbox members (`user-<id>` → `dm:<lo>-<hi>`,
+/// `topic-<id>` → `topic:<id>`), the same rule as `Keyspace::chat_suffix`, so the whole page is one
+/// round trip; the storage tests check both agree. It touches keys not passed in KEYS, which is
+/// fine on a single Redis (not on Redis Cluster).
+const INBOX: &str = r"
+local total = redis.call('ZCARD', KEYS[1])
+local page = redis.call('ZREVRANGE', KEYS[1], ARGV[3], ARGV[4], 'WITHSCORES')
+local owner = tonumber(ARGV[2])
+local entries = {}
+for i = 1, #page, 2 do
+  local member = page[i]
+  local latest = false
+  local kind, id = string.match(member, '^(%a+)%-(%d+)$')
+  local chat = nil
+  if kind == 'user' then
+    if owner < tonumber(id) then
+      chat = 'dm:' .. ARGV[2] .. '-' .. id
+    else
+      chat = 'dm:' .. id .. '-' .. ARGV[2]
+    end
+  elseif kind == 'topic' then
+    chat = 'topic:' .. id
+  end
+  if chat then
+    local last = redis.call('LINDEX', ARGV[1] .. chat, -1)
+    if last then
+      latest = redis.call('HGET', ARGV[1] .. chat .. ':data', last)
+    end
+  end
+  entries[#entries + 1] = {member, page[i + 1], latest}
+end
+return {total, entries}
+";
+
+/// Replace or delete a message if it is still exactly the version the caller decided on.
+/// KEYS: chat data hash, chat list. ARGV: message id, expected JSON, `set` or `del`, new JSON.
+/// Returns 1 when applied, 0 when the message changed (or vanished) in between.
+const COMPARE_AND_SET: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+if ARGV[3] == 'del' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('LREM', KEYS[2], 0, ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+end
+return 1
+";
+
+/// The scripts, hashed once.
+#[derive(Debug)]
+pub(super) struct Scripts {
+    pub(super) append: Script,
+    pub(super) history: Script,
+    pub(super) inbox: Script,
+    pub(super) compare_and_set: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            append: Script::new(APPEND),
+            history: Script::new(HISTORY),
+            inbox: Script::new(INBOX),
+            compare_and_set: Script::new(COMPARE_AND_SET),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! [`RedisStore`]: the [`ChatStore`] on Redis.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_domain::{Chat, ChatTarget, DomainHandle, Keyspace, Message, MessageId, PageRequest, Timestamp, UserId};
+use deadpool_redis::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use deadpool_redis::redis::{self, AsyncCommands, RedisError};
+
+use super::scripts::Scripts;
+use crate::{Change, ChatStore, Decide, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError, record};
+
+/// How often a change is retried when other writers keep changing the same message.
+const MODIFY_ATTEMPTS: usize = 8;
+
+/// Where Redis is and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`, `rediss://…` or `unix:///path/to/socket`.
+    pub url: String,
+    /// The first part of every key (the original's `SOCK_REDIS_PREFIX`).
+    pub prefix: String,
+    /// Multiplexed connections to spread requests over (each carries many requests at once).
+    pub connections: usize,
+    /// How long one connection attempt may take.
+    pub connect_timeout: Duration,
+    /// How long one command may wait for its answer.
+    pub response_timeout: Duration,
+}
+
+/// Chats in Redis, in the original service's layout.
+#[derive(Debug)]
+pub struct RedisStore {
+    prefix: String,
+    connections: Vec<ConnectionManager>,
+    next: AtomicUsize,
+    scripts: Scripts,
+}
+
+impl RedisStore {
+    /// Opens the connections. They are made lazily and re-made whenever Redis goes away, so this
+    /// succeeds while Redis is down (requests then fail as unavailable until it is back); a bad URL
+    /// is an error at once.
+    pub fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
+        let client = redis::Client::open(settings.url.as_str()).map_err(|e| StoreError::Backend(format!("invalid Redis URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(settings.response_timeout))
+            .set_number_of_retries(1);
+        let connections = (0..settings.connections.max(1))
+            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(unavailable))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            prefix: settings.prefix.clone(),
+            connections,
+            next: AtomicUsize::new(0),
+            scripts: Scripts::new(),
+        })
+    }
+
+    /// Asks Redis whether it is there.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        redis::cmd("PING").query_async::<String>(&mut connection).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        self.connections[index].clone()
+    }
+
+    fn keys(&self, tenant: &DomainHandle) -> Keyspace {
+        Keyspace::new(&self.prefix, tenant)
+    }
+}
+
+/// Maps a Redis failure to a storage error without leaking Redis types upward.
+fn unavailable(error: RedisError) -> StoreError {
+    if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() || error.is_timeout() {
+        StoreError::Unavailable(error.to_string())
+    } else {
+        StoreError::Backend(error.to_string())
+    }
+}
+
+/// Decodes stored messages, skipping (and logging) any that cannot be read, so that one damaged
+/// record never hides the rest of a chat.
+fn decode_or_skip(json: &str) -> Option<Message> {
+    record::decode(json)
+        .inspect_err(|error| tracing::warn!(%error, "skipping a stored message"))
+        .ok()
+}
+
+#[async_trait]
+impl ChatStore for RedisStore {
+    async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError> {
+        let keys = self.keys(tenant);
+        let id = message.id.to_string();
+        let mut call = self.scripts.append.prepare_invoke();
+        call.key(keys.chat(chat))
+            .key(keys.chat_data(chat))
+            .key(keys.activity(message.author))
+            .arg(&id)
+            .arg(record::encode(message))
+            .arg(message.timestamp.epoch_millis())
+            .arg(message.timestamp.js_date_string());
+        for (owner, entry) in chat.inbox_entries_on_send(message.author) {
+            call.key(keys.inbox(owner)).arg(entry.to_string());
+        }
+        call.invoke_async::<i64>(&mut self.connection()).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError> {
+        let keys = self.keys(tenant);
+        let skip = i64::try_from(page.skip()).unwrap_or(i64::MAX - 1);
+        let first = -(skip.saturating_add(i64::from(page.per_page())));
+        let last = -(skip + 1);
+        let (total, records): (u64, Vec<Option<String>>) = self
+            .scripts
+            .history
+            .key(keys.chat(chat))
+            .key(keys.chat_data(chat))
+            .arg(first)
+            .arg(last)
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        let messages = records.iter().flatten().filter_map(|json| decode_or_skip(json)).collect();
+        Ok(HistoryPage { total, messages })
+    }
+
+    async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError> {
+        let keys = self.keys(tenant);
+        let first = page.skip();
+        let last = first + u64::from(page.per_page()) - 1;
+        let (total, rows): (u64, Vec<(String, String, Option<String>)>) = self
+            .scripts
+            .inbox
+            .key(keys.inbox(owner))
+            .arg(keys.base())
+            .arg(owner.get())
+            .arg(first)
+            .arg(last)
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        let entries = rows
+            .into_iter()
+            .filter_map(|(member, score, latest)| {
+                let target = ChatTarget::parse_member(&member)
+                    .inspect_err(|error| tracing::warn!(%error, member, "skipping an inbox entry"))
+                    .ok()?;
+                let updated = score.parse::<f64>().map(|ms| Timestamp::from_epoch_millis(ms as i64)).ok()?;
+                let latest = latest.as_deref().and_then(decode_or_skip);
+                Some(InboxEntry { target, updated, latest })
+            })
+            .collect();
+        Ok(InboxPage { total, entries })
+    }
+
+    async fn modify(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        id: MessageId,
+        decide: &Decide<'_>,
+    ) -> Result<Message, ModifyError> {
+        let keys = self.keys(tenant);
+        let (data_key, list_key, field) = (keys.chat_data(chat), keys.chat(chat), id.to_string());
+        let mut connection = self.connection();
+        for _ in 0..MODIFY_ATTEMPTS {
+            let stored: Option<String> = connection.hget(&data_key, &field).await.map_err(unavailable)?;
+            let stored = stored.ok_or(ModifyError::NotFound)?;
+            let current = record::decode(&stored)?;
+            let (operation, replacement, result) = match decide(&current).map_err(ModifyError::Rejected)? {
+                Change::Replace(updated) => ("set", record::encode(&updated), updated),
+                Change::Remove => ("del", String::new(), current),
+            };
+            let applied: i64 = self
+                .scripts
+                .compare_and_set
+                .key(&data_key)
+                .key(&list_key)
+                .arg(&field)
+                .arg(&stored)
+                .arg(operation)
+                .arg(replacement)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            if applied == 1 {
+                return Ok(result);
+            }
+        }
+        Err(ModifyError::Contended)
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+}

@@ -1,0 +1,81 @@
+//! The repository trait at the storage border and the values it returns.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chat_domain::{Chat, ChatTarget, DomainError, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId};
+
+use crate::{ModifyError, StoreError};
+
+/// What a [`Decide`] callback wants done to a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Store this version of the message in place of the current one.
+    Replace(Message),
+    /// Delete the message.
+    Remove,
+}
+
+/// Decides, from the current version of a message, what to do with it. It may run more than once
+/// (when another writer changed the message in between), so it must be a pure function.
+pub type Decide<'a> = dyn Fn(&Message) -> Result<Change, DomainError> + Send + Sync + 'a;
+
+/// One page of a chat's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    /// Messages in the whole chat.
+    pub total: u64,
+    /// This page's messages, oldest first.
+    pub messages: Vec<Message>,
+}
+
+/// One chat in an inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxEntry {
+    /// The chat, as the inbox owner sees it.
+    pub target: ChatTarget,
+    /// When the chat last had a message sent in it (the inbox score).
+    pub updated: Timestamp,
+    /// The chat's latest message, if it still has one.
+    pub latest: Option<Message>,
+}
+
+/// One page of an inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxPage {
+    /// Chats in the whole inbox.
+    pub total: u64,
+    /// This page's chats, most recently updated first.
+    pub entries: Vec<InboxEntry>,
+}
+
+/// Where chats live. Every method is one atomic operation: no reader ever sees part of a write.
+///
+/// `tenant` scopes every call; two tenants never see each other's data.
+#[async_trait]
+pub trait ChatStore: Send + Sync + Debug {
+    /// Appends `message` to `chat`, refreshes the inbox entries of the chat (see
+    /// [`Chat::inbox_entries_on_send`]) and the author's `last_active`, all at once.
+    async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError>;
+
+    /// One page of `chat`, counted from the newest message: page 1 holds the newest `per_page`
+    /// messages, returned oldest first.
+    async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError>;
+
+    /// One page of `owner`'s inbox, most recently updated first, with each chat's latest message.
+    async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError>;
+
+    /// Changes message `id` of `chat` as `decide` says, given its current version; returns the
+    /// message as it is afterwards (or as it was, when removed). The decision and the write are
+    /// atomic: if the message changed in between, `decide` runs again on the new version.
+    async fn modify(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        id: MessageId,
+        decide: &Decide<'_>,
+    ) -> Result<Message, ModifyError>;
+
+    /// A short name of the backend, for logs ("redis", "memory").
+    fn backend(&self) -> &'static str;
+}
