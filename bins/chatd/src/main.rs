@@ -1,2 +1,55 @@
-//! placeholder
-fn main() {}
+//! `chatd`: realtime chat beside your platform. Reads its configuration, then serves until stopped.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chatd::settings::Settings;
+use chatd::startup::Application;
+use clap::Parser;
+
+/// chatd — realtime chat beside your platform.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Configuration file (TOML). Default: ./chatd.toml when it exists.
+    #[arg(long, env = "CHATD_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let settings = match Settings::load(args.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            // Logging is configured by the settings that failed to load: report plainly.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("chatd: invalid configuration: {error}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    chatd::telemetry::init(&settings.log);
+    let application = match Application::build(&settings) {
+        Ok(application) => application,
+        Err(error) => {
+            tracing::error!(%error, "chatd cannot start");
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!(
+        host = %settings.http.host,
+        port = application.port(),
+        env = ?settings.env,
+        handle = %settings.chat.handle,
+        "chatd listening"
+    );
+    match application.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "chatd stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}

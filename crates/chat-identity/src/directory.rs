@@ -31,7 +31,9 @@ pub fn degraded_profile(id: u64) -> Profile {
 }
 
 /// What the directories need to know about an id, so one implementation serves users and topics.
-pub(crate) trait DirectoryId: Copy + Eq + Ord + std::hash::Hash + Send + Sync + 'static {
+pub(crate) trait DirectoryId:
+    Copy + Eq + Ord + std::hash::Hash + Send + Sync + 'static
+{
     /// The number itself.
     fn number(self) -> u64;
 }
@@ -53,7 +55,9 @@ impl DirectoryId for TopicId {
 pub(crate) fn entry_id(entry: &Profile) -> Option<u64> {
     let id = match entry.get("id")? {
         serde_json::Value::Number(n) => n.as_u64()?,
-        serde_json::Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok()?,
+        serde_json::Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()?
+        }
         _ => return None,
     };
     (id > 0).then_some(id)
@@ -68,9 +72,17 @@ mod tests {
     fn an_entry_id_is_a_positive_number_or_string_of_digits() {
         assert_eq!(entry_id(&json!({"id": 7})), Some(7));
         assert_eq!(entry_id(&json!({"id": "7"})), Some(7));
-        for bad in [json!({"id": 0}), json!({"id": -1}), json!({"id": 1.5}), json!({"id": ""}), json!({"id": "7a"}),
-            json!({"id": null}), json!({}), json!([7]), json!(7)]
-        {
+        for bad in [
+            json!({"id": 0}),
+            json!({"id": -1}),
+            json!({"id": 1.5}),
+            json!({"id": ""}),
+            json!({"id": "7a"}),
+            json!({"id": null}),
+            json!({}),
+            json!([7]),
+            json!(7),
+        ] {
             assert_eq!(entry_id(&bad), None, "{bad}");
         }
     }

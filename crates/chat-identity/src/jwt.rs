@@ -17,7 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::IdentityError;
 
 /// The algorithms [`JwtSettings::algorithm`] accepts, as configuration spells them.
-const ALGORITHMS: &str = "HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA";
+const ALGORITHMS: &str =
+    "HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA";
 
 /// The largest leeway accepted: clocks that disagree by more than a day are a misconfiguration,
 /// and a bound keeps the library's `now ± leeway` arithmetic far from overflow.
@@ -99,12 +100,18 @@ impl TokenVerifier {
         let algorithm = Algorithm::from_str(settings.algorithm.trim()).map_err(|_| {
             IdentityError::setting(
                 "jwt.algorithm",
-                format!("'{}' is not a supported algorithm (expected one of {ALGORITHMS})", settings.algorithm),
+                format!(
+                    "'{}' is not a supported algorithm (expected one of {ALGORITHMS})",
+                    settings.algorithm
+                ),
             )
         })?;
         let key = decoding_key(algorithm, settings)?;
         if settings.user_claim.is_empty() {
-            return Err(IdentityError::setting("jwt.user_claim", "must not be empty"));
+            return Err(IdentityError::setting(
+                "jwt.user_claim",
+                "must not be empty",
+            ));
         }
         if settings.leeway_seconds > MAX_LEEWAY_SECONDS {
             return Err(IdentityError::setting(
@@ -127,7 +134,12 @@ impl TokenVerifier {
         validation.validate_aud = false;
 
         Ok(Self {
-            inner: Arc::new(Inner { algorithm, key, validation, user_claim: settings.user_claim.clone() }),
+            inner: Arc::new(Inner {
+                algorithm,
+                key,
+                validation,
+                user_claim: settings.user_claim.clone(),
+            }),
         })
     }
 
@@ -148,45 +160,75 @@ impl TokenVerifier {
 }
 
 /// The key for `algorithm`, from the setting that family needs.
-fn decoding_key(algorithm: Algorithm, settings: &JwtSettings) -> Result<DecodingKey, IdentityError> {
+fn decoding_key(
+    algorithm: Algorithm,
+    settings: &JwtSettings,
+) -> Result<DecodingKey, IdentityError> {
     if let Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 = algorithm {
         return match &settings.secret {
             Some(secret) if !secret.expose_secret().is_empty() => {
                 Ok(DecodingKey::from_secret(secret.expose_secret().as_bytes()))
             }
-            _ => Err(IdentityError::setting("jwt.secret", format!("is required for {algorithm:?}"))),
+            _ => Err(IdentityError::setting(
+                "jwt.secret",
+                format!("is required for {algorithm:?}"),
+            )),
         };
     }
 
     const SETTING: &str = "jwt.public_key_pem";
     let pem = match settings.public_key_pem.as_deref().map(str::trim) {
         Some(pem) if !pem.is_empty() => pem,
-        _ => return Err(IdentityError::setting(SETTING, format!("is required for {algorithm:?}"))),
+        _ => {
+            return Err(IdentityError::setting(
+                SETTING,
+                format!("is required for {algorithm:?}"),
+            ));
+        }
     };
     // A private key pasted here would parse for RSA (the library takes its first bit string) and
     // then fail every token; say what is wrong instead, and keep private keys out of config.
     if pem.contains("PRIVATE KEY") {
-        return Err(IdentityError::setting(SETTING, "holds a private key; give the public key instead"));
+        return Err(IdentityError::setting(
+            SETTING,
+            "holds a private key; give the public key instead",
+        ));
     }
-    let unreadable = |kind: &str| IdentityError::setting(SETTING, format!("is not a readable {kind} public key in PEM form"));
+    let unreadable = |kind: &str| {
+        IdentityError::setting(
+            SETTING,
+            format!("is not a readable {kind} public key in PEM form"),
+        )
+    };
     match algorithm {
         Algorithm::RS256
         | Algorithm::RS384
         | Algorithm::RS512
         | Algorithm::PS256
         | Algorithm::PS384
-        | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| unreadable("RSA")),
+        | Algorithm::PS512 => {
+            DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| unreadable("RSA"))
+        }
         Algorithm::ES256 | Algorithm::ES384 => {
             let key = DecodingKey::from_ec_pem(pem.as_bytes()).map_err(|_| unreadable("EC"))?;
             // The key is the uncompressed curve point: 1 + 2 × 32 bytes on P-256, 1 + 2 × 48 on
             // P-384. A key of the other curve would refuse every token; catch it at start-up.
-            let (curve, point_len) = if algorithm == Algorithm::ES256 { ("P-256", 65) } else { ("P-384", 97) };
+            let (curve, point_len) = if algorithm == Algorithm::ES256 {
+                ("P-256", 65)
+            } else {
+                ("P-384", 97)
+            };
             match key.try_get_as_bytes() {
                 Ok(point) if point.len() == point_len => Ok(key),
-                _ => Err(IdentityError::setting(SETTING, format!("is not a {curve} key, as {algorithm:?} needs"))),
+                _ => Err(IdentityError::setting(
+                    SETTING,
+                    format!("is not a {curve} key, as {algorithm:?} needs"),
+                )),
             }
         }
-        Algorithm::EdDSA => DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|_| unreadable("Ed25519")),
+        Algorithm::EdDSA => {
+            DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|_| unreadable("Ed25519"))
+        }
         // The HMAC algorithms returned above; anything newer is refused rather than guessed at.
         _ => Err(IdentityError::setting(
             "jwt.algorithm",
@@ -202,7 +244,9 @@ fn reason(kind: &ErrorKind) -> String {
         ErrorKind::InvalidSignature => "bad signature".to_owned(),
         ErrorKind::ExpiredSignature => "expired".to_owned(),
         ErrorKind::ImmatureSignature => "not yet valid (nbf)".to_owned(),
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "algorithm not allowed".to_owned(),
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            "algorithm not allowed".to_owned()
+        }
         ErrorKind::InvalidClaimFormat(claim) => format!("malformed {claim} claim"),
         _ => "malformed token".to_owned(),
     }
@@ -214,7 +258,10 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_secret() {
-        let settings = JwtSettings { secret: Some("hunter2-very-secret".into()), ..JwtSettings::default() };
+        let settings = JwtSettings {
+            secret: Some("hunter2-very-secret".into()),
+            ..JwtSettings::default()
+        };
         let verifier = TokenVerifier::new(&settings).expect("valid settings");
         let shown = format!("{verifier:?} {settings:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
@@ -224,7 +271,10 @@ mod tests {
     #[test]
     fn the_library_error_is_reduced_to_a_fixed_reason() {
         assert_eq!(reason(&ErrorKind::ExpiredSignature), "expired");
-        assert_eq!(reason(&ErrorKind::InvalidAlgorithm), "algorithm not allowed");
+        assert_eq!(
+            reason(&ErrorKind::InvalidAlgorithm),
+            "algorithm not allowed"
+        );
         assert_eq!(reason(&ErrorKind::InvalidToken), "malformed token");
     }
 }

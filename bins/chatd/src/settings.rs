@@ -1,0 +1,284 @@
+//! chatd's configuration, read once at start-up: built-in defaults ← `chatd.toml` ← `CHATD_*`
+//! environment variables (nested with `__`) ← the original service's `SOCK_*` names.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The original service's environment variables and the settings they set. They keep working and
+/// win over everything else, so a deployment of the original can switch without touching its
+/// environment.
+const ORIGINAL_VARIABLES: &[(&str, &str)] = &[
+    ("SOCK_ENV", "env"),
+    ("SOCK_DOMAIN_HANDLE", "chat.handle"),
+    ("SOCK_HTTP_HOST", "http.host"),
+    ("SOCK_HTTP_PORT", "http.port"),
+    ("SOCK_REDIS_HOST", "redis.host"),
+    ("SOCK_REDIS_PORT", "redis.port"),
+    ("SOCK_REDIS_PREFIX", "redis.prefix"),
+    ("SOCK_JWT_ALGORITHM", "jwt.algorithm"),
+    ("SOCK_JWT_HEADER", "jwt.header"),
+    ("SOCK_JWT_SECRET", "jwt.secret"),
+    ("SOCK_API_URL", "platform.api_url"),
+    ("SOCK_API_USER_AGENT", "platform.user_agent"),
+];
+
+/// The configuration file read when none is named and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "chatd.toml";
+
+/// Every setting of chatd. `docs/configuration.md` describes each key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `development` or `production`.
+    pub env: Environment,
+    /// The HTTP listener.
+    pub http: HttpSettings,
+    /// Redis; unset means the in-memory store.
+    pub redis: RedisConfig,
+    /// Chat rules and tenants.
+    pub chat: ChatConfig,
+    /// Token verification.
+    pub jwt: JwtConfig,
+    /// Where profiles come from.
+    pub platform: PlatformConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Development relaxes safety defaults (a built-in JWT secret); production refuses them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// The default.
+    #[default]
+    Development,
+    /// Refuses to start without a configured JWT secret or key.
+    Production,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Interface to listen on (the original's `SOCK_HTTP_HOST`).
+    pub host: String,
+    /// Port (`SOCK_HTTP_PORT`); 0 picks a free one.
+    pub port: u16,
+    /// Worker threads; unset means one per CPU.
+    pub workers: Option<usize>,
+    /// Largest request body in bytes (413 beyond it).
+    pub body_limit_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 3005,
+            workers: None,
+            body_limit_bytes: chat_transport::DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// `[redis]`. Redis is used when `url`, `host` or `port` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port/db`, `rediss://…` or `unix:///path.sock`.
+    pub url: Option<SecretString>,
+    /// Host, when no URL is given (`SOCK_REDIS_HOST`; default `localhost`).
+    pub host: Option<String>,
+    /// Port, when no URL is given (`SOCK_REDIS_PORT`; default 6379).
+    pub port: Option<u16>,
+    /// Prefix of every key (`SOCK_REDIS_PREFIX`).
+    pub prefix: String,
+    /// Multiplexed connections; unset means one per CPU.
+    pub connections: Option<usize>,
+    /// Milliseconds one connection attempt may take.
+    pub connect_timeout_ms: u64,
+    /// Milliseconds one command may wait for its answer.
+    pub response_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            host: None,
+            port: None,
+            prefix: "senna-sockets".into(),
+            connections: None,
+            connect_timeout_ms: 2000,
+            response_timeout_ms: 2000,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// The URL to connect to, or `None` for the in-memory store.
+    pub fn effective_url(&self) -> Option<SecretString> {
+        if let Some(url) = &self.url {
+            return Some(url.clone());
+        }
+        if self.host.is_none() && self.port.is_none() {
+            return None;
+        }
+        let host = self.host.as_deref().unwrap_or("localhost");
+        let port = self.port.unwrap_or(6379);
+        Some(format!("redis://{host}:{port}").into())
+    }
+}
+
+/// `[chat]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// The domain handle in every key (`SOCK_DOMAIN_HANDLE`).
+    pub handle: String,
+    /// Request `Host` → domain handle, for several tenants on one chatd.
+    pub tenants: BTreeMap<String, String>,
+    /// Longest message text, in characters.
+    pub max_text_chars: usize,
+    /// `per_page` when none is given.
+    pub default_per_page: u32,
+    /// Larger `per_page` values are clamped to this.
+    pub max_per_page: u32,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            handle: "myplatform".into(),
+            tenants: BTreeMap::new(),
+            max_text_chars: 4000,
+            default_per_page: 10,
+            max_per_page: 100,
+        }
+    }
+}
+
+/// `[jwt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The one algorithm accepted (`SOCK_JWT_ALGORITHM`).
+    pub algorithm: String,
+    /// The header carrying the token (`SOCK_JWT_HEADER`); `Authorization: Bearer` also works.
+    pub header: String,
+    /// HMAC secret for HS* (`SOCK_JWT_SECRET`).
+    pub secret: Option<SecretString>,
+    /// PEM public key for RS*/PS*/ES*/EdDSA, inline.
+    pub public_key: Option<String>,
+    /// PEM public key for RS*/PS*/ES*/EdDSA, from a file.
+    pub public_key_file: Option<PathBuf>,
+    /// The claim holding the user id.
+    pub user_claim: String,
+    /// Seconds of clock skew allowed on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: "HS256".into(),
+            header: "X-Auth-Token".into(),
+            secret: None,
+            public_key: None,
+            public_key_file: None,
+            user_claim: "user_id".into(),
+            leeway_seconds: 5,
+        }
+    }
+}
+
+/// `[platform]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlatformConfig {
+    /// The platform API serving `/v1/users` and `/v1/topics` (`SOCK_API_URL`); unset means the
+    /// built-in directory.
+    pub api_url: Option<String>,
+    /// User-Agent sent to it (`SOCK_API_USER_AGENT`).
+    pub user_agent: String,
+    /// Milliseconds a profile request may take.
+    pub timeout_ms: u64,
+    /// Seconds a profile stays cached.
+    pub cache_ttl_seconds: u64,
+    /// Profiles cached at most.
+    pub cache_capacity: u64,
+    /// Profiles for the built-in directory (`{"users": [...], "topics": [...]}`).
+    pub profiles_file: Option<PathBuf>,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        Self {
+            api_url: None,
+            user_agent: "Senna-Sockets-Server".into(),
+            timeout_ms: 2000,
+            cache_ttl_seconds: 60,
+            cache_capacity: 100_000,
+            profiles_file: None,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `chatd=debug,info`; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info".into() }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Settings {
+    /// Loads the settings from `config_file` (or `chatd.toml` if it exists) and the environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, figment::Error> {
+        Self::figment(config_file).extract()
+    }
+
+    /// The layered sources, in increasing priority. A named file must exist; the default one is
+    /// optional.
+    pub fn figment(config_file: Option<&Path>) -> Figment {
+        let file = match config_file {
+            Some(path) => Toml::file_exact(path),
+            None => Toml::file(DEFAULT_CONFIG_FILE),
+        };
+        let node_env = Env::raw().only(&["NODE_ENV"]).map(|_| "env".into());
+        let chatd = Env::prefixed("CHATD_").ignore(&["CONFIG"]).split("__");
+        let original = Env::raw()
+            .filter(|key| ORIGINAL_VARIABLES.iter().any(|(name, _)| key.as_str().eq_ignore_ascii_case(name)))
+            .map(|key| {
+                let setting = ORIGINAL_VARIABLES
+                    .iter()
+                    .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
+                    .map_or("", |(_, setting)| setting);
+                setting.into()
+            });
+        Figment::new().merge(file).merge(node_env).merge(chatd).merge(original)
+    }
+}

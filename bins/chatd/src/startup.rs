@@ -1,0 +1,214 @@
+//! Turning settings into a running server: build the adapters, inject them into the use cases and
+//! the routes, bind, serve.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::http::header::HeaderName;
+use actix_web::{App, HttpServer, middleware};
+use chat_domain::{DomainHandle, PagingLimits};
+use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
+use chat_service::{ChatService, ServiceSettings};
+use chat_storage::{ChatStore, MemoryStore, RedisSettings, RedisStore};
+use chat_transport::{ApiState, Tenants};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::settings::{Environment, Settings};
+
+/// The secret used in development when none is configured, so that `cargo run` works at once.
+/// Production refuses to start with it.
+pub const DEVELOPMENT_JWT_SECRET: &str = "chatd-development-secret";
+
+/// Why chatd cannot start. Each message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A setting is missing or wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// What was asked for.
+        address: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// The adapters chatd runs on, built from settings — or handed in by a test or an embedding.
+#[derive(Debug, Clone)]
+pub struct Dependencies {
+    /// Where chats are stored.
+    pub store: Arc<dyn ChatStore>,
+    /// Where profiles come from.
+    pub directory: Arc<dyn Directory>,
+    /// How tokens are checked.
+    pub verifier: TokenVerifier,
+}
+
+impl Dependencies {
+    /// Builds each adapter the settings ask for: Redis or memory, platform API or built-in
+    /// directory, the pinned JWT algorithm.
+    pub fn from_settings(settings: &Settings) -> Result<Self, StartupError> {
+        Ok(Self { store: store(settings)?, directory: directory(settings)?, verifier: verifier(settings)? })
+    }
+}
+
+fn store(settings: &Settings) -> Result<Arc<dyn ChatStore>, StartupError> {
+    let config = &settings.redis;
+    let Some(url) = config.effective_url() else {
+        tracing::warn!("no Redis configured: using the in-memory store; chats are lost on restart and not shared between instances");
+        return Ok(Arc::new(MemoryStore::new()));
+    };
+    let redis = RedisSettings {
+        url: url.expose_secret().to_owned(),
+        prefix: config.prefix.clone(),
+        connections: config.connections.unwrap_or_else(cpus),
+        connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+        response_timeout: Duration::from_millis(config.response_timeout_ms),
+    };
+    let store = RedisStore::connect(&redis).map_err(|e| StartupError::Config(format!("redis.url: {e}")))?;
+    tracing::info!(prefix = %config.prefix, connections = redis.connections, "using Redis");
+    Ok(Arc::new(store))
+}
+
+fn directory(settings: &Settings) -> Result<Arc<dyn Directory>, StartupError> {
+    let config = &settings.platform;
+    if let Some(api_url) = &config.api_url {
+        let platform = PlatformDirectory::new(PlatformSettings {
+            api_url: api_url.clone(),
+            user_agent: config.user_agent.clone(),
+            timeout: Duration::from_millis(config.timeout_ms),
+            cache_ttl: Duration::from_secs(config.cache_ttl_seconds),
+            cache_capacity: config.cache_capacity,
+        })
+        .map_err(|e| StartupError::Config(e.to_string()))?;
+        tracing::info!(api_url, "profiles from the platform API");
+        return Ok(Arc::new(platform));
+    }
+    let builtin = match &config.profiles_file {
+        Some(path) => BuiltinDirectory::from_json_file(path).map_err(|e| StartupError::Config(e.to_string()))?,
+        None => BuiltinDirectory::new(),
+    };
+    tracing::info!(profiles_file = ?config.profiles_file, "no platform API configured: using the built-in directory");
+    Ok(Arc::new(builtin))
+}
+
+fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
+    let config = &settings.jwt;
+    let public_key_pem = match (&config.public_key, &config.public_key_file) {
+        (Some(pem), _) => Some(pem.clone()),
+        (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
+            StartupError::Config(format!("jwt.public_key_file {}: {e}", path.display()))
+        })?),
+        (None, None) => None,
+    };
+    let is_hmac = config.algorithm.to_ascii_uppercase().starts_with("HS");
+    let secret = match (&config.secret, settings.env) {
+        (Some(secret), _) => Some(secret.clone()),
+        (None, _) if !is_hmac => None,
+        (None, Environment::Production) => {
+            return Err(StartupError::Config(format!(
+                "jwt.secret is required in production for {} (set CHATD_JWT__SECRET or SOCK_JWT_SECRET)",
+                config.algorithm
+            )));
+        }
+        (None, Environment::Development) => {
+            tracing::warn!("jwt.secret is not set: using the development secret; production refuses to start like this");
+            Some(SecretString::from(DEVELOPMENT_JWT_SECRET))
+        }
+    };
+    TokenVerifier::new(&JwtSettings {
+        algorithm: config.algorithm.clone(),
+        secret,
+        public_key_pem,
+        user_claim: config.user_claim.clone(),
+        leeway_seconds: config.leeway_seconds,
+    })
+    .map_err(|e| StartupError::Config(e.to_string()))
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// The routes' state from the settings and the adapters.
+pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiState, StartupError> {
+    let chat = &settings.chat;
+    let handle = |text: &str, setting: &str| {
+        DomainHandle::parse(text).map_err(|e| StartupError::Config(format!("{setting}: {e}")))
+    };
+    let tenants = chat
+        .tenants
+        .iter()
+        .map(|(host, tenant)| Ok((host.clone(), handle(tenant, &format!("chat.tenants.{host}"))?)))
+        .collect::<Result<Vec<_>, StartupError>>()?;
+    let tenants = Tenants::new(handle(&chat.handle, "chat.handle")?, tenants);
+    if chat.max_per_page == 0 || chat.max_per_page > 1000 {
+        return Err(StartupError::Config("chat.max_per_page must be between 1 and 1000".into()));
+    }
+    if chat.max_text_chars == 0 {
+        return Err(StartupError::Config("chat.max_text_chars must be positive".into()));
+    }
+    let service_settings = ServiceSettings {
+        max_text_chars: chat.max_text_chars,
+        paging: PagingLimits { default_per_page: chat.default_per_page, max_per_page: chat.max_per_page },
+    };
+    let token_header = HeaderName::try_from(settings.jwt.header.as_str())
+        .map_err(|_| StartupError::Config(format!("jwt.header {:?} is not a valid header name", settings.jwt.header)))?;
+    let service = ChatService::new(dependencies.store, dependencies.directory, service_settings);
+    Ok(ApiState::new(service, dependencies.verifier, token_header, tenants, settings.http.body_limit_bytes))
+}
+
+/// A chatd bound to its listener, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds the adapters from `settings`, binds `http.host:http.port`, and prepares the server.
+    pub fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let address = format!("{}:{}", settings.http.host, settings.http.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
+        Self::build_with(settings, listener, Dependencies::from_settings(settings)?)
+    }
+
+    /// Prepares the server on a bound `listener` with the given adapters.
+    pub fn build_with(settings: &Settings, listener: TcpListener, dependencies: Dependencies) -> Result<Self, StartupError> {
+        let port = listener.local_addr().map_err(|source| StartupError::Bind { address: "listener".into(), source })?.port();
+        let state = api_state(settings, dependencies)?;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(chat_transport::error_bodies())
+                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("chatd::http"))
+                .configure(chat_transport::configure(state.clone()))
+        });
+        if let Some(workers) = settings.http.workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { address: format!("port {port}"), source })?
+            .run();
+        Ok(Self { port, server })
+    }
+
+    /// The port it listens on (useful when the settings asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

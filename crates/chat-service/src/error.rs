@@ -1,0 +1,29 @@
+//! The use cases' error: a broken rule of the domain, a conflict, or a storage failure.
+
+use chat_domain::DomainError;
+use chat_storage::{ModifyError, StoreError};
+
+/// Why a use case did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The caller's input or action broke a rule (a 4xx for a transport).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Concurrent changes to the same message kept winning; the caller may retry.
+    #[error("the message is being changed by others; try again")]
+    Conflict,
+    /// Storage failed (a 5xx for a transport).
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+impl From<ModifyError> for ServiceError {
+    fn from(error: ModifyError) -> Self {
+        match error {
+            ModifyError::NotFound => Self::Domain(DomainError::MessageNotFound),
+            ModifyError::Rejected(rule) => Self::Domain(rule),
+            ModifyError::Contended => Self::Conflict,
+            ModifyError::Store(store) => Self::Storage(store),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! [`ChatService`]: the use cases, each a few calls to the store and the directory.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chat_domain::{
+    Chat, ChatTarget, DomainError, DomainHandle, Edit, Message, MessageBody, MessageId, PageRequest, PagingLimits,
+    TopicId, UserId,
+};
+use chat_identity::directory::degraded_profile;
+use chat_identity::{Directory, Profile};
+use chat_storage::{Change, ChatStore};
+
+use crate::{Changed, History, Inbox, InboxItem, Sent, ServiceError};
+
+/// The limits the use cases enforce, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// The longest text a message may carry, in characters.
+    pub max_text_chars: usize,
+    /// Default and maximum page sizes.
+    pub paging: PagingLimits,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self { max_text_chars: 4000, paging: PagingLimits::default() }
+    }
+}
+
+/// The chat use cases over a store and a directory of profiles.
+#[derive(Debug, Clone)]
+pub struct ChatService {
+    store: Arc<dyn ChatStore>,
+    directory: Arc<dyn Directory>,
+    settings: ServiceSettings,
+}
+
+impl ChatService {
+    /// The use cases over these adapters.
+    pub fn new(store: Arc<dyn ChatStore>, directory: Arc<dyn Directory>, settings: ServiceSettings) -> Self {
+        Self { store, directory, settings }
+    }
+
+    /// The limits in force (transports parse input with them).
+    pub fn settings(&self) -> &ServiceSettings {
+        &self.settings
+    }
+
+    /// The store behind the use cases.
+    pub fn store(&self) -> &Arc<dyn ChatStore> {
+        &self.store
+    }
+
+    /// `caller` sends `body` to `target`.
+    pub async fn send(
+        &self,
+        tenant: &DomainHandle,
+        caller: UserId,
+        target: ChatTarget,
+        body: MessageBody,
+    ) -> Result<Sent, ServiceError> {
+        if target == ChatTarget::User(caller) {
+            return Err(DomainError::InvalidArgument("You cannot send a message to yourself".into()).into());
+        }
+        let chat = Chat::between(caller, target);
+        let message = Message::new(caller, body);
+        self.store.append(tenant, chat, &message).await?;
+        Ok(Sent { chat, target, message })
+    }
+
+    /// One page of the chat `caller` has with `target`, with profiles.
+    pub async fn history(
+        &self,
+        tenant: &DomainHandle,
+        caller: UserId,
+        target: ChatTarget,
+        page: PageRequest,
+    ) -> Result<History, ServiceError> {
+        let chat = Chat::between(caller, target);
+        let stored = self.store.history(tenant, chat, page).await?;
+        let mut users: BTreeSet<UserId> = stored.messages.iter().map(|m| m.author).collect();
+        let topics: Vec<TopicId> = match target {
+            ChatTarget::User(other) => {
+                users.insert(other);
+                Vec::new()
+            }
+            ChatTarget::Topic(topic) => vec![topic],
+        };
+        let users: Vec<UserId> = users.into_iter().collect();
+        let (user_profiles, topic_profiles) = tokio::join!(self.users(&users), self.topics(&topics));
+        let peer = match target {
+            ChatTarget::User(other) => profile_of(&user_profiles, other),
+            ChatTarget::Topic(topic) => profile_of(&topic_profiles, topic),
+        };
+        let messages = stored
+            .messages
+            .into_iter()
+            .map(|message| {
+                let author = profile_of(&user_profiles, message.author);
+                (message, author)
+            })
+            .collect();
+        Ok(History { chat, page, total: stored.total, peer, messages })
+    }
+
+    /// One page of `caller`'s inbox, with each chat's profile and latest message.
+    pub async fn inbox(&self, tenant: &DomainHandle, caller: UserId, page: PageRequest) -> Result<Inbox, ServiceError> {
+        let stored = self.store.inbox(tenant, caller, page).await?;
+        let (mut users, mut topics) = (Vec::new(), Vec::new());
+        for entry in &stored.entries {
+            match entry.target {
+                ChatTarget::User(user) => users.push(user),
+                ChatTarget::Topic(topic) => topics.push(topic),
+            }
+        }
+        let (user_profiles, topic_profiles) = tokio::join!(self.users(&users), self.topics(&topics));
+        let items = stored
+            .entries
+            .into_iter()
+            .map(|entry| InboxItem {
+                profile: match entry.target {
+                    ChatTarget::User(user) => profile_of(&user_profiles, user),
+                    ChatTarget::Topic(topic) => profile_of(&topic_profiles, topic),
+                },
+                target: entry.target,
+                updated: entry.updated,
+                latest: entry.latest,
+            })
+            .collect();
+        Ok(Inbox { page, total: stored.total, items })
+    }
+
+    /// `caller` edits message `id` of the chat with `target` (see [`Message::edited`]).
+    pub async fn edit(
+        &self,
+        tenant: &DomainHandle,
+        caller: UserId,
+        target: ChatTarget,
+        id: MessageId,
+        edit: Edit,
+    ) -> Result<Changed, ServiceError> {
+        let chat = Chat::between(caller, target);
+        let decide = |current: &Message| current.edited(caller, edit.clone()).map(Change::Replace);
+        let message = self.store.modify(tenant, chat, id, &decide).await?;
+        Ok(Changed { chat, target, message })
+    }
+
+    /// `caller` deletes message `id` of the chat with `target`; only its author may.
+    pub async fn delete(
+        &self,
+        tenant: &DomainHandle,
+        caller: UserId,
+        target: ChatTarget,
+        id: MessageId,
+    ) -> Result<Changed, ServiceError> {
+        let chat = Chat::between(caller, target);
+        let decide = |current: &Message| current.check_delete(caller).map(|()| Change::Remove);
+        let message = self.store.modify(tenant, chat, id, &decide).await?;
+        Ok(Changed { chat, target, message })
+    }
+
+    async fn users(&self, ids: &[UserId]) -> HashMap<UserId, Profile> {
+        if ids.is_empty() {
+            return Default::default();
+        }
+        self.directory.users(ids).await
+    }
+
+    async fn topics(&self, ids: &[TopicId]) -> HashMap<TopicId, Profile> {
+        if ids.is_empty() {
+            return Default::default();
+        }
+        self.directory.topics(ids).await
+    }
+}
+
+/// The profile of `id`, degraded to `{"id": N}` if the directory left it out.
+fn profile_of<K: Copy + Eq + std::hash::Hash + Into<u64>>(profiles: &HashMap<K, Profile>, id: K) -> Profile {
+    profiles.get(&id).cloned().unwrap_or_else(|| degraded_profile(id.into()))
+}

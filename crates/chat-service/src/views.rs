@@ -1,0 +1,65 @@
+//! What the use cases return: domain values joined with the profiles a client shows.
+
+use chat_domain::{Chat, ChatTarget, Message, PageRequest, Timestamp};
+use chat_identity::Profile;
+
+/// A message that was sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    /// The conversation it went to.
+    pub chat: Chat,
+    /// The chat as the sender addressed it (the inbox entry it refreshed on the sender's side).
+    pub target: ChatTarget,
+    /// The stored message.
+    pub message: Message,
+}
+
+/// A message after an edit, or the message a delete removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changed {
+    /// The conversation.
+    pub chat: Chat,
+    /// The chat as the caller addressed it.
+    pub target: ChatTarget,
+    /// The message as it is now (edit) or was (delete).
+    pub message: Message,
+}
+
+/// A page of a chat's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// The conversation.
+    pub chat: Chat,
+    /// The page that was asked for.
+    pub page: PageRequest,
+    /// Messages in the whole conversation.
+    pub total: u64,
+    /// The other participant's profile, or the topic's.
+    pub peer: Profile,
+    /// The page's messages, oldest first, each with its author's profile.
+    pub messages: Vec<(Message, Profile)>,
+}
+
+/// A page of an inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbox {
+    /// The page that was asked for.
+    pub page: PageRequest,
+    /// Chats in the whole inbox.
+    pub total: u64,
+    /// The page's chats, most recently updated first.
+    pub items: Vec<InboxItem>,
+}
+
+/// One chat of an inbox page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxItem {
+    /// The chat as the inbox owner sees it.
+    pub target: ChatTarget,
+    /// When a message was last sent in it.
+    pub updated: Timestamp,
+    /// Its latest message, if any remains.
+    pub latest: Option<Message>,
+    /// The other participant's or the topic's profile.
+    pub profile: Profile,
+}
