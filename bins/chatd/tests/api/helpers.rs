@@ -1,0 +1,250 @@
+//! `spawn_app`: a real chatd on a random port, on Redis (the test binary's own redis-server, a key
+//! prefix per test) or on the in-memory store, with an HTTP client and token minting.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chat_identity::{BuiltinDirectory, Directory, PlatformDirectory, PlatformSettings};
+use chat_storage::{ChatStore, MemoryStore, RedisSettings, RedisStore};
+use chatd::settings::Settings;
+use chatd::startup::{Application, Dependencies};
+use deadpool_redis::redis::{self, AsyncCommands};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::platform::StandInPlatform;
+use crate::redis_server::RedisServer;
+
+/// The secret every test chatd verifies tokens with.
+pub const SECRET: &str = "test-secret-of-the-suite";
+
+/// Which store a test chatd runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Redis,
+    Memory,
+}
+
+/// Runs one behaviour test against both backends: `both!(name, async_fn)` defines
+/// `name::redis` and `name::memory`, each calling `async_fn(Backend)`.
+macro_rules! both {
+    ($name:ident, $case:ident) => {
+        mod $name {
+            #[actix_web::test]
+            async fn redis() {
+                super::$case($crate::helpers::Backend::Redis).await
+            }
+
+            #[actix_web::test]
+            async fn memory() {
+                super::$case($crate::helpers::Backend::Memory).await
+            }
+        }
+    };
+}
+pub(crate) use both;
+
+/// A running chatd and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub backend: Backend,
+    /// The key prefix of this test (Redis only); no other test writes under it.
+    pub prefix: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn ChatStore>,
+}
+
+/// An answer: status and JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Asserts the error body of the original: `{error: true, code, name, message, status}`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "status of {:#}", self.body);
+        assert_eq!(self.body["error"], json!(true), "{:#}", self.body);
+        assert_eq!(self.body["code"], json!(code), "{:#}", self.body);
+        assert_eq!(self.body["status"], json!(status), "{:#}", self.body);
+        assert!(self.body["name"].as_str().is_some_and(|n| !n.is_empty()), "{:#}", self.body);
+        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{:#}", self.body);
+    }
+}
+
+/// Unique names for each test's prefix.
+fn unique(kind: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{kind}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Settings a test chatd starts from: port 0, one worker, the suite's secret.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.http.host = "127.0.0.1".into();
+    settings.http.port = 0;
+    settings.http.workers = Some(1);
+    settings.jwt.secret = Some(SECRET.into());
+    settings
+}
+
+/// A chatd on `backend` with default test settings and the built-in directory.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, test_settings(), None).await
+}
+
+/// A chatd on `backend` with these settings, with profiles from `platform` when given.
+pub async fn spawn_app_with(backend: Backend, mut settings: Settings, platform: Option<&StandInPlatform>) -> TestApp {
+    let prefix = unique("chatd-test");
+    settings.redis.prefix = prefix.clone();
+    let store: Arc<dyn ChatStore> = match backend {
+        Backend::Redis => Arc::new(
+            RedisStore::connect(&RedisSettings {
+                url: RedisServer::shared().url(),
+                prefix: prefix.clone(),
+                connections: 2,
+                connect_timeout: std::time::Duration::from_secs(2),
+                response_timeout: std::time::Duration::from_secs(5),
+            })
+            .expect("connect to the test redis-server"),
+        ),
+        Backend::Memory => Arc::new(MemoryStore::new()),
+    };
+    let directory: Arc<dyn Directory> = match platform {
+        Some(platform) => Arc::new(
+            PlatformDirectory::new(PlatformSettings {
+                api_url: platform.url.clone(),
+                ..PlatformSettings::default()
+            })
+            .expect("valid platform settings"),
+        ),
+        None => Arc::new(BuiltinDirectory::new()),
+    };
+    let dependencies = Dependencies {
+        store: store.clone(),
+        directory,
+        verifier: Dependencies::from_settings(&settings).expect("valid settings").verifier,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let application = Application::build_with(&settings, listener, dependencies).expect("chatd builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    actix_web::rt::spawn(application.run_until_stopped());
+    TestApp { address, backend, prefix, client: reqwest::Client::new(), store }
+}
+
+/// A token for `user` signed with the suite's secret.
+pub fn token(user: u64) -> String {
+    token_for(json!({ "user_id": user }))
+}
+
+/// A token with these claims, HS256 with the suite's secret.
+pub fn token_for(claims: Value) -> String {
+    sign(Algorithm::HS256, SECRET, claims)
+}
+
+/// A token with these claims, signed with `algorithm` and `secret`.
+pub fn sign(algorithm: Algorithm, secret: &str, claims: Value) -> String {
+    jsonwebtoken::encode(&Header::new(algorithm), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .expect("a token")
+}
+
+impl TestApp {
+    /// Sends a request with an optional token and an optional raw body.
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.header("X-Auth-Token", token);
+        }
+        if let Some(body) = body {
+            request = request.header("Content-Type", "application/json").body(body);
+        }
+        let response = request.send().await.expect("chatd answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("a JSON body, got {status} {:?}", String::from_utf8_lossy(&bytes)));
+        Answer { status, headers, body }
+    }
+
+    /// `GET path` as `user`.
+    pub async fn get(&self, path: &str, user: u64) -> Answer {
+        self.request(Method::GET, path, Some(&token(user)), None).await
+    }
+
+    /// `POST path` with a JSON body as `user`.
+    pub async fn post(&self, path: &str, user: u64, body: Value) -> Answer {
+        self.request(Method::POST, path, Some(&token(user)), Some(body.to_string().into_bytes())).await
+    }
+
+    /// `DELETE path` as `user`.
+    pub async fn delete(&self, path: &str, user: u64) -> Answer {
+        self.request(Method::DELETE, path, Some(&token(user)), None).await
+    }
+
+    /// Sends a text message from `from` to `path` (`/api/user/2`) and returns its entry.
+    pub async fn send_text(&self, from: u64, path: &str, text: &str) -> Value {
+        let answer = self.post(path, from, json!({"type": "text", "text": text})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:#}", answer.body);
+        answer.body["entry"].clone()
+    }
+
+    /// The texts of a history page, oldest first.
+    pub async fn texts(&self, path: &str, user: u64) -> Vec<String> {
+        let answer = self.get(path, user).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
+        answer.body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Everything this test's chatd stored: every key under its prefix with its content (Redis),
+    /// or the visible state of the given users' inboxes and chats (memory). Compared before and
+    /// after a rejected request to show it changed nothing.
+    pub async fn snapshot(&self, users: &[u64]) -> Value {
+        match self.backend {
+            Backend::Redis => redis_snapshot(&self.prefix).await,
+            Backend::Memory => {
+                let mut state = serde_json::Map::new();
+                for &user in users {
+                    let inbox = self.get("/api/list?per_page=100", user).await;
+                    state.insert(format!("inbox:{user}"), inbox.body["entries"].clone());
+                    for &other in users {
+                        if other != user {
+                            let chat = self.get(&format!("/api/user/{other}?per_page=100"), user).await;
+                            state.insert(format!("dm:{user}:{other}"), chat.body["messages"].clone());
+                        }
+                    }
+                }
+                Value::Object(state)
+            }
+        }
+    }
+}
+
+/// Every key under `prefix`, with its type and content.
+pub async fn redis_snapshot(prefix: &str) -> Value {
+    let mut connection = RedisServer::shared().connection().await;
+    let mut keys: Vec<String> = connection.keys(format!("{prefix}:*")).await.expect("KEYS");
+    keys.sort();
+    let mut state = serde_json::Map::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut connection).await.expect("TYPE");
+        let value = match kind.as_str() {
+            "list" => json!(connection.lrange::<_, Vec<String>>(&key, 0, -1).await.expect("LRANGE")),
+            "hash" => json!(connection.hgetall::<_, std::collections::BTreeMap<String, String>>(&key).await.expect("HGETALL")),
+            "zset" => json!(connection.zrange_withscores::<_, Vec<(String, f64)>>(&key, 0, -1).await.expect("ZRANGE")),
+            other => json!(format!("unexpected type {other}")),
+        };
+        state.insert(key, json!({"type": kind, "value": value}));
+    }
+    Value::Object(state)
+}

@@ -1,0 +1,16 @@
+//! chatd's behaviour suite: the real daemon on a random port, real HTTP clients, a real
+//! redis-server started by the harness and a stand-in platform API. One test binary, one module per
+//! feature; each behaviour test runs on Redis and on the in-memory store.
+
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+mod platform;
+mod redis_server;
+
+mod auth;
+mod basics;
+mod edits;
+mod history;
+mod inbox;
+mod sending;
