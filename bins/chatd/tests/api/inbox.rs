@@ -1,1 +1,78 @@
-//! placeholder
+//! The inbox: one entry per chat, most recent first, each with its real latest message.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, both, spawn_app};
+
+async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.send_text(1, "/api/user/2", "to two, first").await;
+    app.send_text(2, "/api/user/1", "two answers").await;
+    app.send_text(1, "/api/user/2", "to two, third").await;
+    app.send_text(3, "/api/user/1", "three says hi").await;
+    app.send_text(1, "/api/topic/42", "in the topic").await;
+
+    let inbox = app.get("/api/list", 1).await;
+    assert_eq!(inbox.status, StatusCode::OK);
+    assert_eq!(
+        inbox.body["state"],
+        json!({"key": "myplatform:inbox:1", "page": 1, "per_page": 10, "total": 3, "total_pages": 1})
+    );
+    let entries = inbox.body["entries"].as_array().unwrap();
+    let kinds: Vec<_> = entries.iter().map(|e| (e["type"].clone(), e["id"].clone())).collect();
+    assert_eq!(kinds, [(json!("topic"), json!(42)), (json!("user"), json!(3)), (json!("user"), json!(2))]);
+    // The original showed `latest: null` for chats with 3+ messages; chatd shows the real one.
+    assert_eq!(entries[2]["latest"]["text"], json!("to two, third"));
+    assert_eq!(entries[2]["latest"]["author"], json!(1));
+    assert_eq!(entries[2]["user"], json!({"id": 2, "username": "user-2"}));
+    assert_eq!(entries[1]["latest"]["text"], json!("three says hi"));
+    assert_eq!(entries[0]["latest"]["text"], json!("in the topic"));
+    assert_eq!(entries[0]["topic"], json!({"id": 42, "title": "topic-42"}));
+    assert!(entries[0].get("user").is_none());
+    assert_eq!(entries[2]["timestamp"], entries[2]["latest"]["timestamp"]);
+
+    // The other side sees the DM; a topic shows only in the inbox of those who posted.
+    let two = app.get("/api/list", 2).await;
+    assert_eq!(two.body["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(two.body["entries"][0]["latest"]["text"], json!("to two, third"));
+    let four = app.get("/api/list", 4).await;
+    assert_eq!(four.body["entries"], json!([]));
+    assert_eq!(four.body["state"]["total"], json!(0));
+}
+both!(inbox_order, the_inbox_lists_chats_newest_first_with_their_latest_message);
+
+async fn the_inbox_pages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for other in 2..=6 {
+        app.send_text(1, &format!("/api/user/{other}"), &format!("to {other}")).await;
+    }
+    let ids = |body: &serde_json::Value| -> Vec<u64> {
+        body["entries"].as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect()
+    };
+    let first = app.get("/api/list?per_page=2", 1).await;
+    assert_eq!(ids(&first.body), [6, 5]);
+    assert_eq!(first.body["state"]["total_pages"], json!(3));
+    assert_eq!(ids(&app.get("/api/list?per_page=2&page=2", 1).await.body), [4, 3]);
+    assert_eq!(ids(&app.get("/api/list?limit=2&page=3", 1).await.body), [2]);
+    assert_eq!(ids(&app.get("/api/list?limit=2&page=4", 1).await.body), Vec::<u64>::new());
+}
+both!(inbox_paging, the_inbox_pages);
+
+async fn the_latest_message_stays_right_after_edits_and_deletes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.send_text(1, "/api/user/2", "one").await;
+    let two = app.send_text(2, "/api/user/1", "two").await;
+    let three = app.send_text(1, "/api/user/2", "three").await;
+
+    let edited = app.post(&format!("/api/user/2/{}", three["id"].as_str().unwrap()), 1, json!({"text": "three, edited"})).await;
+    assert_eq!(edited.status, StatusCode::OK);
+    let latest = |body: serde_json::Value| body["entries"][0]["latest"].clone();
+    assert_eq!(latest(app.get("/api/list", 2).await.body)["text"], json!("three, edited"));
+
+    let deleted = app.delete(&format!("/api/user/2/{}", three["id"].as_str().unwrap()), 1).await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(latest(app.get("/api/list", 1).await.body)["id"], two["id"]);
+    assert_eq!(latest(app.get("/api/list", 2).await.body)["text"], json!("two"));
+}
+both!(inbox_latest, the_latest_message_stays_right_after_edits_and_deletes);

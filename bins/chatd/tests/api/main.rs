@@ -2,7 +2,7 @@
 //! redis-server started by the harness and a stand-in platform API. One test binary, one module per
 //! feature; each behaviour test runs on Redis and on the in-memory store.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod helpers;
 mod platform;
