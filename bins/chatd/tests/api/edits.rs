@@ -113,3 +113,26 @@ async fn the_author_deletes(backend: Backend) {
     app.delete(&path, 1).await.assert_error(404, "NOT_FOUND");
 }
 both!(delete, the_author_deletes);
+
+async fn concurrent_edits_and_seen_marks_are_all_kept(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sent = app.send_text(1, "/api/user/2", "v0").await;
+    let id = sent["id"].as_str().unwrap().to_owned();
+    let edits = (1..=10).map(|n| {
+        let (app, id) = (&app, &id);
+        async move { app.post(&format!("/api/user/2/{id}"), 1, json!({"text": format!("v{n}")})).await }
+    });
+    let seen = async { app.post(&format!("/api/user/1/{id}"), 2, json!({"status": "seen"})).await };
+    let (edited, seen) = futures_util::join!(futures_util::future::join_all(edits), seen);
+    assert!(edited.iter().all(|answer| answer.status == StatusCode::OK), "{edited:?}");
+    assert_eq!(seen.status, StatusCode::OK);
+    // Whatever the interleaving, no write was lost: the read status survives every edit, and the
+    // stored text is one of the edits.
+    let history = app.get("/api/user/2", 1).await;
+    let message = &history.body["messages"][0];
+    assert_eq!(message["status"], json!("seen"), "{message}");
+    let text = message["text"].as_str().unwrap();
+    assert!((1..=10).any(|n| text == format!("v{n}")), "{text}");
+    assert_eq!(history.body["state"]["total"], json!(1));
+}
+both!(concurrent_edits, concurrent_edits_and_seen_marks_are_all_kept);

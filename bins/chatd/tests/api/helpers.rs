@@ -53,14 +53,12 @@ pub struct TestApp {
     /// The key prefix of this test (Redis only); no other test writes under it.
     pub prefix: String,
     pub client: reqwest::Client,
-    pub store: Arc<dyn ChatStore>,
 }
 
 /// An answer: status and JSON body.
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
@@ -126,7 +124,7 @@ pub async fn spawn_app_with(backend: Backend, mut settings: Settings, platform: 
         None => Arc::new(BuiltinDirectory::new()),
     };
     let dependencies = Dependencies {
-        store: store.clone(),
+        store,
         directory,
         verifier: Dependencies::from_settings(&settings).expect("valid settings").verifier,
     };
@@ -134,7 +132,7 @@ pub async fn spawn_app_with(backend: Backend, mut settings: Settings, platform: 
     let application = Application::build_with(&settings, listener, dependencies).expect("chatd builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     actix_web::rt::spawn(application.run_until_stopped());
-    TestApp { address, backend, prefix, client: reqwest::Client::new(), store }
+    TestApp { address, backend, prefix, client: reqwest::Client::new() }
 }
 
 /// A token for `user` signed with the suite's secret.
@@ -165,11 +163,10 @@ impl TestApp {
         }
         let response = request.send().await.expect("chatd answers");
         let status = response.status();
-        let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("a body");
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| panic!("a JSON body, got {status} {:?}", String::from_utf8_lossy(&bytes)));
-        Answer { status, headers, body }
+        Answer { status, body }
     }
 
     /// `GET path` as `user`.

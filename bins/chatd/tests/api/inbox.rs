@@ -20,17 +20,20 @@ async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: B
         json!({"key": "myplatform:inbox:1", "page": 1, "per_page": 10, "total": 3, "total_pages": 1})
     );
     let entries = inbox.body["entries"].as_array().unwrap();
-    let kinds: Vec<_> = entries.iter().map(|e| (e["type"].clone(), e["id"].clone())).collect();
-    assert_eq!(kinds, [(json!("topic"), json!(42)), (json!("user"), json!(3)), (json!("user"), json!(2))]);
+    assert_newest_first(entries);
+    let entry = |kind: &str, id: u64| {
+        entries.iter().find(|e| e["type"] == json!(kind) && e["id"] == json!(id)).unwrap_or_else(|| panic!("{kind} {id}"))
+    };
+    let (topic, three, two) = (entry("topic", 42), entry("user", 3), entry("user", 2));
     // The original showed `latest: null` for chats with 3+ messages; chatd shows the real one.
-    assert_eq!(entries[2]["latest"]["text"], json!("to two, third"));
-    assert_eq!(entries[2]["latest"]["author"], json!(1));
-    assert_eq!(entries[2]["user"], json!({"id": 2, "username": "user-2"}));
-    assert_eq!(entries[1]["latest"]["text"], json!("three says hi"));
-    assert_eq!(entries[0]["latest"]["text"], json!("in the topic"));
-    assert_eq!(entries[0]["topic"], json!({"id": 42, "title": "topic-42"}));
-    assert!(entries[0].get("user").is_none());
-    assert_eq!(entries[2]["timestamp"], entries[2]["latest"]["timestamp"]);
+    assert_eq!(two["latest"]["text"], json!("to two, third"));
+    assert_eq!(two["latest"]["author"], json!(1));
+    assert_eq!(two["user"], json!({"id": 2, "username": "user-2"}));
+    assert_eq!(three["latest"]["text"], json!("three says hi"));
+    assert_eq!(topic["latest"]["text"], json!("in the topic"));
+    assert_eq!(topic["topic"], json!({"id": 42, "title": "topic-42"}));
+    assert!(topic.get("user").is_none());
+    assert_eq!(two["timestamp"], two["latest"]["timestamp"]);
 
     // The other side sees the DM; a topic shows only in the inbox of those who posted.
     let two = app.get("/api/list", 2).await;
@@ -42,6 +45,17 @@ async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: B
 }
 both!(inbox_order, the_inbox_lists_chats_newest_first_with_their_latest_message);
 
+/// Entries come newest first; chats updated in the same millisecond come in Redis's sorted-set
+/// order (member text, descending), on both backends.
+#[track_caller]
+fn assert_newest_first(entries: &[serde_json::Value]) {
+    let key = |e: &serde_json::Value| (e["timestamp"]["epoch"].as_i64().unwrap(), format!("{}-{}", e["type"].as_str().unwrap(), e["id"]));
+    let keys: Vec<_> = entries.iter().map(key).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(keys, sorted);
+}
+
 async fn the_inbox_pages(backend: Backend) {
     let app = spawn_app(backend).await;
     for other in 2..=6 {
@@ -50,11 +64,19 @@ async fn the_inbox_pages(backend: Backend) {
     let ids = |body: &serde_json::Value| -> Vec<u64> {
         body["entries"].as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect()
     };
+    let whole = app.get("/api/list", 1).await;
+    assert_newest_first(whole.body["entries"].as_array().unwrap());
+    let all = ids(&whole.body);
+    let mut chats = all.clone();
+    chats.sort();
+    assert_eq!(chats, [2, 3, 4, 5, 6]);
+
     let first = app.get("/api/list?per_page=2", 1).await;
-    assert_eq!(ids(&first.body), [6, 5]);
+    assert_eq!(ids(&first.body), all[0..2]);
     assert_eq!(first.body["state"]["total_pages"], json!(3));
-    assert_eq!(ids(&app.get("/api/list?per_page=2&page=2", 1).await.body), [4, 3]);
-    assert_eq!(ids(&app.get("/api/list?limit=2&page=3", 1).await.body), [2]);
+    assert_eq!(first.body["state"]["total"], json!(5));
+    assert_eq!(ids(&app.get("/api/list?per_page=2&page=2", 1).await.body), all[2..4]);
+    assert_eq!(ids(&app.get("/api/list?limit=2&page=3", 1).await.body), all[4..]);
     assert_eq!(ids(&app.get("/api/list?limit=2&page=4", 1).await.body), Vec::<u64>::new());
 }
 both!(inbox_paging, the_inbox_pages);

@@ -14,3 +14,6 @@ mod edits;
 mod history;
 mod inbox;
 mod sending;
+mod layout;
+mod profiles;
+mod tenants;

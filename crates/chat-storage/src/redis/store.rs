@@ -11,8 +11,12 @@ use deadpool_redis::redis::{self, AsyncCommands, RedisError};
 use super::scripts::Scripts;
 use crate::{Change, ChatStore, Decide, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError, record};
 
-/// How often a change is retried when other writers keep changing the same message.
-const MODIFY_ATTEMPTS: usize = 8;
+/// How often a change is tried when other writers keep changing the same message. Every round
+/// lets at least one writer through, so this bounds the wait of the unluckiest of many.
+const MODIFY_ATTEMPTS: u32 = 32;
+
+/// The pause before the n-th retry grows with n, to let competing writers finish.
+const MODIFY_BACKOFF: Duration = Duration::from_micros(250);
 
 /// Where Redis is and how to talk to it.
 #[derive(Debug, Clone)]
@@ -171,7 +175,10 @@ impl ChatStore for RedisStore {
         let keys = self.keys(tenant);
         let (data_key, list_key, field) = (keys.chat_data(chat), keys.chat(chat), id.to_string());
         let mut connection = self.connection();
-        for _ in 0..MODIFY_ATTEMPTS {
+        for attempt in 0..MODIFY_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(MODIFY_BACKOFF * attempt).await;
+            }
             let stored: Option<String> = connection.hget(&data_key, &field).await.map_err(unavailable)?;
             let stored = stored.ok_or(ModifyError::NotFound)?;
             let current = record::decode(&stored)?;
