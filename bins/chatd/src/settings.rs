@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -25,6 +26,30 @@ const ORIGINAL_VARIABLES: &[(&str, &str)] = &[
     ("SOCK_JWT_SECRET", "jwt.secret"),
     ("SOCK_API_URL", "platform.api_url"),
     ("SOCK_API_USER_AGENT", "platform.user_agent"),
+];
+
+/// The settings whose values are text. An environment variable setting one of them is taken
+/// verbatim: figment would otherwise parse `SOCK_JWT_SECRET=12345` as a number (which a text
+/// setting refuses) and rewrite `0123`, `true`, `"quoted"` or `[list]`. Each `chat.tenants.<host>`
+/// is text too.
+const TEXT_SETTINGS: &[&str] = &[
+    "env",
+    "http.host",
+    "redis.url",
+    "redis.host",
+    "redis.prefix",
+    "chat.handle",
+    "jwt.algorithm",
+    "jwt.header",
+    "jwt.secret",
+    "jwt.public_key",
+    "jwt.public_key_file",
+    "jwt.user_claim",
+    "platform.api_url",
+    "platform.user_agent",
+    "platform.profiles_file",
+    "log.format",
+    "log.filter",
 ];
 
 /// The configuration file read when none is named and it exists.
@@ -257,6 +282,8 @@ pub enum LogFormat {
 
 impl Settings {
     /// Loads the settings from `config_file` (or `chatd.toml` if it exists) and the environment.
+    // figment's error is large, but this runs once at start-up, where its detail is worth more.
+    #[allow(clippy::result_large_err)]
     pub fn load(config_file: Option<&Path>) -> Result<Self, figment::Error> {
         Self::figment(config_file).extract()
     }
@@ -268,9 +295,9 @@ impl Settings {
             Some(path) => Toml::file_exact(path),
             None => Toml::file(DEFAULT_CONFIG_FILE),
         };
-        let node_env = Env::raw().only(&["NODE_ENV"]).map(|_| "env".into());
-        let chatd = Env::prefixed("CHATD_").ignore(&["CONFIG"]).split("__");
-        let original = Env::raw()
+        let node_env = Variables(Env::raw().only(&["NODE_ENV"]).map(|_| "env".into()));
+        let chatd = Variables(Env::prefixed("CHATD_").ignore(&["CONFIG"]).split("__"));
+        let original = Variables(Env::raw()
             .filter(|key| ORIGINAL_VARIABLES.iter().any(|(name, _)| key.as_str().eq_ignore_ascii_case(name)))
             .map(|key| {
                 let setting = ORIGINAL_VARIABLES
@@ -278,7 +305,50 @@ impl Settings {
                     .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
                     .map_or("", |(_, setting)| setting);
                 setting.into()
-            });
+            }));
         Figment::new().merge(file).merge(node_env).merge(chatd).merge(original)
+    }
+}
+
+/// An environment layer: like [`Env`] itself, except that the values of [`TEXT_SETTINGS`] are
+/// kept exactly as written instead of being parsed.
+struct Variables(Env);
+
+impl Provider for Variables {
+    fn metadata(&self) -> Metadata {
+        self.0.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (key, text) in self.0.iter() {
+            let value = if is_text_setting(key.as_str()) {
+                Value::from(text)
+            } else {
+                text.parse().unwrap_or_else(|never: std::convert::Infallible| match never {})
+            };
+            if let Value::Dict(_, nested) = figment::util::nest(key.as_str(), value) {
+                merge(&mut dict, nested);
+            }
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+fn is_text_setting(key: &str) -> bool {
+    TEXT_SETTINGS.contains(&key) || key.strip_prefix("chat.tenants.").is_some_and(|host| !host.is_empty())
+}
+
+/// Merges `from` into `into`, tables key by key (so `SOCK_REDIS_HOST` and `SOCK_REDIS_PORT` both
+/// land in `redis`).
+fn merge(into: &mut Dict, from: Dict) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(Value::Dict(_, existing)), Value::Dict(_, nested)) => merge(existing, nested),
+            (Some(slot), value) => *slot = value,
+            (None, value) => {
+                into.insert(key, value);
+            }
+        }
     }
 }

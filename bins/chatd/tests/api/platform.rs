@@ -49,7 +49,7 @@ impl StandInPlatform {
     pub fn start() -> Self {
         let state = Arc::new(State::default());
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let url = format!("http://{}/", listener.local_addr().expect("bound").to_string());
+        let url = format!("http://{}/", listener.local_addr().expect("bound"));
         let shared = state.clone();
         let server = HttpServer::new(move || {
             App::new()

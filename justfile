@@ -1,0 +1,22 @@
+# chatd's everyday commands; CI (.ci/run) runs the same checks as `just ci`.
+
+# Run chatd on the embedded defaults (in-memory store, built-in directory, development secret).
+run:
+    cargo run --release -p chatd
+
+# Run every test (the behaviour tests start their own redis-server).
+test:
+    cargo test --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# What CI runs.
+ci:
+    .ci/run
