@@ -59,6 +59,7 @@ pub struct TestApp {
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
@@ -70,15 +71,27 @@ impl Answer {
         assert_eq!(self.body["error"], json!(true), "{:#}", self.body);
         assert_eq!(self.body["code"], json!(code), "{:#}", self.body);
         assert_eq!(self.body["status"], json!(status), "{:#}", self.body);
-        assert!(self.body["name"].as_str().is_some_and(|n| !n.is_empty()), "{:#}", self.body);
-        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{:#}", self.body);
+        assert!(
+            self.body["name"].as_str().is_some_and(|n| !n.is_empty()),
+            "{:#}",
+            self.body
+        );
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{:#}",
+            self.body
+        );
     }
 }
 
 /// Unique names for each test's prefix.
 fn unique(kind: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("{kind}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{kind}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Settings a test chatd starts from: port 0, one worker, the suite's secret.
@@ -97,7 +110,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 /// A chatd on `backend` with these settings, with profiles from `platform` when given.
-pub async fn spawn_app_with(backend: Backend, mut settings: Settings, platform: Option<&StandInPlatform>) -> TestApp {
+pub async fn spawn_app_with(
+    backend: Backend,
+    mut settings: Settings,
+    platform: Option<&StandInPlatform>,
+) -> TestApp {
     let prefix = unique("chatd-test");
     settings.redis.prefix = prefix.clone();
     let store: Arc<dyn ChatStore> = match backend {
@@ -113,6 +130,14 @@ pub async fn spawn_app_with(backend: Backend, mut settings: Settings, platform: 
         ),
         Backend::Memory => Arc::new(MemoryStore::new()),
     };
+    let mut app = spawn_app_on(store, settings, platform).await;
+    app.backend = backend;
+    app.prefix = prefix;
+    app
+}
+
+/// A chatd on the given store.
+pub async fn spawn_app_on(store: Arc<dyn ChatStore>, settings: Settings, platform: Option<&StandInPlatform>) -> TestApp {
     let directory: Arc<dyn Directory> = match platform {
         Some(platform) => Arc::new(
             PlatformDirectory::new(PlatformSettings {
@@ -126,13 +151,21 @@ pub async fn spawn_app_with(backend: Backend, mut settings: Settings, platform: 
     let dependencies = Dependencies {
         store,
         directory,
-        verifier: Dependencies::from_settings(&settings).expect("valid settings").verifier,
+        verifier: Dependencies::from_settings(&settings)
+            .expect("valid settings")
+            .verifier,
     };
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let application = Application::build_with(&settings, listener, dependencies).expect("chatd builds");
+    let application =
+        Application::build_with(&settings, listener, dependencies).expect("chatd builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     actix_web::rt::spawn(application.run_until_stopped());
-    TestApp { address, backend, prefix, client: reqwest::Client::new() }
+    TestApp {
+        address,
+        backend: Backend::Memory,
+        prefix: settings.redis.prefix.clone(),
+        client: reqwest::Client::new(),
+    }
 }
 
 /// A token for `user` signed with the suite's secret.
@@ -147,46 +180,75 @@ pub fn token_for(claims: Value) -> String {
 
 /// A token with these claims, signed with `algorithm` and `secret`.
 pub fn sign(algorithm: Algorithm, secret: &str, claims: Value) -> String {
-    jsonwebtoken::encode(&Header::new(algorithm), &claims, &EncodingKey::from_secret(secret.as_bytes()))
-        .expect("a token")
+    jsonwebtoken::encode(
+        &Header::new(algorithm),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("a token")
 }
 
 impl TestApp {
     /// Sends a request with an optional token and an optional raw body.
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Answer {
-        let mut request = self.client.request(method, format!("{}{path}", self.address));
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.header("X-Auth-Token", token);
         }
         if let Some(body) = body {
-            request = request.header("Content-Type", "application/json").body(body);
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
         }
         let response = request.send().await.expect("chatd answers");
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("a body");
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("a JSON body, got {status} {:?}", String::from_utf8_lossy(&bytes)));
-        Answer { status, body }
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "a JSON body, got {status} {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        Answer { status, headers, body }
     }
 
     /// `GET path` as `user`.
     pub async fn get(&self, path: &str, user: u64) -> Answer {
-        self.request(Method::GET, path, Some(&token(user)), None).await
+        self.request(Method::GET, path, Some(&token(user)), None)
+            .await
     }
 
     /// `POST path` with a JSON body as `user`.
     pub async fn post(&self, path: &str, user: u64, body: Value) -> Answer {
-        self.request(Method::POST, path, Some(&token(user)), Some(body.to_string().into_bytes())).await
+        self.request(
+            Method::POST,
+            path,
+            Some(&token(user)),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 
     /// `DELETE path` as `user`.
     pub async fn delete(&self, path: &str, user: u64) -> Answer {
-        self.request(Method::DELETE, path, Some(&token(user)), None).await
+        self.request(Method::DELETE, path, Some(&token(user)), None)
+            .await
     }
 
     /// Sends a text message from `from` to `path` (`/api/user/2`) and returns its entry.
     pub async fn send_text(&self, from: u64, path: &str, text: &str) -> Value {
-        let answer = self.post(path, from, json!({"type": "text", "text": text})).await;
+        let answer = self
+            .post(path, from, json!({"type": "text", "text": text}))
+            .await;
         assert_eq!(answer.status, StatusCode::CREATED, "{:#}", answer.body);
         answer.body["entry"].clone()
     }
@@ -216,8 +278,13 @@ impl TestApp {
                     state.insert(format!("inbox:{user}"), inbox.body["entries"].clone());
                     for &other in users {
                         if other != user {
-                            let chat = self.get(&format!("/api/user/{other}?per_page=100"), user).await;
-                            state.insert(format!("dm:{user}:{other}"), chat.body["messages"].clone());
+                            let chat = self
+                                .get(&format!("/api/user/{other}?per_page=100"), user)
+                                .await;
+                            state.insert(
+                                format!("dm:{user}:{other}"),
+                                chat.body["messages"].clone(),
+                            );
                         }
                     }
                 }
@@ -234,11 +301,30 @@ pub async fn redis_snapshot(prefix: &str) -> Value {
     keys.sort();
     let mut state = serde_json::Map::new();
     for key in keys {
-        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut connection).await.expect("TYPE");
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .expect("TYPE");
         let value = match kind.as_str() {
-            "list" => json!(connection.lrange::<_, Vec<String>>(&key, 0, -1).await.expect("LRANGE")),
-            "hash" => json!(connection.hgetall::<_, std::collections::BTreeMap<String, String>>(&key).await.expect("HGETALL")),
-            "zset" => json!(connection.zrange_withscores::<_, Vec<(String, f64)>>(&key, 0, -1).await.expect("ZRANGE")),
+            "list" => json!(
+                connection
+                    .lrange::<_, Vec<String>>(&key, 0, -1)
+                    .await
+                    .expect("LRANGE")
+            ),
+            "hash" => json!(
+                connection
+                    .hgetall::<_, std::collections::BTreeMap<String, String>>(&key)
+                    .await
+                    .expect("HGETALL")
+            ),
+            "zset" => json!(
+                connection
+                    .zrange_withscores::<_, Vec<(String, f64)>>(&key, 0, -1)
+                    .await
+                    .expect("ZRANGE")
+            ),
             other => json!(format!("unexpected type {other}")),
         };
         state.insert(key, json!({"type": kind, "value": value}));

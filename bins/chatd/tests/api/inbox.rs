@@ -22,7 +22,10 @@ async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: B
     let entries = inbox.body["entries"].as_array().unwrap();
     assert_newest_first(entries);
     let entry = |kind: &str, id: u64| {
-        entries.iter().find(|e| e["type"] == json!(kind) && e["id"] == json!(id)).unwrap_or_else(|| panic!("{kind} {id}"))
+        entries
+            .iter()
+            .find(|e| e["type"] == json!(kind) && e["id"] == json!(id))
+            .unwrap_or_else(|| panic!("{kind} {id}"))
     };
     let (topic, three, two) = (entry("topic", 42), entry("user", 3), entry("user", 2));
     // The original showed `latest: null` for chats with 3+ messages; chatd shows the real one.
@@ -38,18 +41,29 @@ async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: B
     // The other side sees the DM; a topic shows only in the inbox of those who posted.
     let two = app.get("/api/list", 2).await;
     assert_eq!(two.body["entries"].as_array().unwrap().len(), 1);
-    assert_eq!(two.body["entries"][0]["latest"]["text"], json!("to two, third"));
+    assert_eq!(
+        two.body["entries"][0]["latest"]["text"],
+        json!("to two, third")
+    );
     let four = app.get("/api/list", 4).await;
     assert_eq!(four.body["entries"], json!([]));
     assert_eq!(four.body["state"]["total"], json!(0));
 }
-both!(inbox_order, the_inbox_lists_chats_newest_first_with_their_latest_message);
+both!(
+    inbox_order,
+    the_inbox_lists_chats_newest_first_with_their_latest_message
+);
 
 /// Entries come newest first; chats updated in the same millisecond come in Redis's sorted-set
 /// order (member text, descending), on both backends.
 #[track_caller]
 fn assert_newest_first(entries: &[serde_json::Value]) {
-    let key = |e: &serde_json::Value| (e["timestamp"]["epoch"].as_i64().unwrap(), format!("{}-{}", e["type"].as_str().unwrap(), e["id"]));
+    let key = |e: &serde_json::Value| {
+        (
+            e["timestamp"]["epoch"].as_i64().unwrap(),
+            format!("{}-{}", e["type"].as_str().unwrap(), e["id"]),
+        )
+    };
     let keys: Vec<_> = entries.iter().map(key).collect();
     let mut sorted = keys.clone();
     sorted.sort_by(|a, b| b.cmp(a));
@@ -59,10 +73,16 @@ fn assert_newest_first(entries: &[serde_json::Value]) {
 async fn the_inbox_pages(backend: Backend) {
     let app = spawn_app(backend).await;
     for other in 2..=6 {
-        app.send_text(1, &format!("/api/user/{other}"), &format!("to {other}")).await;
+        app.send_text(1, &format!("/api/user/{other}"), &format!("to {other}"))
+            .await;
     }
     let ids = |body: &serde_json::Value| -> Vec<u64> {
-        body["entries"].as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect()
+        body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_u64().unwrap())
+            .collect()
     };
     let whole = app.get("/api/list", 1).await;
     assert_newest_first(whole.body["entries"].as_array().unwrap());
@@ -75,9 +95,18 @@ async fn the_inbox_pages(backend: Backend) {
     assert_eq!(ids(&first.body), all[0..2]);
     assert_eq!(first.body["state"]["total_pages"], json!(3));
     assert_eq!(first.body["state"]["total"], json!(5));
-    assert_eq!(ids(&app.get("/api/list?per_page=2&page=2", 1).await.body), all[2..4]);
-    assert_eq!(ids(&app.get("/api/list?limit=2&page=3", 1).await.body), all[4..]);
-    assert_eq!(ids(&app.get("/api/list?limit=2&page=4", 1).await.body), Vec::<u64>::new());
+    assert_eq!(
+        ids(&app.get("/api/list?per_page=2&page=2", 1).await.body),
+        all[2..4]
+    );
+    assert_eq!(
+        ids(&app.get("/api/list?limit=2&page=3", 1).await.body),
+        all[4..]
+    );
+    assert_eq!(
+        ids(&app.get("/api/list?limit=2&page=4", 1).await.body),
+        Vec::<u64>::new()
+    );
 }
 both!(inbox_paging, the_inbox_pages);
 
@@ -87,14 +116,31 @@ async fn the_latest_message_stays_right_after_edits_and_deletes(backend: Backend
     let two = app.send_text(2, "/api/user/1", "two").await;
     let three = app.send_text(1, "/api/user/2", "three").await;
 
-    let edited = app.post(&format!("/api/user/2/{}", three["id"].as_str().unwrap()), 1, json!({"text": "three, edited"})).await;
+    let edited = app
+        .post(
+            &format!("/api/user/2/{}", three["id"].as_str().unwrap()),
+            1,
+            json!({"text": "three, edited"}),
+        )
+        .await;
     assert_eq!(edited.status, StatusCode::OK);
     let latest = |body: serde_json::Value| body["entries"][0]["latest"].clone();
-    assert_eq!(latest(app.get("/api/list", 2).await.body)["text"], json!("three, edited"));
+    assert_eq!(
+        latest(app.get("/api/list", 2).await.body)["text"],
+        json!("three, edited")
+    );
 
-    let deleted = app.delete(&format!("/api/user/2/{}", three["id"].as_str().unwrap()), 1).await;
+    let deleted = app
+        .delete(&format!("/api/user/2/{}", three["id"].as_str().unwrap()), 1)
+        .await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(latest(app.get("/api/list", 1).await.body)["id"], two["id"]);
-    assert_eq!(latest(app.get("/api/list", 2).await.body)["text"], json!("two"));
+    assert_eq!(
+        latest(app.get("/api/list", 2).await.body)["text"],
+        json!("two")
+    );
 }
-both!(inbox_latest, the_latest_message_stays_right_after_edits_and_deletes);
+both!(
+    inbox_latest,
+    the_latest_message_stays_right_after_edits_and_deletes
+);

@@ -40,12 +40,18 @@ impl RedisServer {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let socket = dir.path().join("redis.sock");
         let mut args: Vec<String> = [
-            "--port", "0",
-            "--unixsocketperm", "700",
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--loglevel", "warning",
+            "--port",
+            "0",
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
         ]
         .map(String::from)
         .into();
@@ -58,7 +64,10 @@ impl RedisServer {
             .name("redis-server".into())
             .spawn(move || {
                 let mut command = Command::new("redis-server");
-                command.args(args).stdout(Stdio::null()).stderr(Stdio::inherit());
+                command
+                    .args(args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit());
                 #[allow(unsafe_code)]
                 // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
                 unsafe {
@@ -100,7 +109,11 @@ fn wait_until_ready(socket: &std::path::Path) {
         if ping.is_ok() {
             return;
         }
-        assert!(Instant::now() < deadline, "redis-server did not come up on {}", socket.display());
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not come up on {}",
+            socket.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

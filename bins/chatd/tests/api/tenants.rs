@@ -5,7 +5,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, both, spawn_app_with, test_settings, token};
 
-async fn as_host(app: &TestApp, host: &str, method: reqwest::Method, path: &str, user: u64, body: Option<Value>) -> (StatusCode, Value) {
+async fn as_host(
+    app: &TestApp,
+    host: &str,
+    method: reqwest::Method,
+    path: &str,
+    user: u64,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut request = app
         .client
         .request(method, format!("{}{path}", app.address))
@@ -20,16 +27,37 @@ async fn as_host(app: &TestApp, host: &str, method: reqwest::Method, path: &str,
 
 async fn each_host_sees_only_its_own_tenant(backend: Backend) {
     let mut settings = test_settings();
-    settings.chat.tenants.insert("alpha.example".into(), "alpha".into());
-    settings.chat.tenants.insert("beta.example".into(), "beta".into());
+    settings
+        .chat
+        .tenants
+        .insert("alpha.example".into(), "alpha".into());
+    settings
+        .chat
+        .tenants
+        .insert("beta.example".into(), "beta".into());
     let app = spawn_app_with(backend, settings, None).await;
 
-    let (status, sent) =
-        as_host(&app, "alpha.example:8080", reqwest::Method::POST, "/api/user/2", 1, Some(json!({"type": "text", "text": "alpha only"}))).await;
+    let (status, sent) = as_host(
+        &app,
+        "alpha.example:8080",
+        reqwest::Method::POST,
+        "/api/user/2",
+        1,
+        Some(json!({"type": "text", "text": "alpha only"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(sent["state"]["key"], json!("alpha:dm:1-2"));
 
-    let (_, alpha) = as_host(&app, "ALPHA.example", reqwest::Method::GET, "/api/user/1", 2, None).await;
+    let (_, alpha) = as_host(
+        &app,
+        "ALPHA.example",
+        reqwest::Method::GET,
+        "/api/user/1",
+        2,
+        None,
+    )
+    .await;
     assert_eq!(alpha["messages"][0]["text"], json!("alpha only"));
     for host in ["beta.example", "unknown.example"] {
         let (_, history) = as_host(&app, host, reqwest::Method::GET, "/api/user/1", 2, None).await;
@@ -37,17 +65,37 @@ async fn each_host_sees_only_its_own_tenant(backend: Backend) {
         let (_, inbox) = as_host(&app, host, reqwest::Method::GET, "/api/list", 2, None).await;
         assert_eq!(inbox["entries"], json!([]), "{host}");
         let id = sent["entry"]["id"].as_str().unwrap();
-        let (status, _) = as_host(&app, host, reqwest::Method::DELETE, &format!("/api/user/2/{id}"), 1, None).await;
+        let (status, _) = as_host(
+            &app,
+            host,
+            reqwest::Method::DELETE,
+            &format!("/api/user/2/{id}"),
+            1,
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{host}");
     }
-    let (_, inbox) = as_host(&app, "alpha.example", reqwest::Method::GET, "/api/list", 2, None).await;
+    let (_, inbox) = as_host(
+        &app,
+        "alpha.example",
+        reqwest::Method::GET,
+        "/api/list",
+        2,
+        None,
+    )
+    .await;
     assert_eq!(inbox["state"]["key"], json!("alpha:inbox:2"));
     assert_eq!(inbox["entries"][0]["latest"]["text"], json!("alpha only"));
 
     if backend == Backend::Redis {
         let snapshot = crate::helpers::redis_snapshot(&app.prefix).await;
         let keys: Vec<&String> = snapshot.as_object().unwrap().keys().collect();
-        assert!(keys.iter().all(|key| key.starts_with(&format!("{}:messages:alpha:", app.prefix))), "{keys:?}");
+        assert!(
+            keys.iter()
+                .all(|key| key.starts_with(&format!("{}:messages:alpha:", app.prefix))),
+            "{keys:?}"
+        );
     }
 }
 both!(tenant_separation, each_host_sees_only_its_own_tenant);
