@@ -9,7 +9,7 @@ use chat_domain::{
 };
 use chat_identity::directory::degraded_profile;
 use chat_identity::{Directory, Profile};
-use chat_storage::{Change, ChatStore};
+use chat_storage::{Change, ChatStore, Decide};
 
 use crate::{Changed, History, Inbox, InboxItem, Sent, ServiceError};
 
@@ -140,10 +140,8 @@ impl ChatService {
         id: MessageId,
         edit: Edit,
     ) -> Result<Changed, ServiceError> {
-        let chat = Chat::between(caller, target);
         let decide = |current: &Message| current.edited(caller, edit.clone()).map(Change::Replace);
-        let message = self.store.modify(tenant, chat, id, &decide).await?;
-        Ok(Changed { chat, target, message })
+        self.change(tenant, caller, target, id, &decide).await
     }
 
     /// `caller` deletes message `id` of the chat with `target`; only its author may.
@@ -154,9 +152,20 @@ impl ChatService {
         target: ChatTarget,
         id: MessageId,
     ) -> Result<Changed, ServiceError> {
-        let chat = Chat::between(caller, target);
         let decide = |current: &Message| current.check_delete(caller).map(|()| Change::Remove);
-        let message = self.store.modify(tenant, chat, id, &decide).await?;
+        self.change(tenant, caller, target, id, &decide).await
+    }
+
+    async fn change(
+        &self,
+        tenant: &DomainHandle,
+        caller: UserId,
+        target: ChatTarget,
+        id: MessageId,
+        decide: &Decide<'_>,
+    ) -> Result<Changed, ServiceError> {
+        let chat = Chat::between(caller, target);
+        let message = self.store.modify(tenant, chat, id, decide).await?;
         Ok(Changed { chat, target, message })
     }
 
