@@ -266,7 +266,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Text, filter: "info".into() }
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
     }
 }
 
@@ -297,16 +300,26 @@ impl Settings {
         };
         let node_env = Variables(Env::raw().only(&["NODE_ENV"]).map(|_| "env".into()));
         let chatd = Variables(Env::prefixed("CHATD_").ignore(&["CONFIG"]).split("__"));
-        let original = Variables(Env::raw()
-            .filter(|key| ORIGINAL_VARIABLES.iter().any(|(name, _)| key.as_str().eq_ignore_ascii_case(name)))
-            .map(|key| {
-                let setting = ORIGINAL_VARIABLES
-                    .iter()
-                    .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
-                    .map_or("", |(_, setting)| setting);
-                setting.into()
-            }));
-        Figment::new().merge(file).merge(node_env).merge(chatd).merge(original)
+        let original = Variables(
+            Env::raw()
+                .filter(|key| {
+                    ORIGINAL_VARIABLES
+                        .iter()
+                        .any(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
+                })
+                .map(|key| {
+                    let setting = ORIGINAL_VARIABLES
+                        .iter()
+                        .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
+                        .map_or("", |(_, setting)| setting);
+                    setting.into()
+                }),
+        );
+        Figment::new()
+            .merge(file)
+            .merge(node_env)
+            .merge(chatd)
+            .merge(original)
     }
 }
 
@@ -325,7 +338,8 @@ impl Provider for Variables {
             let value = if is_text_setting(key.as_str()) {
                 Value::from(text)
             } else {
-                text.parse().unwrap_or_else(|never: std::convert::Infallible| match never {})
+                text.parse()
+                    .unwrap_or_else(|never: std::convert::Infallible| match never {})
             };
             if let Value::Dict(_, nested) = figment::util::nest(key.as_str(), value) {
                 merge(&mut dict, nested);
@@ -336,7 +350,10 @@ impl Provider for Variables {
 }
 
 fn is_text_setting(key: &str) -> bool {
-    TEXT_SETTINGS.contains(&key) || key.strip_prefix("chat.tenants.").is_some_and(|host| !host.is_empty())
+    TEXT_SETTINGS.contains(&key)
+        || key
+            .strip_prefix("chat.tenants.")
+            .is_some_and(|host| !host.is_empty())
 }
 
 /// Merges `from` into `into`, tables key by key (so `SOCK_REDIS_HOST` and `SOCK_REDIS_PORT` both

@@ -9,7 +9,9 @@ use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
 use actix_web::{App, HttpServer, middleware};
 use chat_domain::{DomainHandle, PagingLimits};
-use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
+use chat_identity::{
+    BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier,
+};
 use chat_service::{ChatService, ServiceSettings};
 use chat_storage::{ChatStore, MemoryStore, RedisSettings, RedisStore};
 use chat_transport::{ApiState, Tenants};
@@ -52,14 +54,20 @@ impl Dependencies {
     /// Builds each adapter the settings ask for: Redis or memory, platform API or built-in
     /// directory, the pinned JWT algorithm.
     pub fn from_settings(settings: &Settings) -> Result<Self, StartupError> {
-        Ok(Self { store: store(settings)?, directory: directory(settings)?, verifier: verifier(settings)? })
+        Ok(Self {
+            store: store(settings)?,
+            directory: directory(settings)?,
+            verifier: verifier(settings)?,
+        })
     }
 }
 
 fn store(settings: &Settings) -> Result<Arc<dyn ChatStore>, StartupError> {
     let config = &settings.redis;
     let Some(url) = config.effective_url() else {
-        tracing::warn!("no Redis configured: using the in-memory store; chats are lost on restart and not shared between instances");
+        tracing::warn!(
+            "no Redis configured: using the in-memory store; chats are lost on restart and not shared between instances"
+        );
         return Ok(Arc::new(MemoryStore::new()));
     };
     let redis = RedisSettings {
@@ -69,7 +77,8 @@ fn store(settings: &Settings) -> Result<Arc<dyn ChatStore>, StartupError> {
         connect_timeout: Duration::from_millis(config.connect_timeout_ms),
         response_timeout: Duration::from_millis(config.response_timeout_ms),
     };
-    let store = RedisStore::connect(&redis).map_err(|e| StartupError::Config(format!("redis.url: {e}")))?;
+    let store =
+        RedisStore::connect(&redis).map_err(|e| StartupError::Config(format!("redis.url: {e}")))?;
     tracing::info!(prefix = %config.prefix, connections = redis.connections, "using Redis");
     Ok(Arc::new(store))
 }
@@ -89,7 +98,8 @@ fn directory(settings: &Settings) -> Result<Arc<dyn Directory>, StartupError> {
         return Ok(Arc::new(platform));
     }
     let builtin = match &config.profiles_file {
-        Some(path) => BuiltinDirectory::from_json_file(path).map_err(|e| StartupError::Config(e.to_string()))?,
+        Some(path) => BuiltinDirectory::from_json_file(path)
+            .map_err(|e| StartupError::Config(e.to_string()))?,
         None => BuiltinDirectory::new(),
     };
     tracing::info!(profiles_file = ?config.profiles_file, "no platform API configured: using the built-in directory");
@@ -98,14 +108,17 @@ fn directory(settings: &Settings) -> Result<Arc<dyn Directory>, StartupError> {
 
 fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
     let config = &settings.jwt;
+    // The algorithm names are case-sensitive (`HS256`); a wrong spelling is refused by the verifier.
+    let is_hmac = config.algorithm.starts_with("HS");
+    // A key file is only read for the algorithms that use one.
     let public_key_pem = match (&config.public_key, &config.public_key_file) {
+        _ if is_hmac => None,
         (Some(pem), _) => Some(pem.clone()),
         (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
             StartupError::Config(format!("jwt.public_key_file {}: {e}", path.display()))
         })?),
         (None, None) => None,
     };
-    let is_hmac = config.algorithm.to_ascii_uppercase().starts_with("HS");
     let secret = match (&config.secret, settings.env) {
         (Some(secret), _) => Some(secret.clone()),
         (None, _) if !is_hmac => None,
@@ -116,7 +129,9 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
             )));
         }
         (None, Environment::Development) => {
-            tracing::warn!("jwt.secret is not set: using the development secret; production refuses to start like this");
+            tracing::warn!(
+                "jwt.secret is not set: using the development secret; production refuses to start like this"
+            );
             Some(SecretString::from(DEVELOPMENT_JWT_SECRET))
         }
     };
@@ -135,7 +150,10 @@ fn cpus() -> usize {
 }
 
 /// The routes' state from the settings and the adapters.
-pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiState, StartupError> {
+pub fn api_state(
+    settings: &Settings,
+    dependencies: Dependencies,
+) -> Result<ApiState, StartupError> {
     let chat = &settings.chat;
     let handle = |text: &str, setting: &str| {
         DomainHandle::parse(text).map_err(|e| StartupError::Config(format!("{setting}: {e}")))
@@ -143,23 +161,45 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
     let tenants = chat
         .tenants
         .iter()
-        .map(|(host, tenant)| Ok((host.clone(), handle(tenant, &format!("chat.tenants.{host}"))?)))
+        .map(|(host, tenant)| {
+            Ok((
+                host.clone(),
+                handle(tenant, &format!("chat.tenants.{host}"))?,
+            ))
+        })
         .collect::<Result<Vec<_>, StartupError>>()?;
     let tenants = Tenants::new(handle(&chat.handle, "chat.handle")?, tenants);
     if chat.max_per_page == 0 || chat.max_per_page > 1000 {
-        return Err(StartupError::Config("chat.max_per_page must be between 1 and 1000".into()));
+        return Err(StartupError::Config(
+            "chat.max_per_page must be between 1 and 1000".into(),
+        ));
     }
     if chat.max_text_chars == 0 {
-        return Err(StartupError::Config("chat.max_text_chars must be positive".into()));
+        return Err(StartupError::Config(
+            "chat.max_text_chars must be positive".into(),
+        ));
     }
     let service_settings = ServiceSettings {
         max_text_chars: chat.max_text_chars,
-        paging: PagingLimits { default_per_page: chat.default_per_page, max_per_page: chat.max_per_page },
+        paging: PagingLimits {
+            default_per_page: chat.default_per_page,
+            max_per_page: chat.max_per_page,
+        },
     };
-    let token_header = HeaderName::try_from(settings.jwt.header.as_str())
-        .map_err(|_| StartupError::Config(format!("jwt.header {:?} is not a valid header name", settings.jwt.header)))?;
+    let token_header = HeaderName::try_from(settings.jwt.header.as_str()).map_err(|_| {
+        StartupError::Config(format!(
+            "jwt.header {:?} is not a valid header name",
+            settings.jwt.header
+        ))
+    })?;
     let service = ChatService::new(dependencies.store, dependencies.directory, service_settings);
-    Ok(ApiState::new(service, dependencies.verifier, token_header, tenants, settings.http.body_limit_bytes))
+    Ok(ApiState::new(
+        service,
+        dependencies.verifier,
+        token_header,
+        tenants,
+        settings.http.body_limit_bytes,
+    ))
 }
 
 /// A chatd bound to its listener, ready to run.
@@ -170,7 +210,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -178,13 +220,24 @@ impl Application {
     /// Builds the adapters from `settings`, binds `http.host:http.port`, and prepares the server.
     pub fn build(settings: &Settings) -> Result<Self, StartupError> {
         let address = format!("{}:{}", settings.http.host, settings.http.port);
-        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
+        let listener =
+            TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
         Self::build_with(settings, listener, Dependencies::from_settings(settings)?)
     }
 
     /// Prepares the server on a bound `listener` with the given adapters.
-    pub fn build_with(settings: &Settings, listener: TcpListener, dependencies: Dependencies) -> Result<Self, StartupError> {
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { address: "listener".into(), source })?.port();
+    pub fn build_with(
+        settings: &Settings,
+        listener: TcpListener,
+        dependencies: Dependencies,
+    ) -> Result<Self, StartupError> {
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: "listener".into(),
+                source,
+            })?
+            .port();
         let state = api_state(settings, dependencies)?;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -197,7 +250,10 @@ impl Application {
         }
         let server = server
             .listen(listener)
-            .map_err(|source| StartupError::Bind { address: format!("port {port}"), source })?
+            .map_err(|source| StartupError::Bind {
+                address: format!("port {port}"),
+                source,
+            })?
             .run();
         Ok(Self { port, server })
     }

@@ -5,7 +5,8 @@
 //! Every test that reads the environment or the working directory runs inside a `figment::Jail`
 //! with the environment cleared, so the tests neither see the machine's variables nor each other's.
 
-#![allow(clippy::unwrap_used)]
+// `figment::Jail` closures return `figment::Error`, which is large; that is its API.
+#![allow(clippy::unwrap_used, clippy::result_large_err)]
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -57,11 +58,18 @@ fn load_error(result: Result<Settings, figment::Error>) -> String {
 }
 
 fn secret(settings: &Settings) -> Option<String> {
-    settings.jwt.secret.as_ref().map(|s| s.expose_secret().to_owned())
+    settings
+        .jwt
+        .secret
+        .as_ref()
+        .map(|s| s.expose_secret().to_owned())
 }
 
 fn redis_url(settings: &Settings) -> Option<String> {
-    settings.redis.effective_url().map(|url| url.expose_secret().to_owned())
+    settings
+        .redis
+        .effective_url()
+        .map(|url| url.expose_secret().to_owned())
 }
 
 fn user(n: u64) -> UserId {
@@ -80,13 +88,20 @@ fn the_built_in_defaults_are_the_originals() {
         assert_eq!(settings.http.host, "localhost");
         assert_eq!(settings.http.port, 3005);
         assert_eq!(settings.http.workers, None);
-        assert_eq!(settings.http.body_limit_bytes, chat_transport::DEFAULT_BODY_LIMIT);
+        assert_eq!(
+            settings.http.body_limit_bytes,
+            chat_transport::DEFAULT_BODY_LIMIT
+        );
         assert_eq!(settings.http.body_limit_bytes, 1024 * 1024);
 
         assert!(settings.redis.url.is_none());
         assert_eq!(settings.redis.host, None);
         assert_eq!(settings.redis.port, None);
-        assert_eq!(redis_url(&settings), None, "no Redis setting means the in-memory store");
+        assert_eq!(
+            redis_url(&settings),
+            None,
+            "no Redis setting means the in-memory store"
+        );
         assert_eq!(settings.redis.prefix, "senna-sockets");
         assert_eq!(settings.redis.connections, None);
         assert_eq!(settings.redis.connect_timeout_ms, 2000);
@@ -147,7 +162,10 @@ fn chatd_toml_in_the_working_directory_overrides_the_defaults() {
         assert_eq!(settings.env, Environment::Production);
         assert_eq!(settings.http.port, 4000);
         assert_eq!(settings.http.workers, Some(3));
-        assert_eq!(settings.http.host, "localhost", "keys not in the file keep their defaults");
+        assert_eq!(
+            settings.http.host, "localhost",
+            "keys not in the file keep their defaults"
+        );
         assert_eq!(settings.redis.prefix, "from-toml");
         assert_eq!(secret(&settings).as_deref(), Some("toml-secret"));
         assert_eq!(settings.jwt.leeway_seconds, 30);
@@ -164,7 +182,10 @@ fn chatd_variables_override_the_toml_file() {
         jail.set_env("CHATD_HTTP__PORT", "5000");
         let settings = Settings::load(None)?;
         assert_eq!(settings.http.port, 5000);
-        assert_eq!(settings.http.host, "toml-host", "only the variable's key is overridden");
+        assert_eq!(
+            settings.http.host, "toml-host",
+            "only the variable's key is overridden"
+        );
 
         jail.set_env("CHATD_JWT__SECRET", "env-secret");
         jail.set_env("CHATD_CHAT__MAX_PER_PAGE", "50");
@@ -280,12 +301,21 @@ const ORIGINALS: &[Original] = &[
 
 #[test]
 fn every_original_variable_lands_in_its_setting() {
-    assert_eq!(ORIGINALS.len(), 12, "the original had twelve SOCK_* variables");
+    assert_eq!(
+        ORIGINALS.len(),
+        12,
+        "the original had twelve SOCK_* variables"
+    );
     for original in ORIGINALS {
         jailed(|jail| {
             jail.set_env(original.variable, original.value);
             let settings = Settings::load(None)?;
-            assert_eq!((original.read)(&settings), original.value, "{}", original.variable);
+            assert_eq!(
+                (original.read)(&settings),
+                original.value,
+                "{}",
+                original.variable
+            );
             Ok(())
         });
     }
@@ -297,15 +327,28 @@ fn every_original_variable_wins_over_chatd_variables_and_the_toml_file() {
         jailed(|jail| {
             jail.create_file("chatd.toml", original.toml)?;
             let from_toml = (original.read)(&Settings::load(None)?);
-            assert_ne!(from_toml, original.value, "{}: the file sets the key", original.variable);
+            assert_ne!(
+                from_toml, original.value,
+                "{}: the file sets the key",
+                original.variable
+            );
 
             jail.set_env(original.chatd.0, original.chatd.1);
             let from_chatd = (original.read)(&Settings::load(None)?);
-            assert_eq!(from_chatd, original.chatd.1, "{} beats the file", original.chatd.0);
+            assert_eq!(
+                from_chatd, original.chatd.1,
+                "{} beats the file",
+                original.chatd.0
+            );
 
             jail.set_env(original.variable, original.value);
             let settings = Settings::load(None)?;
-            assert_eq!((original.read)(&settings), original.value, "{} wins", original.variable);
+            assert_eq!(
+                (original.read)(&settings),
+                original.value,
+                "{} wins",
+                original.variable
+            );
             Ok(())
         });
     }
@@ -319,9 +362,17 @@ fn an_original_deployments_environment_configures_everything_at_once() {
         }
         let settings = Settings::load(None)?;
         for original in ORIGINALS {
-            assert_eq!((original.read)(&settings), original.value, "{}", original.variable);
+            assert_eq!(
+                (original.read)(&settings),
+                original.value,
+                "{}",
+                original.variable
+            );
         }
-        assert_eq!(redis_url(&settings).as_deref(), Some("redis://redis-sock:6381"));
+        assert_eq!(
+            redis_url(&settings).as_deref(),
+            Some("redis://redis-sock:6381")
+        );
         Ok(())
     });
 }
@@ -333,16 +384,28 @@ fn node_env_sets_the_environment_unless_sock_env_is_set() {
         assert_eq!(Settings::load(None)?.env, Environment::Production);
 
         jail.set_env("SOCK_ENV", "development");
-        assert_eq!(Settings::load(None)?.env, Environment::Development, "SOCK_ENV wins");
+        assert_eq!(
+            Settings::load(None)?.env,
+            Environment::Development,
+            "SOCK_ENV wins"
+        );
         Ok(())
     });
     jailed(|jail| {
         jail.create_file("chatd.toml", "env = \"development\"\n")?;
         jail.set_env("NODE_ENV", "production");
-        assert_eq!(Settings::load(None)?.env, Environment::Production, "NODE_ENV beats the file");
+        assert_eq!(
+            Settings::load(None)?.env,
+            Environment::Production,
+            "NODE_ENV beats the file"
+        );
 
         jail.set_env("CHATD_ENV", "development");
-        assert_eq!(Settings::load(None)?.env, Environment::Development, "CHATD_ENV beats NODE_ENV");
+        assert_eq!(
+            Settings::load(None)?.env,
+            Environment::Development,
+            "CHATD_ENV beats NODE_ENV"
+        );
         Ok(())
     });
 }
@@ -361,17 +424,27 @@ fn an_environment_other_than_development_or_production_is_refused() {
 fn redis_host_or_port_alone_selects_redis() {
     jailed(|jail| {
         jail.set_env("SOCK_REDIS_HOST", "redis.internal");
-        assert_eq!(redis_url(&Settings::load(None)?).as_deref(), Some("redis://redis.internal:6379"));
+        assert_eq!(
+            redis_url(&Settings::load(None)?).as_deref(),
+            Some("redis://redis.internal:6379")
+        );
         Ok(())
     });
     jailed(|jail| {
         jail.set_env("SOCK_REDIS_PORT", "6380");
-        assert_eq!(redis_url(&Settings::load(None)?).as_deref(), Some("redis://localhost:6380"));
+        assert_eq!(
+            redis_url(&Settings::load(None)?).as_deref(),
+            Some("redis://localhost:6380")
+        );
         Ok(())
     });
     jailed(|jail| {
         jail.set_env("SOCK_REDIS_PREFIX", "only-a-prefix");
-        assert_eq!(redis_url(&Settings::load(None)?), None, "a prefix alone does not select Redis");
+        assert_eq!(
+            redis_url(&Settings::load(None)?),
+            None,
+            "a prefix alone does not select Redis"
+        );
         Ok(())
     });
 }
@@ -379,16 +452,25 @@ fn redis_host_or_port_alone_selects_redis() {
 #[test]
 fn redis_url_wins_over_host_and_port() {
     jailed(|jail| {
-        jail.create_file("chatd.toml", "[redis]\nurl = \"redis://:pw@cache.internal:7000/2\"\n")?;
+        jail.create_file(
+            "chatd.toml",
+            "[redis]\nurl = \"redis://:pw@cache.internal:7000/2\"\n",
+        )?;
         jail.set_env("SOCK_REDIS_HOST", "redis.internal");
         jail.set_env("SOCK_REDIS_PORT", "6380");
         let settings = Settings::load(None)?;
-        assert_eq!(redis_url(&settings).as_deref(), Some("redis://:pw@cache.internal:7000/2"));
+        assert_eq!(
+            redis_url(&settings).as_deref(),
+            Some("redis://:pw@cache.internal:7000/2")
+        );
         Ok(())
     });
     jailed(|jail| {
         jail.set_env("CHATD_REDIS__URL", "unix:///run/redis.sock");
-        assert_eq!(redis_url(&Settings::load(None)?).as_deref(), Some("unix:///run/redis.sock"));
+        assert_eq!(
+            redis_url(&Settings::load(None)?).as_deref(),
+            Some("unix:///run/redis.sock")
+        );
         Ok(())
     });
 }
@@ -404,7 +486,10 @@ fn a_named_config_file_must_exist_but_the_default_one_may_be_absent() {
         jail.create_file("chatd.toml", "[http]\nport = 4001\n")?;
         jail.create_file("other.toml", "[http]\nport = 4002\n")?;
         let named = Settings::load(Some(Path::new("other.toml")))?;
-        assert_eq!(named.http.port, 4002, "a named file replaces chatd.toml, which is not read");
+        assert_eq!(
+            named.http.port, 4002,
+            "a named file replaces chatd.toml, which is not read"
+        );
         let absolute = Settings::load(Some(&jail.directory().join("other.toml")))?;
         assert_eq!(absolute.http.port, 4002);
         Ok(())
@@ -431,7 +516,10 @@ fn unknown_keys_are_refused() {
         Ok(())
     });
     jailed(|jail| {
-        jail.create_file("chatd.toml", "[jwt]\nsecret = \"s\"\n[jtw]\nsecret = \"s\"\n")?;
+        jail.create_file(
+            "chatd.toml",
+            "[jwt]\nsecret = \"s\"\n[jtw]\nsecret = \"s\"\n",
+        )?;
         let error = load_error(Settings::load(None));
         assert!(error.contains("jtw"), "{error}");
         Ok(())
@@ -455,7 +543,7 @@ fn values_of_the_wrong_type_are_refused() {
     jailed(|jail| {
         jail.set_env("SOCK_HTTP_PORT", "http");
         let error = load_error(Settings::load(None));
-        assert!(error.contains("port"), "{error}");
+        assert!(error.to_lowercase().contains("http.port"), "{error}");
         Ok(())
     });
     jailed(|jail| {
@@ -496,6 +584,7 @@ fn numeric_looking_values_of_text_settings_stay_text() {
             ("CHATD_JWT__USER_CLAIM", "\"uid\""),
             ("SOCK_HTTP_HOST", "10"),
             ("CHATD_LOG__FILTER", "1e3"),
+            ("CHATD_CHAT__TENANTS__LOCALHOST", "7"),
         ];
         for (variable, value) in verbatim {
             jail.set_env(variable, value);
@@ -508,11 +597,18 @@ fn numeric_looking_values_of_text_settings_stay_text() {
         assert_eq!(settings.jwt.user_claim, "\"uid\"");
         assert_eq!(settings.http.host, "10");
         assert_eq!(settings.log.filter, "1e3");
+        assert_eq!(
+            settings.chat.tenants.get("localhost").map(String::as_str),
+            Some("7")
+        );
         Ok(())
     });
     jailed(|jail| {
         jail.set_env("SOCK_JWT_SECRET", " padded secret ");
-        assert_eq!(secret(&Settings::load(None)?).as_deref(), Some(" padded secret "));
+        assert_eq!(
+            secret(&Settings::load(None)?).as_deref(),
+            Some(" padded secret ")
+        );
         Ok(())
     });
 }
@@ -560,6 +656,28 @@ fn the_tenants_table_loads() {
         assert!(startup::api_state(&settings, deps).is_ok());
         Ok(())
     });
+    jailed(|jail| {
+        // From the environment, the whole table as one inline-table value (host names hold dots,
+        // which a variable name cannot).
+        jail.set_env(
+            "CHATD_CHAT__TENANTS",
+            r#"{"chat.example.com" = "example", "localhost" = "local"}"#,
+        );
+        let settings = Settings::load(None)?;
+        assert_eq!(
+            settings
+                .chat
+                .tenants
+                .get("chat.example.com")
+                .map(String::as_str),
+            Some("example")
+        );
+        assert_eq!(
+            settings.chat.tenants.get("localhost").map(String::as_str),
+            Some("local")
+        );
+        Ok(())
+    });
 }
 
 #[test]
@@ -572,7 +690,11 @@ fn the_example_file_loads_and_lists_the_defaults() {
         assert_eq!(format!("{example:?}"), format!("{defaults:?}"));
         assert_eq!(example.http.port, 3005);
         assert_eq!(example.chat.handle, "myplatform");
-        assert_eq!(secret(&example), None, "the example's secret is commented out");
+        assert_eq!(
+            secret(&example),
+            None,
+            "the example's secret is commented out"
+        );
         Ok(())
     });
 }
@@ -582,9 +704,10 @@ fn the_example_file_loads_and_lists_the_defaults() {
 // ---------------------------------------------------------------------------------------------
 
 fn production() -> Settings {
-    let mut settings = Settings::default();
-    settings.env = Environment::Production;
-    settings
+    Settings {
+        env: Environment::Production,
+        ..Settings::default()
+    }
 }
 
 #[test]
@@ -598,14 +721,24 @@ fn production_refuses_to_start_without_a_jwt_secret() {
         let mut settings = production();
         settings.jwt.algorithm = algorithm.into();
         let error = startup_error(Dependencies::from_settings(&settings));
-        assert!(error.contains("jwt.secret") && error.contains(algorithm), "{error}");
+        assert!(
+            error.contains("jwt.secret") && error.contains(algorithm),
+            "{error}"
+        );
     }
 
     let mut settings = production();
     settings.jwt.secret = Some(SecretString::from("production-secret"));
     let deps = Dependencies::from_settings(&settings).unwrap();
-    assert_eq!(deps.verifier.verify(&hs256_token("production-secret", 3)), Ok(user(3)));
-    assert!(deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 3)).is_err());
+    assert_eq!(
+        deps.verifier.verify(&hs256_token("production-secret", 3)),
+        Ok(user(3))
+    );
+    assert!(
+        deps.verifier
+            .verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 3))
+            .is_err()
+    );
 }
 
 #[test]
@@ -636,8 +769,16 @@ fn development_without_a_secret_uses_the_development_secret() {
     let settings = Settings::default();
     assert_eq!(settings.env, Environment::Development);
     let deps = Dependencies::from_settings(&settings).unwrap();
-    assert_eq!(deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 388_636)), Ok(user(388_636)));
-    assert!(deps.verifier.verify(&hs256_token("some-other-secret", 388_636)).is_err());
+    assert_eq!(
+        deps.verifier
+            .verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 388_636)),
+        Ok(user(388_636))
+    );
+    assert!(
+        deps.verifier
+            .verify(&hs256_token("some-other-secret", 388_636))
+            .is_err()
+    );
     assert!(startup::api_state(&settings, deps).is_ok());
 }
 
@@ -647,7 +788,11 @@ fn a_configured_secret_replaces_the_development_secret_in_development() {
     settings.jwt.secret = Some(SecretString::from("mine"));
     let deps = Dependencies::from_settings(&settings).unwrap();
     assert_eq!(deps.verifier.verify(&hs256_token("mine", 1)), Ok(user(1)));
-    assert!(deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 1)).is_err());
+    assert!(
+        deps.verifier
+            .verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 1))
+            .is_err()
+    );
 }
 
 #[test]
@@ -676,7 +821,10 @@ fn an_invalid_chat_handle_is_refused() {
 #[test]
 fn an_invalid_tenant_handle_names_its_host() {
     let mut settings = Settings::default();
-    settings.chat.tenants.insert("chat.example.com".into(), "bad handle".into());
+    settings
+        .chat
+        .tenants
+        .insert("chat.example.com".into(), "bad handle".into());
     let deps = Dependencies::from_settings(&settings).unwrap();
     let error = startup_error(startup::api_state(&settings, deps));
     assert!(error.contains("chat.tenants.chat.example.com"), "{error}");
@@ -684,9 +832,11 @@ fn an_invalid_tenant_handle_names_its_host() {
 
 #[test]
 fn paging_and_text_limits_are_checked() {
-    for (max_per_page, max_text_chars, setting) in
-        [(0, 4000, "chat.max_per_page"), (1001, 4000, "chat.max_per_page"), (100, 0, "chat.max_text_chars")]
-    {
+    for (max_per_page, max_text_chars, setting) in [
+        (0, 4000, "chat.max_per_page"),
+        (1001, 4000, "chat.max_per_page"),
+        (100, 0, "chat.max_text_chars"),
+    ] {
         let mut settings = Settings::default();
         settings.chat.max_per_page = max_per_page;
         settings.chat.max_text_chars = max_text_chars;
@@ -717,12 +867,20 @@ fn an_unknown_algorithm_is_refused() {
 fn public_key_algorithms_need_a_public_key() {
     for env in [Environment::Development, Environment::Production] {
         for algorithm in ["RS256", "PS256", "ES256", "EdDSA"] {
-            let mut settings = Settings::default();
-            settings.env = env;
+            let mut settings = Settings {
+                env,
+                ..Settings::default()
+            };
             settings.jwt.algorithm = algorithm.into();
             let error = startup_error(Dependencies::from_settings(&settings));
-            assert!(error.contains("public_key") && error.contains(algorithm), "{env:?} {algorithm}: {error}");
-            assert!(!error.contains("jwt.secret"), "no secret is needed for {algorithm}: {error}");
+            assert!(
+                error.contains("public_key") && error.contains(algorithm),
+                "{env:?} {algorithm}: {error}"
+            );
+            assert!(
+                !error.contains("jwt.secret"),
+                "no secret is needed for {algorithm}: {error}"
+            );
         }
     }
 }
@@ -735,6 +893,15 @@ fn a_missing_public_key_file_is_refused_by_name() {
     let error = startup_error(Dependencies::from_settings(&settings));
     assert!(error.contains("jwt.public_key_file"), "{error}");
     assert!(error.contains("/nonexistent/chatd/jwt.pem"), "{error}");
+}
+
+#[test]
+fn hmac_algorithms_do_not_read_a_public_key_file() {
+    let mut settings = production();
+    settings.jwt.algorithm = "HS256".into();
+    settings.jwt.secret = Some("a-real-secret".into());
+    settings.jwt.public_key_file = Some(PathBuf::from("/nonexistent/chatd/jwt.pem"));
+    assert!(Dependencies::from_settings(&settings).is_ok());
 }
 
 /// The Ed25519 key pair of RFC 8410, §10.3 and §10.1.
@@ -764,10 +931,21 @@ fn a_public_key_is_read_inline_or_from_a_file_and_inline_wins() {
         jail.set_env("SOCK_JWT_ALGORITHM", "EdDSA");
         jail.set_env("CHATD_JWT__PUBLIC_KEY_FILE", "jwt.pem");
         let settings = Settings::load(None)?;
-        assert_eq!(settings.jwt.public_key_file.as_deref(), Some(Path::new("jwt.pem")));
+        assert_eq!(
+            settings.jwt.public_key_file.as_deref(),
+            Some(Path::new("jwt.pem"))
+        );
         let deps = Dependencies::from_settings(&settings).unwrap();
-        assert_eq!(deps.verifier.verify(&eddsa_token(5)), Ok(user(5)), "production needs no secret for EdDSA");
-        assert!(deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 5)).is_err());
+        assert_eq!(
+            deps.verifier.verify(&eddsa_token(5)),
+            Ok(user(5)),
+            "production needs no secret for EdDSA"
+        );
+        assert!(
+            deps.verifier
+                .verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 5))
+                .is_err()
+        );
         Ok(())
     });
 
@@ -776,7 +954,11 @@ fn a_public_key_is_read_inline_or_from_a_file_and_inline_wins() {
     settings.jwt.public_key = Some(ED25519_PUBLIC_PEM.into());
     settings.jwt.public_key_file = Some(PathBuf::from("/nonexistent/chatd/jwt.pem"));
     let deps = Dependencies::from_settings(&settings).unwrap();
-    assert_eq!(deps.verifier.verify(&eddsa_token(6)), Ok(user(6)), "the inline key is used, the file not read");
+    assert_eq!(
+        deps.verifier.verify(&eddsa_token(6)),
+        Ok(user(6)),
+        "the inline key is used, the file not read"
+    );
 }
 
 #[test]
@@ -820,16 +1002,24 @@ async fn the_profiles_file_feeds_the_built_in_directory() {
     });
     let directory = profiles.unwrap();
     let users = directory.users(&[user(1), user(2)]).await;
-    assert_eq!(users[&user(1)], json!({"id": 1, "username": "alice", "avatar": "a.png"}));
+    assert_eq!(
+        users[&user(1)],
+        json!({"id": 1, "username": "alice", "avatar": "a.png"})
+    );
     assert_eq!(users[&user(2)], json!({"id": 2, "username": "user-2"}));
     let topic = chat_domain::TopicId::new(42).unwrap();
-    let topics = directory.topics(&[topic, chat_domain::TopicId::new(7).unwrap()]).await;
+    let topics = directory
+        .topics(&[topic, chat_domain::TopicId::new(7).unwrap()])
+        .await;
     assert_eq!(topics[&topic], json!({"id": 42, "title": "Launch"}));
 
     let mut settings = Settings::default();
     settings.platform.profiles_file = Some(PathBuf::from("/nonexistent/chatd/profiles.json"));
     let error = startup_error(Dependencies::from_settings(&settings));
-    assert!(error.contains("/nonexistent/chatd/profiles.json"), "{error}");
+    assert!(
+        error.contains("/nonexistent/chatd/profiles.json"),
+        "{error}"
+    );
 }
 
 #[actix_web::test]

@@ -142,7 +142,13 @@ mod tests {
         let a = Chat::between(user(1000), ChatTarget::User(user(99)));
         let b = Chat::between(user(99), ChatTarget::User(user(1000)));
         assert_eq!(a, b);
-        assert_eq!(a, Chat::Direct { lo: user(99), hi: user(1000) });
+        assert_eq!(
+            a,
+            Chat::Direct {
+                lo: user(99),
+                hi: user(1000)
+            }
+        );
         assert_eq!(a.seen_by(user(99)), ChatTarget::User(user(1000)));
         assert_eq!(a.seen_by(user(1000)), ChatTarget::User(user(99)));
     }
@@ -152,7 +158,10 @@ mod tests {
         let topic = ChatTarget::parse("topic", "42").expect("valid");
         assert_eq!(topic.to_string(), "topic-42");
         assert_eq!(ChatTarget::parse_member("topic-42"), Ok(topic));
-        assert_eq!(ChatTarget::parse_member("user-7"), Ok(ChatTarget::User(user(7))));
+        assert_eq!(
+            ChatTarget::parse_member("user-7"),
+            Ok(ChatTarget::User(user(7)))
+        );
         assert_eq!(
             ChatTarget::parse("group", "1"),
             Err(DomainError::InvalidTarget("group".into()))
@@ -167,7 +176,10 @@ mod tests {
         let dm = Chat::between(user(5), ChatTarget::User(user(3)));
         assert_eq!(
             dm.inbox_entries_on_send(user(5)),
-            vec![(user(3), ChatTarget::User(user(5))), (user(5), ChatTarget::User(user(3)))]
+            vec![
+                (user(3), ChatTarget::User(user(5))),
+                (user(5), ChatTarget::User(user(3)))
+            ]
         );
         let topic = Chat::Topic(TopicId::new(42).expect("valid"));
         assert_eq!(

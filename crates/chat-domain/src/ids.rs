@@ -71,10 +71,14 @@ impl UserId {
         match value {
             serde_json::Value::Number(n) => n
                 .as_u64()
-                .ok_or_else(|| DomainError::argument("Invalid user id: expected a positive integer"))
+                .ok_or_else(|| {
+                    DomainError::argument("Invalid user id: expected a positive integer")
+                })
                 .and_then(Self::new),
             serde_json::Value::String(s) => Self::parse(s),
-            _ => Err(DomainError::argument("Invalid user id: expected a positive integer")),
+            _ => Err(DomainError::argument(
+                "Invalid user id: expected a positive integer",
+            )),
         }
     }
 }
@@ -112,18 +116,42 @@ mod tests {
     fn ids_are_positive_integers_without_decoration() {
         assert_eq!(UserId::parse("42").map(UserId::get), Ok(42));
         assert_eq!(UserId::parse("007").map(UserId::get), Ok(7));
-        for bad in ["", "0", "-1", "+1", " 1", "1 ", "1.0", "1e3", "abc", "１", "9007199254740992"] {
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "1.0",
+            "1e3",
+            "abc",
+            "１",
+            "9007199254740992",
+        ] {
             assert!(UserId::parse(bad).is_err(), "{bad:?} must be refused");
             assert!(TopicId::parse(bad).is_err(), "{bad:?} must be refused");
         }
-        assert_eq!(UserId::parse("9007199254740991").map(UserId::get), Ok(MAX_ID));
+        assert_eq!(
+            UserId::parse("9007199254740991").map(UserId::get),
+            Ok(MAX_ID)
+        );
     }
 
     #[test]
     fn a_user_id_claim_may_be_a_number_or_a_numeric_string() {
         assert_eq!(UserId::from_json(&json!(388636)), UserId::parse("388636"));
         assert_eq!(UserId::from_json(&json!("388636")), UserId::parse("388636"));
-        for bad in [json!(0), json!(-5), json!(1.5), json!(""), json!("x1"), json!(null), json!(true), json!([1])] {
+        for bad in [
+            json!(0),
+            json!(-5),
+            json!(1.5),
+            json!(""),
+            json!("x1"),
+            json!(null),
+            json!(true),
+            json!([1]),
+        ] {
             assert!(UserId::from_json(&bad).is_err(), "{bad} must be refused");
         }
     }
@@ -132,6 +160,9 @@ mod tests {
     fn message_ids_are_uuids_in_canonical_form() {
         let id = MessageId::parse("A6AB410A-826B-45F1-AAE1-6F8D8A73D738").expect("a uuid");
         assert_eq!(id.to_string(), "a6ab410a-826b-45f1-aae1-6f8d8a73d738");
-        assert_eq!(MessageId::parse("not-a-uuid"), Err(DomainError::MessageNotFound));
+        assert_eq!(
+            MessageId::parse("not-a-uuid"),
+            Err(DomainError::MessageNotFound)
+        );
     }
 }

@@ -80,13 +80,31 @@ mod tests {
         let keys = Keyspace::new("senna-sockets", &handle);
         let user = |n| UserId::new(n).expect("valid");
         let dm = Chat::between(user(1000), ChatTarget::User(user(99)));
-        assert_eq!(keys.chat(dm), "senna-sockets:messages:myplatform:dm:99-1000");
-        assert_eq!(keys.chat_data(dm), "senna-sockets:messages:myplatform:dm:99-1000:data");
+        assert_eq!(
+            keys.chat(dm),
+            "senna-sockets:messages:myplatform:dm:99-1000"
+        );
+        assert_eq!(
+            keys.chat_data(dm),
+            "senna-sockets:messages:myplatform:dm:99-1000:data"
+        );
         let topic = Chat::Topic(TopicId::new(42).expect("valid"));
-        assert_eq!(keys.chat(topic), "senna-sockets:messages:myplatform:topic:42");
-        assert_eq!(keys.inbox(user(388636)), "senna-sockets:messages:myplatform:inbox:388636");
-        assert_eq!(keys.activity(user(7)), "senna-sockets:messages:myplatform:activity:7");
+        assert_eq!(
+            keys.chat(topic),
+            "senna-sockets:messages:myplatform:topic:42"
+        );
+        assert_eq!(
+            keys.inbox(user(388636)),
+            "senna-sockets:messages:myplatform:inbox:388636"
+        );
+        assert_eq!(
+            keys.activity(user(7)),
+            "senna-sockets:messages:myplatform:activity:7"
+        );
         assert_eq!(Keyspace::public_chat(&handle, dm), "myplatform:dm:99-1000");
-        assert_eq!(Keyspace::public_inbox(&handle, user(7)), "myplatform:inbox:7");
+        assert_eq!(
+            Keyspace::public_inbox(&handle, user(7)),
+            "myplatform:inbox:7"
+        );
     }
 }

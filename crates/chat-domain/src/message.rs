@@ -170,39 +170,73 @@ mod tests {
         // Characters, not bytes: ten emoji fit a limit of ten.
         assert!(MessageText::parse("😢".repeat(10), 10).is_ok());
         let exact = "\u{200F}mixed\0NUL ".to_owned();
-        assert_eq!(MessageText::parse(exact.clone(), 20).map(|t| t.as_str().to_owned()), Ok(exact));
+        assert_eq!(
+            MessageText::parse(exact.clone(), 20).map(|t| t.as_str().to_owned()),
+            Ok(exact)
+        );
     }
 
     #[test]
     fn only_the_author_changes_the_content() {
         let message = text_message();
-        let edit = Edit { text: Some(text("changed")), ..Edit::default() };
-        let edited = message.edited(user(1), edit.clone()).expect("author may edit");
+        let edit = Edit {
+            text: Some(text("changed")),
+            ..Edit::default()
+        };
+        let edited = message
+            .edited(user(1), edit.clone())
+            .expect("author may edit");
         assert_eq!(edited.body, MessageBody::Text(text("changed")));
-        assert_eq!((edited.id, edited.timestamp), (message.id, message.timestamp));
+        assert_eq!(
+            (edited.id, edited.timestamp),
+            (message.id, message.timestamp)
+        );
         assert_eq!(message.edited(user(2), edit), Err(DomainError::NotAuthor));
     }
 
     #[test]
     fn only_a_recipient_marks_seen() {
         let message = text_message();
-        let seen = Edit { mark_seen: true, ..Edit::default() };
-        let edited = message.edited(user(2), seen.clone()).expect("recipient may mark seen");
+        let seen = Edit {
+            mark_seen: true,
+            ..Edit::default()
+        };
+        let edited = message
+            .edited(user(2), seen.clone())
+            .expect("recipient may mark seen");
         assert_eq!(edited.status, Some(MessageStatus::Seen));
         assert_eq!(edited.body, message.body);
-        assert_eq!(message.edited(user(1), seen), Err(DomainError::NotRecipient));
+        assert_eq!(
+            message.edited(user(1), seen),
+            Err(DomainError::NotRecipient)
+        );
     }
 
     #[test]
     fn fields_that_do_not_fit_the_message_are_not_an_edit() {
         let message = text_message();
-        let image = Edit { image: Some(json!({"url": "x"})), ..Edit::default() };
-        assert_eq!(message.edited(user(1), image), Err(DomainError::NothingToApply));
-        assert_eq!(message.edited(user(1), Edit::default()), Err(DomainError::NothingToApply));
+        let image = Edit {
+            image: Some(json!({"url": "x"})),
+            ..Edit::default()
+        };
+        assert_eq!(
+            message.edited(user(1), image),
+            Err(DomainError::NothingToApply)
+        );
+        assert_eq!(
+            message.edited(user(1), Edit::default()),
+            Err(DomainError::NothingToApply)
+        );
 
         let picture = Message::new(user(1), MessageBody::Image(json!({"url": "a"})));
-        let retext = Edit { text: Some(text("no")), ..Edit::default() };
-        assert_eq!(picture.edited(user(1), retext), Err(DomainError::NothingToApply));
+        let retext = Edit {
+            text: Some(text("no")),
+            ..Edit::default()
+        };
+        assert_eq!(
+            picture.edited(user(1), retext),
+            Err(DomainError::NothingToApply)
+        );
     }
 
     #[test]

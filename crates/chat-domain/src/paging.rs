@@ -13,7 +13,10 @@ pub struct PagingLimits {
 
 impl Default for PagingLimits {
     fn default() -> Self {
-        Self { default_per_page: 10, max_per_page: 100 }
+        Self {
+            default_per_page: 10,
+            max_per_page: 100,
+        }
     }
 }
 
@@ -35,7 +38,10 @@ impl PageRequest {
         limits: PagingLimits,
     ) -> Result<Self, DomainError> {
         let page = page.map(|p| positive("page", p)).transpose()?.unwrap_or(1);
-        let per_page = match per_page.map(|p| ("per_page", p)).or(limit.map(|l| ("limit", l))) {
+        let per_page = match per_page
+            .map(|p| ("per_page", p))
+            .or(limit.map(|l| ("limit", l)))
+        {
             Some((name, value)) => positive(name, value)?.min(limits.max_per_page.max(1)),
             None => limits.default_per_page.clamp(1, limits.max_per_page.max(1)),
         };
@@ -44,7 +50,10 @@ impl PageRequest {
 
     /// A page request from numbers already known to be valid (`0` is raised to `1`).
     pub fn new(page: u32, per_page: u32) -> Self {
-        Self { page: page.max(1), per_page: per_page.max(1) }
+        Self {
+            page: page.max(1),
+            per_page: per_page.max(1),
+        }
     }
 
     /// The 1-based page number.
@@ -80,9 +89,16 @@ fn positive(name: &str, value: &str) -> Result<u32, DomainError> {
 mod tests {
     use super::*;
 
-    const LIMITS: PagingLimits = PagingLimits { default_per_page: 10, max_per_page: 100 };
+    const LIMITS: PagingLimits = PagingLimits {
+        default_per_page: 10,
+        max_per_page: 100,
+    };
 
-    fn parse(page: Option<&str>, per_page: Option<&str>, limit: Option<&str>) -> Result<(u32, u32), DomainError> {
+    fn parse(
+        page: Option<&str>,
+        per_page: Option<&str>,
+        limit: Option<&str>,
+    ) -> Result<(u32, u32), DomainError> {
         PageRequest::parse(page, per_page, limit, LIMITS).map(|p| (p.page(), p.per_page()))
     }
 

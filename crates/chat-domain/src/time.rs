@@ -73,7 +73,10 @@ mod tests {
         let at = Timestamp::parse_iso(stored).expect("valid");
         assert_eq!(at.iso(), stored);
         assert_eq!(at.epoch_millis(), 1_795_613_394_837);
-        assert_eq!(Timestamp::from_epoch_millis(1_795_613_394_000).iso(), "2026-11-25T13:29:54.000Z");
+        assert_eq!(
+            Timestamp::from_epoch_millis(1_795_613_394_000).iso(),
+            "2026-11-25T13:29:54.000Z"
+        );
     }
 
     #[test]

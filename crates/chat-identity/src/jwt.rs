@@ -176,7 +176,7 @@ fn decoding_key(
         };
     }
 
-    const SETTING: &str = "jwt.public_key_pem";
+    const SETTING: &str = "jwt.public_key (or jwt.public_key_file)";
     let pem = match settings.public_key_pem.as_deref().map(str::trim) {
         Some(pem) if !pem.is_empty() => pem,
         _ => {

@@ -74,13 +74,13 @@ impl PlatformDirectory {
         let base = base_url(&settings.api_url)?;
         if settings.timeout.is_zero() {
             return Err(IdentityError::setting(
-                "platform.timeout",
+                "platform.timeout_ms",
                 "must be greater than zero",
             ));
         }
         if settings.cache_ttl > MAX_CACHE_TTL {
             return Err(IdentityError::setting(
-                "platform.cache_ttl",
+                "platform.cache_ttl_seconds",
                 "must be at most one day",
             ));
         }
@@ -363,8 +363,8 @@ mod tests {
             "platform.api_url",
             "platform.api_url",
             "platform.user_agent",
-            "platform.timeout",
-            "platform.cache_ttl",
+            "platform.timeout_ms",
+            "platform.cache_ttl_seconds",
         ];
         for (settings, name) in cases.into_iter().zip(names) {
             let error = PlatformDirectory::new(settings.clone())

@@ -6,9 +6,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use chat_domain::{Chat, ChatTarget, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId};
+use chat_domain::{
+    Chat, ChatTarget, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId,
+};
 
-use crate::{Change, ChatStore, Decide, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError};
+use crate::{
+    Change, ChatStore, Decide, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError,
+};
 
 /// Chats kept in this process's memory.
 #[derive(Debug, Default)]
@@ -48,7 +52,8 @@ impl Inbox {
         if let Some(old) = self.scores.insert(entry, at.epoch_millis()) {
             self.ranked.remove(&(old, entry.to_string(), entry));
         }
-        self.ranked.insert((at.epoch_millis(), entry.to_string(), entry));
+        self.ranked
+            .insert((at.epoch_millis(), entry.to_string(), entry));
     }
 }
 
@@ -74,39 +79,70 @@ fn page_bounds(len: usize, page: PageRequest) -> (usize, usize) {
 
 #[async_trait]
 impl ChatStore for MemoryStore {
-    async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        message: &Message,
+    ) -> Result<(), StoreError> {
         let mut tenants = self.lock();
         let tenant = tenants.entry(tenant.clone()).or_default();
         let log = tenant.chats.entry(chat).or_default();
         log.order.push(message.id);
         log.messages.insert(message.id, message.clone());
         for (owner, entry) in chat.inbox_entries_on_send(message.author) {
-            tenant.inboxes.entry(owner).or_default().touch(entry, message.timestamp);
+            tenant
+                .inboxes
+                .entry(owner)
+                .or_default()
+                .touch(entry, message.timestamp);
         }
         tenant.last_active.insert(message.author, message.timestamp);
         Ok(())
     }
 
-    async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError> {
+    async fn history(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        page: PageRequest,
+    ) -> Result<HistoryPage, StoreError> {
         let tenants = self.lock();
         let Some(log) = tenants.get(tenant).and_then(|t| t.chats.get(&chat)) else {
-            return Ok(HistoryPage { total: 0, messages: Vec::new() });
+            return Ok(HistoryPage {
+                total: 0,
+                messages: Vec::new(),
+            });
         };
         let (start, end) = page_bounds(log.order.len(), page);
         let messages = log.order[start..end]
             .iter()
             .filter_map(|id| log.messages.get(id).cloned())
             .collect();
-        Ok(HistoryPage { total: log.order.len() as u64, messages })
+        Ok(HistoryPage {
+            total: log.order.len() as u64,
+            messages,
+        })
     }
 
-    async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError> {
+    async fn inbox(
+        &self,
+        tenant: &DomainHandle,
+        owner: UserId,
+        page: PageRequest,
+    ) -> Result<InboxPage, StoreError> {
         let tenants = self.lock();
         let Some(tenant) = tenants.get(tenant) else {
-            return Ok(InboxPage { total: 0, entries: Vec::new() });
+            return Ok(InboxPage {
+                total: 0,
+                entries: Vec::new(),
+            });
         };
         let Some(inbox) = tenant.inboxes.get(&owner) else {
-            return Ok(InboxPage { total: 0, entries: Vec::new() });
+            return Ok(InboxPage {
+                total: 0,
+                entries: Vec::new(),
+            });
         };
         let skip = usize::try_from(page.skip()).unwrap_or(usize::MAX);
         let entries = inbox
@@ -125,7 +161,10 @@ impl ChatStore for MemoryStore {
                     .cloned(),
             })
             .collect();
-        Ok(InboxPage { total: inbox.ranked.len() as u64, entries })
+        Ok(InboxPage {
+            total: inbox.ranked.len() as u64,
+            entries,
+        })
     }
 
     async fn modify(

@@ -21,22 +21,38 @@ pub(crate) struct Authenticated(pub(crate) UserId);
 
 fn token(request: &HttpRequest, state: &ApiState) -> Option<String> {
     let headers = request.headers();
-    let from_header = headers.get(&state.inner.token_header).and_then(|v| v.to_str().ok()).map(str::trim);
+    let from_header = headers
+        .get(&state.inner.token_header)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
     let from_bearer = || {
         headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
     };
-    from_header.filter(|t| !t.is_empty()).or_else(|| from_bearer().filter(|t| !t.is_empty())).map(str::to_owned)
+    from_header
+        .filter(|t| !t.is_empty())
+        .or_else(|| from_bearer().filter(|t| !t.is_empty()))
+        .map(str::to_owned)
 }
 
 fn caller(request: &HttpRequest) -> Result<Option<UserId>, ApiError> {
-    let state = request.app_data::<web::Data<ApiState>>().ok_or_else(ApiError::state_missing)?;
+    let state = request
+        .app_data::<web::Data<ApiState>>()
+        .ok_or_else(ApiError::state_missing)?;
     match token(request, state) {
         None => Ok(None),
-        Some(token) => state.inner.verifier.verify(&token).map(Some).map_err(ApiError::from),
+        Some(token) => state
+            .inner
+            .verifier
+            .verify(&token)
+            .map(Some)
+            .map_err(ApiError::from),
     }
 }
 
@@ -54,6 +70,9 @@ impl FromRequest for Authenticated {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(caller(request).and_then(|user| user.map(Authenticated).ok_or_else(ApiError::not_authenticated)))
+        ready(caller(request).and_then(|user| {
+            user.map(Authenticated)
+                .ok_or_else(ApiError::not_authenticated)
+        }))
     }
 }

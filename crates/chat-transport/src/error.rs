@@ -4,7 +4,7 @@
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpResponse, ResponseError};
 use chat_domain::DomainError;
@@ -32,33 +32,72 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, name: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code: Some(code), name, message: message.into() }
+    fn new(
+        status: StatusCode,
+        code: &'static str,
+        name: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code: Some(code),
+            name,
+            message: message.into(),
+        }
     }
 
     /// 401: the request carries no token.
     pub fn not_authenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "NOT_AUTHENTICATED", "UnauthenticatedError", "You are not authenticated")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "NOT_AUTHENTICATED",
+            "UnauthenticatedError",
+            "You are not authenticated",
+        )
     }
 
     /// 401: the token is not valid.
-    pub fn invalid_token(why: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "INVALID_TOKEN_ERR", "UnauthorizedError", format!("Invalid token: {why}"))
+    pub fn invalid_token(error: &TokenError) -> Self {
+        let message = match error {
+            TokenError::Invalid(why) => format!("Invalid token: {why}"),
+            TokenError::NoUserId => "Invalid token: it carries no valid user id".to_owned(),
+        };
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_TOKEN_ERR",
+            "UnauthorizedError",
+            message,
+        )
     }
 
     /// 400: the body is not JSON.
     pub fn invalid_json(why: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_JSON", "BadRequestError", format!("The body is not valid JSON: {why}"))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            "BadRequestError",
+            format!("The body is not valid JSON: {why}"),
+        )
     }
 
     /// 400: an argument is wrong.
     pub fn argument(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "ArgumentError", message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "ArgumentError",
+            message,
+        )
     }
 
     /// 404: no route at this path.
     pub fn route_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "RouteNotFoundError", "Route not found")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "RouteNotFoundError",
+            "Route not found",
+        )
     }
 
     /// 500: the routes were mounted without their [`crate::ApiState`] — a wiring bug.
@@ -71,17 +110,30 @@ impl ApiError {
     fn from_status(status: StatusCode) -> Self {
         match status {
             StatusCode::NOT_FOUND => Self::route_not_found(),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                Self::new(status, "METHOD_NOT_ALLOWED", "MethodNotAllowedError", "Method not allowed on this route")
-            }
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::new(status, "PAYLOAD_TOO_LARGE", "PayloadTooLargeError", "The request body is too large")
-            }
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
-                Self::new(status, "HEADERS_TOO_LARGE", "HeadersTooLargeError", "The request headers are too large")
-            }
-            status if status.is_client_error() => Self::new(status, "BAD_REQUEST", "BadRequestError", status.canonical_reason().unwrap_or("Bad request")),
-            status => Self::new(status, "INTERNAL_ERROR", "InternalServerError", "Something went wrong"),
+            StatusCode::METHOD_NOT_ALLOWED => Self::new(
+                status,
+                "METHOD_NOT_ALLOWED",
+                "MethodNotAllowedError",
+                "Method not allowed on this route",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                status,
+                "PAYLOAD_TOO_LARGE",
+                "PayloadTooLargeError",
+                "The request body is too large",
+            ),
+            status if status.is_client_error() => Self::new(
+                status,
+                "BAD_REQUEST",
+                "BadRequestError",
+                status.canonical_reason().unwrap_or("Bad request"),
+            ),
+            status => Self::new(
+                status,
+                "INTERNAL_ERROR",
+                "InternalServerError",
+                "Something went wrong",
+            ),
         }
     }
 
@@ -98,7 +150,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.name, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.name,
+            self.message
+        )
     }
 }
 
@@ -126,22 +184,37 @@ impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         let message = error.to_string();
         match error {
-            DomainError::InvalidTarget(_) => {
-                Self::new(StatusCode::BAD_REQUEST, "MESSAGES_INVALID_TARGET", "ArgumentError", message)
+            DomainError::InvalidTarget(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "MESSAGES_INVALID_TARGET",
+                "ArgumentError",
+                message,
+            ),
+            DomainError::InvalidType => Self::new(
+                StatusCode::BAD_REQUEST,
+                "MESSAGES_INVALID_TYPE",
+                "ArgumentError",
+                message,
+            ),
+            DomainError::InvalidArgument(_) | DomainError::NothingToApply => {
+                Self::argument(message)
             }
-            DomainError::InvalidType => Self::new(StatusCode::BAD_REQUEST, "MESSAGES_INVALID_TYPE", "ArgumentError", message),
-            DomainError::InvalidArgument(_) | DomainError::NothingToApply => Self::argument(message),
-            DomainError::MessageNotFound => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NotFoundError", message),
-            DomainError::NotAuthor | DomainError::NotRecipient => {
-                Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", "ForbiddenError", message)
+            DomainError::MessageNotFound => {
+                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NotFoundError", message)
             }
+            DomainError::NotAuthor | DomainError::NotRecipient => Self::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "ForbiddenError",
+                message,
+            ),
         }
     }
 }
 
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
-        Self::invalid_token(&error.to_string())
+        Self::invalid_token(&error)
     }
 }
 
@@ -149,10 +222,20 @@ impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
             ServiceError::Domain(rule) => rule.into(),
-            ServiceError::Conflict => Self::new(StatusCode::CONFLICT, "CONFLICT", "ConflictError", error.to_string()),
+            ServiceError::Conflict => Self::new(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                "ConflictError",
+                error.to_string(),
+            ),
             ServiceError::Storage(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "storage unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE", "ServiceUnavailableError", "Storage is unavailable, try again shortly")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "STORAGE_UNAVAILABLE",
+                    "ServiceUnavailableError",
+                    "Storage is unavailable, try again shortly",
+                )
             }
             ServiceError::Storage(cause) => {
                 tracing::error!(%cause, "storage failed");
@@ -166,13 +249,21 @@ impl From<ServiceError> for ApiError {
 /// oversized body, an unknown method, a bad path) the error body, so clients see one shape.
 pub fn error_bodies<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|response: ServiceResponse<B>| {
-        let is_json = response.headers().get(header::CONTENT_TYPE) == Some(&HeaderValue::from_static("application/json"));
+        let is_json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
         if is_json {
-            return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+            return Ok(ErrorHandlerResponse::Response(
+                response.map_into_left_body(),
+            ));
         }
         let error = ApiError::from_status(response.status());
         let (request, _) = response.into_parts();
         let response = ServiceResponse::new(request, error.error_response());
-        Ok(ErrorHandlerResponse::Response(response.map_into_right_body()))
+        Ok(ErrorHandlerResponse::Response(
+            response.map_into_right_body(),
+        ))
     })
 }

@@ -49,7 +49,13 @@ impl ApiState {
         body_limit: usize,
     ) -> Self {
         Self {
-            inner: Arc::new(ApiStateInner { service, verifier, token_header, tenants, body_limit }),
+            inner: Arc::new(ApiStateInner {
+                service,
+                verifier,
+                token_header,
+                tenants,
+                body_limit,
+            }),
         }
     }
 

@@ -21,8 +21,14 @@ pub struct Tenants {
 impl Tenants {
     /// Requests whose host (without port, any case) is in `by_host` use that handle; all others
     /// use `default`.
-    pub fn new(default: DomainHandle, by_host: impl IntoIterator<Item = (String, DomainHandle)>) -> Self {
-        let by_host = by_host.into_iter().map(|(host, handle)| (host.to_ascii_lowercase(), handle)).collect();
+    pub fn new(
+        default: DomainHandle,
+        by_host: impl IntoIterator<Item = (String, DomainHandle)>,
+    ) -> Self {
+        let by_host = by_host
+            .into_iter()
+            .map(|(host, handle)| (strip_port(&host).to_ascii_lowercase(), handle))
+            .collect();
         Self { by_host, default }
     }
 
@@ -37,7 +43,9 @@ impl Tenants {
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         // An IPv6 literal: `[::1]:8080`.
-        return host.split_once(']').map_or(host, |(address, _)| &host[..=address.len()]);
+        return host
+            .split_once(']')
+            .map_or(host, |(address, _)| &host[..=address.len()]);
     }
     host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
@@ -70,9 +78,22 @@ mod tests {
     #[test]
     fn hosts_map_to_handles_without_port_or_case() {
         let handle = |h: &str| DomainHandle::parse(h).expect("valid");
-        let tenants = Tenants::new(handle("main"), [("Chat.Example.com".to_owned(), handle("example"))]);
-        assert_eq!(tenants.resolve(Some("chat.example.com:8080")), &handle("example"));
-        assert_eq!(tenants.resolve(Some("CHAT.EXAMPLE.COM")), &handle("example"));
+        let tenants = Tenants::new(
+            handle("main"),
+            [
+                ("Chat.Example.com".to_owned(), handle("example")),
+                ("other.test:8443".to_owned(), handle("other")),
+            ],
+        );
+        assert_eq!(tenants.resolve(Some("other.test")), &handle("other"));
+        assert_eq!(
+            tenants.resolve(Some("chat.example.com:8080")),
+            &handle("example")
+        );
+        assert_eq!(
+            tenants.resolve(Some("CHAT.EXAMPLE.COM")),
+            &handle("example")
+        );
         assert_eq!(tenants.resolve(Some("other.example.com")), &handle("main"));
         assert_eq!(tenants.resolve(Some("[::1]:3005")), &handle("main"));
         assert_eq!(tenants.resolve(None), &handle("main"));

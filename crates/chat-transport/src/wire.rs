@@ -2,8 +2,8 @@
 //! domain types here and nowhere else.
 
 use chat_domain::{
-    Chat, ChatTarget, DomainError, DomainHandle, Edit, Keyspace, Message, MessageBody, MessageText, PageRequest,
-    Timestamp,
+    Chat, ChatTarget, DomainError, DomainHandle, Edit, Keyspace, Message, MessageBody, MessageText,
+    PageRequest, Timestamp,
 };
 use chat_identity::Profile;
 use serde::Serialize;
@@ -20,7 +20,10 @@ pub(crate) struct TimestampOut {
 
 impl From<Timestamp> for TimestampOut {
     fn from(at: Timestamp) -> Self {
-        Self { epoch: at.epoch_millis(), iso: at.iso() }
+        Self {
+            epoch: at.epoch_millis(),
+            iso: at.iso(),
+        }
     }
 }
 
@@ -74,7 +77,10 @@ pub(crate) struct ChatState {
 
 impl ChatState {
     pub(crate) fn new(handle: &DomainHandle, chat: Chat, target: ChatTarget) -> Self {
-        Self { key: Keyspace::public_chat(handle, chat), inbox_key: target.to_string() }
+        Self {
+            key: Keyspace::public_chat(handle, chat),
+            inbox_key: target.to_string(),
+        }
     }
 }
 
@@ -90,7 +96,13 @@ pub(crate) struct PageState {
 
 impl PageState {
     pub(crate) fn new(key: String, page: PageRequest, total: u64) -> Self {
-        Self { key, page: page.page(), per_page: page.per_page(), total, total_pages: page.total_pages(total) }
+        Self {
+            key,
+            page: page.page(),
+            per_page: page.per_page(),
+            total,
+            total_pages: page.total_pages(total),
+        }
     }
 }
 
@@ -145,17 +157,36 @@ fn text_field(value: Value, max_chars: usize) -> Result<MessageText, DomainError
     }
 }
 
+/// Reads `image`: whatever the platform's clients agree on, as long as it says something — a
+/// non-empty object (such as `{"url": …, "width": …}`) or a non-empty string (a URL).
+fn image_field(value: Value) -> Result<Value, DomainError> {
+    match &value {
+        Value::Object(fields) if !fields.is_empty() => Ok(value),
+        Value::String(url) if !url.trim().is_empty() => Ok(value),
+        _ => Err(DomainError::InvalidArgument(
+            "image must be a non-empty object or string".into(),
+        )),
+    }
+}
+
 /// A send body, `{"type": "text", "text": …}` or `{"type": "image", "image": …}`.
-pub(crate) fn message_body(mut body: Map<String, Value>, max_chars: usize) -> Result<MessageBody, DomainError> {
+pub(crate) fn message_body(
+    mut body: Map<String, Value>,
+    max_chars: usize,
+) -> Result<MessageBody, DomainError> {
     let kind = body.remove("type");
     match kind.as_ref().and_then(Value::as_str) {
         Some("text") => match body.remove("text") {
-            None | Some(Value::Null) => Err(DomainError::InvalidArgument("text is required for text messages".into())),
+            None | Some(Value::Null) => Err(DomainError::InvalidArgument(
+                "text is required for text messages".into(),
+            )),
             Some(text) => text_field(text, max_chars).map(MessageBody::Text),
         },
         Some("image") => match body.remove("image") {
-            None | Some(Value::Null) => Err(DomainError::InvalidArgument("image is required for image messages".into())),
-            Some(image) => Ok(MessageBody::Image(image)),
+            None | Some(Value::Null) => Err(DomainError::InvalidArgument(
+                "image is required for image messages".into(),
+            )),
+            Some(image) => image_field(image).map(MessageBody::Image),
         },
         _ => Err(DomainError::InvalidType),
     }
@@ -167,13 +198,24 @@ pub(crate) fn edit(mut body: Map<String, Value>, max_chars: usize) -> Result<Edi
         None | Some(Value::Null) => None,
         Some(text) => Some(text_field(text, max_chars)?),
     };
-    let image = body.remove("image").filter(|image| !image.is_null());
+    let image = match body.remove("image") {
+        None | Some(Value::Null) => None,
+        Some(image) => Some(image_field(image)?),
+    };
     let mark_seen = match body.remove("status") {
         None | Some(Value::Null) => false,
         Some(Value::String(status)) if status == "seen" => true,
-        Some(_) => return Err(DomainError::InvalidArgument("status can only be \"seen\"".into())),
+        Some(_) => {
+            return Err(DomainError::InvalidArgument(
+                "status can only be \"seen\"".into(),
+            ));
+        }
     };
-    Ok(Edit { text, image, mark_seen })
+    Ok(Edit {
+        text,
+        image,
+        mark_seen,
+    })
 }
 
 /// The paging query: `page`, `per_page` or `limit`.
@@ -185,7 +227,15 @@ pub(crate) struct PageQuery {
 }
 
 impl PageQuery {
-    pub(crate) fn parse(&self, limits: chat_domain::PagingLimits) -> Result<PageRequest, DomainError> {
-        PageRequest::parse(self.page.as_deref(), self.per_page.as_deref(), self.limit.as_deref(), limits)
+    pub(crate) fn parse(
+        &self,
+        limits: chat_domain::PagingLimits,
+    ) -> Result<PageRequest, DomainError> {
+        PageRequest::parse(
+            self.page.as_deref(),
+            self.per_page.as_deref(),
+            self.limit.as_deref(),
+            limits,
+        )
     }
 }

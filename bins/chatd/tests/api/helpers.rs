@@ -137,7 +137,11 @@ pub async fn spawn_app_with(
 }
 
 /// A chatd on the given store.
-pub async fn spawn_app_on(store: Arc<dyn ChatStore>, settings: Settings, platform: Option<&StandInPlatform>) -> TestApp {
+pub async fn spawn_app_on(
+    store: Arc<dyn ChatStore>,
+    settings: Settings,
+    platform: Option<&StandInPlatform>,
+) -> TestApp {
     let directory: Arc<dyn Directory> = match platform {
         Some(platform) => Arc::new(
             PlatformDirectory::new(PlatformSettings {
@@ -218,7 +222,11 @@ impl TestApp {
                 String::from_utf8_lossy(&bytes)
             )
         });
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// `GET path` as `user`.

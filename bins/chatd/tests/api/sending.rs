@@ -221,6 +221,36 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
         ),
         bad(
             "/api/user/2",
+            json!({"type": "image", "image": false}),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        bad(
+            "/api/user/2",
+            json!({"type": "image", "image": 0}),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        bad(
+            "/api/user/2",
+            json!({"type": "image", "image": ""}),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        bad(
+            "/api/user/2",
+            json!({"type": "image", "image": {}}),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        bad(
+            "/api/user/2",
+            json!({"type": "image", "image": []}),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        bad(
+            "/api/user/2",
             json!(["type", "text"]),
             400,
             "INVALID_ARGUMENT",

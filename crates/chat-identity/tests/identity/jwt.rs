@@ -379,7 +379,7 @@ fn unusable_settings_are_refused_with_the_setting_named() {
             secret: Some(SECRET.into()),
             ..JwtSettings::default()
         }),
-        "jwt.public_key_pem is required for RS256"
+        "jwt.public_key (or jwt.public_key_file) is required for RS256"
     );
     for unknown in ["none", "hs256", "HS1024", ""] {
         let message = settings_error(&hs_settings(unknown));
@@ -390,7 +390,10 @@ fn unusable_settings_are_refused_with_the_setting_named() {
         "RS256",
         "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----",
     ));
-    assert!(garbage.starts_with("jwt.public_key_pem "), "{garbage}");
+    assert!(
+        garbage.starts_with("jwt.public_key (or jwt.public_key_file) "),
+        "{garbage}"
+    );
     // A key of the wrong kind or curve for the algorithm.
     for (algorithm, pem) in [
         ("RS256", EC_PUBLIC),
@@ -400,13 +403,13 @@ fn unusable_settings_are_refused_with_the_setting_named() {
     ] {
         let message = settings_error(&pem_settings(algorithm, pem));
         assert!(
-            message.starts_with("jwt.public_key_pem "),
+            message.starts_with("jwt.public_key (or jwt.public_key_file) "),
             "{algorithm}: {message}"
         );
     }
     assert_eq!(
         settings_error(&pem_settings("RS256", RSA_PRIVATE)),
-        "jwt.public_key_pem holds a private key; give the public key instead"
+        "jwt.public_key (or jwt.public_key_file) holds a private key; give the public key instead"
     );
     assert!(
         settings_error(&JwtSettings {

@@ -4,12 +4,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chat_domain::{Chat, ChatTarget, DomainHandle, Keyspace, Message, MessageId, PageRequest, Timestamp, UserId};
+use chat_domain::{
+    Chat, ChatTarget, DomainHandle, Keyspace, Message, MessageId, PageRequest, Timestamp, UserId,
+};
 use deadpool_redis::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use deadpool_redis::redis::{self, AsyncCommands, RedisError};
 
 use super::scripts::Scripts;
-use crate::{Change, ChatStore, Decide, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError, record};
+use crate::{
+    Change, ChatStore, Decide, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError, record,
+};
 
 /// How often a change is tried when other writers keep changing the same message. Every round
 /// lets at least one writer through, so this bounds the wait of the unluckiest of many.
@@ -47,13 +51,17 @@ impl RedisStore {
     /// succeeds while Redis is down (requests then fail as unavailable until it is back); a bad URL
     /// is an error at once.
     pub fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let client = redis::Client::open(settings.url.as_str()).map_err(|e| StoreError::Backend(format!("invalid Redis URL: {e}")))?;
+        let client = redis::Client::open(settings.url.as_str())
+            .map_err(|e| StoreError::Backend(format!("invalid Redis URL: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.response_timeout))
             .set_number_of_retries(1);
         let connections = (0..settings.connections.max(1))
-            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(unavailable))
+            .map(|_| {
+                ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                    .map_err(unavailable)
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             prefix: settings.prefix.clone(),
@@ -66,7 +74,10 @@ impl RedisStore {
     /// Asks Redis whether it is there.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection();
-        redis::cmd("PING").query_async::<String>(&mut connection).await.map_err(unavailable)?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -82,7 +93,11 @@ impl RedisStore {
 
 /// Maps a Redis failure to a storage error without leaking Redis types upward.
 fn unavailable(error: RedisError) -> StoreError {
-    if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() || error.is_timeout() {
+    if error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+    {
         StoreError::Unavailable(error.to_string())
     } else {
         StoreError::Backend(error.to_string())
@@ -99,7 +114,12 @@ fn decode_or_skip(json: &str) -> Option<Message> {
 
 #[async_trait]
 impl ChatStore for RedisStore {
-    async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        message: &Message,
+    ) -> Result<(), StoreError> {
         let keys = self.keys(tenant);
         let id = message.id.to_string();
         let mut call = self.scripts.append.prepare_invoke();
@@ -113,11 +133,18 @@ impl ChatStore for RedisStore {
         for (owner, entry) in chat.inbox_entries_on_send(message.author) {
             call.key(keys.inbox(owner)).arg(entry.to_string());
         }
-        call.invoke_async::<i64>(&mut self.connection()).await.map_err(unavailable)?;
+        call.invoke_async::<i64>(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
-    async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError> {
+    async fn history(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        page: PageRequest,
+    ) -> Result<HistoryPage, StoreError> {
         let keys = self.keys(tenant);
         let skip = i64::try_from(page.skip()).unwrap_or(i64::MAX - 1);
         let first = -(skip.saturating_add(i64::from(page.per_page())));
@@ -132,11 +159,20 @@ impl ChatStore for RedisStore {
             .invoke_async(&mut self.connection())
             .await
             .map_err(unavailable)?;
-        let messages = records.iter().flatten().filter_map(|json| decode_or_skip(json)).collect();
+        let messages = records
+            .iter()
+            .flatten()
+            .filter_map(|json| decode_or_skip(json))
+            .collect();
         Ok(HistoryPage { total, messages })
     }
 
-    async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError> {
+    async fn inbox(
+        &self,
+        tenant: &DomainHandle,
+        owner: UserId,
+        page: PageRequest,
+    ) -> Result<InboxPage, StoreError> {
         let keys = self.keys(tenant);
         let first = page.skip();
         let last = first + u64::from(page.per_page()) - 1;
@@ -157,9 +193,16 @@ impl ChatStore for RedisStore {
                 let target = ChatTarget::parse_member(&member)
                     .inspect_err(|error| tracing::warn!(%error, member, "skipping an inbox entry"))
                     .ok()?;
-                let updated = score.parse::<f64>().map(|ms| Timestamp::from_epoch_millis(ms as i64)).ok()?;
+                let updated = score
+                    .parse::<f64>()
+                    .map(|ms| Timestamp::from_epoch_millis(ms as i64))
+                    .ok()?;
                 let latest = latest.as_deref().and_then(decode_or_skip);
-                Some(InboxEntry { target, updated, latest })
+                Some(InboxEntry {
+                    target,
+                    updated,
+                    latest,
+                })
             })
             .collect();
         Ok(InboxPage { total, entries })
@@ -179,13 +222,17 @@ impl ChatStore for RedisStore {
             if attempt > 0 {
                 tokio::time::sleep(MODIFY_BACKOFF * attempt).await;
             }
-            let stored: Option<String> = connection.hget(&data_key, &field).await.map_err(unavailable)?;
+            let stored: Option<String> = connection
+                .hget(&data_key, &field)
+                .await
+                .map_err(unavailable)?;
             let stored = stored.ok_or(ModifyError::NotFound)?;
             let current = record::decode(&stored)?;
-            let (operation, replacement, result) = match decide(&current).map_err(ModifyError::Rejected)? {
-                Change::Replace(updated) => ("set", record::encode(&updated), updated),
-                Change::Remove => ("del", String::new(), current),
-            };
+            let (operation, replacement, result) =
+                match decide(&current).map_err(ModifyError::Rejected)? {
+                    Change::Replace(updated) => ("set", record::encode(&updated), updated),
+                    Change::Remove => ("del", String::new(), current),
+                };
             let applied: i64 = self
                 .scripts
                 .compare_and_set
