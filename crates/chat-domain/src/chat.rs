@@ -158,10 +158,7 @@ mod tests {
         let topic = ChatTarget::parse("topic", "42").expect("valid");
         assert_eq!(topic.to_string(), "topic-42");
         assert_eq!(ChatTarget::parse_member("topic-42"), Ok(topic));
-        assert_eq!(
-            ChatTarget::parse_member("user-7"),
-            Ok(ChatTarget::User(user(7)))
-        );
+        assert_eq!(ChatTarget::parse_member("user-7"), Ok(ChatTarget::User(user(7))));
         assert_eq!(
             ChatTarget::parse("group", "1"),
             Err(DomainError::InvalidTarget("group".into()))

@@ -71,14 +71,10 @@ impl UserId {
         match value {
             serde_json::Value::Number(n) => n
                 .as_u64()
-                .ok_or_else(|| {
-                    DomainError::argument("Invalid user id: expected a positive integer")
-                })
+                .ok_or_else(|| DomainError::argument("Invalid user id: expected a positive integer"))
                 .and_then(Self::new),
             serde_json::Value::String(s) => Self::parse(s),
-            _ => Err(DomainError::argument(
-                "Invalid user id: expected a positive integer",
-            )),
+            _ => Err(DomainError::argument("Invalid user id: expected a positive integer")),
         }
     }
 }
@@ -132,10 +128,7 @@ mod tests {
             assert!(UserId::parse(bad).is_err(), "{bad:?} must be refused");
             assert!(TopicId::parse(bad).is_err(), "{bad:?} must be refused");
         }
-        assert_eq!(
-            UserId::parse("9007199254740991").map(UserId::get),
-            Ok(MAX_ID)
-        );
+        assert_eq!(UserId::parse("9007199254740991").map(UserId::get), Ok(MAX_ID));
     }
 
     #[test]
@@ -160,9 +153,6 @@ mod tests {
     fn message_ids_are_uuids_in_canonical_form() {
         let id = MessageId::parse("A6AB410A-826B-45F1-AAE1-6F8D8A73D738").expect("a uuid");
         assert_eq!(id.to_string(), "a6ab410a-826b-45f1-aae1-6f8d8a73d738");
-        assert_eq!(
-            MessageId::parse("not-a-uuid"),
-            Err(DomainError::MessageNotFound)
-        );
+        assert_eq!(MessageId::parse("not-a-uuid"), Err(DomainError::MessageNotFound));
     }
 }

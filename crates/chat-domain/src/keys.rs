@@ -2,13 +2,15 @@
 //! of it keeps its data: `<prefix>:messages:<handle>:dm:<lo>-<hi>`, `…:topic:<id>`, each with a
 //! `:data` hash beside it, `…:inbox:<uid>` and `…:activity:<uid>`.
 
-use crate::{Chat, DomainHandle, UserId};
+use crate::{Channel, Chat, DomainHandle, TopicId, UserId};
 
-/// The keys of one tenant under one prefix.
+/// The keys (and pub/sub channels) of one tenant under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keyspace {
     /// `<prefix>:messages:<handle>:`, the start of every key of the tenant.
     base: String,
+    /// `<prefix>:events:<handle>:`, the start of every pub/sub channel of the tenant.
+    events: String,
 }
 
 impl Keyspace {
@@ -16,6 +18,7 @@ impl Keyspace {
     pub fn new(prefix: &str, handle: &DomainHandle) -> Self {
         Self {
             base: format!("{prefix}:messages:{handle}:"),
+            events: format!("{prefix}:events:{handle}:"),
         }
     }
 
@@ -45,6 +48,28 @@ impl Keyspace {
         format!("{}activity:{user}", self.base)
     }
 
+    /// The pub/sub channel of a user (`…:events:<handle>:user:<id>`) or a topic (`…:topic:<id>`).
+    pub fn channel(&self, channel: Channel) -> String {
+        match channel {
+            Channel::User(user) => format!("{}user:{user}", self.events),
+            Channel::Topic(topic) => format!("{}topic:{topic}", self.events),
+        }
+    }
+
+    /// The tenant and channel a pub/sub channel name under `prefix` stands for (the inverse of
+    /// [`Self::channel`]).
+    pub fn parse_channel(prefix: &str, name: &str) -> Option<(DomainHandle, Channel)> {
+        let rest = name.strip_prefix(prefix)?.strip_prefix(":events:")?;
+        let (handle, rest) = rest.split_once(':')?;
+        let (kind, id) = rest.split_once(':')?;
+        let channel = match kind {
+            "user" => Channel::User(UserId::parse(id).ok()?),
+            "topic" => Channel::Topic(TopicId::parse(id).ok()?),
+            _ => return None,
+        };
+        Some((DomainHandle::parse(handle).ok()?, channel))
+    }
+
     /// A chat's key as the REST API shows it in `state.key`: `<handle>:dm:<lo>-<hi>`, without
     /// the prefix.
     pub fn public_chat(handle: &DomainHandle, chat: Chat) -> String {
@@ -72,7 +97,7 @@ impl Keyspace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ChatTarget, TopicId};
+    use crate::ChatTarget;
 
     #[test]
     fn keys_follow_the_originals_layout() {
@@ -80,31 +105,26 @@ mod tests {
         let keys = Keyspace::new("senna-sockets", &handle);
         let user = |n| UserId::new(n).expect("valid");
         let dm = Chat::between(user(1000), ChatTarget::User(user(99)));
-        assert_eq!(
-            keys.chat(dm),
-            "senna-sockets:messages:myplatform:dm:99-1000"
-        );
-        assert_eq!(
-            keys.chat_data(dm),
-            "senna-sockets:messages:myplatform:dm:99-1000:data"
-        );
+        assert_eq!(keys.chat(dm), "senna-sockets:messages:myplatform:dm:99-1000");
+        assert_eq!(keys.chat_data(dm), "senna-sockets:messages:myplatform:dm:99-1000:data");
         let topic = Chat::Topic(TopicId::new(42).expect("valid"));
-        assert_eq!(
-            keys.chat(topic),
-            "senna-sockets:messages:myplatform:topic:42"
-        );
+        assert_eq!(keys.chat(topic), "senna-sockets:messages:myplatform:topic:42");
         assert_eq!(
             keys.inbox(user(388636)),
             "senna-sockets:messages:myplatform:inbox:388636"
         );
-        assert_eq!(
-            keys.activity(user(7)),
-            "senna-sockets:messages:myplatform:activity:7"
-        );
+        assert_eq!(keys.activity(user(7)), "senna-sockets:messages:myplatform:activity:7");
         assert_eq!(Keyspace::public_chat(&handle, dm), "myplatform:dm:99-1000");
+        let channel = keys.channel(Channel::User(user(7)));
+        assert_eq!(channel, "senna-sockets:events:myplatform:user:7");
         assert_eq!(
-            Keyspace::public_inbox(&handle, user(7)),
-            "myplatform:inbox:7"
+            Keyspace::parse_channel("senna-sockets", &channel),
+            Some((handle.clone(), Channel::User(user(7))))
         );
+        let topic_channel = keys.channel(Channel::Topic(TopicId::new(42).expect("valid")));
+        assert_eq!(topic_channel, "senna-sockets:events:myplatform:topic:42");
+        assert!(Keyspace::parse_channel("other", &topic_channel).is_none());
+        assert!(Keyspace::parse_channel("senna-sockets", "senna-sockets:events:myplatform:group:1").is_none());
+        assert_eq!(Keyspace::public_inbox(&handle, user(7)), "myplatform:inbox:7");
     }
 }

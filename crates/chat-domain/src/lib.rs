@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod keys;
 pub mod message;
@@ -15,6 +16,7 @@ pub mod time;
 
 pub use chat::{Chat, ChatKind, ChatTarget};
 pub use error::DomainError;
+pub use event::{Channel, ChatEvent, PresenceStatus};
 pub use ids::{MessageId, TopicId, UserId};
 pub use keys::Keyspace;
 pub use message::{Edit, Message, MessageBody, MessageStatus, MessageText};

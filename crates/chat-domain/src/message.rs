@@ -183,14 +183,9 @@ mod tests {
             text: Some(text("changed")),
             ..Edit::default()
         };
-        let edited = message
-            .edited(user(1), edit.clone())
-            .expect("author may edit");
+        let edited = message.edited(user(1), edit.clone()).expect("author may edit");
         assert_eq!(edited.body, MessageBody::Text(text("changed")));
-        assert_eq!(
-            (edited.id, edited.timestamp),
-            (message.id, message.timestamp)
-        );
+        assert_eq!((edited.id, edited.timestamp), (message.id, message.timestamp));
         assert_eq!(message.edited(user(2), edit), Err(DomainError::NotAuthor));
     }
 
@@ -201,15 +196,10 @@ mod tests {
             mark_seen: true,
             ..Edit::default()
         };
-        let edited = message
-            .edited(user(2), seen.clone())
-            .expect("recipient may mark seen");
+        let edited = message.edited(user(2), seen.clone()).expect("recipient may mark seen");
         assert_eq!(edited.status, Some(MessageStatus::Seen));
         assert_eq!(edited.body, message.body);
-        assert_eq!(
-            message.edited(user(1), seen),
-            Err(DomainError::NotRecipient)
-        );
+        assert_eq!(message.edited(user(1), seen), Err(DomainError::NotRecipient));
     }
 
     #[test]
@@ -219,10 +209,7 @@ mod tests {
             image: Some(json!({"url": "x"})),
             ..Edit::default()
         };
-        assert_eq!(
-            message.edited(user(1), image),
-            Err(DomainError::NothingToApply)
-        );
+        assert_eq!(message.edited(user(1), image), Err(DomainError::NothingToApply));
         assert_eq!(
             message.edited(user(1), Edit::default()),
             Err(DomainError::NothingToApply)
@@ -233,10 +220,7 @@ mod tests {
             text: Some(text("no")),
             ..Edit::default()
         };
-        assert_eq!(
-            picture.edited(user(1), retext),
-            Err(DomainError::NothingToApply)
-        );
+        assert_eq!(picture.edited(user(1), retext), Err(DomainError::NothingToApply));
     }
 
     #[test]

@@ -38,10 +38,7 @@ impl PageRequest {
         limits: PagingLimits,
     ) -> Result<Self, DomainError> {
         let page = page.map(|p| positive("page", p)).transpose()?.unwrap_or(1);
-        let per_page = match per_page
-            .map(|p| ("per_page", p))
-            .or(limit.map(|l| ("limit", l)))
-        {
+        let per_page = match per_page.map(|p| ("per_page", p)).or(limit.map(|l| ("limit", l))) {
             Some((name, value)) => positive(name, value)?.min(limits.max_per_page.max(1)),
             None => limits.default_per_page.clamp(1, limits.max_per_page.max(1)),
         };
@@ -94,11 +91,7 @@ mod tests {
         max_per_page: 100,
     };
 
-    fn parse(
-        page: Option<&str>,
-        per_page: Option<&str>,
-        limit: Option<&str>,
-    ) -> Result<(u32, u32), DomainError> {
+    fn parse(page: Option<&str>, per_page: Option<&str>, limit: Option<&str>) -> Result<(u32, u32), DomainError> {
         PageRequest::parse(page, per_page, limit, LIMITS).map(|p| (p.page(), p.per_page()))
     }
 

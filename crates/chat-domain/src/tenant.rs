@@ -15,9 +15,7 @@ impl DomainHandle {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
         let valid = !text.is_empty()
             && text.len() <= 64
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if valid {
             Ok(Self(text.to_owned()))
         } else {

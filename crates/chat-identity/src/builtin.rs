@@ -33,10 +33,10 @@ impl BuiltinDirectory {
     /// would otherwise silently empty the table), an entry without a valid id, or an id listed
     /// twice is an [`IdentityError`] naming the file.
     pub fn from_json_file(path: &Path) -> Result<Self, IdentityError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| IdentityError::file(path, format!("cannot read it: {e}")))?;
-        let document: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| IdentityError::file(path, format!("is not valid JSON: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| IdentityError::file(path, format!("cannot read it: {e}")))?;
+        let document: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| IdentityError::file(path, format!("is not valid JSON: {e}")))?;
         let serde_json::Value::Object(sections) = document else {
             return Err(IdentityError::file(
                 path,
@@ -91,10 +91,7 @@ impl BuiltinDirectory {
     ) -> HashMap<I, Profile> {
         ids.iter()
             .map(|&id| {
-                let profile = table
-                    .get(&id.number())
-                    .cloned()
-                    .unwrap_or_else(|| default(id.number()));
+                let profile = table.get(&id.number()).cloned().unwrap_or_else(|| default(id.number()));
                 (id, profile)
             })
             .collect()

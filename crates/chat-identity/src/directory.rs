@@ -31,9 +31,7 @@ pub fn degraded_profile(id: u64) -> Profile {
 }
 
 /// What the directories need to know about an id, so one implementation serves users and topics.
-pub(crate) trait DirectoryId:
-    Copy + Eq + Ord + std::hash::Hash + Send + Sync + 'static
-{
+pub(crate) trait DirectoryId: Copy + Eq + Ord + std::hash::Hash + Send + Sync + 'static {
     /// The number itself.
     fn number(self) -> u64;
 }
@@ -55,9 +53,7 @@ impl DirectoryId for TopicId {
 pub(crate) fn entry_id(entry: &Profile) -> Option<u64> {
     let id = match entry.get("id")? {
         serde_json::Value::Number(n) => n.as_u64()?,
-        serde_json::Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse().ok()?
-        }
+        serde_json::Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok()?,
         _ => return None,
     };
     (id > 0).then_some(id)

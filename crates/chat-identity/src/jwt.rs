@@ -17,8 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::IdentityError;
 
 /// The algorithms [`JwtSettings::algorithm`] accepts, as configuration spells them.
-const ALGORITHMS: &str =
-    "HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA";
+const ALGORITHMS: &str = "HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA";
 
 /// The largest leeway accepted: clocks that disagree by more than a day are a misconfiguration,
 /// and a bound keeps the library's `now ± leeway` arithmetic far from overflow.
@@ -108,10 +107,7 @@ impl TokenVerifier {
         })?;
         let key = decoding_key(algorithm, settings)?;
         if settings.user_claim.is_empty() {
-            return Err(IdentityError::setting(
-                "jwt.user_claim",
-                "must not be empty",
-            ));
+            return Err(IdentityError::setting("jwt.user_claim", "must not be empty"));
         }
         if settings.leeway_seconds > MAX_LEEWAY_SECONDS {
             return Err(IdentityError::setting(
@@ -160,10 +156,7 @@ impl TokenVerifier {
 }
 
 /// The key for `algorithm`, from the setting that family needs.
-fn decoding_key(
-    algorithm: Algorithm,
-    settings: &JwtSettings,
-) -> Result<DecodingKey, IdentityError> {
+fn decoding_key(algorithm: Algorithm, settings: &JwtSettings) -> Result<DecodingKey, IdentityError> {
     if let Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 = algorithm {
         return match &settings.secret {
             Some(secret) if !secret.expose_secret().is_empty() => {
@@ -194,21 +187,15 @@ fn decoding_key(
             "holds a private key; give the public key instead",
         ));
     }
-    let unreadable = |kind: &str| {
-        IdentityError::setting(
-            SETTING,
-            format!("is not a readable {kind} public key in PEM form"),
-        )
-    };
+    let unreadable =
+        |kind: &str| IdentityError::setting(SETTING, format!("is not a readable {kind} public key in PEM form"));
     match algorithm {
         Algorithm::RS256
         | Algorithm::RS384
         | Algorithm::RS512
         | Algorithm::PS256
         | Algorithm::PS384
-        | Algorithm::PS512 => {
-            DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| unreadable("RSA"))
-        }
+        | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| unreadable("RSA")),
         Algorithm::ES256 | Algorithm::ES384 => {
             let key = DecodingKey::from_ec_pem(pem.as_bytes()).map_err(|_| unreadable("EC"))?;
             // The key is the uncompressed curve point: 1 + 2 × 32 bytes on P-256, 1 + 2 × 48 on
@@ -226,9 +213,7 @@ fn decoding_key(
                 )),
             }
         }
-        Algorithm::EdDSA => {
-            DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|_| unreadable("Ed25519"))
-        }
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|_| unreadable("Ed25519")),
         // The HMAC algorithms returned above; anything newer is refused rather than guessed at.
         _ => Err(IdentityError::setting(
             "jwt.algorithm",
@@ -244,9 +229,7 @@ fn reason(kind: &ErrorKind) -> String {
         ErrorKind::InvalidSignature => "bad signature".to_owned(),
         ErrorKind::ExpiredSignature => "expired".to_owned(),
         ErrorKind::ImmatureSignature => "not yet valid (nbf)".to_owned(),
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
-            "algorithm not allowed".to_owned()
-        }
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "algorithm not allowed".to_owned(),
         ErrorKind::InvalidClaimFormat(claim) => format!("malformed {claim} claim"),
         _ => "malformed token".to_owned(),
     }
@@ -271,10 +254,7 @@ mod tests {
     #[test]
     fn the_library_error_is_reduced_to_a_fixed_reason() {
         assert_eq!(reason(&ErrorKind::ExpiredSignature), "expired");
-        assert_eq!(
-            reason(&ErrorKind::InvalidAlgorithm),
-            "algorithm not allowed"
-        );
+        assert_eq!(reason(&ErrorKind::InvalidAlgorithm), "algorithm not allowed");
         assert_eq!(reason(&ErrorKind::InvalidToken), "malformed token");
     }
 }

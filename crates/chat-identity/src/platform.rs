@@ -94,25 +94,10 @@ impl PlatformDirectory {
             .user_agent(settings.user_agent.as_str())
             .timeout(settings.timeout)
             .build()
-            .map_err(|e| {
-                IdentityError::setting(
-                    "platform.api_url",
-                    format!("cannot get an HTTP client: {e}"),
-                )
-            })?;
+            .map_err(|e| IdentityError::setting("platform.api_url", format!("cannot get an HTTP client: {e}")))?;
         Ok(Self {
-            users: Resource::new(
-                &base,
-                "v1/users",
-                "id,username,role,picture_url,profile_url",
-                &settings,
-            )?,
-            topics: Resource::new(
-                &base,
-                "v1/topics",
-                "id,title,status,cover_image_thumbnail",
-                &settings,
-            )?,
+            users: Resource::new(&base, "v1/users", "id,username,role,picture_url,profile_url", &settings)?,
+            topics: Resource::new(&base, "v1/topics", "id,title,status,cover_image_thumbnail", &settings)?,
             client,
         })
     }
@@ -156,12 +141,9 @@ impl<I: DirectoryId> Resource<I> {
         fields: &'static str,
         settings: &PlatformSettings,
     ) -> Result<Self, IdentityError> {
-        let url = base.join(path).map_err(|e| {
-            IdentityError::setting(
-                "platform.api_url",
-                format!("cannot be extended with {path}: {e}"),
-            )
-        })?;
+        let url = base
+            .join(path)
+            .map_err(|e| IdentityError::setting("platform.api_url", format!("cannot be extended with {path}: {e}")))?;
         Ok(Self {
             kind: path,
             url,
@@ -216,9 +198,7 @@ impl<I: DirectoryId> Resource<I> {
         }
 
         for id in missing {
-            answer
-                .entry(id)
-                .or_insert_with(|| degraded_profile(id.number()));
+            answer.entry(id).or_insert_with(|| degraded_profile(id.number()));
         }
         answer
     }
@@ -229,11 +209,7 @@ impl<I: DirectoryId> Resource<I> {
     fn request_url(&self, ids: &[I]) -> Url {
         let ids: Vec<String> = ids.iter().map(|id| id.number().to_string()).collect();
         let mut url = self.url.clone();
-        url.set_query(Some(&format!(
-            "fields={}&ids={}",
-            self.fields,
-            ids.join(",")
-        )));
+        url.set_query(Some(&format!("fields={}&ids={}", self.fields, ids.join(","))));
         url
     }
 }
@@ -274,9 +250,8 @@ fn describe(error: reqwest::Error) -> String {
 
 /// The API's base URL, ending in `/` so that joining `v1/users` keeps any path it has.
 fn base_url(api_url: &str) -> Result<Url, IdentityError> {
-    let mut url = Url::parse(api_url.trim()).map_err(|e| {
-        IdentityError::setting("platform.api_url", format!("'{api_url}' is not a URL: {e}"))
-    })?;
+    let mut url = Url::parse(api_url.trim())
+        .map_err(|e| IdentityError::setting("platform.api_url", format!("'{api_url}' is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
         return Err(IdentityError::setting(
             "platform.api_url",
@@ -301,14 +276,8 @@ mod tests {
         for (given, users) in [
             ("http://localhost:3000/", "http://localhost:3000/v1/users"),
             ("http://localhost:3000", "http://localhost:3000/v1/users"),
-            (
-                "https://example.com/api",
-                "https://example.com/api/v1/users",
-            ),
-            (
-                "https://example.com/api/",
-                "https://example.com/api/v1/users",
-            ),
+            ("https://example.com/api", "https://example.com/api/v1/users"),
+            ("https://example.com/api/", "https://example.com/api/v1/users"),
         ] {
             let directory = PlatformDirectory::new(PlatformSettings {
                 api_url: given.to_owned(),
@@ -321,8 +290,7 @@ mod tests {
 
     #[test]
     fn requests_list_fields_and_ids_with_literal_commas() {
-        let directory =
-            PlatformDirectory::new(PlatformSettings::default()).expect("defaults are valid");
+        let directory = PlatformDirectory::new(PlatformSettings::default()).expect("defaults are valid");
         let ids = [TopicId::new(4).expect("id"), TopicId::new(42).expect("id")];
         assert_eq!(
             directory.topics.request_url(&ids).as_str(),

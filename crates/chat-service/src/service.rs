@@ -4,8 +4,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chat_domain::{
-    Chat, ChatTarget, DomainError, DomainHandle, Edit, Message, MessageBody, MessageId,
-    PageRequest, PagingLimits, TopicId, UserId,
+    Chat, ChatTarget, DomainError, DomainHandle, Edit, Message, MessageBody, MessageId, PageRequest, PagingLimits,
+    TopicId, UserId,
 };
 use chat_identity::directory::degraded_profile;
 use chat_identity::{Directory, Profile};
@@ -41,11 +41,7 @@ pub struct ChatService {
 
 impl ChatService {
     /// The use cases over these adapters.
-    pub fn new(
-        store: Arc<dyn ChatStore>,
-        directory: Arc<dyn Directory>,
-        settings: ServiceSettings,
-    ) -> Self {
+    pub fn new(store: Arc<dyn ChatStore>, directory: Arc<dyn Directory>, settings: ServiceSettings) -> Self {
         Self {
             store,
             directory,
@@ -72,19 +68,12 @@ impl ChatService {
         body: MessageBody,
     ) -> Result<Sent, ServiceError> {
         if target == ChatTarget::User(caller) {
-            return Err(DomainError::InvalidArgument(
-                "You cannot send a message to yourself".into(),
-            )
-            .into());
+            return Err(DomainError::InvalidArgument("You cannot send a message to yourself".into()).into());
         }
         let chat = Chat::between(caller, target);
         let message = Message::new(caller, body);
         self.store.append(tenant, chat, &message).await?;
-        Ok(Sent {
-            chat,
-            target,
-            message,
-        })
+        Ok(Sent { chat, target, message })
     }
 
     /// One page of the chat `caller` has with `target`, with profiles.
@@ -106,8 +95,7 @@ impl ChatService {
             ChatTarget::Topic(topic) => vec![topic],
         };
         let users: Vec<UserId> = users.into_iter().collect();
-        let (user_profiles, topic_profiles) =
-            tokio::join!(self.users(&users), self.topics(&topics));
+        let (user_profiles, topic_profiles) = tokio::join!(self.users(&users), self.topics(&topics));
         let peer = match target {
             ChatTarget::User(other) => profile_of(&user_profiles, other),
             ChatTarget::Topic(topic) => profile_of(&topic_profiles, topic),
@@ -130,12 +118,7 @@ impl ChatService {
     }
 
     /// One page of `caller`'s inbox, with each chat's profile and latest message.
-    pub async fn inbox(
-        &self,
-        tenant: &DomainHandle,
-        caller: UserId,
-        page: PageRequest,
-    ) -> Result<Inbox, ServiceError> {
+    pub async fn inbox(&self, tenant: &DomainHandle, caller: UserId, page: PageRequest) -> Result<Inbox, ServiceError> {
         let stored = self.store.inbox(tenant, caller, page).await?;
         let (mut users, mut topics) = (Vec::new(), Vec::new());
         for entry in &stored.entries {
@@ -144,8 +127,7 @@ impl ChatService {
                 ChatTarget::Topic(topic) => topics.push(topic),
             }
         }
-        let (user_profiles, topic_profiles) =
-            tokio::join!(self.users(&users), self.topics(&topics));
+        let (user_profiles, topic_profiles) = tokio::join!(self.users(&users), self.topics(&topics));
         let items = stored
             .entries
             .into_iter()
@@ -201,11 +183,7 @@ impl ChatService {
     ) -> Result<Changed, ServiceError> {
         let chat = Chat::between(caller, target);
         let message = self.store.modify(tenant, chat, id, decide).await?;
-        Ok(Changed {
-            chat,
-            target,
-            message,
-        })
+        Ok(Changed { chat, target, message })
     }
 
     async fn users(&self, ids: &[UserId]) -> HashMap<UserId, Profile> {
@@ -224,10 +202,7 @@ impl ChatService {
 }
 
 /// The profile of `id`, degraded to `{"id": N}` if the directory left it out.
-fn profile_of<K: Copy + Eq + std::hash::Hash + Into<u64>>(
-    profiles: &HashMap<K, Profile>,
-    id: K,
-) -> Profile {
+fn profile_of<K: Copy + Eq + std::hash::Hash + Into<u64>>(profiles: &HashMap<K, Profile>, id: K) -> Profile {
     profiles
         .get(&id)
         .cloned()

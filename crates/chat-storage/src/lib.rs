@@ -1,15 +1,19 @@
 //! chatd's storage: the [`ChatStore`] trait the use cases need, the Redis implementation that
-//! speaks the original service's key layout, and an in-memory one that is the embedded default.
+//! speaks the original service's key layout, and an in-memory one that is the embedded default —
+//! and, on the same backends, the [`EventBus`] that carries realtime events between instances.
 //!
 //! Only this crate issues Redis commands; it knows nothing of HTTP or wire JSON.
 
 mod error;
+mod event_record;
+mod events;
 mod memory;
 mod record;
 mod redis;
 mod store;
 
 pub use error::{ModifyError, StoreError};
+pub use events::{EventBus, EventSink};
 pub use memory::MemoryStore;
 pub use redis::{RedisSettings, RedisStore};
 pub use store::{Change, ChatStore, Decide, HistoryPage, InboxEntry, InboxPage};

@@ -3,21 +3,25 @@
 //! nothing survives a restart and nothing is shared between processes.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chat_domain::{
-    Chat, ChatTarget, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId,
+    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId,
 };
 
+use crate::events::SinkSlot;
 use crate::{
-    Change, ChatStore, Decide, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError,
+    Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError,
 };
 
-/// Chats kept in this process's memory.
+/// Chats kept in this process's memory, and the in-process event bus: events go straight from the
+/// writer to the sink, in the order of the writes.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tenants: Mutex<HashMap<DomainHandle, Tenant>>,
+    subscriptions: Mutex<HashMap<(DomainHandle, Channel), usize>>,
+    sink: SinkSlot,
 }
 
 #[derive(Debug, Default)]
@@ -52,8 +56,7 @@ impl Inbox {
         if let Some(old) = self.scores.insert(entry, at.epoch_millis()) {
             self.ranked.remove(&(old, entry.to_string(), entry));
         }
-        self.ranked
-            .insert((at.epoch_millis(), entry.to_string(), entry));
+        self.ranked.insert((at.epoch_millis(), entry.to_string(), entry));
     }
 }
 
@@ -68,6 +71,18 @@ impl MemoryStore {
         // validates before it mutates), so the data is still consistent.
         self.tenants.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Hands `event` to the sink for each of `channels` someone here listens to. Writers call it
+    /// while holding the data lock, so events leave in the order of the writes.
+    fn publish_now(&self, tenant: &DomainHandle, channels: &[Channel], event: ChatEvent) {
+        let subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        let event = Arc::new(event);
+        for channel in channels {
+            if subscriptions.get(&(tenant.clone(), *channel)).is_some_and(|n| *n > 0) {
+                self.sink.deliver(tenant, *channel, &event);
+            }
+        }
+    }
 }
 
 fn page_bounds(len: usize, page: PageRequest) -> (usize, usize) {
@@ -79,34 +94,29 @@ fn page_bounds(len: usize, page: PageRequest) -> (usize, usize) {
 
 #[async_trait]
 impl ChatStore for MemoryStore {
-    async fn append(
-        &self,
-        tenant: &DomainHandle,
-        chat: Chat,
-        message: &Message,
-    ) -> Result<(), StoreError> {
+    async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError> {
+        let tenant_handle = tenant;
         let mut tenants = self.lock();
         let tenant = tenants.entry(tenant.clone()).or_default();
         let log = tenant.chats.entry(chat).or_default();
         log.order.push(message.id);
         log.messages.insert(message.id, message.clone());
         for (owner, entry) in chat.inbox_entries_on_send(message.author) {
-            tenant
-                .inboxes
-                .entry(owner)
-                .or_default()
-                .touch(entry, message.timestamp);
+            tenant.inboxes.entry(owner).or_default().touch(entry, message.timestamp);
         }
         tenant.last_active.insert(message.author, message.timestamp);
+        self.publish_now(
+            tenant_handle,
+            &chat.audience(),
+            ChatEvent::NewMessage {
+                chat,
+                message: message.clone(),
+            },
+        );
         Ok(())
     }
 
-    async fn history(
-        &self,
-        tenant: &DomainHandle,
-        chat: Chat,
-        page: PageRequest,
-    ) -> Result<HistoryPage, StoreError> {
+    async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError> {
         let tenants = self.lock();
         let Some(log) = tenants.get(tenant).and_then(|t| t.chats.get(&chat)) else {
             return Ok(HistoryPage {
@@ -125,12 +135,7 @@ impl ChatStore for MemoryStore {
         })
     }
 
-    async fn inbox(
-        &self,
-        tenant: &DomainHandle,
-        owner: UserId,
-        page: PageRequest,
-    ) -> Result<InboxPage, StoreError> {
+    async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError> {
         let tenants = self.lock();
         let Some(tenant) = tenants.get(tenant) else {
             return Ok(InboxPage {
@@ -180,19 +185,54 @@ impl ChatStore for MemoryStore {
             .and_then(|t| t.chats.get_mut(&chat))
             .ok_or(ModifyError::NotFound)?;
         let current = log.messages.get(&id).ok_or(ModifyError::NotFound)?;
-        match decide(current).map_err(ModifyError::Rejected)? {
+        let (result, event) = match decide(current).map_err(ModifyError::Rejected)? {
             Change::Replace(updated) => {
                 log.messages.insert(id, updated.clone());
-                Ok(updated)
+                (updated.clone(), ChatEvent::MessageUpdated { chat, message: updated })
             }
             Change::Remove => {
                 log.order.retain(|kept| *kept != id);
-                log.messages.remove(&id).ok_or(ModifyError::NotFound)
+                let removed = log.messages.remove(&id).ok_or(ModifyError::NotFound)?;
+                (removed, ChatEvent::MessageDeleted { chat, id })
             }
-        }
+        };
+        self.publish_now(tenant, &chat.audience(), event);
+        Ok(result)
     }
 
     fn backend(&self) -> &'static str {
         "memory"
+    }
+}
+
+#[async_trait]
+impl EventBus for MemoryStore {
+    fn attach(&self, sink: Arc<dyn EventSink>) {
+        self.sink.attach(sink);
+    }
+
+    async fn publish(&self, tenant: &DomainHandle, channels: &[Channel], event: &ChatEvent) -> Result<(), StoreError> {
+        // Taking the data lock keeps these in order with the writes' events.
+        let _writes = self.lock();
+        self.publish_now(tenant, channels, event.clone());
+        Ok(())
+    }
+
+    async fn subscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
+        let mut subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        *subscriptions.entry((tenant.clone(), channel)).or_default() += 1;
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
+        let mut subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (tenant.clone(), channel);
+        if let Some(count) = subscriptions.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                subscriptions.remove(&key);
+            }
+        }
+        Ok(())
     }
 }

@@ -58,30 +58,22 @@ pub(crate) fn encode(message: &Message) -> String {
 pub(crate) fn decode(json: &str) -> Result<Message, StoreError> {
     let corrupt = |why: String| StoreError::Backend(format!("unreadable stored message: {why}"));
     let record: RecordIn = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
-    let id =
-        MessageId::parse(&record.id).map_err(|_| corrupt(format!("bad id {:?}", record.id)))?;
+    let id = MessageId::parse(&record.id).map_err(|_| corrupt(format!("bad id {:?}", record.id)))?;
     let author = UserId::from_json(&record.author).map_err(|e| corrupt(e.to_string()))?;
     let timestamp = match &record.timestamp {
         Value::String(iso) => Timestamp::parse_iso(iso).map_err(|e| corrupt(e.to_string()))?,
-        Value::Number(n) => Timestamp::from_epoch_millis(
-            n.as_i64()
-                .ok_or_else(|| corrupt(format!("bad timestamp {n}")))?,
-        ),
+        Value::Number(n) => {
+            Timestamp::from_epoch_millis(n.as_i64().ok_or_else(|| corrupt(format!("bad timestamp {n}")))?)
+        }
         other => return Err(corrupt(format!("bad timestamp {other}"))),
     };
     let body = match (record.kind.as_deref(), record.text, record.image) {
         (Some("image"), _, Some(image)) => MessageBody::Image(image),
-        (Some("text"), Some(Value::String(text)), _) => {
-            MessageBody::Text(MessageText::from_stored(text))
-        }
+        (Some("text"), Some(Value::String(text)), _) => MessageBody::Text(MessageText::from_stored(text)),
         // The original stored any JSON value as text; show it as written.
-        (Some("text"), Some(other), _) => {
-            MessageBody::Text(MessageText::from_stored(other.to_string()))
-        }
+        (Some("text"), Some(other), _) => MessageBody::Text(MessageText::from_stored(other.to_string())),
         (kind, _, _) => {
-            return Err(corrupt(format!(
-                "message {id} has no usable body (type {kind:?})"
-            )));
+            return Err(corrupt(format!("message {id} has no usable body (type {kind:?})")));
         }
     };
     let status = match record.status.as_deref() {
@@ -119,10 +111,7 @@ mod tests {
         let string_author = r#"{"id":"a6ab410a-826b-45f1-aae1-6f8d8a73d738","author":"388636","timestamp":"2026-11-25T13:29:54.837Z","type":"text","text":42}"#;
         let message = decode(string_author).expect("readable");
         assert_eq!(message.author.get(), 388636);
-        assert_eq!(
-            message.body,
-            MessageBody::Text(MessageText::from_stored("42".into()))
-        );
+        assert_eq!(message.body, MessageBody::Text(MessageText::from_stored("42".into())));
     }
 
     #[test]

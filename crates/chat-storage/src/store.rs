@@ -3,9 +3,7 @@
 use std::fmt::Debug;
 
 use async_trait::async_trait;
-use chat_domain::{
-    Chat, ChatTarget, DomainError, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId,
-};
+use chat_domain::{Chat, ChatTarget, DomainError, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId};
 
 use crate::{ModifyError, StoreError};
 
@@ -58,29 +56,14 @@ pub struct InboxPage {
 pub trait ChatStore: Send + Sync + Debug {
     /// Appends `message` to `chat`, refreshes the inbox entries of the chat (see
     /// [`Chat::inbox_entries_on_send`]) and the author's `last_active`, all at once.
-    async fn append(
-        &self,
-        tenant: &DomainHandle,
-        chat: Chat,
-        message: &Message,
-    ) -> Result<(), StoreError>;
+    async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError>;
 
     /// One page of `chat`, counted from the newest message: page 1 holds the newest `per_page`
     /// messages, returned oldest first.
-    async fn history(
-        &self,
-        tenant: &DomainHandle,
-        chat: Chat,
-        page: PageRequest,
-    ) -> Result<HistoryPage, StoreError>;
+    async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError>;
 
     /// One page of `owner`'s inbox, most recently updated first, with each chat's latest message.
-    async fn inbox(
-        &self,
-        tenant: &DomainHandle,
-        owner: UserId,
-        page: PageRequest,
-    ) -> Result<InboxPage, StoreError>;
+    async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError>;
 
     /// Changes message `id` of `chat` as `decide` says, given its current version; returns the
     /// message as it is afterwards (or as it was, when removed). The decision and the write are

@@ -29,10 +29,7 @@ fn token(request: &HttpRequest, state: &ApiState) -> Option<String> {
         headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
     };
     from_header
@@ -47,12 +44,7 @@ fn caller(request: &HttpRequest) -> Result<Option<UserId>, ApiError> {
         .ok_or_else(ApiError::state_missing)?;
     match token(request, state) {
         None => Ok(None),
-        Some(token) => state
-            .inner
-            .verifier
-            .verify(&token)
-            .map(Some)
-            .map_err(ApiError::from),
+        Some(token) => state.inner.verifier.verify(&token).map(Some).map_err(ApiError::from),
     }
 }
 
@@ -70,9 +62,6 @@ impl FromRequest for Authenticated {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(caller(request).and_then(|user| {
-            user.map(Authenticated)
-                .ok_or_else(ApiError::not_authenticated)
-        }))
+        ready(caller(request).and_then(|user| user.map(Authenticated).ok_or_else(ApiError::not_authenticated)))
     }
 }

@@ -32,12 +32,7 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    fn new(
-        status: StatusCode,
-        code: &'static str,
-        name: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
+    fn new(status: StatusCode, code: &'static str, name: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code: Some(code),
@@ -82,12 +77,7 @@ impl ApiError {
 
     /// 400: an argument is wrong.
     pub fn argument(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "ArgumentError",
-            message,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "ArgumentError", message)
     }
 
     /// 404: no route at this path.
@@ -128,12 +118,7 @@ impl ApiError {
                 "BadRequestError",
                 status.canonical_reason().unwrap_or("Bad request"),
             ),
-            status => Self::new(
-                status,
-                "INTERNAL_ERROR",
-                "InternalServerError",
-                "Something went wrong",
-            ),
+            status => Self::new(status, "INTERNAL_ERROR", "InternalServerError", "Something went wrong"),
         }
     }
 
@@ -150,13 +135,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.name,
-            self.message
-        )
+        write!(f, "{} {}: {}", self.status.as_u16(), self.name, self.message)
     }
 }
 
@@ -196,18 +175,11 @@ impl From<DomainError> for ApiError {
                 "ArgumentError",
                 message,
             ),
-            DomainError::InvalidArgument(_) | DomainError::NothingToApply => {
-                Self::argument(message)
+            DomainError::InvalidArgument(_) | DomainError::NothingToApply => Self::argument(message),
+            DomainError::MessageNotFound => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NotFoundError", message),
+            DomainError::NotAuthor | DomainError::NotRecipient => {
+                Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", "ForbiddenError", message)
             }
-            DomainError::MessageNotFound => {
-                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NotFoundError", message)
-            }
-            DomainError::NotAuthor | DomainError::NotRecipient => Self::new(
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
-                "ForbiddenError",
-                message,
-            ),
         }
     }
 }
@@ -222,12 +194,7 @@ impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
             ServiceError::Domain(rule) => rule.into(),
-            ServiceError::Conflict => Self::new(
-                StatusCode::CONFLICT,
-                "CONFLICT",
-                "ConflictError",
-                error.to_string(),
-            ),
+            ServiceError::Conflict => Self::new(StatusCode::CONFLICT, "CONFLICT", "ConflictError", error.to_string()),
             ServiceError::Storage(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "storage unavailable");
                 Self::new(
@@ -255,15 +222,11 @@ pub fn error_bodies<B: 'static>() -> ErrorHandlers<B> {
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("application/json"));
         if is_json {
-            return Ok(ErrorHandlerResponse::Response(
-                response.map_into_left_body(),
-            ));
+            return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
         }
         let error = ApiError::from_status(response.status());
         let (request, _) = response.into_parts();
         let response = ServiceResponse::new(request, error.error_response());
-        Ok(ErrorHandlerResponse::Response(
-            response.map_into_right_body(),
-        ))
+        Ok(ErrorHandlerResponse::Response(response.map_into_right_body()))
     })
 }

@@ -16,10 +16,7 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
     config
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(body_limit))
-        .app_data(
-            web::QueryConfig::default()
-                .error_handler(|error, _| ApiError::argument(error.to_string()).into()),
-        )
+        .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::argument(error.to_string()).into()))
         .service(web::resource("/").route(web::get().to(about)))
         .service(web::resource("/api").route(web::get().to(welcome)))
         .service(web::resource("/api/list").route(web::get().to(inbox)))
@@ -75,11 +72,7 @@ async fn inbox(
     let page = query.parse(service.settings().paging)?;
     let inbox = service.inbox(&tenant, caller, page).await?;
     Ok(HttpResponse::Ok().json(InboxAnswer {
-        state: PageState::new(
-            Keyspace::public_inbox(&tenant, caller),
-            inbox.page,
-            inbox.total,
-        ),
+        state: PageState::new(Keyspace::public_inbox(&tenant, caller), inbox.page, inbox.total),
         entries: inbox.items.iter().map(InboxEntryOut::new).collect(),
     }))
 }

@@ -21,10 +21,7 @@ pub struct Tenants {
 impl Tenants {
     /// Requests whose host (without port, any case) is in `by_host` use that handle; all others
     /// use `default`.
-    pub fn new(
-        default: DomainHandle,
-        by_host: impl IntoIterator<Item = (String, DomainHandle)>,
-    ) -> Self {
+    pub fn new(default: DomainHandle, by_host: impl IntoIterator<Item = (String, DomainHandle)>) -> Self {
         let by_host = by_host
             .into_iter()
             .map(|(host, handle)| (strip_port(&host).to_ascii_lowercase(), handle))
@@ -86,14 +83,8 @@ mod tests {
             ],
         );
         assert_eq!(tenants.resolve(Some("other.test")), &handle("other"));
-        assert_eq!(
-            tenants.resolve(Some("chat.example.com:8080")),
-            &handle("example")
-        );
-        assert_eq!(
-            tenants.resolve(Some("CHAT.EXAMPLE.COM")),
-            &handle("example")
-        );
+        assert_eq!(tenants.resolve(Some("chat.example.com:8080")), &handle("example"));
+        assert_eq!(tenants.resolve(Some("CHAT.EXAMPLE.COM")), &handle("example"));
         assert_eq!(tenants.resolve(Some("other.example.com")), &handle("main"));
         assert_eq!(tenants.resolve(Some("[::1]:3005")), &handle("main"));
         assert_eq!(tenants.resolve(None), &handle("main"));

@@ -2,8 +2,8 @@
 //! domain types here and nowhere else.
 
 use chat_domain::{
-    Chat, ChatTarget, DomainError, DomainHandle, Edit, Keyspace, Message, MessageBody, MessageText,
-    PageRequest, Timestamp,
+    Chat, ChatTarget, DomainError, DomainHandle, Edit, Keyspace, Message, MessageBody, MessageText, PageRequest,
+    Timestamp,
 };
 use chat_identity::Profile;
 use serde::Serialize;
@@ -170,10 +170,7 @@ fn image_field(value: Value) -> Result<Value, DomainError> {
 }
 
 /// A send body, `{"type": "text", "text": …}` or `{"type": "image", "image": …}`.
-pub(crate) fn message_body(
-    mut body: Map<String, Value>,
-    max_chars: usize,
-) -> Result<MessageBody, DomainError> {
+pub(crate) fn message_body(mut body: Map<String, Value>, max_chars: usize) -> Result<MessageBody, DomainError> {
     let kind = body.remove("type");
     match kind.as_ref().and_then(Value::as_str) {
         Some("text") => match body.remove("text") {
@@ -206,16 +203,10 @@ pub(crate) fn edit(mut body: Map<String, Value>, max_chars: usize) -> Result<Edi
         None | Some(Value::Null) => false,
         Some(Value::String(status)) if status == "seen" => true,
         Some(_) => {
-            return Err(DomainError::InvalidArgument(
-                "status can only be \"seen\"".into(),
-            ));
+            return Err(DomainError::InvalidArgument("status can only be \"seen\"".into()));
         }
     };
-    Ok(Edit {
-        text,
-        image,
-        mark_seen,
-    })
+    Ok(Edit { text, image, mark_seen })
 }
 
 /// The paging query: `page`, `per_page` or `limit`.
@@ -227,10 +218,7 @@ pub(crate) struct PageQuery {
 }
 
 impl PageQuery {
-    pub(crate) fn parse(
-        &self,
-        limits: chat_domain::PagingLimits,
-    ) -> Result<PageRequest, DomainError> {
+    pub(crate) fn parse(&self, limits: chat_domain::PagingLimits) -> Result<PageRequest, DomainError> {
         PageRequest::parse(
             self.page.as_deref(),
             self.per_page.as_deref(),

@@ -28,10 +28,7 @@ async fn without_a_file_every_profile_is_a_default_one() {
         directory.users(&[user(1), user(388636), user(1)]).await,
         HashMap::from([
             (user(1), json!({"id": 1, "username": "user-1"})),
-            (
-                user(388636),
-                json!({"id": 388636, "username": "user-388636"})
-            ),
+            (user(388636), json!({"id": 388636, "username": "user-388636"})),
         ])
     );
     assert_eq!(
@@ -59,10 +56,7 @@ async fn listed_profiles_come_back_as_written_and_others_get_defaults() {
     );
     assert_eq!(
         directory.topics(&[topic(42), topic(1)]).await,
-        HashMap::from([
-            (topic(42), lounge),
-            (topic(1), json!({"id": 1, "title": "topic-1"}))
-        ])
+        HashMap::from([(topic(42), lounge), (topic(1), json!({"id": 1, "title": "topic-1"}))])
     );
 }
 
@@ -99,12 +93,8 @@ fn file_error(contents: &str) -> String {
 #[test]
 fn bad_files_are_errors_naming_the_file() {
     let missing = std::env::temp_dir().join("chat-identity-no-such-directory-file.json");
-    let error =
-        BuiltinDirectory::from_json_file(&missing).expect_err("a missing file must be refused");
-    assert!(
-        error.to_string().contains(&missing.display().to_string()),
-        "{error}"
-    );
+    let error = BuiltinDirectory::from_json_file(&missing).expect_err("a missing file must be refused");
+    assert!(error.to_string().contains(&missing.display().to_string()), "{error}");
     assert!(error.to_string().contains("cannot read"), "{error}");
 
     let cases: [(&str, &str); 9] = [
@@ -116,10 +106,7 @@ fn bad_files_are_errors_naming_the_file() {
         (r#"{"users": [{"id": 1}, {"id": 0}]}"#, "users[1]"),
         (r#"{"topics": [{"id": "abc"}]}"#, "topics[0]"),
         (r#"{"topics": [7]}"#, "topics[0]"),
-        (
-            r#"{"users": [{"id": 1}, {"id": "1"}]}"#,
-            "id 1 is listed twice",
-        ),
+        (r#"{"users": [{"id": 1}, {"id": "1"}]}"#, "id 1 is listed twice"),
     ];
     for (contents, expected) in cases {
         let message = file_error(contents);

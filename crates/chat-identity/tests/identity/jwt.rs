@@ -74,14 +74,8 @@ fn is_invalid(result: Result<UserId, TokenError>) -> bool {
 #[test]
 fn a_numeric_and_a_string_user_id_are_the_same_user() {
     let verifier = verifier(&hs_settings("HS256"));
-    assert_eq!(
-        verifier.verify(&hs256(&json!({"user_id": 388636}))),
-        Ok(user(388636))
-    );
-    assert_eq!(
-        verifier.verify(&hs256(&json!({"user_id": "388636"}))),
-        Ok(user(388636))
-    );
+    assert_eq!(verifier.verify(&hs256(&json!({"user_id": 388636}))), Ok(user(388636)));
+    assert_eq!(verifier.verify(&hs256(&json!({"user_id": "388636"}))), Ok(user(388636)));
 }
 
 #[test]
@@ -91,16 +85,12 @@ fn exp_and_nbf_are_optional_but_honoured_when_present() {
     // The platform's existing tokens: no exp at all.
     assert_eq!(verifier.verify(&hs256(&json!({"user_id": 7}))), Ok(user(7)));
     assert_eq!(
-        verifier.verify(&hs256(
-            &json!({"user_id": 7, "exp": now + 600, "nbf": now - 600})
-        )),
+        verifier.verify(&hs256(&json!({"user_id": 7, "exp": now + 600, "nbf": now - 600}))),
         Ok(user(7))
     );
     // Within the 5 s leeway on either side.
     assert_eq!(
-        verifier.verify(&hs256(
-            &json!({"user_id": 7, "exp": now - 2, "nbf": now + 2})
-        )),
+        verifier.verify(&hs256(&json!({"user_id": 7, "exp": now - 2, "nbf": now + 2}))),
         Ok(user(7))
     );
 
@@ -144,23 +134,14 @@ fn an_audience_or_issuer_is_not_checked() {
 fn a_wrong_secret_or_a_tampered_token_is_refused() {
     let verifier = verifier(&hs_settings("HS256"));
     assert_eq!(
-        verifier.verify(&hs_token(
-            Algorithm::HS256,
-            "another-secret",
-            &json!({"user_id": 7})
-        )),
+        verifier.verify(&hs_token(Algorithm::HS256, "another-secret", &json!({"user_id": 7}))),
         Err(TokenError::Invalid("bad signature".to_owned()))
     );
 
     // Swap in a payload naming another user, keeping the original signature.
     let genuine = hs256(&json!({"user_id": 7}));
     let parts: Vec<&str> = genuine.split('.').collect();
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        base64url(br#"{"user_id":1}"#),
-        parts[2]
-    );
+    let forged = format!("{}.{}.{}", parts[0], base64url(br#"{"user_id":1}"#), parts[2]);
     assert!(is_invalid(verifier.verify(&forged)));
 }
 
@@ -183,15 +164,10 @@ fn malformed_tokens_are_refused() {
     let header = base64url(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = base64url(b"[1,2]");
     let signing_key = EncodingKey::from_secret(SECRET.as_bytes());
-    let signature = jsonwebtoken::crypto::sign(
-        format!("{header}.{payload}").as_bytes(),
-        &signing_key,
-        Algorithm::HS256,
-    )
-    .expect("signs");
-    assert!(is_invalid(
-        verifier.verify(&format!("{header}.{payload}.{signature}"))
-    ));
+    let signature =
+        jsonwebtoken::crypto::sign(format!("{header}.{payload}").as_bytes(), &signing_key, Algorithm::HS256)
+            .expect("signs");
+    assert!(is_invalid(verifier.verify(&format!("{header}.{payload}.{signature}"))));
 }
 
 #[test]
@@ -228,10 +204,7 @@ fn an_unsigned_alg_none_token_is_refused() {
         r#"{"typ":"JWT"}"#,
     ] {
         let token = format!("{}.{payload}.", base64url(header.as_bytes()));
-        assert!(
-            is_invalid(verifier.verify(&token)),
-            "{header} must be refused"
-        );
+        assert!(is_invalid(verifier.verify(&token)), "{header} must be refused");
     }
 }
 
@@ -253,11 +226,7 @@ fn a_missing_or_unusable_user_id_is_no_user_id() {
         json!({"user_id": [7]}),
         json!({"user_id": {"id": 7}}),
     ] {
-        assert_eq!(
-            verifier.verify(&hs256(&claims)),
-            Err(TokenError::NoUserId),
-            "{claims}"
-        );
+        assert_eq!(verifier.verify(&hs256(&claims)), Err(TokenError::NoUserId), "{claims}");
     }
 }
 
@@ -334,14 +303,8 @@ fn public_key_algorithms_verify_with_the_pem_key() {
 #[test]
 fn a_token_of_the_same_family_but_another_algorithm_is_refused() {
     let verifier = verifier(&pem_settings("RS256", RSA_PUBLIC));
-    let signing_key =
-        EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("test private key parses");
-    let token = encode(
-        &Header::new(Algorithm::PS256),
-        &json!({"user_id": 1}),
-        &signing_key,
-    )
-    .expect("token encodes");
+    let signing_key = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("test private key parses");
+    let token = encode(&Header::new(Algorithm::PS256), &json!({"user_id": 1}), &signing_key).expect("token encodes");
     assert!(is_invalid(verifier.verify(&token)));
 }
 

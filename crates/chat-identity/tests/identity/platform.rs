@@ -40,9 +40,7 @@ impl Seen {
             .split('&')
             .find_map(|pair| pair.strip_prefix("ids="))
             .expect("an ids parameter");
-        ids.split(',')
-            .map(|id| id.parse().expect("numeric ids"))
-            .collect()
+        ids.split(',').map(|id| id.parse().expect("numeric ids")).collect()
     }
 }
 
@@ -67,26 +65,18 @@ impl StandIn {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("bound address"));
         let data = web::Data::from(Arc::clone(&shared));
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(answer))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listens")
-        .run();
+        let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(answer)))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("listens")
+            .run();
         actix_web::rt::spawn(server);
         Self { url, shared, seen }
     }
 
     fn set_mode(&self, mode: Mode) {
-        *self
-            .shared
-            .mode
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = mode;
+        *self.shared.mode.lock().unwrap_or_else(PoisonError::into_inner) = mode;
     }
 
     /// The requests received so far. Exact after a lookup returns, since the stand-in records a
@@ -118,13 +108,7 @@ async fn answer(request: HttpRequest, shared: web::Data<Shared>) -> HttpResponse
             let entries: Vec<Value> = ids
                 .into_iter()
                 .filter(|&id| id < UNKNOWN_FROM)
-                .map(|id| {
-                    if topics {
-                        topic_profile(id)
-                    } else {
-                        user_profile(id)
-                    }
-                })
+                .map(|id| if topics { topic_profile(id) } else { user_profile(id) })
                 .collect();
             HttpResponse::Ok().json(json!({ "entries": entries }))
         }
@@ -162,15 +146,11 @@ fn directory(api_url: &str) -> PlatformDirectory {
 }
 
 fn users(ids: &[u64]) -> Vec<UserId> {
-    ids.iter()
-        .map(|&id| UserId::new(id).expect("valid id"))
-        .collect()
+    ids.iter().map(|&id| UserId::new(id).expect("valid id")).collect()
 }
 
 fn topics(ids: &[u64]) -> Vec<TopicId> {
-    ids.iter()
-        .map(|&id| TopicId::new(id).expect("valid id"))
-        .collect()
+    ids.iter().map(|&id| TopicId::new(id).expect("valid id")).collect()
 }
 
 /// The answer keyed by plain numbers, for readable comparisons.
@@ -193,10 +173,7 @@ async fn one_deduplicated_request_per_lookup_then_the_cache() {
     let directory = directory(&format!("{}/", api.url));
 
     let answer = by_number(directory.users(&users(&[3, 1, 3, 2, 1])).await);
-    let expected: HashMap<u64, Value> = [1, 2, 3]
-        .into_iter()
-        .map(|id| (id, user_profile(id)))
-        .collect();
+    let expected: HashMap<u64, Value> = [1, 2, 3].into_iter().map(|id| (id, user_profile(id))).collect();
     assert_eq!(answer, expected);
     assert_eq!(
         api.take_seen(),
@@ -209,24 +186,12 @@ async fn one_deduplicated_request_per_lookup_then_the_cache() {
 
     // All cached: no request at all.
     let again = by_number(directory.users(&users(&[2, 1])).await);
-    assert_eq!(
-        again,
-        [1, 2]
-            .into_iter()
-            .map(|id| (id, user_profile(id)))
-            .collect()
-    );
+    assert_eq!(again, [1, 2].into_iter().map(|id| (id, user_profile(id))).collect());
     assert_eq!(api.take_seen(), vec![]);
 
     // Only the id not cached is asked for.
     let mixed = by_number(directory.users(&users(&[4, 2])).await);
-    assert_eq!(
-        mixed,
-        [2, 4]
-            .into_iter()
-            .map(|id| (id, user_profile(id)))
-            .collect()
-    );
+    assert_eq!(mixed, [2, 4].into_iter().map(|id| (id, user_profile(id))).collect());
     let seen = api.take_seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].query, format!("{USER_QUERY}&ids=4"));
@@ -244,13 +209,7 @@ async fn topics_use_their_own_path_fields_and_cache() {
     .expect("valid settings");
 
     let answer = by_number(directory.topics(&topics(&[42, 7])).await);
-    assert_eq!(
-        answer,
-        [7, 42]
-            .into_iter()
-            .map(|id| (id, topic_profile(id)))
-            .collect()
-    );
+    assert_eq!(answer, [7, 42].into_iter().map(|id| (id, topic_profile(id))).collect());
     assert_eq!(
         api.take_seen(),
         vec![Seen {
@@ -273,24 +232,14 @@ async fn ids_the_api_leaves_out_are_degraded_and_asked_again_next_time() {
     let directory = directory(&api.url);
 
     let answer = by_number(directory.users(&users(&[5, 950])).await);
-    assert_eq!(
-        answer,
-        HashMap::from([(5, user_profile(5)), (950, json!({"id": 950}))])
-    );
+    assert_eq!(answer, HashMap::from([(5, user_profile(5)), (950, json!({"id": 950}))]));
     assert_eq!(api.take_seen().len(), 1);
 
     let again = by_number(directory.users(&users(&[5, 950])).await);
-    assert_eq!(
-        again,
-        HashMap::from([(5, user_profile(5)), (950, json!({"id": 950}))])
-    );
+    assert_eq!(again, HashMap::from([(5, user_profile(5)), (950, json!({"id": 950}))]));
     let seen = api.take_seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(
-        seen[0].ids(),
-        vec![950],
-        "only the unknown id is asked again"
-    );
+    assert_eq!(seen[0].ids(), vec![950], "only the unknown id is asked again");
 }
 
 #[actix_web::test]
@@ -309,10 +258,7 @@ async fn many_ids_go_out_in_requests_of_at_most_one_hundred() {
     let wanted: Vec<u64> = (1..=250).rev().collect();
 
     let answer = by_number(directory.users(&users(&wanted)).await);
-    assert_eq!(
-        answer,
-        wanted.iter().map(|&id| (id, user_profile(id))).collect()
-    );
+    assert_eq!(answer, wanted.iter().map(|&id| (id, user_profile(id))).collect());
 
     let seen = api.take_seen();
     assert_eq!(seen.len(), 3, "{seen:?}");
@@ -322,11 +268,7 @@ async fn many_ids_go_out_in_requests_of_at_most_one_hundred() {
         asked.extend(request.ids());
     }
     asked.sort_unstable();
-    assert_eq!(
-        asked,
-        (1..=250).collect::<Vec<u64>>(),
-        "each id asked exactly once"
-    );
+    assert_eq!(asked, (1..=250).collect::<Vec<u64>>(), "each id asked exactly once");
 }
 
 #[actix_web::test]
@@ -371,14 +313,8 @@ async fn an_unreachable_api_degrades_profiles() {
         listener.local_addr().expect("bound address").port()
     };
     let directory = directory(&format!("http://127.0.0.1:{port}/"));
-    assert_eq!(
-        by_number(directory.users(&users(&[1, 2, 2])).await),
-        degraded(&[1, 2])
-    );
-    assert_eq!(
-        by_number(directory.topics(&topics(&[9])).await),
-        degraded(&[9])
-    );
+    assert_eq!(by_number(directory.users(&users(&[1, 2, 2])).await), degraded(&[1, 2]));
+    assert_eq!(by_number(directory.topics(&topics(&[9])).await), degraded(&[9]));
 }
 
 #[actix_web::test]

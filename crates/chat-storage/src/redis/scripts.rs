@@ -4,16 +4,21 @@
 
 use deadpool_redis::redis::Script;
 
-/// Append a message.
+/// Append a message and announce it.
 /// KEYS: chat list, chat data hash, author's activity hash, then one inbox per entry to refresh.
-/// ARGV: message id, message JSON, epoch ms (inbox score), `last_active` text, then the inbox
-/// members, in the order of their inbox keys.
+/// ARGV: message id, message JSON, epoch ms (inbox score), `last_active` text, event payload, the
+/// number n of inbox keys, the n inbox members (in the order of their keys), then the channels to
+/// publish the event on. Publishing inside the script orders each chat's events like its writes.
 const APPEND: &str = r"
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], 'last_active', ARGV[4])
-for i = 4, #KEYS do
-  redis.call('ZADD', KEYS[i], ARGV[3], ARGV[i + 1])
+local inboxes = tonumber(ARGV[6])
+for i = 1, inboxes do
+  redis.call('ZADD', KEYS[3 + i], ARGV[3], ARGV[6 + i])
+end
+for i = 7 + inboxes, #ARGV do
+  redis.call('PUBLISH', ARGV[i], ARGV[5])
 end
 return 1
 ";
@@ -69,8 +74,10 @@ end
 return {total, entries}
 ";
 
-/// Replace or delete a message if it is still exactly the version the caller decided on.
-/// KEYS: chat data hash, chat list. ARGV: message id, expected JSON, `set` or `del`, new JSON.
+/// Replace or delete a message if it is still exactly the version the caller decided on, and
+/// announce the change.
+/// KEYS: chat data hash, chat list. ARGV: message id, expected JSON, `set` or `del`, new JSON,
+/// event payload, then the channels to publish it on.
 /// Returns 1 when applied, 0 when the message changed (or vanished) in between.
 const COMPARE_AND_SET: &str = r"
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
@@ -81,6 +88,9 @@ if ARGV[3] == 'del' then
   redis.call('LREM', KEYS[2], 0, ARGV[1])
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+end
+for i = 6, #ARGV do
+  redis.call('PUBLISH', ARGV[i], ARGV[5])
 end
 return 1
 ";

@@ -4,15 +4,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use std::sync::Arc;
+
 use chat_domain::{
-    Chat, ChatTarget, DomainHandle, Keyspace, Message, MessageId, PageRequest, Timestamp, UserId,
+    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, Keyspace, Message, MessageId, PageRequest, Timestamp, UserId,
 };
 use deadpool_redis::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use deadpool_redis::redis::{self, AsyncCommands, RedisError};
 
+use super::pubsub::PubSub;
 use super::scripts::Scripts;
 use crate::{
-    Change, ChatStore, Decide, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError, record,
+    Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError,
+    event_record, record,
 };
 
 /// How often a change is tried when other writers keep changing the same message. Every round
@@ -37,19 +41,20 @@ pub struct RedisSettings {
     pub response_timeout: Duration,
 }
 
-/// Chats in Redis, in the original service's layout.
+/// Chats in Redis, in the original service's layout, and the event bus on Redis pub/sub.
 #[derive(Debug)]
 pub struct RedisStore {
     prefix: String,
     connections: Vec<ConnectionManager>,
     next: AtomicUsize,
     scripts: Scripts,
+    pubsub: PubSub,
 }
 
 impl RedisStore {
     /// Opens the connections. They are made lazily and re-made whenever Redis goes away, so this
     /// succeeds while Redis is down (requests then fail as unavailable until it is back); a bad URL
-    /// is an error at once.
+    /// is an error at once. Must run inside a Tokio runtime (it starts the pub/sub reader).
     pub fn connect(settings: &RedisSettings) -> Result<Self, StoreError> {
         let client = redis::Client::open(settings.url.as_str())
             .map_err(|e| StoreError::Backend(format!("invalid Redis URL: {e}")))?;
@@ -58,16 +63,14 @@ impl RedisStore {
             .set_response_timeout(Some(settings.response_timeout))
             .set_number_of_retries(1);
         let connections = (0..settings.connections.max(1))
-            .map(|_| {
-                ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-                    .map_err(unavailable)
-            })
+            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(unavailable))
             .collect::<Result<_, _>>()?;
         Ok(Self {
             prefix: settings.prefix.clone(),
             connections,
             next: AtomicUsize::new(0),
             scripts: Scripts::new(),
+            pubsub: PubSub::connect(settings)?,
         })
     }
 
@@ -92,12 +95,8 @@ impl RedisStore {
 }
 
 /// Maps a Redis failure to a storage error without leaking Redis types upward.
-fn unavailable(error: RedisError) -> StoreError {
-    if error.is_io_error()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || error.is_timeout()
-    {
+pub(super) fn unavailable(error: RedisError) -> StoreError {
+    if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() || error.is_timeout() {
         StoreError::Unavailable(error.to_string())
     } else {
         StoreError::Backend(error.to_string())
@@ -114,24 +113,29 @@ fn decode_or_skip(json: &str) -> Option<Message> {
 
 #[async_trait]
 impl ChatStore for RedisStore {
-    async fn append(
-        &self,
-        tenant: &DomainHandle,
-        chat: Chat,
-        message: &Message,
-    ) -> Result<(), StoreError> {
+    async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError> {
         let keys = self.keys(tenant);
         let id = message.id.to_string();
         let mut call = self.scripts.append.prepare_invoke();
+        let inboxes = chat.inbox_entries_on_send(message.author);
+        let event = ChatEvent::NewMessage {
+            chat,
+            message: message.clone(),
+        };
         call.key(keys.chat(chat))
             .key(keys.chat_data(chat))
             .key(keys.activity(message.author))
             .arg(&id)
             .arg(record::encode(message))
             .arg(message.timestamp.epoch_millis())
-            .arg(message.timestamp.js_date_string());
-        for (owner, entry) in chat.inbox_entries_on_send(message.author) {
+            .arg(message.timestamp.js_date_string())
+            .arg(event_record::encode(&event))
+            .arg(inboxes.len());
+        for (owner, entry) in inboxes {
             call.key(keys.inbox(owner)).arg(entry.to_string());
+        }
+        for channel in chat.audience() {
+            call.arg(keys.channel(channel));
         }
         call.invoke_async::<i64>(&mut self.connection())
             .await
@@ -139,12 +143,7 @@ impl ChatStore for RedisStore {
         Ok(())
     }
 
-    async fn history(
-        &self,
-        tenant: &DomainHandle,
-        chat: Chat,
-        page: PageRequest,
-    ) -> Result<HistoryPage, StoreError> {
+    async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError> {
         let keys = self.keys(tenant);
         let skip = i64::try_from(page.skip()).unwrap_or(i64::MAX - 1);
         let first = -(skip.saturating_add(i64::from(page.per_page())));
@@ -167,12 +166,7 @@ impl ChatStore for RedisStore {
         Ok(HistoryPage { total, messages })
     }
 
-    async fn inbox(
-        &self,
-        tenant: &DomainHandle,
-        owner: UserId,
-        page: PageRequest,
-    ) -> Result<InboxPage, StoreError> {
+    async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError> {
         let keys = self.keys(tenant);
         let first = page.skip();
         let last = first + u64::from(page.per_page()) - 1;
@@ -222,29 +216,31 @@ impl ChatStore for RedisStore {
             if attempt > 0 {
                 tokio::time::sleep(MODIFY_BACKOFF * attempt).await;
             }
-            let stored: Option<String> = connection
-                .hget(&data_key, &field)
-                .await
-                .map_err(unavailable)?;
+            let stored: Option<String> = connection.hget(&data_key, &field).await.map_err(unavailable)?;
             let stored = stored.ok_or(ModifyError::NotFound)?;
             let current = record::decode(&stored)?;
-            let (operation, replacement, result) =
-                match decide(&current).map_err(ModifyError::Rejected)? {
-                    Change::Replace(updated) => ("set", record::encode(&updated), updated),
-                    Change::Remove => ("del", String::new(), current),
-                };
-            let applied: i64 = self
-                .scripts
-                .compare_and_set
-                .key(&data_key)
+            let (operation, replacement, result, event) = match decide(&current).map_err(ModifyError::Rejected)? {
+                Change::Replace(updated) => {
+                    let event = ChatEvent::MessageUpdated {
+                        chat,
+                        message: updated.clone(),
+                    };
+                    ("set", record::encode(&updated), updated, event)
+                }
+                Change::Remove => ("del", String::new(), current, ChatEvent::MessageDeleted { chat, id }),
+            };
+            let mut call = self.scripts.compare_and_set.prepare_invoke();
+            call.key(&data_key)
                 .key(&list_key)
                 .arg(&field)
                 .arg(&stored)
                 .arg(operation)
                 .arg(replacement)
-                .invoke_async(&mut connection)
-                .await
-                .map_err(unavailable)?;
+                .arg(event_record::encode(&event));
+            for channel in chat.audience() {
+                call.arg(keys.channel(channel));
+            }
+            let applied: i64 = call.invoke_async(&mut connection).await.map_err(unavailable)?;
             if applied == 1 {
                 return Ok(result);
             }
@@ -254,5 +250,33 @@ impl ChatStore for RedisStore {
 
     fn backend(&self) -> &'static str {
         "redis"
+    }
+}
+
+#[async_trait]
+impl EventBus for RedisStore {
+    fn attach(&self, sink: Arc<dyn EventSink>) {
+        self.pubsub.sink.attach(sink);
+    }
+
+    async fn publish(&self, tenant: &DomainHandle, channels: &[Channel], event: &ChatEvent) -> Result<(), StoreError> {
+        let keys = self.keys(tenant);
+        let payload = event_record::encode(event);
+        let mut pipeline = redis::pipe();
+        for channel in channels {
+            pipeline.publish(keys.channel(*channel), &payload).ignore();
+        }
+        pipeline
+            .query_async::<()>(&mut self.connection())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn subscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
+        self.pubsub.subscribe(tenant, channel).await
+    }
+
+    async fn unsubscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
+        self.pubsub.unsubscribe(tenant, channel).await
     }
 }

@@ -1,0 +1,147 @@
+//! Realtime events: every change to a chat (and typing and presence) as one value, and the pub/sub
+//! channels it goes to.
+
+use crate::{Chat, ChatTarget, Message, MessageId, TopicId, UserId};
+
+/// A pub/sub channel: everything one user, or one topic's subscribers, should hear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    /// Every connection of this user.
+    User(UserId),
+    /// Every connection subscribed to this topic.
+    Topic(TopicId),
+}
+
+/// Whether a user has a live connection somewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PresenceStatus {
+    /// At least one connection, on some instance, is alive.
+    Active,
+    /// No live connection anywhere.
+    Inactive,
+}
+
+impl PresenceStatus {
+    /// `"active"` or `"inactive"`, as the original's `activity:<uid>` hash holds it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+        }
+    }
+}
+
+/// Something that happened, to be pushed to the connections that should hear it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEvent {
+    /// A message was sent.
+    NewMessage {
+        /// Where.
+        chat: Chat,
+        /// What.
+        message: Message,
+    },
+    /// A message was edited or marked seen.
+    MessageUpdated {
+        /// Where.
+        chat: Chat,
+        /// The message as it is now.
+        message: Message,
+    },
+    /// A message was deleted.
+    MessageDeleted {
+        /// Where.
+        chat: Chat,
+        /// Which message.
+        id: MessageId,
+    },
+    /// Someone is typing (not stored).
+    Typing {
+        /// Where.
+        chat: Chat,
+        /// Who.
+        user: UserId,
+    },
+    /// A user came online or went offline.
+    Presence {
+        /// Who.
+        user: UserId,
+        /// Now.
+        status: PresenceStatus,
+    },
+}
+
+impl ChatEvent {
+    /// The event's name on the wire (both realtime doors).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::NewMessage { .. } => "new-message",
+            Self::MessageUpdated { .. } => "message-updated",
+            Self::MessageDeleted { .. } => "message-deleted",
+            Self::Typing { .. } => "typing",
+            Self::Presence { .. } => "presence",
+        }
+    }
+
+    /// The chat the event is about, as `viewer` sees it (for a DM, the other participant).
+    pub fn chat_seen_by(&self, viewer: UserId) -> Option<ChatTarget> {
+        match self {
+            Self::NewMessage { chat, .. }
+            | Self::MessageUpdated { chat, .. }
+            | Self::MessageDeleted { chat, .. }
+            | Self::Typing { chat, .. } => Some(chat.seen_by(viewer)),
+            Self::Presence { .. } => None,
+        }
+    }
+}
+
+impl Chat {
+    /// The channels that hear about changes to this chat: both participants of a DM (all their
+    /// connections, the sender's other devices included), or the topic's subscribers.
+    pub fn audience(self) -> Vec<Channel> {
+        match self {
+            Self::Direct { lo, hi } => vec![Channel::User(lo), Channel::User(hi)],
+            Self::Topic(topic) => vec![Channel::Topic(topic)],
+        }
+    }
+
+    /// The channels that hear that `typist` is typing here: the other participant of a DM, or
+    /// the topic's subscribers.
+    pub fn typing_audience(self, typist: UserId) -> Vec<Channel> {
+        match self.seen_by(typist) {
+            ChatTarget::User(other) => vec![Channel::User(other)],
+            ChatTarget::Topic(topic) => vec![Channel::Topic(topic)],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(n: u64) -> UserId {
+        UserId::new(n).expect("valid")
+    }
+
+    #[test]
+    fn a_dm_is_heard_by_both_participants_and_typing_by_the_other() {
+        let dm = Chat::between(user(2), ChatTarget::User(user(1)));
+        assert_eq!(dm.audience(), [Channel::User(user(1)), Channel::User(user(2))]);
+        assert_eq!(dm.typing_audience(user(2)), [Channel::User(user(1))]);
+        let topic = Chat::Topic(TopicId::new(9).expect("valid"));
+        assert_eq!(topic.audience(), [Channel::Topic(TopicId::new(9).expect("valid"))]);
+        assert_eq!(topic.typing_audience(user(2)), topic.audience());
+    }
+
+    #[test]
+    fn each_viewer_sees_the_chat_from_their_side() {
+        let dm = Chat::between(user(2), ChatTarget::User(user(1)));
+        let event = ChatEvent::Typing {
+            chat: dm,
+            user: user(2),
+        };
+        assert_eq!(event.chat_seen_by(user(1)), Some(ChatTarget::User(user(2))));
+        assert_eq!(event.chat_seen_by(user(2)), Some(ChatTarget::User(user(1))));
+        assert_eq!(event.name(), "typing");
+    }
+}
