@@ -71,6 +71,8 @@ pub struct Settings {
     pub jwt: JwtConfig,
     /// Where profiles come from.
     pub platform: PlatformConfig,
+    /// Realtime connections.
+    pub realtime: RealtimeConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -98,6 +100,8 @@ pub struct HttpSettings {
     pub workers: Option<usize>,
     /// Largest request body in bytes (413 beyond it).
     pub body_limit_bytes: usize,
+    /// Seconds in-flight requests may take to finish once chatd is told to stop.
+    pub shutdown_timeout_seconds: u64,
 }
 
 impl Default for HttpSettings {
@@ -107,6 +111,7 @@ impl Default for HttpSettings {
             port: 3005,
             workers: None,
             body_limit_bytes: chat_transport::DEFAULT_BODY_LIMIT,
+            shutdown_timeout_seconds: 30,
         }
     }
 }
@@ -254,6 +259,34 @@ impl Default for PlatformConfig {
     }
 }
 
+/// `[realtime]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RealtimeConfig {
+    /// Milliseconds a connection may take to authenticate (the original's 15 s).
+    pub auth_timeout_ms: u64,
+    /// Milliseconds between the server's pings.
+    pub ping_interval_ms: u64,
+    /// Milliseconds a connection may stay silent after a ping before it is closed.
+    pub ping_timeout_ms: u64,
+    /// Largest WebSocket frame or Socket.IO packet a client may send, in bytes.
+    pub max_message_bytes: usize,
+    /// Events queued for one connection before it counts as too slow and is disconnected.
+    pub queue_capacity: usize,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            auth_timeout_ms: 15_000,
+            ping_interval_ms: 25_000,
+            ping_timeout_ms: 20_000,
+            max_message_bytes: 64 * 1024,
+            queue_capacity: 256,
+        }
+    }
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -315,11 +348,7 @@ impl Settings {
                     setting.into()
                 }),
         );
-        Figment::new()
-            .merge(file)
-            .merge(node_env)
-            .merge(chatd)
-            .merge(original)
+        Figment::new().merge(file).merge(node_env).merge(chatd).merge(original)
     }
 }
 
@@ -350,10 +379,7 @@ impl Provider for Variables {
 }
 
 fn is_text_setting(key: &str) -> bool {
-    TEXT_SETTINGS.contains(&key)
-        || key
-            .strip_prefix("chat.tenants.")
-            .is_some_and(|host| !host.is_empty())
+    TEXT_SETTINGS.contains(&key) || key.strip_prefix("chat.tenants.").is_some_and(|host| !host.is_empty())
 }
 
 /// Merges `from` into `into`, tables key by key (so `SOCK_REDIS_HOST` and `SOCK_REDIS_PORT` both

@@ -9,12 +9,10 @@ use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
 use actix_web::{App, HttpServer, middleware};
 use chat_domain::{DomainHandle, PagingLimits};
-use chat_identity::{
-    BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier,
-};
-use chat_service::{ChatService, ServiceSettings};
-use chat_storage::{ChatStore, MemoryStore, RedisSettings, RedisStore};
-use chat_transport::{ApiState, Tenants};
+use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
+use chat_service::{ChatService, Hub, HubSettings, ServiceSettings};
+use chat_storage::{ChatStore, EventBus, MemoryStore, RedisSettings, RedisStore};
+use chat_transport::{ApiParts, ApiState, RealtimeSettings, Tenants};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::{Environment, Settings};
@@ -44,6 +42,9 @@ pub enum StartupError {
 pub struct Dependencies {
     /// Where chats are stored.
     pub store: Arc<dyn ChatStore>,
+    /// How realtime events travel between instances (the same backend as the store: a write
+    /// publishes its event atomically with it).
+    pub bus: Arc<dyn EventBus>,
     /// Where profiles come from.
     pub directory: Arc<dyn Directory>,
     /// How tokens are checked.
@@ -54,21 +55,38 @@ impl Dependencies {
     /// Builds each adapter the settings ask for: Redis or memory, platform API or built-in
     /// directory, the pinned JWT algorithm.
     pub fn from_settings(settings: &Settings) -> Result<Self, StartupError> {
+        let (store, bus) = backend(settings)?;
         Ok(Self {
-            store: store(settings)?,
+            store,
+            bus,
             directory: directory(settings)?,
             verifier: verifier(settings)?,
         })
     }
+
+    /// The in-memory backend, the default directory and the given verifier (for tests and
+    /// embedding).
+    pub fn in_memory(verifier: TokenVerifier) -> Self {
+        let memory = Arc::new(MemoryStore::new());
+        Self {
+            store: memory.clone(),
+            bus: memory,
+            directory: Arc::new(BuiltinDirectory::new()),
+            verifier,
+        }
+    }
 }
 
-fn store(settings: &Settings) -> Result<Arc<dyn ChatStore>, StartupError> {
+type Backend = (Arc<dyn ChatStore>, Arc<dyn EventBus>);
+
+fn backend(settings: &Settings) -> Result<Backend, StartupError> {
     let config = &settings.redis;
     let Some(url) = config.effective_url() else {
         tracing::warn!(
             "no Redis configured: using the in-memory store; chats are lost on restart and not shared between instances"
         );
-        return Ok(Arc::new(MemoryStore::new()));
+        let memory = Arc::new(MemoryStore::new());
+        return Ok((memory.clone(), memory));
     };
     let redis = RedisSettings {
         url: url.expose_secret().to_owned(),
@@ -77,10 +95,10 @@ fn store(settings: &Settings) -> Result<Arc<dyn ChatStore>, StartupError> {
         connect_timeout: Duration::from_millis(config.connect_timeout_ms),
         response_timeout: Duration::from_millis(config.response_timeout_ms),
     };
-    let store =
-        RedisStore::connect(&redis).map_err(|e| StartupError::Config(format!("redis.url: {e}")))?;
+    let store = RedisStore::connect(&redis).map_err(|e| StartupError::Config(format!("redis.url: {e}")))?;
     tracing::info!(prefix = %config.prefix, connections = redis.connections, "using Redis");
-    Ok(Arc::new(store))
+    let store = Arc::new(store);
+    Ok((store.clone(), store))
 }
 
 fn directory(settings: &Settings) -> Result<Arc<dyn Directory>, StartupError> {
@@ -98,8 +116,7 @@ fn directory(settings: &Settings) -> Result<Arc<dyn Directory>, StartupError> {
         return Ok(Arc::new(platform));
     }
     let builtin = match &config.profiles_file {
-        Some(path) => BuiltinDirectory::from_json_file(path)
-            .map_err(|e| StartupError::Config(e.to_string()))?,
+        Some(path) => BuiltinDirectory::from_json_file(path).map_err(|e| StartupError::Config(e.to_string()))?,
         None => BuiltinDirectory::new(),
     };
     tracing::info!(profiles_file = ?config.profiles_file, "no platform API configured: using the built-in directory");
@@ -114,9 +131,10 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
     let public_key_pem = match (&config.public_key, &config.public_key_file) {
         _ if is_hmac => None,
         (Some(pem), _) => Some(pem.clone()),
-        (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
-            StartupError::Config(format!("jwt.public_key_file {}: {e}", path.display()))
-        })?),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| StartupError::Config(format!("jwt.public_key_file {}: {e}", path.display())))?,
+        ),
         (None, None) => None,
     };
     let secret = match (&config.secret, settings.env) {
@@ -150,10 +168,7 @@ fn cpus() -> usize {
 }
 
 /// The routes' state from the settings and the adapters.
-pub fn api_state(
-    settings: &Settings,
-    dependencies: Dependencies,
-) -> Result<ApiState, StartupError> {
+pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiState, StartupError> {
     let chat = &settings.chat;
     let handle = |text: &str, setting: &str| {
         DomainHandle::parse(text).map_err(|e| StartupError::Config(format!("{setting}: {e}")))
@@ -161,12 +176,7 @@ pub fn api_state(
     let tenants = chat
         .tenants
         .iter()
-        .map(|(host, tenant)| {
-            Ok((
-                host.clone(),
-                handle(tenant, &format!("chat.tenants.{host}"))?,
-            ))
-        })
+        .map(|(host, tenant)| Ok((host.clone(), handle(tenant, &format!("chat.tenants.{host}"))?)))
         .collect::<Result<Vec<_>, StartupError>>()?;
     let tenants = Tenants::new(handle(&chat.handle, "chat.handle")?, tenants);
     if chat.max_per_page == 0 || chat.max_per_page > 1000 {
@@ -175,9 +185,7 @@ pub fn api_state(
         ));
     }
     if chat.max_text_chars == 0 {
-        return Err(StartupError::Config(
-            "chat.max_text_chars must be positive".into(),
-        ));
+        return Err(StartupError::Config("chat.max_text_chars must be positive".into()));
     }
     let service_settings = ServiceSettings {
         max_text_chars: chat.max_text_chars,
@@ -192,20 +200,39 @@ pub fn api_state(
             settings.jwt.header
         ))
     })?;
-    let service = ChatService::new(dependencies.store, dependencies.directory, service_settings);
-    Ok(ApiState::new(
-        service,
-        dependencies.verifier,
+    let realtime = &settings.realtime;
+    if realtime.queue_capacity == 0 || realtime.max_message_bytes == 0 {
+        return Err(StartupError::Config(
+            "realtime.queue_capacity and realtime.max_message_bytes must be positive".into(),
+        ));
+    }
+    let hub = Hub::new(
+        dependencies.bus,
+        HubSettings {
+            queue_capacity: realtime.queue_capacity,
+        },
+    );
+    Ok(ApiState::new(ApiParts {
+        service: ChatService::new(dependencies.store, dependencies.directory, service_settings),
+        hub,
+        verifier: dependencies.verifier,
         token_header,
         tenants,
-        settings.http.body_limit_bytes,
-    ))
+        body_limit: settings.http.body_limit_bytes,
+        realtime: RealtimeSettings {
+            auth_timeout: Duration::from_millis(realtime.auth_timeout_ms),
+            ping_interval: Duration::from_millis(realtime.ping_interval_ms.max(1)),
+            ping_timeout: Duration::from_millis(realtime.ping_timeout_ms),
+            max_message_bytes: realtime.max_message_bytes,
+        },
+    }))
 }
 
 /// A chatd bound to its listener, ready to run.
 pub struct Application {
     port: u16,
     server: Server,
+    hub: Hub,
 }
 
 impl std::fmt::Debug for Application {
@@ -220,8 +247,7 @@ impl Application {
     /// Builds the adapters from `settings`, binds `http.host:http.port`, and prepares the server.
     pub fn build(settings: &Settings) -> Result<Self, StartupError> {
         let address = format!("{}:{}", settings.http.host, settings.http.port);
-        let listener =
-            TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
         Self::build_with(settings, listener, Dependencies::from_settings(settings)?)
     }
 
@@ -231,31 +257,27 @@ impl Application {
         listener: TcpListener,
         dependencies: Dependencies,
     ) -> Result<Self, StartupError> {
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                address: "listener".into(),
-                source,
-            })?
-            .port();
+        let bind_error = |address: String| move |source| StartupError::Bind { address, source };
+        let port = listener.local_addr().map_err(bind_error("listener".into()))?.port();
         let state = api_state(settings, dependencies)?;
+        let hub = state.hub().clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(chat_transport::error_bodies())
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("chatd::http"))
                 .configure(chat_transport::configure(state.clone()))
-        });
+        })
+        // chatd handles the signals itself, to close realtime connections before stopping.
+        .disable_signals()
+        .shutdown_timeout(settings.http.shutdown_timeout_seconds);
         if let Some(workers) = settings.http.workers {
             server = server.workers(workers.max(1));
         }
         let server = server
             .listen(listener)
-            .map_err(|source| StartupError::Bind {
-                address: format!("port {port}"),
-                source,
-            })?
+            .map_err(bind_error(format!("port {port}")))?
             .run();
-        Ok(Self { port, server })
+        Ok(Self { port, server, hub })
     }
 
     /// The port it listens on (useful when the settings asked for port 0).
@@ -263,8 +285,51 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and returns.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// This instance's realtime hub.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
     }
+
+    /// Serves until `shutdown` resolves; then stops accepting, closes realtime connections with
+    /// "going away" (1001), finishes in-flight requests (at most `http.shutdown_timeout_seconds`)
+    /// and returns.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let server = self.server;
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => return result,
+            () = shutdown => {}
+        }
+        tracing::info!("shutting down");
+        self.hub.shut_down();
+        handle.stop(true).await;
+        server.await
+    }
+
+    /// Serves until SIGINT or SIGTERM (see [`Self::run_until`]).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(termination()).await
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn termination() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                interrupt.await.ok();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.ok();
 }

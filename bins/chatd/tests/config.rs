@@ -58,18 +58,11 @@ fn load_error(result: Result<Settings, figment::Error>) -> String {
 }
 
 fn secret(settings: &Settings) -> Option<String> {
-    settings
-        .jwt
-        .secret
-        .as_ref()
-        .map(|s| s.expose_secret().to_owned())
+    settings.jwt.secret.as_ref().map(|s| s.expose_secret().to_owned())
 }
 
 fn redis_url(settings: &Settings) -> Option<String> {
-    settings
-        .redis
-        .effective_url()
-        .map(|url| url.expose_secret().to_owned())
+    settings.redis.effective_url().map(|url| url.expose_secret().to_owned())
 }
 
 fn user(n: u64) -> UserId {
@@ -88,20 +81,13 @@ fn the_built_in_defaults_are_the_originals() {
         assert_eq!(settings.http.host, "localhost");
         assert_eq!(settings.http.port, 3005);
         assert_eq!(settings.http.workers, None);
-        assert_eq!(
-            settings.http.body_limit_bytes,
-            chat_transport::DEFAULT_BODY_LIMIT
-        );
+        assert_eq!(settings.http.body_limit_bytes, chat_transport::DEFAULT_BODY_LIMIT);
         assert_eq!(settings.http.body_limit_bytes, 1024 * 1024);
 
         assert!(settings.redis.url.is_none());
         assert_eq!(settings.redis.host, None);
         assert_eq!(settings.redis.port, None);
-        assert_eq!(
-            redis_url(&settings),
-            None,
-            "no Redis setting means the in-memory store"
-        );
+        assert_eq!(redis_url(&settings), None, "no Redis setting means the in-memory store");
         assert_eq!(settings.redis.prefix, "senna-sockets");
         assert_eq!(settings.redis.connections, None);
         assert_eq!(settings.redis.connect_timeout_ms, 2000);
@@ -182,10 +168,7 @@ fn chatd_variables_override_the_toml_file() {
         jail.set_env("CHATD_HTTP__PORT", "5000");
         let settings = Settings::load(None)?;
         assert_eq!(settings.http.port, 5000);
-        assert_eq!(
-            settings.http.host, "toml-host",
-            "only the variable's key is overridden"
-        );
+        assert_eq!(settings.http.host, "toml-host", "only the variable's key is overridden");
 
         jail.set_env("CHATD_JWT__SECRET", "env-secret");
         jail.set_env("CHATD_CHAT__MAX_PER_PAGE", "50");
@@ -301,21 +284,12 @@ const ORIGINALS: &[Original] = &[
 
 #[test]
 fn every_original_variable_lands_in_its_setting() {
-    assert_eq!(
-        ORIGINALS.len(),
-        12,
-        "the original had twelve SOCK_* variables"
-    );
+    assert_eq!(ORIGINALS.len(), 12, "the original had twelve SOCK_* variables");
     for original in ORIGINALS {
         jailed(|jail| {
             jail.set_env(original.variable, original.value);
             let settings = Settings::load(None)?;
-            assert_eq!(
-                (original.read)(&settings),
-                original.value,
-                "{}",
-                original.variable
-            );
+            assert_eq!((original.read)(&settings), original.value, "{}", original.variable);
             Ok(())
         });
     }
@@ -335,20 +309,11 @@ fn every_original_variable_wins_over_chatd_variables_and_the_toml_file() {
 
             jail.set_env(original.chatd.0, original.chatd.1);
             let from_chatd = (original.read)(&Settings::load(None)?);
-            assert_eq!(
-                from_chatd, original.chatd.1,
-                "{} beats the file",
-                original.chatd.0
-            );
+            assert_eq!(from_chatd, original.chatd.1, "{} beats the file", original.chatd.0);
 
             jail.set_env(original.variable, original.value);
             let settings = Settings::load(None)?;
-            assert_eq!(
-                (original.read)(&settings),
-                original.value,
-                "{} wins",
-                original.variable
-            );
+            assert_eq!((original.read)(&settings), original.value, "{} wins", original.variable);
             Ok(())
         });
     }
@@ -362,17 +327,9 @@ fn an_original_deployments_environment_configures_everything_at_once() {
         }
         let settings = Settings::load(None)?;
         for original in ORIGINALS {
-            assert_eq!(
-                (original.read)(&settings),
-                original.value,
-                "{}",
-                original.variable
-            );
+            assert_eq!((original.read)(&settings), original.value, "{}", original.variable);
         }
-        assert_eq!(
-            redis_url(&settings).as_deref(),
-            Some("redis://redis-sock:6381")
-        );
+        assert_eq!(redis_url(&settings).as_deref(), Some("redis://redis-sock:6381"));
         Ok(())
     });
 }
@@ -384,11 +341,7 @@ fn node_env_sets_the_environment_unless_sock_env_is_set() {
         assert_eq!(Settings::load(None)?.env, Environment::Production);
 
         jail.set_env("SOCK_ENV", "development");
-        assert_eq!(
-            Settings::load(None)?.env,
-            Environment::Development,
-            "SOCK_ENV wins"
-        );
+        assert_eq!(Settings::load(None)?.env, Environment::Development, "SOCK_ENV wins");
         Ok(())
     });
     jailed(|jail| {
@@ -452,10 +405,7 @@ fn redis_host_or_port_alone_selects_redis() {
 #[test]
 fn redis_url_wins_over_host_and_port() {
     jailed(|jail| {
-        jail.create_file(
-            "chatd.toml",
-            "[redis]\nurl = \"redis://:pw@cache.internal:7000/2\"\n",
-        )?;
+        jail.create_file("chatd.toml", "[redis]\nurl = \"redis://:pw@cache.internal:7000/2\"\n")?;
         jail.set_env("SOCK_REDIS_HOST", "redis.internal");
         jail.set_env("SOCK_REDIS_PORT", "6380");
         let settings = Settings::load(None)?;
@@ -516,10 +466,7 @@ fn unknown_keys_are_refused() {
         Ok(())
     });
     jailed(|jail| {
-        jail.create_file(
-            "chatd.toml",
-            "[jwt]\nsecret = \"s\"\n[jtw]\nsecret = \"s\"\n",
-        )?;
+        jail.create_file("chatd.toml", "[jwt]\nsecret = \"s\"\n[jtw]\nsecret = \"s\"\n")?;
         let error = load_error(Settings::load(None));
         assert!(error.contains("jtw"), "{error}");
         Ok(())
@@ -597,18 +544,12 @@ fn numeric_looking_values_of_text_settings_stay_text() {
         assert_eq!(settings.jwt.user_claim, "\"uid\"");
         assert_eq!(settings.http.host, "10");
         assert_eq!(settings.log.filter, "1e3");
-        assert_eq!(
-            settings.chat.tenants.get("localhost").map(String::as_str),
-            Some("7")
-        );
+        assert_eq!(settings.chat.tenants.get("localhost").map(String::as_str), Some("7"));
         Ok(())
     });
     jailed(|jail| {
         jail.set_env("SOCK_JWT_SECRET", " padded secret ");
-        assert_eq!(
-            secret(&Settings::load(None)?).as_deref(),
-            Some(" padded secret ")
-        );
+        assert_eq!(secret(&Settings::load(None)?).as_deref(), Some(" padded secret "));
         Ok(())
     });
 }
@@ -665,11 +606,7 @@ fn the_tenants_table_loads() {
         );
         let settings = Settings::load(None)?;
         assert_eq!(
-            settings
-                .chat
-                .tenants
-                .get("chat.example.com")
-                .map(String::as_str),
+            settings.chat.tenants.get("chat.example.com").map(String::as_str),
             Some("example")
         );
         assert_eq!(
@@ -690,11 +627,7 @@ fn the_example_file_loads_and_lists_the_defaults() {
         assert_eq!(format!("{example:?}"), format!("{defaults:?}"));
         assert_eq!(example.http.port, 3005);
         assert_eq!(example.chat.handle, "myplatform");
-        assert_eq!(
-            secret(&example),
-            None,
-            "the example's secret is commented out"
-        );
+        assert_eq!(secret(&example), None, "the example's secret is commented out");
         Ok(())
     });
 }
@@ -721,24 +654,14 @@ fn production_refuses_to_start_without_a_jwt_secret() {
         let mut settings = production();
         settings.jwt.algorithm = algorithm.into();
         let error = startup_error(Dependencies::from_settings(&settings));
-        assert!(
-            error.contains("jwt.secret") && error.contains(algorithm),
-            "{error}"
-        );
+        assert!(error.contains("jwt.secret") && error.contains(algorithm), "{error}");
     }
 
     let mut settings = production();
     settings.jwt.secret = Some(SecretString::from("production-secret"));
     let deps = Dependencies::from_settings(&settings).unwrap();
-    assert_eq!(
-        deps.verifier.verify(&hs256_token("production-secret", 3)),
-        Ok(user(3))
-    );
-    assert!(
-        deps.verifier
-            .verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 3))
-            .is_err()
-    );
+    assert_eq!(deps.verifier.verify(&hs256_token("production-secret", 3)), Ok(user(3)));
+    assert!(deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 3)).is_err());
 }
 
 #[test]
@@ -770,8 +693,7 @@ fn development_without_a_secret_uses_the_development_secret() {
     assert_eq!(settings.env, Environment::Development);
     let deps = Dependencies::from_settings(&settings).unwrap();
     assert_eq!(
-        deps.verifier
-            .verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 388_636)),
+        deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 388_636)),
         Ok(user(388_636))
     );
     assert!(
@@ -788,11 +710,7 @@ fn a_configured_secret_replaces_the_development_secret_in_development() {
     settings.jwt.secret = Some(SecretString::from("mine"));
     let deps = Dependencies::from_settings(&settings).unwrap();
     assert_eq!(deps.verifier.verify(&hs256_token("mine", 1)), Ok(user(1)));
-    assert!(
-        deps.verifier
-            .verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 1))
-            .is_err()
-    );
+    assert!(deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 1)).is_err());
 }
 
 #[test]
@@ -931,21 +849,14 @@ fn a_public_key_is_read_inline_or_from_a_file_and_inline_wins() {
         jail.set_env("SOCK_JWT_ALGORITHM", "EdDSA");
         jail.set_env("CHATD_JWT__PUBLIC_KEY_FILE", "jwt.pem");
         let settings = Settings::load(None)?;
-        assert_eq!(
-            settings.jwt.public_key_file.as_deref(),
-            Some(Path::new("jwt.pem"))
-        );
+        assert_eq!(settings.jwt.public_key_file.as_deref(), Some(Path::new("jwt.pem")));
         let deps = Dependencies::from_settings(&settings).unwrap();
         assert_eq!(
             deps.verifier.verify(&eddsa_token(5)),
             Ok(user(5)),
             "production needs no secret for EdDSA"
         );
-        assert!(
-            deps.verifier
-                .verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 5))
-                .is_err()
-        );
+        assert!(deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 5)).is_err());
         Ok(())
     });
 
@@ -1008,18 +919,13 @@ async fn the_profiles_file_feeds_the_built_in_directory() {
     );
     assert_eq!(users[&user(2)], json!({"id": 2, "username": "user-2"}));
     let topic = chat_domain::TopicId::new(42).unwrap();
-    let topics = directory
-        .topics(&[topic, chat_domain::TopicId::new(7).unwrap()])
-        .await;
+    let topics = directory.topics(&[topic, chat_domain::TopicId::new(7).unwrap()]).await;
     assert_eq!(topics[&topic], json!({"id": 42, "title": "Launch"}));
 
     let mut settings = Settings::default();
     settings.platform.profiles_file = Some(PathBuf::from("/nonexistent/chatd/profiles.json"));
     let error = startup_error(Dependencies::from_settings(&settings));
-    assert!(
-        error.contains("/nonexistent/chatd/profiles.json"),
-        "{error}"
-    );
+    assert!(error.contains("/nonexistent/chatd/profiles.json"), "{error}");
 }
 
 #[actix_web::test]

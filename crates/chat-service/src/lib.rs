@@ -1,10 +1,13 @@
-//! chatd's use cases — send, edit, delete, history, inbox — over the storage and identity traits.
+//! chatd's use cases — send, edit, delete, history, inbox — over the storage and identity traits,
+//! and the realtime hub that fans events out to live connections.
 //! This is what a Rust service embedding chat calls; it knows nothing of HTTP.
 
 mod error;
+mod realtime;
 mod service;
 mod views;
 
 pub use error::ServiceError;
+pub use realtime::{Connection, Hub, HubSettings, Overflow};
 pub use service::{ChatService, ServiceSettings};
 pub use views::{Changed, History, Inbox, InboxItem, Sent};

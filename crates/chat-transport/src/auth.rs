@@ -19,7 +19,8 @@ pub(crate) struct Caller(pub(crate) Option<UserId>);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Authenticated(pub(crate) UserId);
 
-fn token(request: &HttpRequest, state: &ApiState) -> Option<String> {
+/// The token a request carries in the configured header or as `Authorization: Bearer`.
+pub(crate) fn token(request: &HttpRequest, state: &ApiState) -> Option<String> {
     let headers = request.headers();
     let from_header = headers
         .get(&state.inner.token_header)
@@ -44,7 +45,7 @@ fn caller(request: &HttpRequest) -> Result<Option<UserId>, ApiError> {
         .ok_or_else(ApiError::state_missing)?;
     match token(request, state) {
         None => Ok(None),
-        Some(token) => state.inner.verifier.verify(&token).map(Some).map_err(ApiError::from),
+        Some(token) => verify(state, &token).map(Some).map_err(ApiError::from),
     }
 }
 
@@ -64,4 +65,9 @@ impl FromRequest for Authenticated {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(caller(request).and_then(|user| user.map(Authenticated).ok_or_else(ApiError::not_authenticated)))
     }
+}
+
+/// Verifies `token` with the configured algorithm and key.
+pub(crate) fn verify(state: &ApiState, token: &str) -> Result<UserId, chat_identity::TokenError> {
+    state.inner.verifier.verify(token)
 }

@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod realtime;
 mod routes;
 mod tenant;
 mod wire;
@@ -15,57 +16,63 @@ use std::sync::Arc;
 use actix_web::http::header::HeaderName;
 use actix_web::web;
 use chat_identity::TokenVerifier;
-use chat_service::ChatService;
+use chat_service::{ChatService, Hub};
 
 pub use error::{ApiError, error_bodies};
+pub use realtime::RealtimeSettings;
 pub use tenant::Tenants;
 
 /// Largest request body accepted (the original's limit).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// What the routes are built from.
+#[derive(Debug)]
+pub struct ApiParts {
+    /// The use cases.
+    pub service: ChatService,
+    /// This process's realtime hub.
+    pub hub: Hub,
+    /// How tokens are checked.
+    pub verifier: TokenVerifier,
+    /// The header carrying the token (`Authorization: Bearer` is always read too).
+    pub token_header: HeaderName,
+    /// `Host` → domain handle.
+    pub tenants: Tenants,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Realtime timings and limits.
+    pub realtime: RealtimeSettings,
+}
+
 /// Everything the routes need, cheap to clone into each worker.
 #[derive(Debug, Clone)]
 pub struct ApiState {
-    inner: Arc<ApiStateInner>,
-}
-
-#[derive(Debug)]
-struct ApiStateInner {
-    service: ChatService,
-    verifier: TokenVerifier,
-    token_header: HeaderName,
-    tenants: Tenants,
-    body_limit: usize,
+    inner: Arc<ApiParts>,
 }
 
 impl ApiState {
-    /// The state of the API: the use cases, how to verify tokens and from which header, how
-    /// requests map to tenants, and the largest body accepted.
-    pub fn new(
-        service: ChatService,
-        verifier: TokenVerifier,
-        token_header: HeaderName,
-        tenants: Tenants,
-        body_limit: usize,
-    ) -> Self {
-        Self {
-            inner: Arc::new(ApiStateInner {
-                service,
-                verifier,
-                token_header,
-                tenants,
-                body_limit,
-            }),
-        }
+    /// The state of the API.
+    pub fn new(parts: ApiParts) -> Self {
+        Self { inner: Arc::new(parts) }
     }
 
     fn service(&self) -> &ChatService {
         &self.inner.service
     }
+
+    /// This process's realtime hub.
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    fn realtime(&self) -> RealtimeSettings {
+        self.inner.realtime
+    }
 }
 
-/// Registers the routes (`/`, `/api`, `/api/list`, `/api/{target}/{id}`,
-/// `/api/{target}/{id}/{message_id}`) and the JSON 404 for every other path.
+/// Registers the REST routes (`/`, `/api`, `/api/list`, `/api/{target}/{id}`,
+/// `/api/{target}/{id}/{message_id}`), the realtime doors (`/ws`, `/socket.io/`) and the JSON 404
+/// for every other path.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config| routes::register(config, state)
 }

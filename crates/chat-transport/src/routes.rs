@@ -17,6 +17,7 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::argument(error.to_string()).into()))
+        .configure(crate::realtime::register)
         .service(web::resource("/").route(web::get().to(about)))
         .service(web::resource("/api").route(web::get().to(welcome)))
         .service(web::resource("/api/list").route(web::get().to(inbox)))

@@ -6,9 +6,7 @@ use jsonwebtoken::Algorithm;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{
-    Backend, SECRET, both, sign, spawn_app, spawn_app_with, test_settings, token, token_for,
-};
+use crate::helpers::{Backend, SECRET, both, sign, spawn_app, spawn_app_with, test_settings, token, token_for};
 
 const MESSAGE: &str = "/api/user/2/a6ab410a-826b-45f1-aae1-6f8d8a73d738";
 
@@ -31,11 +29,7 @@ async fn protected_routes_need_a_token(backend: Backend) {
     ] {
         let answer = app.request(method.clone(), path, None, body).await;
         answer.assert_error(401, "NOT_AUTHENTICATED");
-        assert_eq!(
-            answer.body["name"],
-            json!("UnauthenticatedError"),
-            "{method} {path}"
-        );
+        assert_eq!(answer.body["name"], json!("UnauthenticatedError"), "{method} {path}");
         assert_eq!(answer.body["message"], json!("You are not authenticated"));
     }
 }
@@ -57,28 +51,17 @@ async fn bad_tokens_are_refused_with_invalid_token(backend: Backend) {
             "wrong secret",
             sign(Algorithm::HS256, "another-secret", json!({"user_id": 1})),
         ),
-        (
-            "other algorithm",
-            sign(Algorithm::HS384, SECRET, json!({"user_id": 1})),
-        ),
+        ("other algorithm", sign(Algorithm::HS384, SECRET, json!({"user_id": 1}))),
         ("alg none", unsigned),
-        (
-            "expired",
-            token_for(json!({"user_id": 1, "exp": now() - 3600})),
-        ),
-        (
-            "not yet valid",
-            token_for(json!({"user_id": 1, "nbf": now() + 3600})),
-        ),
+        ("expired", token_for(json!({"user_id": 1, "exp": now() - 3600}))),
+        ("not yet valid", token_for(json!({"user_id": 1, "nbf": now() + 3600}))),
         ("no user id", token_for(json!({"sub": "1"}))),
         ("zero user id", token_for(json!({"user_id": 0}))),
         ("text user id", token_for(json!({"user_id": "abc"}))),
         ("null user id", token_for(json!({"user_id": null}))),
     ];
     for (why, token) in bad {
-        let answer = app
-            .request(Method::GET, "/api/list", Some(&token), None)
-            .await;
+        let answer = app.request(Method::GET, "/api/list", Some(&token), None).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{why}");
         answer.assert_error(401, "INVALID_TOKEN_ERR");
     }
@@ -118,10 +101,7 @@ async fn bearer_tokens_and_a_configured_header_work(backend: Backend) {
         welcome(app.client.get(&url).header("X-Platform-Jwt", token(5))).await,
         json!(true)
     );
-    assert_eq!(
-        welcome(app.client.get(&url).bearer_auth(token(5))).await,
-        json!(true)
-    );
+    assert_eq!(welcome(app.client.get(&url).bearer_auth(token(5))).await, json!(true));
     // The default header name is not read once another one is configured.
     assert_eq!(
         welcome(app.client.get(&url).header("X-Auth-Token", token(5))).await,
@@ -129,9 +109,6 @@ async fn bearer_tokens_and_a_configured_header_work(backend: Backend) {
     );
     // Tokens with a valid expiry are accepted.
     let fresh = token_for(json!({"user_id": 5, "exp": now() + 3600}));
-    assert_eq!(
-        welcome(app.client.get(&url).bearer_auth(fresh)).await,
-        json!(true)
-    );
+    assert_eq!(welcome(app.client.get(&url).bearer_auth(fresh)).await, json!(true));
 }
 both!(token_headers, bearer_tokens_and_a_configured_header_work);

@@ -22,13 +22,9 @@ async fn api_says_whether_the_caller_is_authenticated(backend: Backend) {
         anonymous.body,
         json!({"authenticated": false, "message": "Welcome to a realtime chat API", "success": true})
     );
-    let known = app
-        .request(Method::GET, "/api", Some(&token(7)), None)
-        .await;
+    let known = app.request(Method::GET, "/api", Some(&token(7)), None).await;
     assert_eq!(known.body["authenticated"], json!(true));
-    let forged = app
-        .request(Method::GET, "/api", Some("not.a.token"), None)
-        .await;
+    let forged = app.request(Method::GET, "/api", Some("not.a.token"), None).await;
     forged.assert_error(401, "INVALID_TOKEN_ERR");
 }
 both!(api_welcome, api_says_whether_the_caller_is_authenticated);
@@ -48,7 +44,4 @@ async fn unknown_paths_and_methods_answer_the_error_body(backend: Backend) {
         .await
         .assert_error(405, "METHOD_NOT_ALLOWED");
 }
-both!(
-    unknown_routes,
-    unknown_paths_and_methods_answer_the_error_body
-);
+both!(unknown_routes, unknown_paths_and_methods_answer_the_error_body);

@@ -7,9 +7,7 @@ use crate::helpers::{Backend, both, spawn_app, token};
 
 async fn the_author_edits_text_and_keeps_the_timestamp(backend: Backend) {
     let app = spawn_app(backend).await;
-    let sent = app
-        .send_text(388636, "/api/user/524376", "Hello, world!")
-        .await;
+    let sent = app.send_text(388636, "/api/user/524376", "Hello, world!").await;
     let path = format!("/api/user/524376/{}", sent["id"].as_str().unwrap());
     let text = "Can't believe I started this chat with \"Hello, world!\" 😢";
     let edited = app.post(&path, 388636, json!({"text": text})).await;
@@ -40,11 +38,7 @@ async fn only_the_author_edits_and_only_a_recipient_marks_seen(backend: Backend)
     app.delete(&format!("/api/user/1/{id}"), 2)
         .await
         .assert_error(403, "FORBIDDEN");
-    assert_eq!(
-        app.snapshot(&[1, 2]).await,
-        before,
-        "refused changes changed nothing"
-    );
+    assert_eq!(app.snapshot(&[1, 2]).await, before, "refused changes changed nothing");
 
     let seen = app
         .post(&format!("/api/user/1/{id}"), 2, json!({"status": "seen"}))
@@ -60,28 +54,19 @@ async fn only_the_author_edits_and_only_a_recipient_marks_seen(backend: Backend)
     let posted = app.send_text(1, "/api/topic/9", "topic post").await;
     let topic_path = format!("/api/topic/9/{}", posted["id"].as_str().unwrap());
     assert_eq!(
-        app.post(&topic_path, 5, json!({"status": "seen"}))
-            .await
-            .status,
+        app.post(&topic_path, 5, json!({"status": "seen"})).await.status,
         StatusCode::OK
     );
     app.post(&topic_path, 5, json!({"text": "not yours"}))
         .await
         .assert_error(403, "FORBIDDEN");
 }
-both!(
-    ownership,
-    only_the_author_edits_and_only_a_recipient_marks_seen
-);
+both!(ownership, only_the_author_edits_and_only_a_recipient_marks_seen);
 
 async fn image_messages_are_edited_by_image(backend: Backend) {
     let app = spawn_app(backend).await;
     let sent = app
-        .post(
-            "/api/user/2",
-            1,
-            json!({"type": "image", "image": {"url": "a.png"}}),
-        )
+        .post("/api/user/2", 1, json!({"type": "image", "image": {"url": "a.png"}}))
         .await;
     let path = format!("/api/user/2/{}", sent.body["entry"]["id"].as_str().unwrap());
     app.post(&path, 1, json!({"text": "text does not fit an image"}))
@@ -146,11 +131,7 @@ async fn bad_edits_are_refused_and_change_nothing(backend: Backend) {
     app.post(&format!("/api/usr/2/{id}"), 1, json!({"text": "x"}))
         .await
         .assert_error(400, "MESSAGES_INVALID_TARGET");
-    assert_eq!(
-        app.snapshot(&[1, 2]).await,
-        before,
-        "rejected edits changed nothing"
-    );
+    assert_eq!(app.snapshot(&[1, 2]).await, before, "rejected edits changed nothing");
 }
 both!(bad_edits, bad_edits_are_refused_and_change_nothing);
 
@@ -183,12 +164,8 @@ async fn concurrent_edits_and_seen_marks_are_all_kept(backend: Backend) {
     let edits = (1..=10).map(|n| {
         let (app, id) = (&app, &id);
         async move {
-            app.post(
-                &format!("/api/user/2/{id}"),
-                1,
-                json!({"text": format!("v{n}")}),
-            )
-            .await
+            app.post(&format!("/api/user/2/{id}"), 1, json!({"text": format!("v{n}")}))
+                .await
         }
     });
     let seen = async {
@@ -210,7 +187,4 @@ async fn concurrent_edits_and_seen_marks_are_all_kept(backend: Backend) {
     assert!((1..=10).any(|n| text == format!("v{n}")), "{text}");
     assert_eq!(history.body["state"]["total"], json!(1));
 }
-both!(
-    concurrent_edits,
-    concurrent_edits_and_seen_marks_are_all_kept
-);
+both!(concurrent_edits, concurrent_edits_and_seen_marks_are_all_kept);

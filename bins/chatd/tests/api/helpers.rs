@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_identity::{BuiltinDirectory, Directory, PlatformDirectory, PlatformSettings};
-use chat_storage::{ChatStore, MemoryStore, RedisSettings, RedisStore};
+use chat_storage::{ChatStore, EventBus, MemoryStore, RedisSettings, RedisStore};
 use chatd::settings::Settings;
 use chatd::startup::{Application, Dependencies};
 use deadpool_redis::redis::{self, AsyncCommands};
@@ -53,6 +53,8 @@ pub struct TestApp {
     /// The key prefix of this test (Redis only); no other test writes under it.
     pub prefix: String,
     pub client: reqwest::Client,
+    /// Stops this chatd as SIGTERM would.
+    stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// An answer: status and JSON body.
@@ -87,11 +89,7 @@ impl Answer {
 /// Unique names for each test's prefix.
 fn unique(kind: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{kind}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{kind}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Settings a test chatd starts from: port 0, one worker, the suite's secret.
@@ -110,35 +108,51 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 /// A chatd on `backend` with these settings, with profiles from `platform` when given.
-pub async fn spawn_app_with(
+pub async fn spawn_app_with(backend: Backend, settings: Settings, platform: Option<&StandInPlatform>) -> TestApp {
+    spawn_instance(backend, settings, &unique("chatd-test"), platform).await
+}
+
+/// Another chatd instance beside `app`, on the same Redis and key prefix (Redis only).
+pub async fn spawn_second_instance(app: &TestApp, settings: Settings) -> TestApp {
+    assert_eq!(app.backend, Backend::Redis, "instances share data only through Redis");
+    spawn_instance(Backend::Redis, settings, &app.prefix, None).await
+}
+
+async fn spawn_instance(
     backend: Backend,
     mut settings: Settings,
+    prefix: &str,
     platform: Option<&StandInPlatform>,
 ) -> TestApp {
-    let prefix = unique("chatd-test");
-    settings.redis.prefix = prefix.clone();
-    let store: Arc<dyn ChatStore> = match backend {
-        Backend::Redis => Arc::new(
-            RedisStore::connect(&RedisSettings {
-                url: RedisServer::shared().url(),
-                prefix: prefix.clone(),
-                connections: 2,
-                connect_timeout: std::time::Duration::from_secs(2),
-                response_timeout: std::time::Duration::from_secs(5),
-            })
-            .expect("connect to the test redis-server"),
-        ),
-        Backend::Memory => Arc::new(MemoryStore::new()),
+    settings.redis.prefix = prefix.to_owned();
+    let (store, bus): (Arc<dyn ChatStore>, Arc<dyn EventBus>) = match backend {
+        Backend::Redis => {
+            let redis = Arc::new(
+                RedisStore::connect(&RedisSettings {
+                    url: RedisServer::shared().url(),
+                    prefix: prefix.to_owned(),
+                    connections: 2,
+                    connect_timeout: std::time::Duration::from_secs(2),
+                    response_timeout: std::time::Duration::from_secs(5),
+                })
+                .expect("connect to the test redis-server"),
+            );
+            (redis.clone(), redis)
+        }
+        Backend::Memory => {
+            let memory = Arc::new(MemoryStore::new());
+            (memory.clone(), memory)
+        }
     };
-    let mut app = spawn_app_on(store, settings, platform).await;
+    let mut app = spawn_app_on(store, bus, settings, platform).await;
     app.backend = backend;
-    app.prefix = prefix;
     app
 }
 
-/// A chatd on the given store.
+/// A chatd on the given store and bus.
 pub async fn spawn_app_on(
     store: Arc<dyn ChatStore>,
+    bus: Arc<dyn EventBus>,
     settings: Settings,
     platform: Option<&StandInPlatform>,
 ) -> TestApp {
@@ -152,23 +166,26 @@ pub async fn spawn_app_on(
         ),
         None => Arc::new(BuiltinDirectory::new()),
     };
+    let verifier = Dependencies::from_settings(&settings).expect("valid settings").verifier;
     let dependencies = Dependencies {
         store,
+        bus,
         directory,
-        verifier: Dependencies::from_settings(&settings)
-            .expect("valid settings")
-            .verifier,
+        verifier,
     };
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let application =
-        Application::build_with(&settings, listener, dependencies).expect("chatd builds");
+    let application = Application::build_with(&settings, listener, dependencies).expect("chatd builds");
     let address = format!("http://127.0.0.1:{}", application.port());
-    actix_web::rt::spawn(application.run_until_stopped());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    actix_web::rt::spawn(application.run_until(async {
+        stopped.await.ok();
+    }));
     TestApp {
         address,
         backend: Backend::Memory,
         prefix: settings.redis.prefix.clone(),
         client: reqwest::Client::new(),
+        stop: std::sync::Mutex::new(Some(stop)),
     }
 }
 
@@ -193,46 +210,39 @@ pub fn sign(algorithm: Algorithm, secret: &str, claims: Value) -> String {
 }
 
 impl TestApp {
+    /// Stops chatd the way SIGTERM does.
+    pub fn shut_down(&self) {
+        if let Some(stop) = self.stop.lock().unwrap().take() {
+            stop.send(()).ok();
+        }
+    }
+
+    /// The `ws://` URL of a path.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.address.replacen("http://", "ws://", 1))
+    }
+
     /// Sends a request with an optional token and an optional raw body.
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> Answer {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.address));
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.header("X-Auth-Token", token);
         }
         if let Some(body) = body {
-            request = request
-                .header("Content-Type", "application/json")
-                .body(body);
+            request = request.header("Content-Type", "application/json").body(body);
         }
         let response = request.send().await.expect("chatd answers");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("a body");
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!(
-                "a JSON body, got {status} {:?}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("a JSON body, got {status} {:?}", String::from_utf8_lossy(&bytes)));
+        Answer { status, headers, body }
     }
 
     /// `GET path` as `user`.
     pub async fn get(&self, path: &str, user: u64) -> Answer {
-        self.request(Method::GET, path, Some(&token(user)), None)
-            .await
+        self.request(Method::GET, path, Some(&token(user)), None).await
     }
 
     /// `POST path` with a JSON body as `user`.
@@ -248,15 +258,12 @@ impl TestApp {
 
     /// `DELETE path` as `user`.
     pub async fn delete(&self, path: &str, user: u64) -> Answer {
-        self.request(Method::DELETE, path, Some(&token(user)), None)
-            .await
+        self.request(Method::DELETE, path, Some(&token(user)), None).await
     }
 
     /// Sends a text message from `from` to `path` (`/api/user/2`) and returns its entry.
     pub async fn send_text(&self, from: u64, path: &str, text: &str) -> Value {
-        let answer = self
-            .post(path, from, json!({"type": "text", "text": text}))
-            .await;
+        let answer = self.post(path, from, json!({"type": "text", "text": text})).await;
         assert_eq!(answer.status, StatusCode::CREATED, "{:#}", answer.body);
         answer.body["entry"].clone()
     }
@@ -286,13 +293,8 @@ impl TestApp {
                     state.insert(format!("inbox:{user}"), inbox.body["entries"].clone());
                     for &other in users {
                         if other != user {
-                            let chat = self
-                                .get(&format!("/api/user/{other}?per_page=100"), user)
-                                .await;
-                            state.insert(
-                                format!("dm:{user}:{other}"),
-                                chat.body["messages"].clone(),
-                            );
+                            let chat = self.get(&format!("/api/user/{other}?per_page=100"), user).await;
+                            state.insert(format!("dm:{user}:{other}"), chat.body["messages"].clone());
                         }
                     }
                 }
@@ -315,12 +317,7 @@ pub async fn redis_snapshot(prefix: &str) -> Value {
             .await
             .expect("TYPE");
         let value = match kind.as_str() {
-            "list" => json!(
-                connection
-                    .lrange::<_, Vec<String>>(&key, 0, -1)
-                    .await
-                    .expect("LRANGE")
-            ),
+            "list" => json!(connection.lrange::<_, Vec<String>>(&key, 0, -1).await.expect("LRANGE")),
             "hash" => json!(
                 connection
                     .hgetall::<_, std::collections::BTreeMap<String, String>>(&key)

@@ -9,15 +9,10 @@ async fn pages_count_from_the_newest_message(backend: Backend) {
     let app = spawn_app(backend).await;
     for n in 1..=25 {
         let from = if n % 2 == 0 { 1 } else { 2 };
-        let to = if from == 1 {
-            "/api/user/2"
-        } else {
-            "/api/user/1"
-        };
+        let to = if from == 1 { "/api/user/2" } else { "/api/user/1" };
         app.send_text(from, to, &format!("m{n}")).await;
     }
-    let expected =
-        |range: std::ops::RangeInclusive<u32>| range.map(|n| format!("m{n}")).collect::<Vec<_>>();
+    let expected = |range: std::ops::RangeInclusive<u32>| range.map(|n| format!("m{n}")).collect::<Vec<_>>();
 
     let first = app.get("/api/user/2", 1).await;
     assert_eq!(first.status, StatusCode::OK);
@@ -29,15 +24,9 @@ async fn pages_count_from_the_newest_message(backend: Backend) {
     assert_eq!(app.texts("/api/user/2", 1).await, expected(16..=25));
     assert_eq!(app.texts("/api/user/2?page=2", 1).await, expected(6..=15));
     assert_eq!(app.texts("/api/user/2?page=3", 1).await, expected(1..=5));
-    assert_eq!(
-        app.texts("/api/user/2?page=2&per_page=7", 1).await,
-        expected(12..=18)
-    );
+    assert_eq!(app.texts("/api/user/2?page=2&per_page=7", 1).await, expected(12..=18));
     assert_eq!(app.texts("/api/user/2?limit=4", 1).await, expected(22..=25));
-    assert_eq!(
-        app.texts("/api/user/1?per_page=3&limit=4", 2).await,
-        expected(23..=25)
-    );
+    assert_eq!(app.texts("/api/user/1?per_page=3&limit=4", 2).await, expected(23..=25));
 
     let past_the_end = app.get("/api/user/2?page=4", 1).await;
     assert_eq!(past_the_end.status, StatusCode::OK);
@@ -103,21 +92,14 @@ async fn page_sizes_are_clamped_and_bad_paging_is_refused(backend: Backend) {
         }
     }
 }
-both!(
-    paging_limits,
-    page_sizes_are_clamped_and_bad_paging_is_refused
-);
+both!(paging_limits, page_sizes_are_clamped_and_bad_paging_is_refused);
 
 async fn reading_needs_valid_targets(backend: Backend) {
     let app = spawn_app(backend).await;
     app.get("/api/users/2", 1)
         .await
         .assert_error(400, "MESSAGES_INVALID_TARGET");
-    app.get("/api/user/0", 1)
-        .await
-        .assert_error(400, "INVALID_ARGUMENT");
-    app.get("/api/topic/x", 1)
-        .await
-        .assert_error(400, "INVALID_ARGUMENT");
+    app.get("/api/user/0", 1).await.assert_error(400, "INVALID_ARGUMENT");
+    app.get("/api/topic/x", 1).await.assert_error(400, "INVALID_ARGUMENT");
 }
 both!(history_targets, reading_needs_valid_targets);

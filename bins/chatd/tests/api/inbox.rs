@@ -41,10 +41,7 @@ async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: B
     // The other side sees the DM; a topic shows only in the inbox of those who posted.
     let two = app.get("/api/list", 2).await;
     assert_eq!(two.body["entries"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        two.body["entries"][0]["latest"]["text"],
-        json!("to two, third")
-    );
+    assert_eq!(two.body["entries"][0]["latest"]["text"], json!("to two, third"));
     let four = app.get("/api/list", 4).await;
     assert_eq!(four.body["entries"], json!([]));
     assert_eq!(four.body["state"]["total"], json!(0));
@@ -95,14 +92,8 @@ async fn the_inbox_pages(backend: Backend) {
     assert_eq!(ids(&first.body), all[0..2]);
     assert_eq!(first.body["state"]["total_pages"], json!(3));
     assert_eq!(first.body["state"]["total"], json!(5));
-    assert_eq!(
-        ids(&app.get("/api/list?per_page=2&page=2", 1).await.body),
-        all[2..4]
-    );
-    assert_eq!(
-        ids(&app.get("/api/list?limit=2&page=3", 1).await.body),
-        all[4..]
-    );
+    assert_eq!(ids(&app.get("/api/list?per_page=2&page=2", 1).await.body), all[2..4]);
+    assert_eq!(ids(&app.get("/api/list?limit=2&page=3", 1).await.body), all[4..]);
     assert_eq!(
         ids(&app.get("/api/list?limit=2&page=4", 1).await.body),
         Vec::<u64>::new()
@@ -135,12 +126,6 @@ async fn the_latest_message_stays_right_after_edits_and_deletes(backend: Backend
         .await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(latest(app.get("/api/list", 1).await.body)["id"], two["id"]);
-    assert_eq!(
-        latest(app.get("/api/list", 2).await.body)["text"],
-        json!("two")
-    );
+    assert_eq!(latest(app.get("/api/list", 2).await.body)["text"], json!("two"));
 }
-both!(
-    inbox_latest,
-    the_latest_message_stays_right_after_edits_and_deletes
-);
+both!(inbox_latest, the_latest_message_stays_right_after_edits_and_deletes);

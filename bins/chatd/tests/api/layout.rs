@@ -14,30 +14,19 @@ use crate::redis_server::RedisServer;
 #[actix_web::test]
 async fn a_send_writes_the_originals_layout() {
     let app = spawn_app(Backend::Redis).await;
-    let dm = app
-        .send_text(1000, "/api/user/99", "numeric ordering: 99 < 1000")
-        .await;
+    let dm = app.send_text(1000, "/api/user/99", "numeric ordering: 99 < 1000").await;
     let topic = app.send_text(1000, "/api/topic/42", "in a topic").await;
     let base = format!("{}:messages:myplatform", app.prefix);
     let mut redis = RedisServer::shared().connection().await;
 
-    let list: Vec<String> = redis
-        .lrange(format!("{base}:dm:99-1000"), 0, -1)
-        .await
-        .unwrap();
+    let list: Vec<String> = redis.lrange(format!("{base}:dm:99-1000"), 0, -1).await.unwrap();
     assert_eq!(list, [dm["id"].as_str().unwrap()]);
-    let data: BTreeMap<String, String> = redis
-        .hgetall(format!("{base}:dm:99-1000:data"))
-        .await
-        .unwrap();
+    let data: BTreeMap<String, String> = redis.hgetall(format!("{base}:dm:99-1000:data")).await.unwrap();
     let stored = format!(
         r#"{{"id":{},"author":1000,"timestamp":{},"type":"text","text":"numeric ordering: 99 < 1000"}}"#,
         dm["id"], dm["timestamp"]["iso"]
     );
-    assert_eq!(
-        data,
-        BTreeMap::from([(dm["id"].as_str().unwrap().to_owned(), stored)])
-    );
+    assert_eq!(data, BTreeMap::from([(dm["id"].as_str().unwrap().to_owned(), stored)]));
 
     let epoch = |entry: &Value| entry["timestamp"]["epoch"].as_f64().unwrap();
     let inbox_99: Vec<(String, f64)> = redis
@@ -57,10 +46,7 @@ async fn a_send_writes_the_originals_layout() {
         ]
     );
 
-    let topic_list: Vec<String> = redis
-        .lrange(format!("{base}:topic:42"), 0, -1)
-        .await
-        .unwrap();
+    let topic_list: Vec<String> = redis.lrange(format!("{base}:topic:42"), 0, -1).await.unwrap();
     assert_eq!(topic_list, [topic["id"].as_str().unwrap()]);
     let last_active: String = redis
         .hget(format!("{base}:activity:1000"), "last_active")
@@ -73,10 +59,7 @@ async fn a_send_writes_the_originals_layout() {
 
     let mut keys: Vec<String> = redis.keys(format!("{}:*", app.prefix)).await.unwrap();
     keys.sort();
-    let suffixes: Vec<_> = keys
-        .iter()
-        .map(|k| k.trim_start_matches(&base).to_owned())
-        .collect();
+    let suffixes: Vec<_> = keys.iter().map(|k| k.trim_start_matches(&base).to_owned()).collect();
     assert_eq!(
         suffixes,
         [
@@ -117,18 +100,12 @@ async fn a_send_is_one_atomic_script_call() {
             lines.push(line);
         }
     }
-    let (in_scripts, top_level): (Vec<_>, Vec<_>) =
-        lines.iter().partition(|line| line.contains(" lua] "));
+    let (in_scripts, top_level): (Vec<_>, Vec<_>) = lines.iter().partition(|line| line.contains(" lua] "));
     assert_eq!(top_level.len(), 1, "one command from chatd: {top_level:#?}");
     assert!(top_level[0].contains("\"EVALSHA\""), "{}", top_level[0]);
     let writes: Vec<_> = ["\"RPUSH\"", "\"HSET\"", "\"ZADD\""]
         .iter()
-        .map(|command| {
-            in_scripts
-                .iter()
-                .filter(|line| line.contains(command))
-                .count()
-        })
+        .map(|command| in_scripts.iter().filter(|line| line.contains(command)).count())
         .collect();
     // RPUSH the id; HSET the message and last_active; ZADD both inboxes — all inside the script.
     assert_eq!(writes, [1, 2, 2], "{in_scripts:#?}");
@@ -136,8 +113,8 @@ async fn a_send_is_one_atomic_script_call() {
 
 /// Loads the original's fixture under this test's prefix.
 async fn load_original_fixture(prefix: &str) {
-    let fixture: Value = serde_json::from_str(include_str!("../fixtures/original-redis.json"))
-        .expect("the fixture is JSON");
+    let fixture: Value =
+        serde_json::from_str(include_str!("../fixtures/original-redis.json")).expect("the fixture is JSON");
     let original_prefix = fixture["prefix"].as_str().unwrap();
     let mut redis = RedisServer::shared().connection().await;
     for (key, entry) in fixture["keys"].as_object().unwrap() {
@@ -145,12 +122,7 @@ async fn load_original_fixture(prefix: &str) {
         let value = &entry["value"];
         match entry["type"].as_str().unwrap() {
             "list" => {
-                let items: Vec<&str> = value
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap())
-                    .collect();
+                let items: Vec<&str> = value.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
                 let _: () = redis.rpush(&key, items).await.unwrap();
             }
             "hash" => {
@@ -165,11 +137,7 @@ async fn load_original_fixture(prefix: &str) {
             "zset" => {
                 for member in value.as_array().unwrap() {
                     let _: () = redis
-                        .zadd(
-                            &key,
-                            member[0].as_str().unwrap(),
-                            member[1].as_f64().unwrap(),
-                        )
+                        .zadd(&key, member[0].as_str().unwrap(), member[1].as_f64().unwrap())
                         .await
                         .unwrap();
                 }
@@ -207,10 +175,7 @@ async fn chatd_reads_and_extends_what_the_original_wrote() {
         messages[0]["timestamp"],
         json!({"epoch": 1795613394837_i64, "iso": "2026-11-25T13:29:54.837Z"})
     );
-    assert_eq!(
-        messages[0]["author"],
-        json!({"id": 388636, "username": "user-388636"})
-    );
+    assert_eq!(messages[0]["author"], json!({"id": 388636, "username": "user-388636"}));
     assert_eq!(
         messages[2]["image"],
         json!({"url": "https://example.com/cat.png", "width": 640, "height": 480})
@@ -233,25 +198,17 @@ async fn chatd_reads_and_extends_what_the_original_wrote() {
         (entries[1]["type"].clone(), entries[1]["id"].clone()),
         (json!("topic"), json!(42))
     );
-    assert_eq!(
-        entries[1]["latest"]["text"],
-        json!("second post in topic 42")
-    );
+    assert_eq!(entries[1]["latest"]["text"], json!("second post in topic 42"));
 
     // 99 < 1000 numerically, so both sides find dm:99-1000.
-    assert_eq!(
-        app.texts("/api/user/1000", 99).await,
-        ["numeric ordering: 99 < 1000"]
-    );
+    assert_eq!(app.texts("/api/user/1000", 99).await, ["numeric ordering: 99 < 1000"]);
     assert_eq!(
         app.get("/api/list", 99).await.body["entries"][0]["latest"]["author"],
         json!(1000)
     );
 
     // chatd keeps writing the same conversation in the same format.
-    let sent = app
-        .send_text(524376, "/api/user/388636", "chatd was here")
-        .await;
+    let sent = app.send_text(524376, "/api/user/388636", "chatd was here").await;
     let edited = app
         .post(
             "/api/user/524376/b62aa160-8129-4772-be7a-a4626bed5890",

@@ -15,6 +15,8 @@ mod history;
 mod inbox;
 mod layout;
 mod profiles;
+mod realtime_ws;
 mod sending;
 mod tenants;
 mod unavailable;
+mod ws_client;

@@ -56,13 +56,11 @@ impl StandInPlatform {
                 .app_data(web::Data::new(shared.clone()))
                 .route(
                     "/v1/users",
-                    web::get()
-                        .to(|r: HttpRequest, s: web::Data<Arc<State>>| answer(r, s, user_profile)),
+                    web::get().to(|r: HttpRequest, s: web::Data<Arc<State>>| answer(r, s, user_profile)),
                 )
                 .route(
                     "/v1/topics",
-                    web::get()
-                        .to(|r: HttpRequest, s: web::Data<Arc<State>>| answer(r, s, topic_profile)),
+                    web::get().to(|r: HttpRequest, s: web::Data<Arc<State>>| answer(r, s, topic_profile)),
                 )
         })
         .workers(1)
@@ -84,15 +82,10 @@ impl StandInPlatform {
     }
 }
 
-async fn answer(
-    request: HttpRequest,
-    state: web::Data<Arc<State>>,
-    profile: fn(u64) -> Value,
-) -> HttpResponse {
-    let query: Vec<(String, String)> =
-        web::Query::<Vec<(String, String)>>::from_query(request.query_string())
-            .map(|q| q.into_inner())
-            .unwrap_or_default();
+async fn answer(request: HttpRequest, state: web::Data<Arc<State>>, profile: fn(u64) -> Value) -> HttpResponse {
+    let query: Vec<(String, String)> = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
     let param = |name: &str| {
         query
             .iter()
@@ -100,10 +93,7 @@ async fn answer(
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let ids: Vec<u64> = param("ids")
-        .split(',')
-        .filter_map(|id| id.parse().ok())
-        .collect();
+    let ids: Vec<u64> = param("ids").split(',').filter_map(|id| id.parse().ok()).collect();
     state.requests.lock().expect("not poisoned").push(Request {
         path: request.path().to_owned(),
         fields: param("fields"),

@@ -11,11 +11,7 @@ async fn profiles_come_batched_and_cached_from_the_platform(backend: Backend) {
     let platform = StandInPlatform::start();
     let app = spawn_app_with(backend, test_settings(), Some(&platform)).await;
     for (from, text) in [(1, "a"), (2, "b"), (1, "c"), (2, "d")] {
-        let to = if from == 1 {
-            "/api/user/2"
-        } else {
-            "/api/user/1"
-        };
+        let to = if from == 1 { "/api/user/2" } else { "/api/user/1" };
         app.send_text(from, to, text).await;
     }
     app.send_text(1, "/api/topic/42", "topic").await;
@@ -30,10 +26,7 @@ async fn profiles_come_batched_and_cached_from_the_platform(backend: Backend) {
     assert_eq!(requests.len(), 1, "one batched request: {requests:?}");
     assert_eq!(requests[0].path, "/v1/users");
     assert_eq!(requests[0].ids, [1, 2], "de-duplicated");
-    assert_eq!(
-        requests[0].fields,
-        "id,username,role,picture_url,profile_url"
-    );
+    assert_eq!(requests[0].fields, "id,username,role,picture_url,profile_url");
     assert_eq!(requests[0].user_agent, "Senna-Sockets-Server");
 
     // Served from the cache now.
@@ -42,27 +35,17 @@ async fn profiles_come_batched_and_cached_from_the_platform(backend: Backend) {
 
     let inbox = app.get("/api/list", 1).await;
     let entries = inbox.body["entries"].as_array().unwrap();
-    let topic = entries
-        .iter()
-        .find(|e| e["type"] == json!("topic"))
-        .unwrap();
+    let topic = entries.iter().find(|e| e["type"] == json!("topic")).unwrap();
     let user = entries.iter().find(|e| e["type"] == json!("user")).unwrap();
     assert_eq!(topic["topic"], topic_profile(42));
     assert_eq!(user["user"], user_profile(2));
     let requests = platform.requests();
-    assert_eq!(
-        requests.len(),
-        2,
-        "only the topic was missing: {requests:?}"
-    );
+    assert_eq!(requests.len(), 2, "only the topic was missing: {requests:?}");
     assert_eq!(requests[1].path, "/v1/topics");
     assert_eq!(requests[1].ids, [42]);
     assert_eq!(requests[1].fields, "id,title,status,cover_image_thumbnail");
 }
-both!(
-    platform_profiles,
-    profiles_come_batched_and_cached_from_the_platform
-);
+both!(platform_profiles, profiles_come_batched_and_cached_from_the_platform);
 
 async fn a_failing_platform_degrades_profiles(backend: Backend) {
     let platform = StandInPlatform::start();
@@ -80,9 +63,6 @@ async fn a_failing_platform_degrades_profiles(backend: Backend) {
 
     // Once the platform is back, real profiles return.
     platform.set_failing(false);
-    assert_eq!(
-        app.get("/api/user/2", 1).await.body["entry"],
-        user_profile(2)
-    );
+    assert_eq!(app.get("/api/user/2", 1).await.body["entry"], user_profile(2));
 }
 both!(failing_platform, a_failing_platform_degrades_profiles);

@@ -64,10 +64,7 @@ impl RedisServer {
             .name("redis-server".into())
             .spawn(move || {
                 let mut command = Command::new("redis-server");
-                command
-                    .args(args)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::inherit());
+                command.args(args).stdout(Stdio::null()).stderr(Stdio::inherit());
                 #[allow(unsafe_code)]
                 // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
                 unsafe {

@@ -24,43 +24,24 @@ async fn a_text_message_is_stored_and_answered_like_the_original(backend: Backen
     assert_eq!(entry["author"], json!(388636));
     assert_eq!(entry["type"], json!("text"));
     assert_eq!(entry["text"], json!("Hello, world!"));
-    assert!(
-        uuid::Uuid::parse_str(entry["id"].as_str().unwrap()).is_ok(),
-        "{entry}"
-    );
+    assert!(uuid::Uuid::parse_str(entry["id"].as_str().unwrap()).is_ok(), "{entry}");
     let epoch = entry["timestamp"]["epoch"].as_i64().unwrap();
     let iso = entry["timestamp"]["iso"].as_str().unwrap();
-    assert_eq!(
-        time_from_iso(iso),
-        epoch,
-        "iso and epoch name the same instant"
-    );
+    assert_eq!(time_from_iso(iso), epoch, "iso and epoch name the same instant");
     // Both participants read it.
-    assert_eq!(
-        app.texts("/api/user/524376", 388636).await,
-        ["Hello, world!"]
-    );
-    assert_eq!(
-        app.texts("/api/user/388636", 524376).await,
-        ["Hello, world!"]
-    );
+    assert_eq!(app.texts("/api/user/524376", 388636).await, ["Hello, world!"]);
+    assert_eq!(app.texts("/api/user/388636", 524376).await, ["Hello, world!"]);
 }
-both!(
-    text_message,
-    a_text_message_is_stored_and_answered_like_the_original
-);
+both!(text_message, a_text_message_is_stored_and_answered_like_the_original);
 
 fn time_from_iso(iso: &str) -> i64 {
     // 2026-11-25T13:29:54.837Z → epoch ms, via chat-domain's own parser.
-    chat_domain::Timestamp::parse_iso(iso)
-        .unwrap()
-        .epoch_millis()
+    chat_domain::Timestamp::parse_iso(iso).unwrap().epoch_millis()
 }
 
 async fn image_messages_carry_any_json(backend: Backend) {
     let app = spawn_app(backend).await;
-    let image =
-        json!({"url": "https://example.com/cat.png", "width": 640, "height": 480, "tags": ["cat"]});
+    let image = json!({"url": "https://example.com/cat.png", "width": 640, "height": 480, "tags": ["cat"]});
     let answer = app
         .post("/api/user/2", 1, json!({"type": "image", "image": image}))
         .await;
@@ -101,10 +82,7 @@ async fn topic_messages_reach_everyone_in_the_topic(backend: Backend) {
     );
     app.send_text(2, "/api/topic/42", "second").await;
     let history = app.get("/api/topic/42", 3).await;
-    assert_eq!(
-        history.body["entry"],
-        json!({"id": 42, "title": "topic-42"})
-    );
+    assert_eq!(history.body["entry"], json!({"id": 42, "title": "topic-42"}));
     assert_eq!(
         history.body["messages"][0]["author"],
         json!({"id": 1, "username": "user-1"})
@@ -141,12 +119,7 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
     let before = app.snapshot(&[1, 2]).await;
 
     let cases = [
-        bad(
-            "/api/user/2",
-            json!({"text": "no type"}),
-            400,
-            "MESSAGES_INVALID_TYPE",
-        ),
+        bad("/api/user/2", json!({"text": "no type"}), 400, "MESSAGES_INVALID_TYPE"),
         bad(
             "/api/user/2",
             json!({"type": "video", "text": "x"}),
@@ -159,12 +132,7 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
             400,
             "MESSAGES_INVALID_TYPE",
         ),
-        bad(
-            "/api/user/2",
-            json!({"type": "text"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
+        bad("/api/user/2", json!({"type": "text"}), 400, "INVALID_ARGUMENT"),
         bad(
             "/api/user/2",
             json!({"type": "text", "text": null}),
@@ -207,12 +175,7 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
             400,
             "INVALID_ARGUMENT",
         ),
-        bad(
-            "/api/user/2",
-            json!({"type": "image"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
+        bad("/api/user/2", json!({"type": "image"}), 400, "INVALID_ARGUMENT"),
         bad(
             "/api/user/2",
             json!({"type": "image", "image": null}),
@@ -249,12 +212,7 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
             400,
             "INVALID_ARGUMENT",
         ),
-        bad(
-            "/api/user/2",
-            json!(["type", "text"]),
-            400,
-            "INVALID_ARGUMENT",
-        ),
+        bad("/api/user/2", json!(["type", "text"]), 400, "INVALID_ARGUMENT"),
         bad(
             "/api/user/1",
             json!({"type": "text", "text": "me"}),
@@ -330,12 +288,7 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
     ];
     for case in cases {
         let answer = app
-            .request(
-                Method::POST,
-                case.path,
-                Some(&token(1)),
-                Some(case.body.clone()),
-            )
+            .request(Method::POST, case.path, Some(&token(1)), Some(case.body.clone()))
             .await;
         assert_eq!(
             answer.status.as_u16(),
@@ -347,11 +300,7 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
         );
         answer.assert_error(case.status, case.code);
     }
-    assert_eq!(
-        app.snapshot(&[1, 2]).await,
-        before,
-        "rejected sends changed nothing"
-    );
+    assert_eq!(app.snapshot(&[1, 2]).await, before, "rejected sends changed nothing");
 }
 both!(bad_sends, bad_sends_are_refused_and_change_nothing);
 

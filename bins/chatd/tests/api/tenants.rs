@@ -27,14 +27,8 @@ async fn as_host(
 
 async fn each_host_sees_only_its_own_tenant(backend: Backend) {
     let mut settings = test_settings();
-    settings
-        .chat
-        .tenants
-        .insert("alpha.example".into(), "alpha".into());
-    settings
-        .chat
-        .tenants
-        .insert("beta.example".into(), "beta".into());
+    settings.chat.tenants.insert("alpha.example".into(), "alpha".into());
+    settings.chat.tenants.insert("beta.example".into(), "beta".into());
     let app = spawn_app_with(backend, settings, None).await;
 
     let (status, sent) = as_host(
@@ -49,15 +43,7 @@ async fn each_host_sees_only_its_own_tenant(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(sent["state"]["key"], json!("alpha:dm:1-2"));
 
-    let (_, alpha) = as_host(
-        &app,
-        "ALPHA.example",
-        reqwest::Method::GET,
-        "/api/user/1",
-        2,
-        None,
-    )
-    .await;
+    let (_, alpha) = as_host(&app, "ALPHA.example", reqwest::Method::GET, "/api/user/1", 2, None).await;
     assert_eq!(alpha["messages"][0]["text"], json!("alpha only"));
     for host in ["beta.example", "unknown.example"] {
         let (_, history) = as_host(&app, host, reqwest::Method::GET, "/api/user/1", 2, None).await;
@@ -76,15 +62,7 @@ async fn each_host_sees_only_its_own_tenant(backend: Backend) {
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{host}");
     }
-    let (_, inbox) = as_host(
-        &app,
-        "alpha.example",
-        reqwest::Method::GET,
-        "/api/list",
-        2,
-        None,
-    )
-    .await;
+    let (_, inbox) = as_host(&app, "alpha.example", reqwest::Method::GET, "/api/list", 2, None).await;
     assert_eq!(inbox["state"]["key"], json!("alpha:inbox:2"));
     assert_eq!(inbox["entries"][0]["latest"]["text"], json!("alpha only"));
 

@@ -20,29 +20,19 @@ async fn an_unreachable_redis_is_a_503_with_retry_after() {
         response_timeout: Duration::from_millis(500),
     })
     .unwrap();
-    let app = spawn_app_on(Arc::new(store), test_settings(), None).await;
-    let send = Some(
-        json!({"type": "text", "text": "x"})
-            .to_string()
-            .into_bytes(),
-    );
+    let store = Arc::new(store);
+    let app = spawn_app_on(store.clone(), store, test_settings(), None).await;
+    let send = Some(json!({"type": "text", "text": "x"}).to_string().into_bytes());
     for (method, path, body) in [
         (Method::GET, "/api/list", None),
         (Method::GET, "/api/user/2", None),
         (Method::POST, "/api/user/2", send),
-        (
-            Method::DELETE,
-            "/api/user/2/7d3f1c1e-0000-4000-8000-000000000000",
-            None,
-        ),
+        (Method::DELETE, "/api/user/2/7d3f1c1e-0000-4000-8000-000000000000", None),
     ] {
         let answer = app.request(method, path, Some(&token(1)), body).await;
         answer.assert_error(503, "STORAGE_UNAVAILABLE");
         assert_eq!(
-            answer
-                .headers
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap()),
+            answer.headers.get("retry-after").map(|v| v.to_str().unwrap()),
             Some("1"),
             "{path}"
         );

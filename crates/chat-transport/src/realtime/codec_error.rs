@@ -13,7 +13,7 @@ pub(crate) enum CodecError {
     /// The leading packet type is not one the protocol defines.
     #[error("unknown packet type")]
     UnknownPacketType,
-    /// A binary packet (Engine.IO `b…` base64, Socket.IO BINARY_EVENT / BINARY_ACK): chatd's
+    /// A binary packet (Engine.IO `b…` base64, Socket.IO `BINARY_EVENT` / `BINARY_ACK`): chatd's
     /// events are JSON only, so attachments are refused rather than half-supported.
     #[error("binary packets are not supported")]
     BinaryUnsupported,
@@ -21,14 +21,14 @@ pub(crate) enum CodecError {
     /// DISCONNECT).
     #[error("this packet type carries no data")]
     UnexpectedData,
-    /// The JSON part does not parse; the detail is serde_json's, which names the problem and its
+    /// The JSON part does not parse; the detail is `serde_json`'s, which names the problem and its
     /// position but never quotes the input.
     #[error("invalid JSON: {0}")]
     BadJson(String),
     /// The JSON must be an array (Socket.IO EVENT and ACK arguments).
     #[error("data must be a JSON array")]
     NotAnArray,
-    /// The JSON must be an object (Socket.IO CONNECT auth, CONNECT_ERROR, a `/ws` frame).
+    /// The JSON must be an object (Socket.IO CONNECT auth, `CONNECT_ERROR`, a `/ws` frame).
     #[error("data must be a JSON object")]
     NotAnObject,
     /// The packet type requires data and there is none (e.g. a Socket.IO EVENT with no arguments).
@@ -63,7 +63,7 @@ pub(crate) enum CodecError {
 }
 
 impl CodecError {
-    /// The error of a failed `serde_json` parse. serde_json reports a recursion limit (128) as an
+    /// The error of a failed `serde_json` parse. `serde_json` reports a recursion limit (128) as an
     /// ordinary error, so hostile nesting lands here instead of overflowing the stack.
     pub(crate) fn json(error: &serde_json::Error) -> Self {
         Self::BadJson(error.to_string())
@@ -76,9 +76,8 @@ mod tests {
 
     #[test]
     fn messages_do_not_echo_input() {
-        let error = CodecError::json(
-            &serde_json::from_str::<serde_json::Value>("[\"secret\" x]").unwrap_err(),
-        );
+        let error =
+            CodecError::json(&serde_json::from_str::<serde_json::Value>("[\"secret\" x]").expect_err("invalid JSON"));
         let message = error.to_string();
         assert!(message.starts_with("invalid JSON: "), "{message}");
         assert!(!message.contains("secret"), "{message}");

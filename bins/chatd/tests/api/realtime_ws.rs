@@ -1,0 +1,266 @@
+//! Door 1, `/ws`: authentication, every event to every kind of recipient, topics, typing, errors,
+//! slow consumers and shutdown.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::{
+    Backend, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token, token_for,
+};
+use crate::ws_client::{Incoming, WsClient};
+
+async fn every_way_to_authenticate_works(backend: Backend) {
+    let app = spawn_app(backend).await;
+    WsClient::authenticated(&app, 7).await;
+
+    let mut request = app.ws_url("/ws").into_client_request().unwrap();
+    request.headers_mut().insert("X-Auth-Token", token(7).parse().unwrap());
+    let mut by_header = WsClient::connect(request).await;
+    assert_eq!(by_header.expect("authenticated").await, json!({"user": 7}));
+
+    let mut request = app.ws_url("/ws").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {}", token(7)).parse().unwrap());
+    let mut by_bearer = WsClient::connect(request).await;
+    assert_eq!(by_bearer.expect("authenticated").await, json!({"user": 7}));
+
+    let mut by_event = WsClient::connect(app.ws_url("/ws")).await;
+    by_event.send("subscribe", json!({"topic": 1})).await;
+    assert_eq!(by_event.expect("error").await, json!({"message": "authenticate first"}));
+    by_event.send("authenticate", json!({"token": token(7)})).await;
+    assert_eq!(by_event.expect("authenticated").await, json!({"user": 7}));
+}
+both!(ws_authentication, every_way_to_authenticate_works);
+
+fn assert_unauthorized(data: &Value) {
+    let message = data["message"].as_str().expect("a message");
+    assert_eq!(
+        data,
+        &json!({"message": message, "data": {"message": message, "code": "invalid_token", "type": "UnauthorizedError"}})
+    );
+}
+
+async fn bad_and_missing_tokens_are_refused(backend: Backend) {
+    let mut settings = test_settings();
+    settings.realtime.auth_timeout_ms = 300;
+    let app = spawn_app_with(backend, settings, None).await;
+    let expired = token_for(json!({"user_id": 1, "exp": 1_000_000_000}));
+    for url in [format!("/ws?token={expired}"), "/ws?token=garbage".to_owned()] {
+        let mut client = WsClient::connect(app.ws_url(&url)).await;
+        assert_unauthorized(&client.expect("unauthorized").await);
+        assert_eq!(
+            client.next().await,
+            Incoming::Closed(Some((1008, "unauthorized".into())))
+        );
+    }
+    let mut bad_event = WsClient::connect(app.ws_url("/ws")).await;
+    bad_event.send("authenticate", json!({"token": "nope"})).await;
+    assert_unauthorized(&bad_event.expect("unauthorized").await);
+    assert_eq!(
+        bad_event.next().await,
+        Incoming::Closed(Some((1008, "unauthorized".into())))
+    );
+
+    let mut silent = WsClient::connect(app.ws_url("/ws")).await;
+    let data = silent.expect("unauthorized").await;
+    assert_unauthorized(&data);
+    assert_eq!(data["message"], json!("authentication timed out"));
+    assert_eq!(
+        silent.next().await,
+        Incoming::Closed(Some((1008, "unauthorized".into())))
+    );
+}
+both!(ws_refusals, bad_and_missing_tokens_are_refused);
+
+async fn dm_events_reach_both_participants_on_every_device(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut recipient = WsClient::authenticated(&app, 2).await;
+    let mut other_device = WsClient::authenticated(&app, 1).await;
+    let mut bystander = WsClient::authenticated(&app, 3).await;
+
+    let sent = app.send_text(1, "/api/user/2", "hello").await;
+    let mut expected = sent.clone();
+    expected["chat"] = json!({"type": "user", "id": 1});
+    assert_eq!(recipient.expect("new-message").await, expected);
+    expected["chat"] = json!({"type": "user", "id": 2});
+    assert_eq!(other_device.expect("new-message").await, expected);
+
+    let id = sent["id"].as_str().unwrap();
+    let edited = app
+        .post(&format!("/api/user/2/{id}"), 1, json!({"text": "hello, edited"}))
+        .await;
+    assert_eq!(edited.status, StatusCode::OK);
+    let update = recipient.expect("message-updated").await;
+    assert_eq!(update["text"], json!("hello, edited"));
+    assert_eq!(update["chat"], json!({"type": "user", "id": 1}));
+    assert_eq!(
+        other_device.expect("message-updated").await["text"],
+        json!("hello, edited")
+    );
+
+    let seen = app
+        .post(&format!("/api/user/1/{id}"), 2, json!({"status": "seen"}))
+        .await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert_eq!(recipient.expect("message-updated").await["status"], json!("seen"));
+    assert_eq!(other_device.expect("message-updated").await["status"], json!("seen"));
+
+    assert_eq!(app.delete(&format!("/api/user/2/{id}"), 1).await.status, StatusCode::OK);
+    assert_eq!(
+        recipient.expect("message-deleted").await,
+        json!({"id": id, "chat": {"type": "user", "id": 1}})
+    );
+    assert_eq!(
+        other_device.expect("message-deleted").await,
+        json!({"id": id, "chat": {"type": "user", "id": 2}})
+    );
+
+    // The bystander heard none of it: the next thing it hears is its own DM.
+    app.send_text(2, "/api/user/3", "now you").await;
+    assert_eq!(bystander.expect("new-message").await["text"], json!("now you"));
+}
+both!(ws_dm_events, dm_events_reach_both_participants_on_every_device);
+
+async fn topics_typing_and_client_errors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut reader = WsClient::authenticated(&app, 5).await;
+    let mut writer = WsClient::authenticated(&app, 6).await;
+    reader.subscribe(42).await;
+
+    app.send_text(6, "/api/topic/42", "topic post").await;
+    let event = reader.expect("new-message").await;
+    assert_eq!(
+        (event["text"].clone(), event["chat"].clone()),
+        (json!("topic post"), json!({"type": "topic", "id": 42}))
+    );
+
+    writer.send("typing", json!({"chat": {"type": "user", "id": 5}})).await;
+    assert_eq!(
+        reader.expect("typing").await,
+        json!({"chat": {"type": "user", "id": 6}, "user": 6})
+    );
+    writer
+        .send("typing", json!({"chat": {"type": "topic", "id": 42}}))
+        .await;
+    assert_eq!(
+        reader.expect("typing").await,
+        json!({"chat": {"type": "topic", "id": 42}, "user": 6})
+    );
+
+    for (frame, message) in [
+        (
+            json!({"event": "dance", "data": {}}).to_string(),
+            "unknown event \"dance\"",
+        ),
+        (
+            json!({"event": "subscribe", "data": {"topic": "x"}}).to_string(),
+            "expected {\"topic\": <positive integer>}",
+        ),
+        ("not json".to_owned(), ""),
+    ] {
+        reader.send_raw(frame).await;
+        let error = reader.expect("error").await;
+        if !message.is_empty() {
+            assert_eq!(error, json!({"message": message}));
+        }
+    }
+
+    reader.send("unsubscribe", json!({"topic": 42})).await;
+    assert_eq!(reader.expect("unsubscribed").await, json!({"topic": 42}));
+    app.send_text(6, "/api/topic/42", "unheard").await;
+    app.send_text(6, "/api/user/5", "heard").await;
+    assert_eq!(reader.expect("new-message").await["text"], json!("heard"));
+}
+both!(ws_topics_and_typing, topics_typing_and_client_errors);
+
+#[actix_web::test]
+async fn events_cross_instances_through_redis() {
+    let first = spawn_app(Backend::Redis).await;
+    let second = spawn_second_instance(&first, test_settings()).await;
+    let mut on_first = WsClient::authenticated(&first, 1).await;
+    let mut on_second = WsClient::authenticated(&second, 2).await;
+    let mut topic_on_second = WsClient::authenticated(&second, 3).await;
+    topic_on_second.subscribe(9).await;
+
+    // Sent through the first instance, heard on the second, and on the sender's own device.
+    app_send(&first, 1, "/api/user/2", "across").await;
+    assert_eq!(on_second.expect("new-message").await["text"], json!("across"));
+    assert_eq!(on_first.expect("new-message").await["text"], json!("across"));
+    app_send(&first, 1, "/api/topic/9", "topic across").await;
+    assert_eq!(
+        topic_on_second.expect("new-message").await["text"],
+        json!("topic across")
+    );
+
+    // Events of one chat arrive in the order they happened.
+    for n in 0..20 {
+        let instance = if n % 2 == 0 { &first } else { &second };
+        app_send(instance, 1, "/api/user/2", &format!("m{n}")).await;
+    }
+    for n in 0..20 {
+        assert_eq!(on_second.expect("new-message").await["text"], json!(format!("m{n}")));
+    }
+}
+
+async fn app_send(app: &crate::helpers::TestApp, from: u64, path: &str, text: &str) {
+    app.send_text(from, path, text).await;
+}
+
+async fn a_slow_consumer_is_dropped_without_stalling_others(backend: Backend) {
+    let mut settings = test_settings();
+    settings.realtime.queue_capacity = 4;
+    settings.chat.max_text_chars = 60_000;
+    let app = spawn_app_with(backend, settings, None).await;
+    let mut slow = WsClient::authenticated(&app, 2).await;
+    let mut fast = WsClient::authenticated(&app, 2).await;
+    let text = "x".repeat(50_000);
+    // The slow client reads nothing while ~10 MB of events are sent its way.
+    for n in 0..200 {
+        app.send_text(1, "/api/user/2", &format!("{n} {text}")).await;
+        let event = fast.expect("new-message").await;
+        assert!(event["text"].as_str().unwrap().starts_with(&format!("{n} ")));
+    }
+    // The slow client finds what it was sent before its queue overflowed, then the close.
+    let mut received = 0;
+    let close = loop {
+        match slow.next().await {
+            Incoming::Event(name, _) => {
+                assert_eq!(name, "new-message");
+                received += 1;
+            }
+            closed @ Incoming::Closed(_) => break closed,
+        }
+    };
+    assert!(received < 200, "the slow client was cut off ({received} events)");
+    assert_eq!(
+        close,
+        Incoming::Closed(Some((1008, "too slow: send queue full".into())))
+    );
+}
+both!(ws_slow_consumer, a_slow_consumer_is_dropped_without_stalling_others);
+
+async fn shutdown_closes_connections_with_going_away(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut client = WsClient::authenticated(&app, 1).await;
+    app.shut_down();
+    assert_eq!(
+        client.next().await,
+        Incoming::Closed(Some((1001, "server shutting down".into())))
+    );
+}
+both!(ws_shutdown, shutdown_closes_connections_with_going_away);
+
+async fn oversized_frames_close_with_1009(backend: Backend) {
+    let mut settings = test_settings();
+    settings.realtime.max_message_bytes = 1024;
+    let app = spawn_app_with(backend, settings, None).await;
+    let mut client = WsClient::authenticated(&app, 1).await;
+    client.send("typing", json!({"padding": "x".repeat(2048)})).await;
+    assert_eq!(
+        client.next().await,
+        Incoming::Closed(Some((1009, "message too large".into())))
+    );
+}
+both!(ws_frame_limit, oversized_frames_close_with_1009);

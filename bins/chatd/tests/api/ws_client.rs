@@ -1,0 +1,95 @@
+//! A WebSocket client for the `/ws` door (tokio-tungstenite): JSON frames in and out, close frames
+//! reported, and a generous timeout so that a missing event fails the test instead of hanging it.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::helpers::{TestApp, token};
+
+/// How long a test waits for something that should arrive at once.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// What the server sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// A frame `{"event", "data"}`.
+    Event(String, Value),
+    /// A close frame (code and reason), or the connection ending without one.
+    Closed(Option<(u16, String)>),
+}
+
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    /// Connects to `url` (with any headers already on the request).
+    pub async fn connect(request: impl IntoClientRequest + Unpin) -> Self {
+        let (stream, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the WebSocket upgrade succeeds");
+        Self { stream }
+    }
+
+    /// Connects to `/ws` of `app` as `user` (token in the query) and waits for `authenticated`.
+    pub async fn authenticated(app: &TestApp, user: u64) -> Self {
+        let mut client = Self::connect(app.ws_url(&format!("/ws?token={}", token(user)))).await;
+        assert_eq!(
+            client.next().await,
+            Incoming::Event("authenticated".into(), json!({"user": user}))
+        );
+        client
+    }
+
+    /// Sends `{"event", "data"}`.
+    pub async fn send(&mut self, event: &str, data: Value) {
+        self.send_raw(json!({"event": event, "data": data}).to_string()).await;
+    }
+
+    /// Sends a text frame as it is.
+    pub async fn send_raw(&mut self, text: String) {
+        self.stream.send(Message::text(text)).await.expect("the frame is sent");
+    }
+
+    /// The next frame or the close, skipping pings and pongs.
+    pub async fn next(&mut self) -> Incoming {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.stream.next())
+                .await
+                .expect("the server sends something in time");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
+                    let event = frame["event"].as_str().expect("frames have an event").to_owned();
+                    return Incoming::Event(event, frame["data"].clone());
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Incoming::Closed(frame.map(|f| (u16::from(f.code), f.reason.to_string())));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Binary(_))) => panic!("chatd sends no binary frames"),
+                Some(Err(_)) | None => return Incoming::Closed(None),
+            }
+        }
+    }
+
+    /// The next frame, which must be `event`; returns its data.
+    pub async fn expect(&mut self, event: &str) -> Value {
+        match self.next().await {
+            Incoming::Event(name, data) if name == event => data,
+            other => panic!("expected {event}, got {other:?}"),
+        }
+    }
+
+    /// Subscribes to a topic and waits for the confirmation.
+    pub async fn subscribe(&mut self, topic: u64) {
+        self.send("subscribe", json!({"topic": topic})).await;
+        assert_eq!(self.expect("subscribed").await, json!({"topic": topic}));
+    }
+}

@@ -1,0 +1,307 @@
+//! The realtime hub: this process's live connections, which channels each listens to, and the
+//! fan-out of every event the bus delivers to the connections that should hear it.
+//!
+//! The registry is a mutex-guarded map rather than a task owning it, because delivery is a short
+//! synchronous fan-out (`try_send` into each connection's bounded queue) that a task would only
+//! add a hop and an allocation to; the lock is never held across an `.await`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use chat_domain::{Channel, Chat, ChatEvent, ChatTarget, DomainHandle, TopicId, UserId};
+use chat_storage::{EventBus, EventSink};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::ServiceError;
+
+/// Limits of the hub, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubSettings {
+    /// Events queued for one connection before it counts as too slow and is dropped.
+    pub queue_capacity: usize,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        Self { queue_capacity: 256 }
+    }
+}
+
+/// The hub of this process: cheap to clone, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+#[derive(Debug)]
+struct HubInner {
+    bus: Arc<dyn EventBus>,
+    registry: Mutex<Registry>,
+    next_id: AtomicU64,
+    settings: HubSettings,
+    stopping: watch::Sender<bool>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    connections: HashMap<u64, Listener>,
+    listeners: HashMap<(DomainHandle, Channel), HashSet<u64>>,
+}
+
+#[derive(Debug)]
+struct Listener {
+    queue: mpsc::Sender<Arc<ChatEvent>>,
+    overflowed: Arc<Notify>,
+}
+
+impl Registry {
+    fn listen(&mut self, id: u64, tenant: &DomainHandle, channel: Channel) {
+        self.listeners.entry((tenant.clone(), channel)).or_default().insert(id);
+    }
+
+    fn forget(&mut self, id: u64, tenant: &DomainHandle, channel: Channel) {
+        let key = (tenant.clone(), channel);
+        if let Some(ids) = self.listeners.get_mut(&key) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.listeners.remove(&key);
+            }
+        }
+    }
+}
+
+/// Hands bus deliveries to the hub without keeping it alive.
+#[derive(Debug)]
+struct Deliveries(Weak<HubInner>);
+
+impl EventSink for Deliveries {
+    fn deliver(&self, tenant: &DomainHandle, channel: Channel, event: &Arc<ChatEvent>) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.fan_out(tenant, channel, event);
+        }
+    }
+}
+
+impl HubInner {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fan_out(&self, tenant: &DomainHandle, channel: Channel, event: &Arc<ChatEvent>) {
+        let mut registry = self.registry();
+        let Some(ids) = registry.listeners.get(&(tenant.clone(), channel)) else {
+            return;
+        };
+        let mut too_slow = Vec::new();
+        for id in ids {
+            let Some(listener) = registry.connections.get(id) else {
+                continue;
+            };
+            if listener.queue.try_send(event.clone()).is_err() {
+                // Full (the client stopped reading) or closed (it is going away): either way it
+                // gets nothing more, and a full one is told to close.
+                listener.overflowed.notify_one();
+                too_slow.push(*id);
+            }
+        }
+        for id in too_slow {
+            if let Some(listener) = registry.connections.remove(&id) {
+                drop(listener);
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// A hub fed by `bus` (it attaches itself as the bus's sink).
+    pub fn new(bus: Arc<dyn EventBus>, settings: HubSettings) -> Self {
+        let inner = Arc::new(HubInner {
+            bus: bus.clone(),
+            registry: Mutex::new(Registry::default()),
+            next_id: AtomicU64::new(1),
+            settings,
+            stopping: watch::Sender::new(false),
+        });
+        bus.attach(Arc::new(Deliveries(Arc::downgrade(&inner))));
+        Self { inner }
+    }
+
+    /// Tells every connection that this process is stopping (their transports close them with
+    /// "going away").
+    pub fn shut_down(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    /// Changes to `true` when the process is stopping.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stopping.subscribe()
+    }
+
+    /// Connections open in this process.
+    pub fn connection_count(&self) -> usize {
+        self.inner.registry().connections.len()
+    }
+
+    /// Registers a live connection of `user`. It hears every event on the user's channel from the
+    /// moment this returns.
+    pub async fn connect(&self, tenant: &DomainHandle, user: UserId) -> Result<Connection, ServiceError> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (queue, events) = mpsc::channel(self.inner.settings.queue_capacity.max(1));
+        let overflowed = Arc::new(Notify::new());
+        {
+            let mut registry = self.inner.registry();
+            registry.connections.insert(
+                id,
+                Listener {
+                    queue,
+                    overflowed: overflowed.clone(),
+                },
+            );
+            registry.listen(id, tenant, Channel::User(user));
+        }
+        let connection = Connection {
+            id,
+            tenant: tenant.clone(),
+            user,
+            topics: HashSet::new(),
+            events,
+            overflowed,
+            hub: self.clone(),
+            closed: false,
+        };
+        self.inner.bus.subscribe(tenant, Channel::User(user)).await?;
+        Ok(connection)
+    }
+}
+
+/// One live connection: its queue of events and what it listens to. Dropping it unregisters it.
+#[derive(Debug)]
+pub struct Connection {
+    id: u64,
+    tenant: DomainHandle,
+    user: UserId,
+    topics: HashSet<TopicId>,
+    events: mpsc::Receiver<Arc<ChatEvent>>,
+    overflowed: Arc<Notify>,
+    hub: Hub,
+    closed: bool,
+}
+
+impl Connection {
+    /// Whose connection this is.
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// The next event for this connection, in the order they happened per chat.
+    pub async fn next_event(&mut self) -> Option<Arc<ChatEvent>> {
+        self.events.recv().await
+    }
+
+    /// The signal that the connection fell too far behind and was dropped from every channel; the
+    /// transport then closes it. Separate from the connection so it can be awaited while an event
+    /// is being sent.
+    pub fn overflow(&self) -> Overflow {
+        Overflow(self.overflowed.clone())
+    }
+
+    /// Starts hearing `topic`'s events.
+    pub async fn subscribe_topic(&mut self, topic: TopicId) -> Result<(), ServiceError> {
+        if self.topics.insert(topic) {
+            self.hub
+                .inner
+                .registry()
+                .listen(self.id, &self.tenant, Channel::Topic(topic));
+            self.hub
+                .inner
+                .bus
+                .subscribe(&self.tenant, Channel::Topic(topic))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Stops hearing `topic`'s events.
+    pub async fn unsubscribe_topic(&mut self, topic: TopicId) -> Result<(), ServiceError> {
+        if self.topics.remove(&topic) {
+            self.hub
+                .inner
+                .registry()
+                .forget(self.id, &self.tenant, Channel::Topic(topic));
+            self.hub
+                .inner
+                .bus
+                .unsubscribe(&self.tenant, Channel::Topic(topic))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the other side of `target` (or the topic's subscribers) that this user is typing.
+    pub async fn typing(&self, target: ChatTarget) -> Result<(), ServiceError> {
+        if target == ChatTarget::User(self.user) {
+            return Ok(());
+        }
+        let chat = Chat::between(self.user, target);
+        let event = ChatEvent::Typing { chat, user: self.user };
+        self.hub
+            .inner
+            .bus
+            .publish(&self.tenant, &chat.typing_audience(self.user), &event)
+            .await?;
+        Ok(())
+    }
+
+    /// Unregisters the connection and gives up its subscriptions.
+    pub async fn close(mut self) {
+        self.closed = true;
+        let channels = self.forget_all();
+        let bus = self.hub.inner.bus.clone();
+        release(bus, self.tenant.clone(), channels).await;
+    }
+
+    fn forget_all(&mut self) -> Vec<Channel> {
+        let mut channels: Vec<Channel> = self.topics.drain().map(Channel::Topic).collect();
+        channels.push(Channel::User(self.user));
+        let mut registry = self.hub.inner.registry();
+        registry.connections.remove(&self.id);
+        for channel in &channels {
+            registry.forget(self.id, &self.tenant, *channel);
+        }
+        channels
+    }
+}
+
+/// See [`Connection::overflow`].
+#[derive(Debug, Clone)]
+pub struct Overflow(Arc<Notify>);
+
+impl Overflow {
+    /// Resolves once the connection's queue overflowed.
+    pub async fn happened(&self) {
+        self.0.notified().await;
+    }
+}
+
+async fn release(bus: Arc<dyn EventBus>, tenant: DomainHandle, channels: Vec<Channel>) {
+    for channel in channels {
+        if let Err(error) = bus.unsubscribe(&tenant, channel).await {
+            tracing::warn!(%error, "could not unsubscribe");
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        let channels = self.forget_all();
+        let bus = self.hub.inner.bus.clone();
+        let tenant = self.tenant.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(release(bus, tenant, channels));
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! What a client may ask of an authenticated connection, the same on both doors: `subscribe` and
+//! `unsubscribe` to a topic, and `typing`.
+
+use chat_domain::{ChatTarget, TopicId};
+use chat_service::Connection;
+use serde_json::{Value, json};
+
+/// The answer to a client event: data for its ack (Socket.IO) or the confirming event (`/ws`).
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// Done; here is what to confirm, under this event name on `/ws`.
+    Done { event: &'static str, data: Value },
+    /// Done; nothing to confirm.
+    Quiet,
+}
+
+/// Handles client event `name` with `data`. An `Err` is a message for an `error` event; the
+/// connection stays open.
+pub(crate) async fn handle(connection: &mut Connection, name: &str, data: &Value) -> Result<Answer, String> {
+    match name {
+        "subscribe" => {
+            let topic = topic_of(data)?;
+            connection.subscribe_topic(topic).await.map_err(|e| e.to_string())?;
+            Ok(Answer::Done {
+                event: "subscribed",
+                data: json!({"topic": topic.get()}),
+            })
+        }
+        "unsubscribe" => {
+            let topic = topic_of(data)?;
+            connection.unsubscribe_topic(topic).await.map_err(|e| e.to_string())?;
+            Ok(Answer::Done {
+                event: "unsubscribed",
+                data: json!({"topic": topic.get()}),
+            })
+        }
+        "typing" => {
+            let chat = &data["chat"];
+            let kind = chat["type"].as_str().unwrap_or_default();
+            let id = match &chat["id"] {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                _ => String::new(),
+            };
+            let target = ChatTarget::parse(kind, &id)
+                .map_err(|e| format!("typing needs {{\"chat\": {{\"type\", \"id\"}}}}: {e}"))?;
+            connection.typing(target).await.map_err(|e| e.to_string())?;
+            Ok(Answer::Quiet)
+        }
+        "authenticate" => Err("already authenticated".to_owned()),
+        other => Err(format!(
+            "unknown event {:?}",
+            other.chars().take(64).collect::<String>()
+        )),
+    }
+}
+
+fn topic_of(data: &Value) -> Result<TopicId, String> {
+    let invalid = || "expected {\"topic\": <positive integer>}".to_owned();
+    match &data["topic"] {
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(invalid)
+            .and_then(|n| TopicId::new(n).map_err(|_| invalid())),
+        Value::String(s) => TopicId::parse(s).map_err(|_| invalid()),
+        _ => Err(invalid()),
+    }
+}

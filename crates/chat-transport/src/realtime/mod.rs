@@ -1,0 +1,45 @@
+//! The realtime doors onto the hub: `/ws` (plain JSON frames) and `/socket.io/` (Engine.IO v4 /
+//! Socket.IO v5), with their protocol codecs as pure functions over text.
+
+mod codec_error;
+mod commands;
+// The Socket.IO door that uses these codecs is being written next.
+#[allow(dead_code)]
+mod engineio;
+mod frames;
+mod payload;
+#[allow(dead_code)]
+mod socketio;
+mod ws;
+
+use std::time::Duration;
+
+use actix_web::web;
+
+/// Timings and limits of realtime connections, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RealtimeSettings {
+    /// How long a connection may take to authenticate.
+    pub auth_timeout: Duration,
+    /// How often the server pings each connection.
+    pub ping_interval: Duration,
+    /// How long a connection may stay silent (no pong, no message) before it is closed.
+    pub ping_timeout: Duration,
+    /// Largest frame or packet a client may send.
+    pub max_message_bytes: usize,
+}
+
+impl Default for RealtimeSettings {
+    fn default() -> Self {
+        Self {
+            auth_timeout: Duration::from_secs(15),
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+pub(crate) fn register(config: &mut web::ServiceConfig) {
+    config.service(web::resource("/ws").route(web::get().to(ws::door)));
+}

@@ -1,0 +1,68 @@
+//! The JSON of server → client events, the same on both doors: the message as in the REST `entry`
+//! plus `chat` as the receiving user sees it, and the handshake answers.
+
+use chat_domain::{ChatEvent, ChatTarget, UserId};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::wire::MessageOut;
+
+/// `{"type": "user"|"topic", "id": N}`.
+#[derive(Debug, Serialize)]
+struct ChatOut {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: u64,
+}
+
+impl From<ChatTarget> for ChatOut {
+    fn from(target: ChatTarget) -> Self {
+        Self {
+            kind: target.kind().as_str(),
+            id: target.id(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct MessageEvent<'a> {
+    #[serde(flatten)]
+    message: MessageOut<'a, u64>,
+    chat: ChatOut,
+}
+
+/// The data of `event` for a connection of `viewer`.
+pub(crate) fn event_data(event: &ChatEvent, viewer: UserId) -> Value {
+    let chat = || ChatOut::from(event.chat_seen_by(viewer).unwrap_or(ChatTarget::User(viewer)));
+    let data = match event {
+        ChatEvent::NewMessage { message, .. } | ChatEvent::MessageUpdated { message, .. } => {
+            serde_json::to_value(MessageEvent {
+                message: MessageOut::with_author_id(message),
+                chat: chat(),
+            })
+        }
+        ChatEvent::MessageDeleted { id, .. } => Ok(json!({"id": id.to_string(), "chat": chat()})),
+        ChatEvent::Typing { user, .. } => Ok(json!({"chat": chat(), "user": user.get()})),
+        ChatEvent::Presence { user, status } => Ok(json!({"user": user.get(), "status": status.as_str()})),
+    };
+    // Serialising strings, numbers and JSON values cannot fail.
+    data.unwrap_or(Value::Null)
+}
+
+/// `authenticated`'s data.
+pub(crate) fn authenticated(user: UserId) -> Value {
+    json!({"user": user.get()})
+}
+
+/// `unauthorized`'s data, exactly as the original (socketio-jwt) sent it.
+pub(crate) fn unauthorized(message: &str) -> Value {
+    json!({
+        "message": message,
+        "data": {"message": message, "code": "invalid_token", "type": "UnauthorizedError"},
+    })
+}
+
+/// The data of an `error` event: a client event that could not be handled.
+pub(crate) fn error(message: &str) -> Value {
+    json!({"message": message})
+}
