@@ -48,12 +48,16 @@ pub struct ApiParts {
 #[derive(Debug, Clone)]
 pub struct ApiState {
     inner: Arc<ApiParts>,
+    sessions: Arc<realtime::Sessions>,
 }
 
 impl ApiState {
     /// The state of the API.
     pub fn new(parts: ApiParts) -> Self {
-        Self { inner: Arc::new(parts) }
+        Self {
+            inner: Arc::new(parts),
+            sessions: Arc::default(),
+        }
     }
 
     fn service(&self) -> &ChatService {
@@ -63,6 +67,10 @@ impl ApiState {
     /// This process's realtime hub.
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    fn sessions(&self) -> &realtime::Sessions {
+        &self.sessions
     }
 
     fn realtime(&self) -> RealtimeSettings {

@@ -15,6 +15,7 @@ mod history;
 mod inbox;
 mod layout;
 mod profiles;
+mod realtime_socketio;
 mod realtime_ws;
 mod sending;
 mod tenants;

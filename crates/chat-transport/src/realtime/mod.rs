@@ -3,14 +3,15 @@
 
 mod codec_error;
 mod commands;
-// The Socket.IO door that uses these codecs is being written next.
-#[allow(dead_code)]
 mod engineio;
 mod frames;
 mod payload;
-#[allow(dead_code)]
+mod sessions;
 mod socketio;
+mod socketio_door;
 mod ws;
+
+pub(crate) use sessions::Sessions;
 
 use std::time::Duration;
 
@@ -41,5 +42,11 @@ impl Default for RealtimeSettings {
 }
 
 pub(crate) fn register(config: &mut web::ServiceConfig) {
-    config.service(web::resource("/ws").route(web::get().to(ws::door)));
+    config
+        .service(web::resource("/ws").route(web::get().to(ws::door)))
+        .service(
+            web::resource(["/socket.io/", "/socket.io"])
+                .route(web::get().to(socketio_door::door))
+                .route(web::post().to(socketio_door::door)),
+        );
 }

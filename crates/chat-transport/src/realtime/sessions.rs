@@ -1,0 +1,210 @@
+//! Engine.IO sessions of this process: the registry by session id, and the outbox a session fills
+//! while its client long-polls. A session lives in one process, so a polling request that lands on
+//! another instance finds no session and gets Engine.IO's "Session ID unknown" (sticky sessions
+//! keep a client on one instance).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, Session};
+use tokio::sync::{Notify, mpsc};
+
+use super::engineio::{self, EnginePacket};
+
+/// What the HTTP side hands to a session's task.
+pub(crate) enum Inbound {
+    /// Packets a polling POST carried.
+    Packets(Vec<EnginePacket>),
+    /// A WebSocket opened for this session: the upgrade probe is about to start on it.
+    Upgrade(Session, mpsc::Receiver<AggregatedMessage>),
+}
+
+/// Reads a WebSocket in the worker that accepted it (its stream cannot leave that thread) and
+/// forwards each message to whichever task runs the session.
+pub(crate) fn pump(mut stream: AggregatedMessageStream) -> mpsc::Receiver<AggregatedMessage> {
+    let (forward, messages) = mpsc::channel(16);
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(message)) = stream.recv().await {
+            if forward.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    messages
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Packets(packets) => f.debug_tuple("Packets").field(packets).finish(),
+            Self::Upgrade(..) => f.write_str("Upgrade"),
+        }
+    }
+}
+
+/// Why a poll got no packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PollError {
+    /// Another poll of the same session is still waiting, or the session moved to WebSocket.
+    BadRequest,
+}
+
+#[derive(Debug, Default)]
+struct OutboxState {
+    packets: VecDeque<EnginePacket>,
+    polling: bool,
+    upgraded: bool,
+    closed: bool,
+}
+
+/// Packets waiting for the client's next poll.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    state: Mutex<OutboxState>,
+    ready: Notify,
+    capacity: usize,
+}
+
+impl Outbox {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(OutboxState::default()),
+            ready: Notify::new(),
+            capacity,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a packet; `false` when the client has let too many pile up (it stopped polling).
+    pub(crate) fn push(&self, packet: EnginePacket) -> bool {
+        let mut state = self.state();
+        if state.packets.len() >= self.capacity {
+            return false;
+        }
+        state.packets.push_back(packet);
+        drop(state);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Ends polling: the waiting poll (if any) is answered with a noop and later polls are refused;
+    /// returns what was still queued, for the WebSocket to carry.
+    pub(crate) fn upgrade(&self) -> Vec<EnginePacket> {
+        let mut state = self.state();
+        state.upgraded = true;
+        let pending = state.packets.drain(..).collect();
+        state.packets.push_back(EnginePacket::Noop);
+        drop(state);
+        self.ready.notify_one();
+        pending
+    }
+
+    /// Ends the session: the waiting poll is answered with a close packet.
+    pub(crate) fn close(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Waits for packets and returns them as one payload (a long poll).
+    pub(crate) async fn poll(&self) -> Result<String, PollError> {
+        {
+            let mut state = self.state();
+            if state.polling || (state.upgraded && state.packets.is_empty()) {
+                return Err(PollError::BadRequest);
+            }
+            state.polling = true;
+        }
+        loop {
+            let ready = self.ready.notified();
+            {
+                let mut state = self.state();
+                if !state.packets.is_empty() || state.closed {
+                    state.polling = false;
+                    if state.packets.is_empty() {
+                        return Ok(EnginePacket::Close.encode());
+                    }
+                    let packets: Vec<EnginePacket> = state.packets.drain(..).collect();
+                    return Ok(engineio::encode_payload(&packets));
+                }
+            }
+            ready.await;
+        }
+    }
+}
+
+/// The handle of one session, shared by its task and the HTTP requests that name its id.
+#[derive(Debug)]
+pub(crate) struct SessionHandle {
+    pub(crate) inbound: mpsc::Sender<Inbound>,
+    pub(crate) outbox: Arc<Outbox>,
+}
+
+/// Every session of this process, by id.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions(Mutex<HashMap<String, Arc<SessionHandle>>>);
+
+impl Sessions {
+    fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<SessionHandle>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn insert(&self, sid: String, handle: Arc<SessionHandle>) {
+        self.map().insert(sid, handle);
+    }
+
+    pub(crate) fn get(&self, sid: &str) -> Option<Arc<SessionHandle>> {
+        self.map().get(sid).cloned()
+    }
+
+    pub(crate) fn remove(&self, sid: &str) {
+        self.map().remove(sid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_poll_waits_for_packets_and_takes_them_all() {
+        let outbox = Arc::new(Outbox::new(8));
+        let waiting = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.poll().await }
+        });
+        assert!(outbox.push(EnginePacket::Ping(None)));
+        assert!(outbox.push(EnginePacket::Message("2[\"x\"]".into())));
+        let payload = waiting.await.expect("the poll ends");
+        // The poll may have woken for the first packet or both; what it took is a prefix.
+        let payload = payload.expect("packets");
+        assert!(payload.starts_with('2'), "{payload}");
+    }
+
+    #[tokio::test]
+    async fn one_poll_at_a_time_and_none_after_upgrade() {
+        let outbox = Arc::new(Outbox::new(8));
+        let first = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.poll().await }
+        });
+        tokio::task::yield_now().await;
+        // Whether or not the first poll is already waiting, the upgrade answers it with a noop.
+        let pending = outbox.upgrade();
+        assert!(pending.is_empty());
+        assert_eq!(first.await.expect("ends"), Ok("6".to_owned()));
+        assert_eq!(outbox.poll().await, Err(PollError::BadRequest));
+    }
+
+    #[test]
+    fn a_client_that_stops_polling_overflows() {
+        let outbox = Outbox::new(2);
+        assert!(outbox.push(EnginePacket::Noop));
+        assert!(outbox.push(EnginePacket::Noop));
+        assert!(!outbox.push(EnginePacket::Noop));
+    }
+}
