@@ -18,6 +18,7 @@ mod profiles;
 mod realtime_socketio;
 mod realtime_ws;
 mod sending;
+mod socketio_client;
 mod tenants;
 mod unavailable;
 mod ws_client;

@@ -1,0 +1,119 @@
+// A real socket.io-client v4 against chatd: both transports (polling with upgrade, WebSocket only,
+// polling only), both ways to authenticate, acks, and every event. Run by tests/api/socketio_client.rs
+// with CHATD_URL, TOKEN_1, TOKEN_2 and SOCKET_IO_CLIENT (the module's path) in the environment.
+"use strict";
+
+const assert = require("node:assert/strict");
+const { io } = require(process.env.SOCKET_IO_CLIENT);
+
+const url = process.env.CHATD_URL;
+const tokens = { 1: process.env.TOKEN_1, 2: process.env.TOKEN_2 };
+const sockets = [];
+
+function once(socket, event, ms = 10000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
+    socket.once(event, (data) => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+  });
+}
+
+function connect(options) {
+  const socket = io(url, { reconnection: false, ...options });
+  sockets.push(socket);
+  return socket;
+}
+
+async function rest(user, method, path, body) {
+  const response = await fetch(url + path, {
+    method,
+    headers: { "X-Auth-Token": tokens[user], "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await response.json();
+  assert.ok(response.ok, `${method} ${path}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function main() {
+  // User 1: default options (long-polling, then the upgrade to WebSocket), token in the handshake.
+  const one = connect({ auth: { token: tokens[1] } });
+  const upgraded = new Promise((resolve) => one.io.on("open", () => one.io.engine.once("upgrade", resolve)));
+  assert.equal((await once(one, "authenticated")).user, 1);
+  await upgraded;
+  assert.equal(one.io.engine.transport.name, "websocket");
+  console.log("ok: polling + upgrade, handshake auth");
+
+  // User 2: WebSocket only, the original's authenticate event, then an ack.
+  const two = connect({ transports: ["websocket"] });
+  await once(two, "connect");
+  two.emit("authenticate", { token: tokens[2] });
+  assert.equal((await once(two, "authenticated")).user, 2);
+  assert.deepEqual(await two.emitWithAck("subscribe", { topic: 77 }), { topic: 77 });
+  console.log("ok: websocket only, authenticate event, ack");
+
+  // User 2 again, long-polling only.
+  const twoPolling = connect({ transports: ["polling"], auth: { token: tokens[2] } });
+  await once(twoPolling, "authenticated");
+
+  // A DM reaches the recipient on both its connections and the sender's own device.
+  const heard = [once(two, "new-message"), once(twoPolling, "new-message"), once(one, "new-message")];
+  const sent = (await rest(1, "POST", "/api/user/2", { type: "text", text: "hello from node" })).entry;
+  const [toTwo, toTwoPolling, toOne] = await Promise.all(heard);
+  assert.equal(toTwo.id, sent.id);
+  assert.deepEqual(toTwo.chat, { type: "user", id: 1 });
+  assert.equal(toTwoPolling.text, "hello from node");
+  assert.deepEqual(toOne.chat, { type: "user", id: 2 });
+  console.log("ok: new-message to every device");
+
+  // Every participant's connection hears each change; wait for all of them each time, so that no
+  // event is left over for the next step.
+  const everyone = (event) => Promise.all([two, twoPolling, one].map((socket) => once(socket, event)));
+  const updated = everyone("message-updated");
+  await rest(1, "POST", `/api/user/2/${sent.id}`, { text: "edited" });
+  assert.deepEqual((await updated).map((m) => m.text), ["edited", "edited", "edited"]);
+  const seen = everyone("message-updated");
+  await rest(2, "POST", `/api/user/1/${sent.id}`, { status: "seen" });
+  assert.deepEqual((await seen).map((m) => m.status), ["seen", "seen", "seen"]);
+  const deleted = everyone("message-deleted");
+  await rest(1, "DELETE", `/api/user/2/${sent.id}`);
+  const [deletedForTwo, , deletedForOne] = await deleted;
+  assert.deepEqual(deletedForTwo, { id: sent.id, chat: { type: "user", id: 1 } });
+  assert.deepEqual(deletedForOne, { id: sent.id, chat: { type: "user", id: 2 } });
+  console.log("ok: message-updated, message-deleted");
+
+  const topic = once(two, "new-message");
+  await rest(1, "POST", "/api/topic/77", { type: "text", text: "topic post" });
+  assert.deepEqual((await topic).chat, { type: "topic", id: 77 });
+  const typing = once(two, "typing");
+  one.emit("typing", { chat: { type: "user", id: 2 } });
+  assert.deepEqual(await typing, { chat: { type: "user", id: 1 }, user: 1 });
+  console.log("ok: topics and typing");
+
+  // Refusals: a bad handshake token is a connect_error; a bad authenticate event is `unauthorized`.
+  const forged = connect({ auth: { token: "forged" } });
+  const refused = await once(forged, "connect_error");
+  assert.equal(refused.data.code, "invalid_token");
+  const late = connect({});
+  await once(late, "connect");
+  // Both arrive together: listen for both before asking.
+  const unauthorized = once(late, "unauthorized");
+  const disconnected = once(late, "disconnect");
+  late.emit("authenticate", { token: "forged" });
+  assert.equal((await unauthorized).data.type, "UnauthorizedError");
+  assert.equal(await disconnected, "io server disconnect");
+  console.log("ok: refusals");
+}
+
+main()
+  .then(() => {
+    sockets.forEach((socket) => socket.close());
+    console.log("all socket.io-client checks passed");
+    process.exit(0);
+  })
+  .catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
