@@ -273,6 +273,9 @@ pub struct RealtimeConfig {
     pub max_message_bytes: usize,
     /// Events queued for one connection before it counts as too slow and is disconnected.
     pub queue_capacity: usize,
+    /// Milliseconds an instance vouches for its users' presence (renewed every third of it); a
+    /// user whose instance died turns inactive within about this long.
+    pub presence_ttl_ms: u64,
 }
 
 impl Default for RealtimeConfig {
@@ -283,6 +286,7 @@ impl Default for RealtimeConfig {
             ping_timeout_ms: 20_000,
             max_message_bytes: 64 * 1024,
             queue_capacity: 256,
+            presence_ttl_ms: 30_000,
         }
     }
 }
@@ -299,10 +303,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            filter: "info".into(),
-        }
+        Self { format: LogFormat::Text, filter: "info".into() }
     }
 }
 
@@ -335,11 +336,7 @@ impl Settings {
         let chatd = Variables(Env::prefixed("CHATD_").ignore(&["CONFIG"]).split("__"));
         let original = Variables(
             Env::raw()
-                .filter(|key| {
-                    ORIGINAL_VARIABLES
-                        .iter()
-                        .any(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
-                })
+                .filter(|key| ORIGINAL_VARIABLES.iter().any(|(name, _)| key.as_str().eq_ignore_ascii_case(name)))
                 .map(|key| {
                     let setting = ORIGINAL_VARIABLES
                         .iter()
@@ -367,8 +364,7 @@ impl Provider for Variables {
             let value = if is_text_setting(key.as_str()) {
                 Value::from(text)
             } else {
-                text.parse()
-                    .unwrap_or_else(|never: std::convert::Infallible| match never {})
+                text.parse().unwrap_or_else(|never: std::convert::Infallible| match never {})
             };
             if let Value::Dict(_, nested) = figment::util::nest(key.as_str(), value) {
                 merge(&mut dict, nested);

@@ -11,7 +11,7 @@ use actix_web::{App, HttpServer, middleware};
 use chat_domain::{DomainHandle, PagingLimits};
 use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
 use chat_service::{ChatService, Hub, HubSettings, ServiceSettings};
-use chat_storage::{ChatStore, EventBus, MemoryStore, RedisSettings, RedisStore};
+use chat_storage::{ChatStore, EventBus, MemoryStore, PresenceStore, RedisSettings, RedisStore};
 use chat_transport::{ApiParts, ApiState, RealtimeSettings, Tenants};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -45,6 +45,8 @@ pub struct Dependencies {
     /// How realtime events travel between instances (the same backend as the store: a write
     /// publishes its event atomically with it).
     pub bus: Arc<dyn EventBus>,
+    /// Where presence is kept (the same backend again).
+    pub presence: Arc<dyn PresenceStore>,
     /// Where profiles come from.
     pub directory: Arc<dyn Directory>,
     /// How tokens are checked.
@@ -55,38 +57,31 @@ impl Dependencies {
     /// Builds each adapter the settings ask for: Redis or memory, platform API or built-in
     /// directory, the pinned JWT algorithm.
     pub fn from_settings(settings: &Settings) -> Result<Self, StartupError> {
-        let (store, bus) = backend(settings)?;
-        Ok(Self {
-            store,
-            bus,
-            directory: directory(settings)?,
-            verifier: verifier(settings)?,
+        let directory = directory(settings)?;
+        let verifier = verifier(settings)?;
+        Ok(match redis(settings)? {
+            Some(redis) => Self::with_backend(redis, directory, verifier),
+            None => Self::with_backend(Arc::new(MemoryStore::new()), directory, verifier),
         })
     }
 
-    /// The in-memory backend, the default directory and the given verifier (for tests and
-    /// embedding).
-    pub fn in_memory(verifier: TokenVerifier) -> Self {
-        let memory = Arc::new(MemoryStore::new());
-        Self {
-            store: memory.clone(),
-            bus: memory,
-            directory: Arc::new(BuiltinDirectory::new()),
-            verifier,
-        }
+    /// One backend (Redis or memory) as store, bus and presence, with these identity adapters.
+    pub fn with_backend<B>(backend: Arc<B>, directory: Arc<dyn Directory>, verifier: TokenVerifier) -> Self
+    where
+        B: ChatStore + EventBus + PresenceStore + 'static,
+    {
+        Self { store: backend.clone(), bus: backend.clone(), presence: backend, directory, verifier }
     }
 }
 
-type Backend = (Arc<dyn ChatStore>, Arc<dyn EventBus>);
-
-fn backend(settings: &Settings) -> Result<Backend, StartupError> {
+/// The Redis backend the settings ask for, or `None` for the in-memory one.
+fn redis(settings: &Settings) -> Result<Option<Arc<RedisStore>>, StartupError> {
     let config = &settings.redis;
     let Some(url) = config.effective_url() else {
         tracing::warn!(
             "no Redis configured: using the in-memory store; chats are lost on restart and not shared between instances"
         );
-        let memory = Arc::new(MemoryStore::new());
-        return Ok((memory.clone(), memory));
+        return Ok(None);
     };
     let redis = RedisSettings {
         url: url.expose_secret().to_owned(),
@@ -97,8 +92,7 @@ fn backend(settings: &Settings) -> Result<Backend, StartupError> {
     };
     let store = RedisStore::connect(&redis).map_err(|e| StartupError::Config(format!("redis.url: {e}")))?;
     tracing::info!(prefix = %config.prefix, connections = redis.connections, "using Redis");
-    let store = Arc::new(store);
-    Ok((store.clone(), store))
+    Ok(Some(Arc::new(store)))
 }
 
 fn directory(settings: &Settings) -> Result<Arc<dyn Directory>, StartupError> {
@@ -180,25 +174,17 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
         .collect::<Result<Vec<_>, StartupError>>()?;
     let tenants = Tenants::new(handle(&chat.handle, "chat.handle")?, tenants);
     if chat.max_per_page == 0 || chat.max_per_page > 1000 {
-        return Err(StartupError::Config(
-            "chat.max_per_page must be between 1 and 1000".into(),
-        ));
+        return Err(StartupError::Config("chat.max_per_page must be between 1 and 1000".into()));
     }
     if chat.max_text_chars == 0 {
         return Err(StartupError::Config("chat.max_text_chars must be positive".into()));
     }
     let service_settings = ServiceSettings {
         max_text_chars: chat.max_text_chars,
-        paging: PagingLimits {
-            default_per_page: chat.default_per_page,
-            max_per_page: chat.max_per_page,
-        },
+        paging: PagingLimits { default_per_page: chat.default_per_page, max_per_page: chat.max_per_page },
     };
     let token_header = HeaderName::try_from(settings.jwt.header.as_str()).map_err(|_| {
-        StartupError::Config(format!(
-            "jwt.header {:?} is not a valid header name",
-            settings.jwt.header
-        ))
+        StartupError::Config(format!("jwt.header {:?} is not a valid header name", settings.jwt.header))
     })?;
     let realtime = &settings.realtime;
     if realtime.queue_capacity == 0 || realtime.max_message_bytes == 0 {
@@ -208,8 +194,10 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
     }
     let hub = Hub::new(
         dependencies.bus,
+        dependencies.presence,
         HubSettings {
             queue_capacity: realtime.queue_capacity,
+            presence_ttl: Duration::from_millis(realtime.presence_ttl_ms.max(30)),
         },
     );
     Ok(ApiState::new(ApiParts {
@@ -237,9 +225,7 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
     }
 }
 
@@ -273,10 +259,7 @@ impl Application {
         if let Some(workers) = settings.http.workers {
             server = server.workers(workers.max(1));
         }
-        let server = server
-            .listen(listener)
-            .map_err(bind_error(format!("port {port}")))?
-            .run();
+        let server = server.listen(listener).map_err(bind_error(format!("port {port}")))?.run();
         Ok(Self { port, server, hub })
     }
 

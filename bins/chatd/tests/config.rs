@@ -148,10 +148,7 @@ fn chatd_toml_in_the_working_directory_overrides_the_defaults() {
         assert_eq!(settings.env, Environment::Production);
         assert_eq!(settings.http.port, 4000);
         assert_eq!(settings.http.workers, Some(3));
-        assert_eq!(
-            settings.http.host, "localhost",
-            "keys not in the file keep their defaults"
-        );
+        assert_eq!(settings.http.host, "localhost", "keys not in the file keep their defaults");
         assert_eq!(settings.redis.prefix, "from-toml");
         assert_eq!(secret(&settings).as_deref(), Some("toml-secret"));
         assert_eq!(settings.jwt.leeway_seconds, 30);
@@ -301,11 +298,7 @@ fn every_original_variable_wins_over_chatd_variables_and_the_toml_file() {
         jailed(|jail| {
             jail.create_file("chatd.toml", original.toml)?;
             let from_toml = (original.read)(&Settings::load(None)?);
-            assert_ne!(
-                from_toml, original.value,
-                "{}: the file sets the key",
-                original.variable
-            );
+            assert_ne!(from_toml, original.value, "{}: the file sets the key", original.variable);
 
             jail.set_env(original.chatd.0, original.chatd.1);
             let from_chatd = (original.read)(&Settings::load(None)?);
@@ -347,18 +340,10 @@ fn node_env_sets_the_environment_unless_sock_env_is_set() {
     jailed(|jail| {
         jail.create_file("chatd.toml", "env = \"development\"\n")?;
         jail.set_env("NODE_ENV", "production");
-        assert_eq!(
-            Settings::load(None)?.env,
-            Environment::Production,
-            "NODE_ENV beats the file"
-        );
+        assert_eq!(Settings::load(None)?.env, Environment::Production, "NODE_ENV beats the file");
 
         jail.set_env("CHATD_ENV", "development");
-        assert_eq!(
-            Settings::load(None)?.env,
-            Environment::Development,
-            "CHATD_ENV beats NODE_ENV"
-        );
+        assert_eq!(Settings::load(None)?.env, Environment::Development, "CHATD_ENV beats NODE_ENV");
         Ok(())
     });
 }
@@ -377,27 +362,17 @@ fn an_environment_other_than_development_or_production_is_refused() {
 fn redis_host_or_port_alone_selects_redis() {
     jailed(|jail| {
         jail.set_env("SOCK_REDIS_HOST", "redis.internal");
-        assert_eq!(
-            redis_url(&Settings::load(None)?).as_deref(),
-            Some("redis://redis.internal:6379")
-        );
+        assert_eq!(redis_url(&Settings::load(None)?).as_deref(), Some("redis://redis.internal:6379"));
         Ok(())
     });
     jailed(|jail| {
         jail.set_env("SOCK_REDIS_PORT", "6380");
-        assert_eq!(
-            redis_url(&Settings::load(None)?).as_deref(),
-            Some("redis://localhost:6380")
-        );
+        assert_eq!(redis_url(&Settings::load(None)?).as_deref(), Some("redis://localhost:6380"));
         Ok(())
     });
     jailed(|jail| {
         jail.set_env("SOCK_REDIS_PREFIX", "only-a-prefix");
-        assert_eq!(
-            redis_url(&Settings::load(None)?),
-            None,
-            "a prefix alone does not select Redis"
-        );
+        assert_eq!(redis_url(&Settings::load(None)?), None, "a prefix alone does not select Redis");
         Ok(())
     });
 }
@@ -409,18 +384,12 @@ fn redis_url_wins_over_host_and_port() {
         jail.set_env("SOCK_REDIS_HOST", "redis.internal");
         jail.set_env("SOCK_REDIS_PORT", "6380");
         let settings = Settings::load(None)?;
-        assert_eq!(
-            redis_url(&settings).as_deref(),
-            Some("redis://:pw@cache.internal:7000/2")
-        );
+        assert_eq!(redis_url(&settings).as_deref(), Some("redis://:pw@cache.internal:7000/2"));
         Ok(())
     });
     jailed(|jail| {
         jail.set_env("CHATD_REDIS__URL", "unix:///run/redis.sock");
-        assert_eq!(
-            redis_url(&Settings::load(None)?).as_deref(),
-            Some("unix:///run/redis.sock")
-        );
+        assert_eq!(redis_url(&Settings::load(None)?).as_deref(), Some("unix:///run/redis.sock"));
         Ok(())
     });
 }
@@ -436,10 +405,7 @@ fn a_named_config_file_must_exist_but_the_default_one_may_be_absent() {
         jail.create_file("chatd.toml", "[http]\nport = 4001\n")?;
         jail.create_file("other.toml", "[http]\nport = 4002\n")?;
         let named = Settings::load(Some(Path::new("other.toml")))?;
-        assert_eq!(
-            named.http.port, 4002,
-            "a named file replaces chatd.toml, which is not read"
-        );
+        assert_eq!(named.http.port, 4002, "a named file replaces chatd.toml, which is not read");
         let absolute = Settings::load(Some(&jail.directory().join("other.toml")))?;
         assert_eq!(absolute.http.port, 4002);
         Ok(())
@@ -585,11 +551,9 @@ fn the_tenants_table_loads() {
             "#,
         )?;
         let settings = Settings::load(None)?;
-        let expected: BTreeMap<String, String> = [
-            ("chat.example.com".to_owned(), "example".to_owned()),
-            ("Chat.Other.org".to_owned(), "other".to_owned()),
-        ]
-        .into();
+        let expected: BTreeMap<String, String> =
+            [("chat.example.com".to_owned(), "example".to_owned()), ("Chat.Other.org".to_owned(), "other".to_owned())]
+                .into();
         assert_eq!(settings.chat.tenants, expected);
         assert_eq!(settings.chat.handle, "main");
 
@@ -600,19 +564,10 @@ fn the_tenants_table_loads() {
     jailed(|jail| {
         // From the environment, the whole table as one inline-table value (host names hold dots,
         // which a variable name cannot).
-        jail.set_env(
-            "CHATD_CHAT__TENANTS",
-            r#"{"chat.example.com" = "example", "localhost" = "local"}"#,
-        );
+        jail.set_env("CHATD_CHAT__TENANTS", r#"{"chat.example.com" = "example", "localhost" = "local"}"#);
         let settings = Settings::load(None)?;
-        assert_eq!(
-            settings.chat.tenants.get("chat.example.com").map(String::as_str),
-            Some("example")
-        );
-        assert_eq!(
-            settings.chat.tenants.get("localhost").map(String::as_str),
-            Some("local")
-        );
+        assert_eq!(settings.chat.tenants.get("chat.example.com").map(String::as_str), Some("example"));
+        assert_eq!(settings.chat.tenants.get("localhost").map(String::as_str), Some("local"));
         Ok(())
     });
 }
@@ -637,10 +592,7 @@ fn the_example_file_loads_and_lists_the_defaults() {
 // ---------------------------------------------------------------------------------------------
 
 fn production() -> Settings {
-    Settings {
-        env: Environment::Production,
-        ..Settings::default()
-    }
+    Settings { env: Environment::Production, ..Settings::default() }
 }
 
 #[test]
@@ -692,15 +644,8 @@ fn development_without_a_secret_uses_the_development_secret() {
     let settings = Settings::default();
     assert_eq!(settings.env, Environment::Development);
     let deps = Dependencies::from_settings(&settings).unwrap();
-    assert_eq!(
-        deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 388_636)),
-        Ok(user(388_636))
-    );
-    assert!(
-        deps.verifier
-            .verify(&hs256_token("some-other-secret", 388_636))
-            .is_err()
-    );
+    assert_eq!(deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 388_636)), Ok(user(388_636)));
+    assert!(deps.verifier.verify(&hs256_token("some-other-secret", 388_636)).is_err());
     assert!(startup::api_state(&settings, deps).is_ok());
 }
 
@@ -739,10 +684,7 @@ fn an_invalid_chat_handle_is_refused() {
 #[test]
 fn an_invalid_tenant_handle_names_its_host() {
     let mut settings = Settings::default();
-    settings
-        .chat
-        .tenants
-        .insert("chat.example.com".into(), "bad handle".into());
+    settings.chat.tenants.insert("chat.example.com".into(), "bad handle".into());
     let deps = Dependencies::from_settings(&settings).unwrap();
     let error = startup_error(startup::api_state(&settings, deps));
     assert!(error.contains("chat.tenants.chat.example.com"), "{error}");
@@ -750,11 +692,9 @@ fn an_invalid_tenant_handle_names_its_host() {
 
 #[test]
 fn paging_and_text_limits_are_checked() {
-    for (max_per_page, max_text_chars, setting) in [
-        (0, 4000, "chat.max_per_page"),
-        (1001, 4000, "chat.max_per_page"),
-        (100, 0, "chat.max_text_chars"),
-    ] {
+    for (max_per_page, max_text_chars, setting) in
+        [(0, 4000, "chat.max_per_page"), (1001, 4000, "chat.max_per_page"), (100, 0, "chat.max_text_chars")]
+    {
         let mut settings = Settings::default();
         settings.chat.max_per_page = max_per_page;
         settings.chat.max_text_chars = max_text_chars;
@@ -785,20 +725,11 @@ fn an_unknown_algorithm_is_refused() {
 fn public_key_algorithms_need_a_public_key() {
     for env in [Environment::Development, Environment::Production] {
         for algorithm in ["RS256", "PS256", "ES256", "EdDSA"] {
-            let mut settings = Settings {
-                env,
-                ..Settings::default()
-            };
+            let mut settings = Settings { env, ..Settings::default() };
             settings.jwt.algorithm = algorithm.into();
             let error = startup_error(Dependencies::from_settings(&settings));
-            assert!(
-                error.contains("public_key") && error.contains(algorithm),
-                "{env:?} {algorithm}: {error}"
-            );
-            assert!(
-                !error.contains("jwt.secret"),
-                "no secret is needed for {algorithm}: {error}"
-            );
+            assert!(error.contains("public_key") && error.contains(algorithm), "{env:?} {algorithm}: {error}");
+            assert!(!error.contains("jwt.secret"), "no secret is needed for {algorithm}: {error}");
         }
     }
 }
@@ -851,11 +782,7 @@ fn a_public_key_is_read_inline_or_from_a_file_and_inline_wins() {
         let settings = Settings::load(None)?;
         assert_eq!(settings.jwt.public_key_file.as_deref(), Some(Path::new("jwt.pem")));
         let deps = Dependencies::from_settings(&settings).unwrap();
-        assert_eq!(
-            deps.verifier.verify(&eddsa_token(5)),
-            Ok(user(5)),
-            "production needs no secret for EdDSA"
-        );
+        assert_eq!(deps.verifier.verify(&eddsa_token(5)), Ok(user(5)), "production needs no secret for EdDSA");
         assert!(deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 5)).is_err());
         Ok(())
     });
@@ -865,11 +792,7 @@ fn a_public_key_is_read_inline_or_from_a_file_and_inline_wins() {
     settings.jwt.public_key = Some(ED25519_PUBLIC_PEM.into());
     settings.jwt.public_key_file = Some(PathBuf::from("/nonexistent/chatd/jwt.pem"));
     let deps = Dependencies::from_settings(&settings).unwrap();
-    assert_eq!(
-        deps.verifier.verify(&eddsa_token(6)),
-        Ok(user(6)),
-        "the inline key is used, the file not read"
-    );
+    assert_eq!(deps.verifier.verify(&eddsa_token(6)), Ok(user(6)), "the inline key is used, the file not read");
 }
 
 #[test]
@@ -913,10 +836,7 @@ async fn the_profiles_file_feeds_the_built_in_directory() {
     });
     let directory = profiles.unwrap();
     let users = directory.users(&[user(1), user(2)]).await;
-    assert_eq!(
-        users[&user(1)],
-        json!({"id": 1, "username": "alice", "avatar": "a.png"})
-    );
+    assert_eq!(users[&user(1)], json!({"id": 1, "username": "alice", "avatar": "a.png"}));
     assert_eq!(users[&user(2)], json!({"id": 2, "username": "user-2"}));
     let topic = chat_domain::TopicId::new(42).unwrap();
     let topics = directory.topics(&[topic, chat_domain::TopicId::new(7).unwrap()]).await;

@@ -54,9 +54,8 @@ impl ChatTarget {
 
     /// Parses an inbox member as the original wrote it: `user-<id>` or `topic-<id>`.
     pub fn parse_member(member: &str) -> Result<Self, DomainError> {
-        let (kind, id) = member
-            .split_once('-')
-            .ok_or_else(|| DomainError::argument(format!("Invalid inbox entry {member:?}")))?;
+        let (kind, id) =
+            member.split_once('-').ok_or_else(|| DomainError::argument(format!("Invalid inbox entry {member:?}")))?;
         Self::parse(kind, id)
     }
 
@@ -102,10 +101,7 @@ impl Chat {
     /// The conversation `caller` means by `target`.
     pub fn between(caller: UserId, target: ChatTarget) -> Self {
         match target {
-            ChatTarget::User(other) => Self::Direct {
-                lo: caller.min(other),
-                hi: caller.max(other),
-            },
+            ChatTarget::User(other) => Self::Direct { lo: caller.min(other), hi: caller.max(other) },
             ChatTarget::Topic(topic) => Self::Topic(topic),
         }
     }
@@ -142,13 +138,7 @@ mod tests {
         let a = Chat::between(user(1000), ChatTarget::User(user(99)));
         let b = Chat::between(user(99), ChatTarget::User(user(1000)));
         assert_eq!(a, b);
-        assert_eq!(
-            a,
-            Chat::Direct {
-                lo: user(99),
-                hi: user(1000)
-            }
-        );
+        assert_eq!(a, Chat::Direct { lo: user(99), hi: user(1000) });
         assert_eq!(a.seen_by(user(99)), ChatTarget::User(user(1000)));
         assert_eq!(a.seen_by(user(1000)), ChatTarget::User(user(99)));
     }
@@ -159,10 +149,7 @@ mod tests {
         assert_eq!(topic.to_string(), "topic-42");
         assert_eq!(ChatTarget::parse_member("topic-42"), Ok(topic));
         assert_eq!(ChatTarget::parse_member("user-7"), Ok(ChatTarget::User(user(7))));
-        assert_eq!(
-            ChatTarget::parse("group", "1"),
-            Err(DomainError::InvalidTarget("group".into()))
-        );
+        assert_eq!(ChatTarget::parse("group", "1"), Err(DomainError::InvalidTarget("group".into())));
         assert!(ChatTarget::parse("user", "0").is_err());
         assert!(ChatTarget::parse_member("user-").is_err());
         assert!(ChatTarget::parse_member("nonsense").is_err());
@@ -173,10 +160,7 @@ mod tests {
         let dm = Chat::between(user(5), ChatTarget::User(user(3)));
         assert_eq!(
             dm.inbox_entries_on_send(user(5)),
-            vec![
-                (user(3), ChatTarget::User(user(5))),
-                (user(5), ChatTarget::User(user(3)))
-            ]
+            vec![(user(3), ChatTarget::User(user(5))), (user(5), ChatTarget::User(user(3)))]
         );
         let topic = Chat::Topic(TopicId::new(42).expect("valid"));
         assert_eq!(

@@ -136,10 +136,7 @@ mod tests {
     #[test]
     fn each_viewer_sees_the_chat_from_their_side() {
         let dm = Chat::between(user(2), ChatTarget::User(user(1)));
-        let event = ChatEvent::Typing {
-            chat: dm,
-            user: user(2),
-        };
+        let event = ChatEvent::Typing { chat: dm, user: user(2) };
         assert_eq!(event.chat_seen_by(user(1)), Some(ChatTarget::User(user(2))));
         assert_eq!(event.chat_seen_by(user(2)), Some(ChatTarget::User(user(1))));
         assert_eq!(event.name(), "typing");

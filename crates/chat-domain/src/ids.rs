@@ -91,9 +91,7 @@ impl MessageId {
 
     /// Parses a message id; anything that is not a UUID is refused.
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        uuid::Uuid::try_parse(text)
-            .map(Self)
-            .map_err(|_| DomainError::MessageNotFound)
+        uuid::Uuid::try_parse(text).map(Self).map_err(|_| DomainError::MessageNotFound)
     }
 }
 
@@ -112,19 +110,7 @@ mod tests {
     fn ids_are_positive_integers_without_decoration() {
         assert_eq!(UserId::parse("42").map(UserId::get), Ok(42));
         assert_eq!(UserId::parse("007").map(UserId::get), Ok(7));
-        for bad in [
-            "",
-            "0",
-            "-1",
-            "+1",
-            " 1",
-            "1 ",
-            "1.0",
-            "1e3",
-            "abc",
-            "１",
-            "9007199254740992",
-        ] {
+        for bad in ["", "0", "-1", "+1", " 1", "1 ", "1.0", "1e3", "abc", "１", "9007199254740992"] {
             assert!(UserId::parse(bad).is_err(), "{bad:?} must be refused");
             assert!(TopicId::parse(bad).is_err(), "{bad:?} must be refused");
         }
@@ -135,16 +121,7 @@ mod tests {
     fn a_user_id_claim_may_be_a_number_or_a_numeric_string() {
         assert_eq!(UserId::from_json(&json!(388636)), UserId::parse("388636"));
         assert_eq!(UserId::from_json(&json!("388636")), UserId::parse("388636"));
-        for bad in [
-            json!(0),
-            json!(-5),
-            json!(1.5),
-            json!(""),
-            json!("x1"),
-            json!(null),
-            json!(true),
-            json!([1]),
-        ] {
+        for bad in [json!(0), json!(-5), json!(1.5), json!(""), json!("x1"), json!(null), json!(true), json!([1])] {
             assert!(UserId::from_json(&bad).is_err(), "{bad} must be refused");
         }
     }

@@ -16,10 +16,7 @@ pub struct Keyspace {
 impl Keyspace {
     /// The keys of `handle` under `prefix` (the original's `SOCK_REDIS_PREFIX`).
     pub fn new(prefix: &str, handle: &DomainHandle) -> Self {
-        Self {
-            base: format!("{prefix}:messages:{handle}:"),
-            events: format!("{prefix}:events:{handle}:"),
-        }
+        Self { base: format!("{prefix}:messages:{handle}:"), events: format!("{prefix}:events:{handle}:") }
     }
 
     /// `<prefix>:messages:<handle>:`. The inbox script derives a chat's keys from an inbox member
@@ -46,6 +43,26 @@ impl Keyspace {
     /// A user's activity hash (`last_active`).
     pub fn activity(&self, user: UserId) -> String {
         format!("{}activity:{user}", self.base)
+    }
+
+    /// A user's presence: which instances hold a live connection of theirs, each scored with the
+    /// epoch ms until which it vouches for them.
+    pub fn presence(&self, user: UserId) -> String {
+        format!("{}presence:{user}", self.base)
+    }
+
+    /// The index of every presence key under `prefix`, scored with its latest expiry, so that any
+    /// instance can find the users whose instances all stopped vouching for them.
+    pub fn presence_index(prefix: &str) -> String {
+        format!("{prefix}:presence")
+    }
+
+    /// The tenant and user of a presence key under `prefix` (the inverse of [`Self::presence`]).
+    pub fn parse_presence(prefix: &str, key: &str) -> Option<(DomainHandle, UserId)> {
+        let rest = key.strip_prefix(prefix)?.strip_prefix(":messages:")?;
+        let (handle, rest) = rest.split_once(':')?;
+        let user = rest.strip_prefix("presence:")?;
+        Some((DomainHandle::parse(handle).ok()?, UserId::parse(user).ok()?))
     }
 
     /// The pub/sub channel of a user (`…:events:<handle>:user:<id>`) or a topic (`…:topic:<id>`).
@@ -109,21 +126,19 @@ mod tests {
         assert_eq!(keys.chat_data(dm), "senna-sockets:messages:myplatform:dm:99-1000:data");
         let topic = Chat::Topic(TopicId::new(42).expect("valid"));
         assert_eq!(keys.chat(topic), "senna-sockets:messages:myplatform:topic:42");
-        assert_eq!(
-            keys.inbox(user(388636)),
-            "senna-sockets:messages:myplatform:inbox:388636"
-        );
+        assert_eq!(keys.inbox(user(388636)), "senna-sockets:messages:myplatform:inbox:388636");
         assert_eq!(keys.activity(user(7)), "senna-sockets:messages:myplatform:activity:7");
         assert_eq!(Keyspace::public_chat(&handle, dm), "myplatform:dm:99-1000");
         let channel = keys.channel(Channel::User(user(7)));
         assert_eq!(channel, "senna-sockets:events:myplatform:user:7");
-        assert_eq!(
-            Keyspace::parse_channel("senna-sockets", &channel),
-            Some((handle.clone(), Channel::User(user(7))))
-        );
+        assert_eq!(Keyspace::parse_channel("senna-sockets", &channel), Some((handle.clone(), Channel::User(user(7)))));
         let topic_channel = keys.channel(Channel::Topic(TopicId::new(42).expect("valid")));
         assert_eq!(topic_channel, "senna-sockets:events:myplatform:topic:42");
         assert!(Keyspace::parse_channel("other", &topic_channel).is_none());
+        let presence = keys.presence(user(7));
+        assert_eq!(presence, "senna-sockets:messages:myplatform:presence:7");
+        assert_eq!(Keyspace::parse_presence("senna-sockets", &presence), Some((handle.clone(), user(7))));
+        assert_eq!(Keyspace::presence_index("senna-sockets"), "senna-sockets:presence");
         assert!(Keyspace::parse_channel("senna-sockets", "senna-sockets:events:myplatform:group:1").is_none());
         assert_eq!(Keyspace::public_inbox(&handle, user(7)), "myplatform:inbox:7");
     }

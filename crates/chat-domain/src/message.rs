@@ -14,9 +14,7 @@ impl MessageText {
             return Err(DomainError::argument("text must be a non-empty string"));
         }
         if text.chars().count() > max_chars {
-            return Err(DomainError::argument(format!(
-                "text must be at most {max_chars} characters long"
-            )));
+            return Err(DomainError::argument(format!("text must be at most {max_chars} characters long")));
         }
         Ok(Self(text))
     }
@@ -86,13 +84,7 @@ pub struct Message {
 impl Message {
     /// A new message from `author`, sent now.
     pub fn new(author: UserId, body: MessageBody) -> Self {
-        Self {
-            id: MessageId::random(),
-            author,
-            timestamp: Timestamp::now(),
-            body,
-            status: None,
-        }
+        Self { id: MessageId::random(), author, timestamp: Timestamp::now(), body, status: None }
     }
 
     /// This message after `editor` applies `edit`. The author may change the text of a text
@@ -126,11 +118,7 @@ impl Message {
 
     /// Whether `user` may delete this message: only its author may.
     pub fn check_delete(&self, user: UserId) -> Result<(), DomainError> {
-        if user == self.author {
-            Ok(())
-        } else {
-            Err(DomainError::NotAuthor)
-        }
+        if user == self.author { Ok(()) } else { Err(DomainError::NotAuthor) }
     }
 }
 
@@ -170,19 +158,13 @@ mod tests {
         // Characters, not bytes: ten emoji fit a limit of ten.
         assert!(MessageText::parse("😢".repeat(10), 10).is_ok());
         let exact = "\u{200F}mixed\0NUL ".to_owned();
-        assert_eq!(
-            MessageText::parse(exact.clone(), 20).map(|t| t.as_str().to_owned()),
-            Ok(exact)
-        );
+        assert_eq!(MessageText::parse(exact.clone(), 20).map(|t| t.as_str().to_owned()), Ok(exact));
     }
 
     #[test]
     fn only_the_author_changes_the_content() {
         let message = text_message();
-        let edit = Edit {
-            text: Some(text("changed")),
-            ..Edit::default()
-        };
+        let edit = Edit { text: Some(text("changed")), ..Edit::default() };
         let edited = message.edited(user(1), edit.clone()).expect("author may edit");
         assert_eq!(edited.body, MessageBody::Text(text("changed")));
         assert_eq!((edited.id, edited.timestamp), (message.id, message.timestamp));
@@ -192,10 +174,7 @@ mod tests {
     #[test]
     fn only_a_recipient_marks_seen() {
         let message = text_message();
-        let seen = Edit {
-            mark_seen: true,
-            ..Edit::default()
-        };
+        let seen = Edit { mark_seen: true, ..Edit::default() };
         let edited = message.edited(user(2), seen.clone()).expect("recipient may mark seen");
         assert_eq!(edited.status, Some(MessageStatus::Seen));
         assert_eq!(edited.body, message.body);
@@ -205,21 +184,12 @@ mod tests {
     #[test]
     fn fields_that_do_not_fit_the_message_are_not_an_edit() {
         let message = text_message();
-        let image = Edit {
-            image: Some(json!({"url": "x"})),
-            ..Edit::default()
-        };
+        let image = Edit { image: Some(json!({"url": "x"})), ..Edit::default() };
         assert_eq!(message.edited(user(1), image), Err(DomainError::NothingToApply));
-        assert_eq!(
-            message.edited(user(1), Edit::default()),
-            Err(DomainError::NothingToApply)
-        );
+        assert_eq!(message.edited(user(1), Edit::default()), Err(DomainError::NothingToApply));
 
         let picture = Message::new(user(1), MessageBody::Image(json!({"url": "a"})));
-        let retext = Edit {
-            text: Some(text("no")),
-            ..Edit::default()
-        };
+        let retext = Edit { text: Some(text("no")), ..Edit::default() };
         assert_eq!(picture.edited(user(1), retext), Err(DomainError::NothingToApply));
     }
 

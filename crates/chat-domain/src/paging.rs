@@ -13,10 +13,7 @@ pub struct PagingLimits {
 
 impl Default for PagingLimits {
     fn default() -> Self {
-        Self {
-            default_per_page: 10,
-            max_per_page: 100,
-        }
+        Self { default_per_page: 10, max_per_page: 100 }
     }
 }
 
@@ -47,10 +44,7 @@ impl PageRequest {
 
     /// A page request from numbers already known to be valid (`0` is raised to `1`).
     pub fn new(page: u32, per_page: u32) -> Self {
-        Self {
-            page: page.max(1),
-            per_page: per_page.max(1),
-        }
+        Self { page: page.max(1), per_page: per_page.max(1) }
     }
 
     /// The 1-based page number.
@@ -86,10 +80,7 @@ fn positive(name: &str, value: &str) -> Result<u32, DomainError> {
 mod tests {
     use super::*;
 
-    const LIMITS: PagingLimits = PagingLimits {
-        default_per_page: 10,
-        max_per_page: 100,
-    };
+    const LIMITS: PagingLimits = PagingLimits { default_per_page: 10, max_per_page: 100 };
 
     fn parse(page: Option<&str>, per_page: Option<&str>, limit: Option<&str>) -> Result<(u32, u32), DomainError> {
         PageRequest::parse(page, per_page, limit, LIMITS).map(|p| (p.page(), p.per_page()))

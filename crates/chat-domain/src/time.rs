@@ -73,10 +73,7 @@ mod tests {
         let at = Timestamp::parse_iso(stored).expect("valid");
         assert_eq!(at.iso(), stored);
         assert_eq!(at.epoch_millis(), 1_795_613_394_837);
-        assert_eq!(
-            Timestamp::from_epoch_millis(1_795_613_394_000).iso(),
-            "2026-11-25T13:29:54.000Z"
-        );
+        assert_eq!(Timestamp::from_epoch_millis(1_795_613_394_000).iso(), "2026-11-25T13:29:54.000Z");
     }
 
     #[test]
@@ -89,9 +86,6 @@ mod tests {
     #[test]
     fn last_active_is_written_like_a_javascript_date() {
         let at = Timestamp::parse_iso("2026-11-25T13:29:55.000Z").expect("valid");
-        assert_eq!(
-            at.js_date_string(),
-            "Wed Nov 25 2026 13:29:55 GMT+0000 (Coordinated Universal Time)"
-        );
+        assert_eq!(at.js_date_string(), "Wed Nov 25 2026 13:29:55 GMT+0000 (Coordinated Universal Time)");
     }
 }

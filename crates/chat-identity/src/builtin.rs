@@ -38,10 +38,7 @@ impl BuiltinDirectory {
         let document: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| IdentityError::file(path, format!("is not valid JSON: {e}")))?;
         let serde_json::Value::Object(sections) = document else {
-            return Err(IdentityError::file(
-                path,
-                "must be a JSON object with \"users\" and/or \"topics\" lists",
-            ));
+            return Err(IdentityError::file(path, "must be a JSON object with \"users\" and/or \"topics\" lists"));
         };
         let mut directory = Self::new();
         for (name, section) in sections {
@@ -56,10 +53,7 @@ impl BuiltinDirectory {
                 }
             };
             let serde_json::Value::Array(entries) = section else {
-                return Err(IdentityError::file(
-                    path,
-                    format!("\"{name}\" must be a list of profiles"),
-                ));
+                return Err(IdentityError::file(path, format!("\"{name}\" must be a list of profiles")));
             };
             for (index, entry) in entries.into_iter().enumerate() {
                 let Some(id) = entry_id(&entry).filter(|_| entry.is_object()) else {
@@ -70,10 +64,7 @@ impl BuiltinDirectory {
                 };
                 match table.entry(id) {
                     Entry::Occupied(_) => {
-                        return Err(IdentityError::file(
-                            path,
-                            format!("{name}[{index}]: id {id} is listed twice"),
-                        ));
+                        return Err(IdentityError::file(path, format!("{name}[{index}]: id {id} is listed twice")));
                     }
                     Entry::Vacant(slot) => {
                         slot.insert(entry);
@@ -101,18 +92,10 @@ impl BuiltinDirectory {
 #[async_trait::async_trait]
 impl Directory for BuiltinDirectory {
     async fn users(&self, ids: &[UserId]) -> HashMap<UserId, Profile> {
-        Self::lookup(
-            &self.users,
-            ids,
-            |n| serde_json::json!({ "id": n, "username": format!("user-{n}") }),
-        )
+        Self::lookup(&self.users, ids, |n| serde_json::json!({ "id": n, "username": format!("user-{n}") }))
     }
 
     async fn topics(&self, ids: &[TopicId]) -> HashMap<TopicId, Profile> {
-        Self::lookup(
-            &self.topics,
-            ids,
-            |n| serde_json::json!({ "id": n, "title": format!("topic-{n}") }),
-        )
+        Self::lookup(&self.topics, ids, |n| serde_json::json!({ "id": n, "title": format!("topic-{n}") }))
     }
 }

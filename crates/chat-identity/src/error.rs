@@ -31,16 +31,10 @@ pub enum IdentityError {
 
 impl IdentityError {
     pub(crate) fn setting(setting: &'static str, problem: impl Into<String>) -> Self {
-        Self::InvalidSetting {
-            setting,
-            problem: problem.into(),
-        }
+        Self::InvalidSetting { setting, problem: problem.into() }
     }
 
     pub(crate) fn file(path: &std::path::Path, problem: impl Into<String>) -> Self {
-        Self::File {
-            path: path.to_path_buf(),
-            problem: problem.into(),
-        }
+        Self::File { path: path.to_path_buf(), problem: problem.into() }
     }
 }

@@ -99,10 +99,7 @@ impl TokenVerifier {
         let algorithm = Algorithm::from_str(settings.algorithm.trim()).map_err(|_| {
             IdentityError::setting(
                 "jwt.algorithm",
-                format!(
-                    "'{}' is not a supported algorithm (expected one of {ALGORITHMS})",
-                    settings.algorithm
-                ),
+                format!("'{}' is not a supported algorithm (expected one of {ALGORITHMS})", settings.algorithm),
             )
         })?;
         let key = decoding_key(algorithm, settings)?;
@@ -129,14 +126,7 @@ impl TokenVerifier {
         // be refused because no audience is configured.
         validation.validate_aud = false;
 
-        Ok(Self {
-            inner: Arc::new(Inner {
-                algorithm,
-                key,
-                validation,
-                user_claim: settings.user_claim.clone(),
-            }),
-        })
+        Ok(Self { inner: Arc::new(Inner { algorithm, key, validation, user_claim: settings.user_claim.clone() }) })
     }
 
     /// The user this token speaks for, if the token is genuine and current.
@@ -148,10 +138,7 @@ impl TokenVerifier {
             &inner.validation,
         )
         .map_err(|error| TokenError::Invalid(reason(error.kind())))?;
-        data.claims
-            .get(&inner.user_claim)
-            .and_then(|claim| UserId::from_json(claim).ok())
-            .ok_or(TokenError::NoUserId)
+        data.claims.get(&inner.user_claim).and_then(|claim| UserId::from_json(claim).ok()).ok_or(TokenError::NoUserId)
     }
 }
 
@@ -162,10 +149,7 @@ fn decoding_key(algorithm: Algorithm, settings: &JwtSettings) -> Result<Decoding
             Some(secret) if !secret.expose_secret().is_empty() => {
                 Ok(DecodingKey::from_secret(secret.expose_secret().as_bytes()))
             }
-            _ => Err(IdentityError::setting(
-                "jwt.secret",
-                format!("is required for {algorithm:?}"),
-            )),
+            _ => Err(IdentityError::setting("jwt.secret", format!("is required for {algorithm:?}"))),
         };
     }
 
@@ -173,19 +157,13 @@ fn decoding_key(algorithm: Algorithm, settings: &JwtSettings) -> Result<Decoding
     let pem = match settings.public_key_pem.as_deref().map(str::trim) {
         Some(pem) if !pem.is_empty() => pem,
         _ => {
-            return Err(IdentityError::setting(
-                SETTING,
-                format!("is required for {algorithm:?}"),
-            ));
+            return Err(IdentityError::setting(SETTING, format!("is required for {algorithm:?}")));
         }
     };
     // A private key pasted here would parse for RSA (the library takes its first bit string) and
     // then fail every token; say what is wrong instead, and keep private keys out of config.
     if pem.contains("PRIVATE KEY") {
-        return Err(IdentityError::setting(
-            SETTING,
-            "holds a private key; give the public key instead",
-        ));
+        return Err(IdentityError::setting(SETTING, "holds a private key; give the public key instead"));
     }
     let unreadable =
         |kind: &str| IdentityError::setting(SETTING, format!("is not a readable {kind} public key in PEM form"));
@@ -200,17 +178,10 @@ fn decoding_key(algorithm: Algorithm, settings: &JwtSettings) -> Result<Decoding
             let key = DecodingKey::from_ec_pem(pem.as_bytes()).map_err(|_| unreadable("EC"))?;
             // The key is the uncompressed curve point: 1 + 2 × 32 bytes on P-256, 1 + 2 × 48 on
             // P-384. A key of the other curve would refuse every token; catch it at start-up.
-            let (curve, point_len) = if algorithm == Algorithm::ES256 {
-                ("P-256", 65)
-            } else {
-                ("P-384", 97)
-            };
+            let (curve, point_len) = if algorithm == Algorithm::ES256 { ("P-256", 65) } else { ("P-384", 97) };
             match key.try_get_as_bytes() {
                 Ok(point) if point.len() == point_len => Ok(key),
-                _ => Err(IdentityError::setting(
-                    SETTING,
-                    format!("is not a {curve} key, as {algorithm:?} needs"),
-                )),
+                _ => Err(IdentityError::setting(SETTING, format!("is not a {curve} key, as {algorithm:?} needs"))),
             }
         }
         Algorithm::EdDSA => DecodingKey::from_ed_pem(pem.as_bytes()).map_err(|_| unreadable("Ed25519")),
@@ -241,10 +212,7 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_secret() {
-        let settings = JwtSettings {
-            secret: Some("hunter2-very-secret".into()),
-            ..JwtSettings::default()
-        };
+        let settings = JwtSettings { secret: Some("hunter2-very-secret".into()), ..JwtSettings::default() };
         let verifier = TokenVerifier::new(&settings).expect("valid settings");
         let shown = format!("{verifier:?} {settings:?}");
         assert!(!shown.contains("hunter2"), "{shown}");

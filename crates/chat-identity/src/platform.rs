@@ -73,22 +73,13 @@ impl PlatformDirectory {
     pub fn new(settings: PlatformSettings) -> Result<Self, IdentityError> {
         let base = base_url(&settings.api_url)?;
         if settings.timeout.is_zero() {
-            return Err(IdentityError::setting(
-                "platform.timeout_ms",
-                "must be greater than zero",
-            ));
+            return Err(IdentityError::setting("platform.timeout_ms", "must be greater than zero"));
         }
         if settings.cache_ttl > MAX_CACHE_TTL {
-            return Err(IdentityError::setting(
-                "platform.cache_ttl_seconds",
-                "must be at most one day",
-            ));
+            return Err(IdentityError::setting("platform.cache_ttl_seconds", "must be at most one day"));
         }
         if reqwest::header::HeaderValue::from_str(&settings.user_agent).is_err() {
-            return Err(IdentityError::setting(
-                "platform.user_agent",
-                "must be printable ASCII text",
-            ));
+            return Err(IdentityError::setting("platform.user_agent", "must be printable ASCII text"));
         }
         let client = reqwest::Client::builder()
             .user_agent(settings.user_agent.as_str())
@@ -148,10 +139,7 @@ impl<I: DirectoryId> Resource<I> {
             kind: path,
             url,
             fields,
-            cache: Cache::builder()
-                .max_capacity(settings.cache_capacity)
-                .time_to_live(settings.cache_ttl)
-                .build(),
+            cache: Cache::builder().max_capacity(settings.cache_capacity).time_to_live(settings.cache_ttl).build(),
         })
     }
 
@@ -218,12 +206,7 @@ impl<I: DirectoryId> Resource<I> {
 /// are skipped (their ids end up degraded). The error text never carries the URL, which may hold
 /// credentials of the API.
 async fn fetch(client: &reqwest::Client, url: Url) -> Result<HashMap<u64, Profile>, String> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(describe)?;
+    let response = client.get(url).send().await.and_then(reqwest::Response::error_for_status).map_err(describe)?;
     let body: serde_json::Value = response.json().await.map_err(describe)?;
     let Some(serde_json::Value::Array(entries)) = body.get("entries") else {
         return Err("the answer has no \"entries\" list".to_owned());
@@ -253,10 +236,7 @@ fn base_url(api_url: &str) -> Result<Url, IdentityError> {
     let mut url = Url::parse(api_url.trim())
         .map_err(|e| IdentityError::setting("platform.api_url", format!("'{api_url}' is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(IdentityError::setting(
-            "platform.api_url",
-            format!("'{api_url}' is not an http(s) URL"),
-        ));
+        return Err(IdentityError::setting("platform.api_url", format!("'{api_url}' is not an http(s) URL")));
     }
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
@@ -279,11 +259,9 @@ mod tests {
             ("https://example.com/api", "https://example.com/api/v1/users"),
             ("https://example.com/api/", "https://example.com/api/v1/users"),
         ] {
-            let directory = PlatformDirectory::new(PlatformSettings {
-                api_url: given.to_owned(),
-                ..PlatformSettings::default()
-            })
-            .expect("a valid URL");
+            let directory =
+                PlatformDirectory::new(PlatformSettings { api_url: given.to_owned(), ..PlatformSettings::default() })
+                    .expect("a valid URL");
             assert_eq!(directory.users.url.as_str(), users, "{given}");
         }
     }
@@ -301,30 +279,12 @@ mod tests {
     #[test]
     fn unusable_settings_are_refused_by_name() {
         let cases = [
-            PlatformSettings {
-                api_url: "localhost:3000".to_owned(),
-                ..PlatformSettings::default()
-            },
-            PlatformSettings {
-                api_url: "not a url".to_owned(),
-                ..PlatformSettings::default()
-            },
-            PlatformSettings {
-                api_url: "ftp://example.com/".to_owned(),
-                ..PlatformSettings::default()
-            },
-            PlatformSettings {
-                user_agent: "bad\nagent".to_owned(),
-                ..PlatformSettings::default()
-            },
-            PlatformSettings {
-                timeout: Duration::ZERO,
-                ..PlatformSettings::default()
-            },
-            PlatformSettings {
-                cache_ttl: Duration::from_secs(366 * 24 * 3600),
-                ..PlatformSettings::default()
-            },
+            PlatformSettings { api_url: "localhost:3000".to_owned(), ..PlatformSettings::default() },
+            PlatformSettings { api_url: "not a url".to_owned(), ..PlatformSettings::default() },
+            PlatformSettings { api_url: "ftp://example.com/".to_owned(), ..PlatformSettings::default() },
+            PlatformSettings { user_agent: "bad\nagent".to_owned(), ..PlatformSettings::default() },
+            PlatformSettings { timeout: Duration::ZERO, ..PlatformSettings::default() },
+            PlatformSettings { cache_ttl: Duration::from_secs(366 * 24 * 3600), ..PlatformSettings::default() },
         ];
         let names = [
             "platform.api_url",
@@ -335,9 +295,7 @@ mod tests {
             "platform.cache_ttl_seconds",
         ];
         for (settings, name) in cases.into_iter().zip(names) {
-            let error = PlatformDirectory::new(settings.clone())
-                .expect_err("must be refused")
-                .to_string();
+            let error = PlatformDirectory::new(settings.clone()).expect_err("must be refused").to_string();
             assert!(error.starts_with(name), "{settings:?}: {error}");
         }
     }

@@ -7,10 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
+use std::time::Duration;
 
-use chat_domain::{Channel, Chat, ChatEvent, ChatTarget, DomainHandle, TopicId, UserId};
-use chat_storage::{EventBus, EventSink};
+use chat_domain::{Channel, Chat, ChatEvent, ChatTarget, DomainHandle, PresenceStatus, Timestamp, TopicId, UserId};
+use chat_storage::{EventBus, EventSink, PresenceStore};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::ServiceError;
@@ -20,11 +21,14 @@ use crate::ServiceError;
 pub struct HubSettings {
     /// Events queued for one connection before it counts as too slow and is dropped.
     pub queue_capacity: usize,
+    /// How long this instance vouches for its users' presence; it renews every third of it, and a
+    /// user whose instances all stop renewing becomes inactive within about this long.
+    pub presence_ttl: Duration,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
-        Self { queue_capacity: 256 }
+        Self { queue_capacity: 256, presence_ttl: Duration::from_secs(30) }
     }
 }
 
@@ -37,16 +41,22 @@ pub struct Hub {
 #[derive(Debug)]
 struct HubInner {
     bus: Arc<dyn EventBus>,
+    presence: Arc<dyn PresenceStore>,
+    /// This process's name in presence records.
+    instance: String,
     registry: Mutex<Registry>,
     next_id: AtomicU64,
     settings: HubSettings,
     stopping: watch::Sender<bool>,
+    maintenance: Once,
 }
 
 #[derive(Debug, Default)]
 struct Registry {
     connections: HashMap<u64, Listener>,
     listeners: HashMap<(DomainHandle, Channel), HashSet<u64>>,
+    /// Local connections per user.
+    present: HashMap<(DomainHandle, UserId), usize>,
 }
 
 #[derive(Debug)]
@@ -84,6 +94,54 @@ impl EventSink for Deliveries {
 }
 
 impl HubInner {
+    /// Tells the users who share a DM with `user` that their status changed.
+    async fn announce(&self, tenant: &DomainHandle, user: UserId, status: PresenceStatus) {
+        let partners = match self.presence.dm_partners(tenant, user).await {
+            Ok(partners) => partners,
+            Err(error) => return tracing::warn!(%error, "cannot announce presence"),
+        };
+        let channels: Vec<Channel> = partners.into_iter().map(Channel::User).collect();
+        if channels.is_empty() {
+            return;
+        }
+        if let Err(error) = self.bus.publish(tenant, &channels, &ChatEvent::Presence { user, status }).await {
+            tracing::warn!(%error, "cannot announce presence");
+        }
+    }
+
+    fn deadline(&self) -> Timestamp {
+        let ttl = i64::try_from(self.settings.presence_ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        Timestamp::from_epoch_millis(Timestamp::now().epoch_millis().saturating_add(ttl))
+    }
+
+    /// One round of presence upkeep: renew this instance's users, and find those every instance
+    /// stopped vouching for (an instance that died).
+    async fn maintain_presence(&self) {
+        let mut by_tenant: HashMap<DomainHandle, Vec<UserId>> = HashMap::new();
+        for (tenant, user) in self.registry().present.keys() {
+            by_tenant.entry(tenant.clone()).or_default().push(*user);
+        }
+        for (tenant, users) in by_tenant {
+            match self.presence.refresh(&tenant, &users, &self.instance, self.deadline()).await {
+                // Live nowhere a moment ago (say, Redis lost its data): active again.
+                Ok(arrived) => {
+                    for user in arrived {
+                        self.announce(&tenant, user, PresenceStatus::Active).await;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot renew presence"),
+            }
+        }
+        match self.presence.expire(Timestamp::now()).await {
+            Ok(gone) => {
+                for (tenant, user) in gone {
+                    self.announce(&tenant, user, PresenceStatus::Inactive).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot expire presence"),
+        }
+    }
+
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -114,14 +172,17 @@ impl HubInner {
 }
 
 impl Hub {
-    /// A hub fed by `bus` (it attaches itself as the bus's sink).
-    pub fn new(bus: Arc<dyn EventBus>, settings: HubSettings) -> Self {
+    /// A hub fed by `bus` (it attaches itself as the bus's sink), keeping presence in `presence`.
+    pub fn new(bus: Arc<dyn EventBus>, presence: Arc<dyn PresenceStore>, settings: HubSettings) -> Self {
         let inner = Arc::new(HubInner {
             bus: bus.clone(),
+            presence,
+            instance: uuid::Uuid::new_v4().simple().to_string(),
             registry: Mutex::new(Registry::default()),
             next_id: AtomicU64::new(1),
             settings,
             stopping: watch::Sender::new(false),
+            maintenance: Once::new(),
         });
         bus.attach(Arc::new(Deliveries(Arc::downgrade(&inner))));
         Self { inner }
@@ -149,17 +210,15 @@ impl Hub {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, events) = mpsc::channel(self.inner.settings.queue_capacity.max(1));
         let overflowed = Arc::new(Notify::new());
-        {
+        let first_here = {
             let mut registry = self.inner.registry();
-            registry.connections.insert(
-                id,
-                Listener {
-                    queue,
-                    overflowed: overflowed.clone(),
-                },
-            );
+            registry.connections.insert(id, Listener { queue, overflowed: overflowed.clone() });
             registry.listen(id, tenant, Channel::User(user));
-        }
+            let count = registry.present.entry((tenant.clone(), user)).or_default();
+            *count += 1;
+            *count == 1
+        };
+        self.start_maintenance();
         let connection = Connection {
             id,
             tenant: tenant.clone(),
@@ -171,7 +230,31 @@ impl Hub {
             closed: false,
         };
         self.inner.bus.subscribe(tenant, Channel::User(user)).await?;
+        if first_here {
+            let deadline = self.inner.deadline();
+            let arrived = self.inner.presence.refresh(tenant, &[user], &self.inner.instance, deadline).await?;
+            if arrived.contains(&user) {
+                self.inner.announce(tenant, user, PresenceStatus::Active).await;
+            }
+        }
         Ok(connection)
+    }
+
+    /// Starts presence upkeep (once, from inside the runtime).
+    fn start_maintenance(&self) {
+        self.inner.maintenance.call_once(|| {
+            let hub = Arc::downgrade(&self.inner);
+            let every = (self.inner.settings.presence_ttl / 3).max(Duration::from_millis(10));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(hub) = hub.upgrade() else { break };
+                    hub.maintain_presence().await;
+                }
+            });
+        });
     }
 }
 
@@ -209,15 +292,8 @@ impl Connection {
     /// Starts hearing `topic`'s events.
     pub async fn subscribe_topic(&mut self, topic: TopicId) -> Result<(), ServiceError> {
         if self.topics.insert(topic) {
-            self.hub
-                .inner
-                .registry()
-                .listen(self.id, &self.tenant, Channel::Topic(topic));
-            self.hub
-                .inner
-                .bus
-                .subscribe(&self.tenant, Channel::Topic(topic))
-                .await?;
+            self.hub.inner.registry().listen(self.id, &self.tenant, Channel::Topic(topic));
+            self.hub.inner.bus.subscribe(&self.tenant, Channel::Topic(topic)).await?;
         }
         Ok(())
     }
@@ -225,15 +301,8 @@ impl Connection {
     /// Stops hearing `topic`'s events.
     pub async fn unsubscribe_topic(&mut self, topic: TopicId) -> Result<(), ServiceError> {
         if self.topics.remove(&topic) {
-            self.hub
-                .inner
-                .registry()
-                .forget(self.id, &self.tenant, Channel::Topic(topic));
-            self.hub
-                .inner
-                .bus
-                .unsubscribe(&self.tenant, Channel::Topic(topic))
-                .await?;
+            self.hub.inner.registry().forget(self.id, &self.tenant, Channel::Topic(topic));
+            self.hub.inner.bus.unsubscribe(&self.tenant, Channel::Topic(topic)).await?;
         }
         Ok(())
     }
@@ -245,23 +314,20 @@ impl Connection {
         }
         let chat = Chat::between(self.user, target);
         let event = ChatEvent::Typing { chat, user: self.user };
-        self.hub
-            .inner
-            .bus
-            .publish(&self.tenant, &chat.typing_audience(self.user), &event)
-            .await?;
+        self.hub.inner.bus.publish(&self.tenant, &chat.typing_audience(self.user), &event).await?;
         Ok(())
     }
 
     /// Unregisters the connection and gives up its subscriptions.
     pub async fn close(mut self) {
         self.closed = true;
-        let channels = self.forget_all();
-        let bus = self.hub.inner.bus.clone();
-        release(bus, self.tenant.clone(), channels).await;
+        let (channels, last_here) = self.forget_all();
+        release(self.hub.inner.clone(), self.tenant.clone(), self.user, channels, last_here).await;
     }
 
-    fn forget_all(&mut self) -> Vec<Channel> {
+    /// Removes the connection from the registry; returns its channels and whether it was the
+    /// user's last connection in this process.
+    fn forget_all(&mut self) -> (Vec<Channel>, bool) {
         let mut channels: Vec<Channel> = self.topics.drain().map(Channel::Topic).collect();
         channels.push(Channel::User(self.user));
         let mut registry = self.hub.inner.registry();
@@ -269,7 +335,19 @@ impl Connection {
         for channel in &channels {
             registry.forget(self.id, &self.tenant, *channel);
         }
-        channels
+        let key = (self.tenant.clone(), self.user);
+        let last_here = match registry.present.get_mut(&key) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            Some(_) => {
+                registry.present.remove(&key);
+                true
+            }
+            None => false,
+        };
+        (channels, last_here)
     }
 }
 
@@ -284,10 +362,17 @@ impl Overflow {
     }
 }
 
-async fn release(bus: Arc<dyn EventBus>, tenant: DomainHandle, channels: Vec<Channel>) {
+async fn release(hub: Arc<HubInner>, tenant: DomainHandle, user: UserId, channels: Vec<Channel>, last_here: bool) {
     for channel in channels {
-        if let Err(error) = bus.unsubscribe(&tenant, channel).await {
+        if let Err(error) = hub.bus.unsubscribe(&tenant, channel).await {
             tracing::warn!(%error, "could not unsubscribe");
+        }
+    }
+    if last_here {
+        match hub.presence.leave(&tenant, user, &hub.instance).await {
+            Ok(true) => hub.announce(&tenant, user, PresenceStatus::Inactive).await,
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "could not record presence"),
         }
     }
 }
@@ -297,11 +382,10 @@ impl Drop for Connection {
         if self.closed {
             return;
         }
-        let channels = self.forget_all();
-        let bus = self.hub.inner.bus.clone();
-        let tenant = self.tenant.clone();
+        let (channels, last_here) = self.forget_all();
+        let released = release(self.hub.inner.clone(), self.tenant.clone(), self.user, channels, last_here);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(release(bus, tenant, channels));
+            runtime.spawn(released);
         }
     }
 }

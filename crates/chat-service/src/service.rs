@@ -24,10 +24,7 @@ pub struct ServiceSettings {
 
 impl Default for ServiceSettings {
     fn default() -> Self {
-        Self {
-            max_text_chars: 4000,
-            paging: PagingLimits::default(),
-        }
+        Self { max_text_chars: 4000, paging: PagingLimits::default() }
     }
 }
 
@@ -42,11 +39,7 @@ pub struct ChatService {
 impl ChatService {
     /// The use cases over these adapters.
     pub fn new(store: Arc<dyn ChatStore>, directory: Arc<dyn Directory>, settings: ServiceSettings) -> Self {
-        Self {
-            store,
-            directory,
-            settings,
-        }
+        Self { store, directory, settings }
     }
 
     /// The limits in force (transports parse input with them).
@@ -108,13 +101,7 @@ impl ChatService {
                 (message, author)
             })
             .collect();
-        Ok(History {
-            chat,
-            page,
-            total: stored.total,
-            peer,
-            messages,
-        })
+        Ok(History { chat, page, total: stored.total, peer, messages })
     }
 
     /// One page of `caller`'s inbox, with each chat's profile and latest message.
@@ -141,11 +128,7 @@ impl ChatService {
                 latest: entry.latest,
             })
             .collect();
-        Ok(Inbox {
-            page,
-            total: stored.total,
-            items,
-        })
+        Ok(Inbox { page, total: stored.total, items })
     }
 
     /// `caller` edits message `id` of the chat with `target` (see [`Message::edited`]).
@@ -203,8 +186,5 @@ impl ChatService {
 
 /// The profile of `id`, degraded to `{"id": N}` if the directory left it out.
 fn profile_of<K: Copy + Eq + std::hash::Hash + Into<u64>>(profiles: &HashMap<K, Profile>, id: K) -> Profile {
-    profiles
-        .get(&id)
-        .cloned()
-        .unwrap_or_else(|| degraded_profile(id.into()))
+    profiles.get(&id).cloned().unwrap_or_else(|| degraded_profile(id.into()))
 }

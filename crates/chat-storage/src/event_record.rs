@@ -32,10 +32,7 @@ fn chat_out(chat: Chat) -> ChatRecord {
 fn chat_in(chat: ChatRecord) -> Result<Chat, StoreError> {
     let user = |n| UserId::new(n).map_err(bad);
     Ok(match chat {
-        ChatRecord::Dm(lo, hi) => Chat::Direct {
-            lo: user(lo)?,
-            hi: user(hi)?,
-        },
+        ChatRecord::Dm(lo, hi) => Chat::Direct { lo: user(lo)?, hi: user(hi)? },
         ChatRecord::Topic(topic) => Chat::Topic(TopicId::new(topic).map_err(bad)?),
     })
 }
@@ -47,26 +44,17 @@ fn bad(error: impl std::fmt::Display) -> StoreError {
 /// The pub/sub payload of `event`.
 pub(crate) fn encode(event: &ChatEvent) -> String {
     let record = match event {
-        ChatEvent::NewMessage { chat, message } => EventRecord::New {
-            chat: chat_out(*chat),
-            message: record::encode(message),
-        },
-        ChatEvent::MessageUpdated { chat, message } => EventRecord::Updated {
-            chat: chat_out(*chat),
-            message: record::encode(message),
-        },
-        ChatEvent::MessageDeleted { chat, id } => EventRecord::Deleted {
-            chat: chat_out(*chat),
-            id: id.to_string(),
-        },
-        ChatEvent::Typing { chat, user } => EventRecord::Typing {
-            chat: chat_out(*chat),
-            user: user.get(),
-        },
-        ChatEvent::Presence { user, status } => EventRecord::Presence {
-            user: user.get(),
-            active: *status == PresenceStatus::Active,
-        },
+        ChatEvent::NewMessage { chat, message } => {
+            EventRecord::New { chat: chat_out(*chat), message: record::encode(message) }
+        }
+        ChatEvent::MessageUpdated { chat, message } => {
+            EventRecord::Updated { chat: chat_out(*chat), message: record::encode(message) }
+        }
+        ChatEvent::MessageDeleted { chat, id } => EventRecord::Deleted { chat: chat_out(*chat), id: id.to_string() },
+        ChatEvent::Typing { chat, user } => EventRecord::Typing { chat: chat_out(*chat), user: user.get() },
+        ChatEvent::Presence { user, status } => {
+            EventRecord::Presence { user: user.get(), active: *status == PresenceStatus::Active }
+        }
     };
     // Plain strings and numbers: serialising cannot fail.
     serde_json::to_string(&record).unwrap_or_default()
@@ -76,29 +64,21 @@ pub(crate) fn encode(event: &ChatEvent) -> String {
 pub(crate) fn decode(payload: &[u8]) -> Result<ChatEvent, StoreError> {
     let record: EventRecord = serde_json::from_slice(payload).map_err(bad)?;
     Ok(match record {
-        EventRecord::New { chat, message } => ChatEvent::NewMessage {
-            chat: chat_in(chat)?,
-            message: record::decode(&message)?,
-        },
-        EventRecord::Updated { chat, message } => ChatEvent::MessageUpdated {
-            chat: chat_in(chat)?,
-            message: record::decode(&message)?,
-        },
-        EventRecord::Deleted { chat, id } => ChatEvent::MessageDeleted {
-            chat: chat_in(chat)?,
-            id: MessageId::parse(&id).map_err(bad)?,
-        },
-        EventRecord::Typing { chat, user } => ChatEvent::Typing {
-            chat: chat_in(chat)?,
-            user: UserId::new(user).map_err(bad)?,
-        },
+        EventRecord::New { chat, message } => {
+            ChatEvent::NewMessage { chat: chat_in(chat)?, message: record::decode(&message)? }
+        }
+        EventRecord::Updated { chat, message } => {
+            ChatEvent::MessageUpdated { chat: chat_in(chat)?, message: record::decode(&message)? }
+        }
+        EventRecord::Deleted { chat, id } => {
+            ChatEvent::MessageDeleted { chat: chat_in(chat)?, id: MessageId::parse(&id).map_err(bad)? }
+        }
+        EventRecord::Typing { chat, user } => {
+            ChatEvent::Typing { chat: chat_in(chat)?, user: UserId::new(user).map_err(bad)? }
+        }
         EventRecord::Presence { user, active } => ChatEvent::Presence {
             user: UserId::new(user).map_err(bad)?,
-            status: if active {
-                PresenceStatus::Active
-            } else {
-                PresenceStatus::Inactive
-            },
+            status: if active { PresenceStatus::Active } else { PresenceStatus::Inactive },
         },
     })
 }
@@ -114,26 +94,11 @@ mod tests {
         let dm = Chat::between(user(5), ChatTarget::User(user(3)));
         let message = Message::new(user(5), MessageBody::Text(MessageText::from_stored("hi 😢".into())));
         let events = [
-            ChatEvent::NewMessage {
-                chat: dm,
-                message: message.clone(),
-            },
-            ChatEvent::MessageUpdated {
-                chat: Chat::Topic(TopicId::new(4).expect("valid")),
-                message: message.clone(),
-            },
-            ChatEvent::MessageDeleted {
-                chat: dm,
-                id: message.id,
-            },
-            ChatEvent::Typing {
-                chat: dm,
-                user: user(3),
-            },
-            ChatEvent::Presence {
-                user: user(3),
-                status: PresenceStatus::Inactive,
-            },
+            ChatEvent::NewMessage { chat: dm, message: message.clone() },
+            ChatEvent::MessageUpdated { chat: Chat::Topic(TopicId::new(4).expect("valid")), message: message.clone() },
+            ChatEvent::MessageDeleted { chat: dm, id: message.id },
+            ChatEvent::Typing { chat: dm, user: user(3) },
+            ChatEvent::Presence { user: user(3), status: PresenceStatus::Inactive },
         ];
         for event in events {
             assert_eq!(decode(encode(&event).as_bytes()).expect("decodes"), event);

@@ -12,7 +12,8 @@ use chat_domain::{
 
 use crate::events::SinkSlot;
 use crate::{
-    Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError,
+    Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore,
+    StoreError,
 };
 
 /// Chats kept in this process's memory, and the in-process event bus: events go straight from the
@@ -29,6 +30,8 @@ struct Tenant {
     chats: HashMap<Chat, ChatLog>,
     inboxes: HashMap<UserId, Inbox>,
     last_active: HashMap<UserId, Timestamp>,
+    /// Per user: the instances vouching for them, and until when.
+    presence: HashMap<UserId, HashMap<String, Timestamp>>,
 }
 
 #[derive(Debug, Default)]
@@ -105,49 +108,27 @@ impl ChatStore for MemoryStore {
             tenant.inboxes.entry(owner).or_default().touch(entry, message.timestamp);
         }
         tenant.last_active.insert(message.author, message.timestamp);
-        self.publish_now(
-            tenant_handle,
-            &chat.audience(),
-            ChatEvent::NewMessage {
-                chat,
-                message: message.clone(),
-            },
-        );
+        self.publish_now(tenant_handle, &chat.audience(), ChatEvent::NewMessage { chat, message: message.clone() });
         Ok(())
     }
 
     async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError> {
         let tenants = self.lock();
         let Some(log) = tenants.get(tenant).and_then(|t| t.chats.get(&chat)) else {
-            return Ok(HistoryPage {
-                total: 0,
-                messages: Vec::new(),
-            });
+            return Ok(HistoryPage { total: 0, messages: Vec::new() });
         };
         let (start, end) = page_bounds(log.order.len(), page);
-        let messages = log.order[start..end]
-            .iter()
-            .filter_map(|id| log.messages.get(id).cloned())
-            .collect();
-        Ok(HistoryPage {
-            total: log.order.len() as u64,
-            messages,
-        })
+        let messages = log.order[start..end].iter().filter_map(|id| log.messages.get(id).cloned()).collect();
+        Ok(HistoryPage { total: log.order.len() as u64, messages })
     }
 
     async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError> {
         let tenants = self.lock();
         let Some(tenant) = tenants.get(tenant) else {
-            return Ok(InboxPage {
-                total: 0,
-                entries: Vec::new(),
-            });
+            return Ok(InboxPage { total: 0, entries: Vec::new() });
         };
         let Some(inbox) = tenant.inboxes.get(&owner) else {
-            return Ok(InboxPage {
-                total: 0,
-                entries: Vec::new(),
-            });
+            return Ok(InboxPage { total: 0, entries: Vec::new() });
         };
         let skip = usize::try_from(page.skip()).unwrap_or(usize::MAX);
         let entries = inbox
@@ -159,17 +140,10 @@ impl ChatStore for MemoryStore {
             .map(|(score, _, target)| InboxEntry {
                 target: *target,
                 updated: Timestamp::from_epoch_millis(*score),
-                latest: tenant
-                    .chats
-                    .get(&Chat::between(owner, *target))
-                    .and_then(ChatLog::latest)
-                    .cloned(),
+                latest: tenant.chats.get(&Chat::between(owner, *target)).and_then(ChatLog::latest).cloned(),
             })
             .collect();
-        Ok(InboxPage {
-            total: inbox.ranked.len() as u64,
-            entries,
-        })
+        Ok(InboxPage { total: inbox.ranked.len() as u64, entries })
     }
 
     async fn modify(
@@ -180,10 +154,7 @@ impl ChatStore for MemoryStore {
         decide: &Decide<'_>,
     ) -> Result<Message, ModifyError> {
         let mut tenants = self.lock();
-        let log = tenants
-            .get_mut(tenant)
-            .and_then(|t| t.chats.get_mut(&chat))
-            .ok_or(ModifyError::NotFound)?;
+        let log = tenants.get_mut(tenant).and_then(|t| t.chats.get_mut(&chat)).ok_or(ModifyError::NotFound)?;
         let current = log.messages.get(&id).ok_or(ModifyError::NotFound)?;
         let (result, event) = match decide(current).map_err(ModifyError::Rejected)? {
             Change::Replace(updated) => {
@@ -234,5 +205,76 @@ impl EventBus for MemoryStore {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl PresenceStore for MemoryStore {
+    async fn refresh(
+        &self,
+        tenant: &DomainHandle,
+        users: &[UserId],
+        instance: &str,
+        until: Timestamp,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let now = Timestamp::now();
+        let mut tenants = self.lock();
+        let presence = &mut tenants.entry(tenant.clone()).or_default().presence;
+        let mut arrived = Vec::new();
+        for user in users {
+            let vouchers = presence.entry(*user).or_default();
+            vouchers.retain(|_, deadline| *deadline > now);
+            if vouchers.is_empty() {
+                arrived.push(*user);
+            }
+            vouchers.insert(instance.to_owned(), until);
+        }
+        Ok(arrived)
+    }
+
+    async fn leave(&self, tenant: &DomainHandle, user: UserId, instance: &str) -> Result<bool, StoreError> {
+        let now = Timestamp::now();
+        let mut tenants = self.lock();
+        let Some(vouchers) = tenants.get_mut(tenant).and_then(|t| t.presence.get_mut(&user)) else {
+            return Ok(false);
+        };
+        let was_live = !vouchers.is_empty();
+        vouchers.remove(instance);
+        vouchers.retain(|_, deadline| *deadline > now);
+        Ok(was_live && vouchers.is_empty())
+    }
+
+    async fn expire(&self, now: Timestamp) -> Result<Vec<(DomainHandle, UserId)>, StoreError> {
+        let mut tenants = self.lock();
+        let mut gone = Vec::new();
+        for (handle, tenant) in tenants.iter_mut() {
+            for (user, vouchers) in tenant.presence.iter_mut() {
+                let was_live = !vouchers.is_empty();
+                vouchers.retain(|_, deadline| *deadline > now);
+                if was_live && vouchers.is_empty() {
+                    gone.push((handle.clone(), *user));
+                }
+            }
+        }
+        Ok(gone)
+    }
+
+    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        let tenants = self.lock();
+        let partners = tenants
+            .get(tenant)
+            .and_then(|t| t.inboxes.get(&user))
+            .map(|inbox| {
+                inbox
+                    .scores
+                    .keys()
+                    .filter_map(|entry| match entry {
+                        ChatTarget::User(other) => Some(*other),
+                        ChatTarget::Topic(_) => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(partners)
     }
 }

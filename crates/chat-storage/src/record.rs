@@ -80,13 +80,7 @@ pub(crate) fn decode(json: &str) -> Result<Message, StoreError> {
         Some("seen") => Some(MessageStatus::Seen),
         _ => None,
     };
-    Ok(Message {
-        id,
-        author,
-        timestamp,
-        body,
-        status,
-    })
+    Ok(Message { id, author, timestamp, body, status })
 }
 
 #[cfg(test)]

@@ -22,10 +22,7 @@ pub(crate) struct Authenticated(pub(crate) UserId);
 /// The token a request carries in the configured header or as `Authorization: Bearer`.
 pub(crate) fn token(request: &HttpRequest, state: &ApiState) -> Option<String> {
     let headers = request.headers();
-    let from_header = headers
-        .get(&state.inner.token_header)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
+    let from_header = headers.get(&state.inner.token_header).and_then(|v| v.to_str().ok()).map(str::trim);
     let from_bearer = || {
         headers
             .get(AUTHORIZATION)
@@ -33,16 +30,11 @@ pub(crate) fn token(request: &HttpRequest, state: &ApiState) -> Option<String> {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
     };
-    from_header
-        .filter(|t| !t.is_empty())
-        .or_else(|| from_bearer().filter(|t| !t.is_empty()))
-        .map(str::to_owned)
+    from_header.filter(|t| !t.is_empty()).or_else(|| from_bearer().filter(|t| !t.is_empty())).map(str::to_owned)
 }
 
 fn caller(request: &HttpRequest) -> Result<Option<UserId>, ApiError> {
-    let state = request
-        .app_data::<web::Data<ApiState>>()
-        .ok_or_else(ApiError::state_missing)?;
+    let state = request.app_data::<web::Data<ApiState>>().ok_or_else(ApiError::state_missing)?;
     match token(request, state) {
         None => Ok(None),
         Some(token) => verify(state, &token).map(Some).map_err(ApiError::from),

@@ -33,22 +33,12 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, name: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: Some(code),
-            name,
-            message: message.into(),
-        }
+        Self { status, code: Some(code), name, message: message.into() }
     }
 
     /// 401: the request carries no token.
     pub fn not_authenticated() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "NOT_AUTHENTICATED",
-            "UnauthenticatedError",
-            "You are not authenticated",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "NOT_AUTHENTICATED", "UnauthenticatedError", "You are not authenticated")
     }
 
     /// 401: the token is not valid.
@@ -57,12 +47,7 @@ impl ApiError {
             TokenError::Invalid(why) => format!("Invalid token: {why}"),
             TokenError::NoUserId => "Invalid token: it carries no valid user id".to_owned(),
         };
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN_ERR",
-            "UnauthorizedError",
-            message,
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "INVALID_TOKEN_ERR", "UnauthorizedError", message)
     }
 
     /// 400: the body is not JSON.
@@ -82,12 +67,7 @@ impl ApiError {
 
     /// 404: no route at this path.
     pub fn route_not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "RouteNotFoundError",
-            "Route not found",
-        )
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "RouteNotFoundError", "Route not found")
     }
 
     /// 500: the routes were mounted without their [`crate::ApiState`] — a wiring bug.
@@ -100,24 +80,15 @@ impl ApiError {
     fn from_status(status: StatusCode) -> Self {
         match status {
             StatusCode::NOT_FOUND => Self::route_not_found(),
-            StatusCode::METHOD_NOT_ALLOWED => Self::new(
-                status,
-                "METHOD_NOT_ALLOWED",
-                "MethodNotAllowedError",
-                "Method not allowed on this route",
-            ),
-            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                status,
-                "PAYLOAD_TOO_LARGE",
-                "PayloadTooLargeError",
-                "The request body is too large",
-            ),
-            status if status.is_client_error() => Self::new(
-                status,
-                "BAD_REQUEST",
-                "BadRequestError",
-                status.canonical_reason().unwrap_or("Bad request"),
-            ),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                Self::new(status, "METHOD_NOT_ALLOWED", "MethodNotAllowedError", "Method not allowed on this route")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(status, "PAYLOAD_TOO_LARGE", "PayloadTooLargeError", "The request body is too large")
+            }
+            status if status.is_client_error() => {
+                Self::new(status, "BAD_REQUEST", "BadRequestError", status.canonical_reason().unwrap_or("Bad request"))
+            }
             status => Self::new(status, "INTERNAL_ERROR", "InternalServerError", "Something went wrong"),
         }
     }
@@ -163,18 +134,12 @@ impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         let message = error.to_string();
         match error {
-            DomainError::InvalidTarget(_) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "MESSAGES_INVALID_TARGET",
-                "ArgumentError",
-                message,
-            ),
-            DomainError::InvalidType => Self::new(
-                StatusCode::BAD_REQUEST,
-                "MESSAGES_INVALID_TYPE",
-                "ArgumentError",
-                message,
-            ),
+            DomainError::InvalidTarget(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "MESSAGES_INVALID_TARGET", "ArgumentError", message)
+            }
+            DomainError::InvalidType => {
+                Self::new(StatusCode::BAD_REQUEST, "MESSAGES_INVALID_TYPE", "ArgumentError", message)
+            }
             DomainError::InvalidArgument(_) | DomainError::NothingToApply => Self::argument(message),
             DomainError::MessageNotFound => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NotFoundError", message),
             DomainError::NotAuthor | DomainError::NotRecipient => {

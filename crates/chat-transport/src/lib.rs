@@ -54,10 +54,7 @@ pub struct ApiState {
 impl ApiState {
     /// The state of the API.
     pub fn new(parts: ApiParts) -> Self {
-        Self {
-            inner: Arc::new(parts),
-            sessions: Arc::default(),
-        }
+        Self { inner: Arc::new(parts), sessions: Arc::default() }
     }
 
     fn service(&self) -> &ChatService {

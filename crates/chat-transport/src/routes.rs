@@ -21,11 +21,7 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
         .service(web::resource("/").route(web::get().to(about)))
         .service(web::resource("/api").route(web::get().to(welcome)))
         .service(web::resource("/api/list").route(web::get().to(inbox)))
-        .service(
-            web::resource("/api/{target}/{id}")
-                .route(web::get().to(history))
-                .route(web::post().to(send)),
-        )
+        .service(web::resource("/api/{target}/{id}").route(web::get().to(history)).route(web::post().to(send)))
         .service(
             web::resource("/api/{target}/{id}/{message_id}")
                 .route(web::post().to(edit))
@@ -98,17 +94,9 @@ async fn history(
     let page = query.parse(service.settings().paging)?;
     let history = service.history(&tenant, caller, target, page).await?;
     Ok(HttpResponse::Ok().json(HistoryAnswer {
-        state: PageState::new(
-            Keyspace::public_chat(&tenant, history.chat),
-            history.page,
-            history.total,
-        ),
+        state: PageState::new(Keyspace::public_chat(&tenant, history.chat), history.page, history.total),
         entry: &history.peer,
-        messages: history
-            .messages
-            .iter()
-            .map(|(message, author)| MessageOut::new(message, author))
-            .collect(),
+        messages: history.messages.iter().map(|(message, author)| MessageOut::new(message, author)).collect(),
     }))
 }
 

@@ -22,27 +22,21 @@ impl Tenants {
     /// Requests whose host (without port, any case) is in `by_host` use that handle; all others
     /// use `default`.
     pub fn new(default: DomainHandle, by_host: impl IntoIterator<Item = (String, DomainHandle)>) -> Self {
-        let by_host = by_host
-            .into_iter()
-            .map(|(host, handle)| (strip_port(&host).to_ascii_lowercase(), handle))
-            .collect();
+        let by_host =
+            by_host.into_iter().map(|(host, handle)| (strip_port(&host).to_ascii_lowercase(), handle)).collect();
         Self { by_host, default }
     }
 
     /// The handle for a request to `host` (a `Host` header value, port allowed).
     pub fn resolve(&self, host: Option<&str>) -> &DomainHandle {
-        host.map(strip_port)
-            .and_then(|host| self.by_host.get(&host.to_ascii_lowercase()))
-            .unwrap_or(&self.default)
+        host.map(strip_port).and_then(|host| self.by_host.get(&host.to_ascii_lowercase())).unwrap_or(&self.default)
     }
 }
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         // An IPv6 literal: `[::1]:8080`.
-        return host
-            .split_once(']')
-            .map_or(host, |(address, _)| &host[..=address.len()]);
+        return host.split_once(']').map_or(host, |(address, _)| &host[..=address.len()]);
     }
     host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
@@ -61,9 +55,7 @@ impl FromRequest for Tenant {
             .get(HOST)
             .and_then(|v| v.to_str().ok())
             .or_else(|| request.uri().authority().map(|a| a.as_str()));
-        let handle = request
-            .app_data::<web::Data<ApiState>>()
-            .map(|state| state.inner.tenants.resolve(host).clone());
+        let handle = request.app_data::<web::Data<ApiState>>().map(|state| state.inner.tenants.resolve(host).clone());
         ready(handle.map(Tenant).ok_or_else(ApiError::state_missing))
     }
 }
@@ -77,10 +69,7 @@ mod tests {
         let handle = |h: &str| DomainHandle::parse(h).expect("valid");
         let tenants = Tenants::new(
             handle("main"),
-            [
-                ("Chat.Example.com".to_owned(), handle("example")),
-                ("other.test:8443".to_owned(), handle("other")),
-            ],
+            [("Chat.Example.com".to_owned(), handle("example")), ("other.test:8443".to_owned(), handle("other"))],
         );
         assert_eq!(tenants.resolve(Some("other.test")), &handle("other"));
         assert_eq!(tenants.resolve(Some("chat.example.com:8080")), &handle("example"));

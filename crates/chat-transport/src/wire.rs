@@ -20,10 +20,7 @@ pub(crate) struct TimestampOut {
 
 impl From<Timestamp> for TimestampOut {
     fn from(at: Timestamp) -> Self {
-        Self {
-            epoch: at.epoch_millis(),
-            iso: at.iso(),
-        }
+        Self { epoch: at.epoch_millis(), iso: at.iso() }
     }
 }
 
@@ -77,10 +74,7 @@ pub(crate) struct ChatState {
 
 impl ChatState {
     pub(crate) fn new(handle: &DomainHandle, chat: Chat, target: ChatTarget) -> Self {
-        Self {
-            key: Keyspace::public_chat(handle, chat),
-            inbox_key: target.to_string(),
-        }
+        Self { key: Keyspace::public_chat(handle, chat), inbox_key: target.to_string() }
     }
 }
 
@@ -96,13 +90,7 @@ pub(crate) struct PageState {
 
 impl PageState {
     pub(crate) fn new(key: String, page: PageRequest, total: u64) -> Self {
-        Self {
-            key,
-            page: page.page(),
-            per_page: page.per_page(),
-            total,
-            total_pages: page.total_pages(total),
-        }
+        Self { key, page: page.page(), per_page: page.per_page(), total, total_pages: page.total_pages(total) }
     }
 }
 
@@ -163,9 +151,7 @@ fn image_field(value: Value) -> Result<Value, DomainError> {
     match &value {
         Value::Object(fields) if !fields.is_empty() => Ok(value),
         Value::String(url) if !url.trim().is_empty() => Ok(value),
-        _ => Err(DomainError::InvalidArgument(
-            "image must be a non-empty object or string".into(),
-        )),
+        _ => Err(DomainError::InvalidArgument("image must be a non-empty object or string".into())),
     }
 }
 
@@ -174,15 +160,13 @@ pub(crate) fn message_body(mut body: Map<String, Value>, max_chars: usize) -> Re
     let kind = body.remove("type");
     match kind.as_ref().and_then(Value::as_str) {
         Some("text") => match body.remove("text") {
-            None | Some(Value::Null) => Err(DomainError::InvalidArgument(
-                "text is required for text messages".into(),
-            )),
+            None | Some(Value::Null) => Err(DomainError::InvalidArgument("text is required for text messages".into())),
             Some(text) => text_field(text, max_chars).map(MessageBody::Text),
         },
         Some("image") => match body.remove("image") {
-            None | Some(Value::Null) => Err(DomainError::InvalidArgument(
-                "image is required for image messages".into(),
-            )),
+            None | Some(Value::Null) => {
+                Err(DomainError::InvalidArgument("image is required for image messages".into()))
+            }
             Some(image) => image_field(image).map(MessageBody::Image),
         },
         _ => Err(DomainError::InvalidType),
@@ -219,11 +203,6 @@ pub(crate) struct PageQuery {
 
 impl PageQuery {
     pub(crate) fn parse(&self, limits: chat_domain::PagingLimits) -> Result<PageRequest, DomainError> {
-        PageRequest::parse(
-            self.page.as_deref(),
-            self.per_page.as_deref(),
-            self.limit.as_deref(),
-            limits,
-        )
+        PageRequest::parse(self.page.as_deref(), self.per_page.as_deref(), self.limit.as_deref(), limits)
     }
 }

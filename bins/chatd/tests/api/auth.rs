@@ -11,10 +11,7 @@ use crate::helpers::{Backend, SECRET, both, sign, spawn_app, spawn_app_with, tes
 const MESSAGE: &str = "/api/user/2/a6ab410a-826b-45f1-aae1-6f8d8a73d738";
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 async fn protected_routes_need_a_token(backend: Backend) {
@@ -39,18 +36,11 @@ async fn bad_tokens_are_refused_with_invalid_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let unsigned = {
         let part = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
-        format!(
-            "{}.{}.",
-            part(json!({"alg": "none", "typ": "JWT"})),
-            part(json!({"user_id": 1}))
-        )
+        format!("{}.{}.", part(json!({"alg": "none", "typ": "JWT"})), part(json!({"user_id": 1})))
     };
     let bad = [
         ("malformed", "abc".to_owned()),
-        (
-            "wrong secret",
-            sign(Algorithm::HS256, "another-secret", json!({"user_id": 1})),
-        ),
+        ("wrong secret", sign(Algorithm::HS256, "another-secret", json!({"user_id": 1}))),
         ("other algorithm", sign(Algorithm::HS384, SECRET, json!({"user_id": 1}))),
         ("alg none", unsigned),
         ("expired", token_for(json!({"user_id": 1, "exp": now() - 3600}))),
@@ -72,12 +62,7 @@ async fn a_numeric_string_user_id_is_the_same_user(backend: Backend) {
     let app = spawn_app(backend).await;
     let as_text = token_for(json!({"user_id": "1000"}));
     let sent = app
-        .request(
-            Method::POST,
-            "/api/user/99",
-            Some(&as_text),
-            Some(br#"{"type":"text","text":"hi"}"#.to_vec()),
-        )
+        .request(Method::POST, "/api/user/99", Some(&as_text), Some(br#"{"type":"text","text":"hi"}"#.to_vec()))
         .await;
     assert_eq!(sent.status, StatusCode::CREATED);
     assert_eq!(sent.body["entry"]["author"], json!(1000));
@@ -97,16 +82,10 @@ async fn bearer_tokens_and_a_configured_header_work(backend: Backend) {
         answer["authenticated"].clone()
     };
     let url = format!("{}/api", app.address);
-    assert_eq!(
-        welcome(app.client.get(&url).header("X-Platform-Jwt", token(5))).await,
-        json!(true)
-    );
+    assert_eq!(welcome(app.client.get(&url).header("X-Platform-Jwt", token(5))).await, json!(true));
     assert_eq!(welcome(app.client.get(&url).bearer_auth(token(5))).await, json!(true));
     // The default header name is not read once another one is configured.
-    assert_eq!(
-        welcome(app.client.get(&url).header("X-Auth-Token", token(5))).await,
-        json!(false)
-    );
+    assert_eq!(welcome(app.client.get(&url).header("X-Auth-Token", token(5))).await, json!(false));
     // Tokens with a valid expiry are accepted.
     let fresh = token_for(json!({"user_id": 5, "exp": now() + 3600}));
     assert_eq!(welcome(app.client.get(&url).bearer_auth(fresh)).await, json!(true));

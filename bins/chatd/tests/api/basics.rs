@@ -34,14 +34,8 @@ async fn unknown_paths_and_methods_answer_the_error_body(backend: Backend) {
     let missing = app.request(Method::GET, "/nothing/here", None, None).await;
     missing.assert_error(404, "NOT_FOUND");
     assert_eq!(missing.body["name"], json!("RouteNotFoundError"));
-    app.request(Method::GET, "/api/user/1/2/3/4", Some(&token(1)), None)
-        .await
-        .assert_error(404, "NOT_FOUND");
-    app.request(Method::PUT, "/api/user/2", Some(&token(1)), None)
-        .await
-        .assert_error(405, "METHOD_NOT_ALLOWED");
-    app.request(Method::PATCH, "/api/list", Some(&token(1)), None)
-        .await
-        .assert_error(405, "METHOD_NOT_ALLOWED");
+    app.request(Method::GET, "/api/user/1/2/3/4", Some(&token(1)), None).await.assert_error(404, "NOT_FOUND");
+    app.request(Method::PUT, "/api/user/2", Some(&token(1)), None).await.assert_error(405, "METHOD_NOT_ALLOWED");
+    app.request(Method::PATCH, "/api/list", Some(&token(1)), None).await.assert_error(405, "METHOD_NOT_ALLOWED");
 }
 both!(unknown_routes, unknown_paths_and_methods_answer_the_error_body);

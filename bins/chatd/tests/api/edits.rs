@@ -12,10 +12,7 @@ async fn the_author_edits_text_and_keeps_the_timestamp(backend: Backend) {
     let text = "Can't believe I started this chat with \"Hello, world!\" 😢";
     let edited = app.post(&path, 388636, json!({"text": text})).await;
     assert_eq!(edited.status, StatusCode::OK);
-    assert_eq!(
-        edited.body["state"],
-        json!({"key": "myplatform:dm:388636-524376", "inbox_key": "user-524376"})
-    );
+    assert_eq!(edited.body["state"], json!({"key": "myplatform:dm:388636-524376", "inbox_key": "user-524376"}));
     assert_eq!(edited.body["entry"]["text"], json!(text));
     assert_eq!(edited.body["entry"]["id"], sent["id"]);
     assert_eq!(edited.body["entry"]["timestamp"], sent["timestamp"]);
@@ -29,20 +26,12 @@ async fn only_the_author_edits_and_only_a_recipient_marks_seen(backend: Backend)
     let sent = app.send_text(1, "/api/user/2", "mine").await;
     let id = sent["id"].as_str().unwrap();
     let before = app.snapshot(&[1, 2]).await;
-    app.post(&format!("/api/user/1/{id}"), 2, json!({"text": "hijacked"}))
-        .await
-        .assert_error(403, "FORBIDDEN");
-    app.post(&format!("/api/user/2/{id}"), 1, json!({"status": "seen"}))
-        .await
-        .assert_error(403, "FORBIDDEN");
-    app.delete(&format!("/api/user/1/{id}"), 2)
-        .await
-        .assert_error(403, "FORBIDDEN");
+    app.post(&format!("/api/user/1/{id}"), 2, json!({"text": "hijacked"})).await.assert_error(403, "FORBIDDEN");
+    app.post(&format!("/api/user/2/{id}"), 1, json!({"status": "seen"})).await.assert_error(403, "FORBIDDEN");
+    app.delete(&format!("/api/user/1/{id}"), 2).await.assert_error(403, "FORBIDDEN");
     assert_eq!(app.snapshot(&[1, 2]).await, before, "refused changes changed nothing");
 
-    let seen = app
-        .post(&format!("/api/user/1/{id}"), 2, json!({"status": "seen"}))
-        .await;
+    let seen = app.post(&format!("/api/user/1/{id}"), 2, json!({"status": "seen"})).await;
     assert_eq!(seen.status, StatusCode::OK);
     assert_eq!(seen.body["entry"]["status"], json!("seen"));
     assert_eq!(seen.body["entry"]["text"], json!("mine"));
@@ -53,25 +42,16 @@ async fn only_the_author_edits_and_only_a_recipient_marks_seen(backend: Backend)
     // In a topic anyone but the author may mark a message seen.
     let posted = app.send_text(1, "/api/topic/9", "topic post").await;
     let topic_path = format!("/api/topic/9/{}", posted["id"].as_str().unwrap());
-    assert_eq!(
-        app.post(&topic_path, 5, json!({"status": "seen"})).await.status,
-        StatusCode::OK
-    );
-    app.post(&topic_path, 5, json!({"text": "not yours"}))
-        .await
-        .assert_error(403, "FORBIDDEN");
+    assert_eq!(app.post(&topic_path, 5, json!({"status": "seen"})).await.status, StatusCode::OK);
+    app.post(&topic_path, 5, json!({"text": "not yours"})).await.assert_error(403, "FORBIDDEN");
 }
 both!(ownership, only_the_author_edits_and_only_a_recipient_marks_seen);
 
 async fn image_messages_are_edited_by_image(backend: Backend) {
     let app = spawn_app(backend).await;
-    let sent = app
-        .post("/api/user/2", 1, json!({"type": "image", "image": {"url": "a.png"}}))
-        .await;
+    let sent = app.post("/api/user/2", 1, json!({"type": "image", "image": {"url": "a.png"}})).await;
     let path = format!("/api/user/2/{}", sent.body["entry"]["id"].as_str().unwrap());
-    app.post(&path, 1, json!({"text": "text does not fit an image"}))
-        .await
-        .assert_error(400, "INVALID_ARGUMENT");
+    app.post(&path, 1, json!({"text": "text does not fit an image"})).await.assert_error(400, "INVALID_ARGUMENT");
     let edited = app.post(&path, 1, json!({"image": {"url": "b.png"}})).await;
     assert_eq!(edited.status, StatusCode::OK);
     assert_eq!(edited.body["entry"]["image"], json!({"url": "b.png"}));
@@ -88,49 +68,23 @@ async fn bad_edits_are_refused_and_change_nothing(backend: Backend) {
     let nothing = app.post(&path, 1, json!({})).await;
     nothing.assert_error(400, "INVALID_ARGUMENT");
     assert_eq!(nothing.body["message"], json!("No valid data was supplied"));
-    app.post(&path, 1, json!({"image": {"url": "x"}}))
-        .await
-        .assert_error(400, "INVALID_ARGUMENT");
-    app.post(&path, 1, json!({"text": 42}))
-        .await
-        .assert_error(400, "INVALID_ARGUMENT");
-    app.post(&path, 1, json!({"text": ""}))
-        .await
-        .assert_error(400, "INVALID_ARGUMENT");
-    app.post(&path, 1, json!({"status": "unseen"}))
-        .await
-        .assert_error(400, "INVALID_ARGUMENT");
-    let empty = app
-        .request(Method::POST, &path, Some(&token(1)), Some(Vec::new()))
-        .await;
+    app.post(&path, 1, json!({"image": {"url": "x"}})).await.assert_error(400, "INVALID_ARGUMENT");
+    app.post(&path, 1, json!({"text": 42})).await.assert_error(400, "INVALID_ARGUMENT");
+    app.post(&path, 1, json!({"text": ""})).await.assert_error(400, "INVALID_ARGUMENT");
+    app.post(&path, 1, json!({"status": "unseen"})).await.assert_error(400, "INVALID_ARGUMENT");
+    let empty = app.request(Method::POST, &path, Some(&token(1)), Some(Vec::new())).await;
     empty.assert_error(400, "INVALID_ARGUMENT");
-    let broken = app
-        .request(Method::POST, &path, Some(&token(1)), Some(b"{".to_vec()))
-        .await;
+    let broken = app.request(Method::POST, &path, Some(&token(1)), Some(b"{".to_vec())).await;
     broken.assert_error(400, "INVALID_JSON");
 
-    let unknown = app
-        .post(
-            "/api/user/2/7d3f1c1e-0000-4000-8000-000000000000",
-            1,
-            json!({"text": "x"}),
-        )
-        .await;
+    let unknown = app.post("/api/user/2/7d3f1c1e-0000-4000-8000-000000000000", 1, json!({"text": "x"})).await;
     unknown.assert_error(404, "NOT_FOUND");
     assert_eq!(unknown.body["message"], json!("Message not found"));
-    app.post("/api/user/2/not-a-uuid", 1, json!({"text": "x"}))
-        .await
-        .assert_error(404, "NOT_FOUND");
-    app.delete("/api/user/2/not-a-uuid", 1)
-        .await
-        .assert_error(404, "NOT_FOUND");
+    app.post("/api/user/2/not-a-uuid", 1, json!({"text": "x"})).await.assert_error(404, "NOT_FOUND");
+    app.delete("/api/user/2/not-a-uuid", 1).await.assert_error(404, "NOT_FOUND");
     // The right id in another conversation is not found either.
-    app.post(&format!("/api/user/3/{id}"), 1, json!({"text": "x"}))
-        .await
-        .assert_error(404, "NOT_FOUND");
-    app.post(&format!("/api/usr/2/{id}"), 1, json!({"text": "x"}))
-        .await
-        .assert_error(400, "MESSAGES_INVALID_TARGET");
+    app.post(&format!("/api/user/3/{id}"), 1, json!({"text": "x"})).await.assert_error(404, "NOT_FOUND");
+    app.post(&format!("/api/usr/2/{id}"), 1, json!({"text": "x"})).await.assert_error(400, "MESSAGES_INVALID_TARGET");
     assert_eq!(app.snapshot(&[1, 2]).await, before, "rejected edits changed nothing");
 }
 both!(bad_edits, bad_edits_are_refused_and_change_nothing);
@@ -163,20 +117,11 @@ async fn concurrent_edits_and_seen_marks_are_all_kept(backend: Backend) {
     let id = sent["id"].as_str().unwrap().to_owned();
     let edits = (1..=10).map(|n| {
         let (app, id) = (&app, &id);
-        async move {
-            app.post(&format!("/api/user/2/{id}"), 1, json!({"text": format!("v{n}")}))
-                .await
-        }
+        async move { app.post(&format!("/api/user/2/{id}"), 1, json!({"text": format!("v{n}")})).await }
     });
-    let seen = async {
-        app.post(&format!("/api/user/1/{id}"), 2, json!({"status": "seen"}))
-            .await
-    };
+    let seen = async { app.post(&format!("/api/user/1/{id}"), 2, json!({"status": "seen"})).await };
     let (edited, seen) = futures_util::join!(futures_util::future::join_all(edits), seen);
-    assert!(
-        edited.iter().all(|answer| answer.status == StatusCode::OK),
-        "{edited:?}"
-    );
+    assert!(edited.iter().all(|answer| answer.status == StatusCode::OK), "{edited:?}");
     assert_eq!(seen.status, StatusCode::OK);
     // Whatever the interleaving, no write was lost: the read status survives every edit, and the
     // stored text is one of the edits.

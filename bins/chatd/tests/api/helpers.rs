@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_identity::{BuiltinDirectory, Directory, PlatformDirectory, PlatformSettings};
-use chat_storage::{ChatStore, EventBus, MemoryStore, RedisSettings, RedisStore};
+use chat_storage::{ChatStore, EventBus, MemoryStore, PresenceStore, RedisSettings, RedisStore};
 use chatd::settings::Settings;
 use chatd::startup::{Application, Dependencies};
 use deadpool_redis::redis::{self, AsyncCommands};
@@ -73,16 +73,8 @@ impl Answer {
         assert_eq!(self.body["error"], json!(true), "{:#}", self.body);
         assert_eq!(self.body["code"], json!(code), "{:#}", self.body);
         assert_eq!(self.body["status"], json!(status), "{:#}", self.body);
-        assert!(
-            self.body["name"].as_str().is_some_and(|n| !n.is_empty()),
-            "{:#}",
-            self.body
-        );
-        assert!(
-            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "{:#}",
-            self.body
-        );
+        assert!(self.body["name"].as_str().is_some_and(|n| !n.is_empty()), "{:#}", self.body);
+        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{:#}", self.body);
     }
 }
 
@@ -125,54 +117,38 @@ async fn spawn_instance(
     platform: Option<&StandInPlatform>,
 ) -> TestApp {
     settings.redis.prefix = prefix.to_owned();
-    let (store, bus): (Arc<dyn ChatStore>, Arc<dyn EventBus>) = match backend {
+    let mut app = match backend {
         Backend::Redis => {
-            let redis = Arc::new(
-                RedisStore::connect(&RedisSettings {
-                    url: RedisServer::shared().url(),
-                    prefix: prefix.to_owned(),
-                    connections: 2,
-                    connect_timeout: std::time::Duration::from_secs(2),
-                    response_timeout: std::time::Duration::from_secs(5),
-                })
-                .expect("connect to the test redis-server"),
-            );
-            (redis.clone(), redis)
+            let redis = RedisStore::connect(&RedisSettings {
+                url: RedisServer::shared().url(),
+                prefix: prefix.to_owned(),
+                connections: 2,
+                connect_timeout: std::time::Duration::from_secs(2),
+                response_timeout: std::time::Duration::from_secs(5),
+            })
+            .expect("connect to the test redis-server");
+            spawn_app_on(Arc::new(redis), settings, platform).await
         }
-        Backend::Memory => {
-            let memory = Arc::new(MemoryStore::new());
-            (memory.clone(), memory)
-        }
+        Backend::Memory => spawn_app_on(Arc::new(MemoryStore::new()), settings, platform).await,
     };
-    let mut app = spawn_app_on(store, bus, settings, platform).await;
     app.backend = backend;
     app
 }
 
-/// A chatd on the given store and bus.
-pub async fn spawn_app_on(
-    store: Arc<dyn ChatStore>,
-    bus: Arc<dyn EventBus>,
-    settings: Settings,
-    platform: Option<&StandInPlatform>,
-) -> TestApp {
+/// A chatd on the given backend.
+pub async fn spawn_app_on<B>(backend: Arc<B>, settings: Settings, platform: Option<&StandInPlatform>) -> TestApp
+where
+    B: ChatStore + EventBus + PresenceStore + 'static,
+{
     let directory: Arc<dyn Directory> = match platform {
         Some(platform) => Arc::new(
-            PlatformDirectory::new(PlatformSettings {
-                api_url: platform.url.clone(),
-                ..PlatformSettings::default()
-            })
-            .expect("valid platform settings"),
+            PlatformDirectory::new(PlatformSettings { api_url: platform.url.clone(), ..PlatformSettings::default() })
+                .expect("valid platform settings"),
         ),
         None => Arc::new(BuiltinDirectory::new()),
     };
     let verifier = Dependencies::from_settings(&settings).expect("valid settings").verifier;
-    let dependencies = Dependencies {
-        store,
-        bus,
-        directory,
-        verifier,
-    };
+    let dependencies = Dependencies::with_backend(backend, directory, verifier);
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let application = Application::build_with(&settings, listener, dependencies).expect("chatd builds");
     let address = format!("http://127.0.0.1:{}", application.port());
@@ -201,12 +177,8 @@ pub fn token_for(claims: Value) -> String {
 
 /// A token with these claims, signed with `algorithm` and `secret`.
 pub fn sign(algorithm: Algorithm, secret: &str, claims: Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(algorithm),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("a token")
+    jsonwebtoken::encode(&Header::new(algorithm), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .expect("a token")
 }
 
 impl TestApp {
@@ -247,13 +219,7 @@ impl TestApp {
 
     /// `POST path` with a JSON body as `user`.
     pub async fn post(&self, path: &str, user: u64, body: Value) -> Answer {
-        self.request(
-            Method::POST,
-            path,
-            Some(&token(user)),
-            Some(body.to_string().into_bytes()),
-        )
-        .await
+        self.request(Method::POST, path, Some(&token(user)), Some(body.to_string().into_bytes())).await
     }
 
     /// `DELETE path` as `user`.
@@ -311,25 +277,13 @@ pub async fn redis_snapshot(prefix: &str) -> Value {
     keys.sort();
     let mut state = serde_json::Map::new();
     for key in keys {
-        let kind: String = redis::cmd("TYPE")
-            .arg(&key)
-            .query_async(&mut connection)
-            .await
-            .expect("TYPE");
+        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut connection).await.expect("TYPE");
         let value = match kind.as_str() {
             "list" => json!(connection.lrange::<_, Vec<String>>(&key, 0, -1).await.expect("LRANGE")),
-            "hash" => json!(
-                connection
-                    .hgetall::<_, std::collections::BTreeMap<String, String>>(&key)
-                    .await
-                    .expect("HGETALL")
-            ),
-            "zset" => json!(
-                connection
-                    .zrange_withscores::<_, Vec<(String, f64)>>(&key, 0, -1)
-                    .await
-                    .expect("ZRANGE")
-            ),
+            "hash" => {
+                json!(connection.hgetall::<_, std::collections::BTreeMap<String, String>>(&key).await.expect("HGETALL"))
+            }
+            "zset" => json!(connection.zrange_withscores::<_, Vec<(String, f64)>>(&key, 0, -1).await.expect("ZRANGE")),
             other => json!(format!("unexpected type {other}")),
         };
         state.insert(key, json!({"type": kind, "value": value}));

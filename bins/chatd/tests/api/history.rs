@@ -37,14 +37,8 @@ async fn pages_count_from_the_newest_message(backend: Backend) {
     assert_eq!(far_past.body["messages"], json!([]));
 
     // Authors are profiles in a history.
-    assert_eq!(
-        first.body["messages"][9]["author"],
-        json!({"id": 2, "username": "user-2"})
-    );
-    assert_eq!(
-        first.body["messages"][8]["author"],
-        json!({"id": 1, "username": "user-1"})
-    );
+    assert_eq!(first.body["messages"][9]["author"], json!({"id": 2, "username": "user-2"}));
+    assert_eq!(first.body["messages"][8]["author"], json!({"id": 1, "username": "user-1"}));
 }
 both!(paging, pages_count_from_the_newest_message);
 
@@ -96,9 +90,7 @@ both!(paging_limits, page_sizes_are_clamped_and_bad_paging_is_refused);
 
 async fn reading_needs_valid_targets(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.get("/api/users/2", 1)
-        .await
-        .assert_error(400, "MESSAGES_INVALID_TARGET");
+    app.get("/api/users/2", 1).await.assert_error(400, "MESSAGES_INVALID_TARGET");
     app.get("/api/user/0", 1).await.assert_error(400, "INVALID_ARGUMENT");
     app.get("/api/topic/x", 1).await.assert_error(400, "INVALID_ARGUMENT");
 }

@@ -46,20 +46,14 @@ async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: B
     assert_eq!(four.body["entries"], json!([]));
     assert_eq!(four.body["state"]["total"], json!(0));
 }
-both!(
-    inbox_order,
-    the_inbox_lists_chats_newest_first_with_their_latest_message
-);
+both!(inbox_order, the_inbox_lists_chats_newest_first_with_their_latest_message);
 
 /// Entries come newest first; chats updated in the same millisecond come in Redis's sorted-set
 /// order (member text, descending), on both backends.
 #[track_caller]
 fn assert_newest_first(entries: &[serde_json::Value]) {
     let key = |e: &serde_json::Value| {
-        (
-            e["timestamp"]["epoch"].as_i64().unwrap(),
-            format!("{}-{}", e["type"].as_str().unwrap(), e["id"]),
-        )
+        (e["timestamp"]["epoch"].as_i64().unwrap(), format!("{}-{}", e["type"].as_str().unwrap(), e["id"]))
     };
     let keys: Vec<_> = entries.iter().map(key).collect();
     let mut sorted = keys.clone();
@@ -70,16 +64,10 @@ fn assert_newest_first(entries: &[serde_json::Value]) {
 async fn the_inbox_pages(backend: Backend) {
     let app = spawn_app(backend).await;
     for other in 2..=6 {
-        app.send_text(1, &format!("/api/user/{other}"), &format!("to {other}"))
-            .await;
+        app.send_text(1, &format!("/api/user/{other}"), &format!("to {other}")).await;
     }
     let ids = |body: &serde_json::Value| -> Vec<u64> {
-        body["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["id"].as_u64().unwrap())
-            .collect()
+        body["entries"].as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect()
     };
     let whole = app.get("/api/list", 1).await;
     assert_newest_first(whole.body["entries"].as_array().unwrap());
@@ -94,10 +82,7 @@ async fn the_inbox_pages(backend: Backend) {
     assert_eq!(first.body["state"]["total"], json!(5));
     assert_eq!(ids(&app.get("/api/list?per_page=2&page=2", 1).await.body), all[2..4]);
     assert_eq!(ids(&app.get("/api/list?limit=2&page=3", 1).await.body), all[4..]);
-    assert_eq!(
-        ids(&app.get("/api/list?limit=2&page=4", 1).await.body),
-        Vec::<u64>::new()
-    );
+    assert_eq!(ids(&app.get("/api/list?limit=2&page=4", 1).await.body), Vec::<u64>::new());
 }
 both!(inbox_paging, the_inbox_pages);
 
@@ -107,23 +92,13 @@ async fn the_latest_message_stays_right_after_edits_and_deletes(backend: Backend
     let two = app.send_text(2, "/api/user/1", "two").await;
     let three = app.send_text(1, "/api/user/2", "three").await;
 
-    let edited = app
-        .post(
-            &format!("/api/user/2/{}", three["id"].as_str().unwrap()),
-            1,
-            json!({"text": "three, edited"}),
-        )
-        .await;
+    let edited =
+        app.post(&format!("/api/user/2/{}", three["id"].as_str().unwrap()), 1, json!({"text": "three, edited"})).await;
     assert_eq!(edited.status, StatusCode::OK);
     let latest = |body: serde_json::Value| body["entries"][0]["latest"].clone();
-    assert_eq!(
-        latest(app.get("/api/list", 2).await.body)["text"],
-        json!("three, edited")
-    );
+    assert_eq!(latest(app.get("/api/list", 2).await.body)["text"], json!("three, edited"));
 
-    let deleted = app
-        .delete(&format!("/api/user/2/{}", three["id"].as_str().unwrap()), 1)
-        .await;
+    let deleted = app.delete(&format!("/api/user/2/{}", three["id"].as_str().unwrap()), 1).await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(latest(app.get("/api/list", 1).await.body)["id"], two["id"]);
     assert_eq!(latest(app.get("/api/list", 2).await.body)["text"], json!("two"));

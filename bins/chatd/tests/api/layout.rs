@@ -29,33 +29,15 @@ async fn a_send_writes_the_originals_layout() {
     assert_eq!(data, BTreeMap::from([(dm["id"].as_str().unwrap().to_owned(), stored)]));
 
     let epoch = |entry: &Value| entry["timestamp"]["epoch"].as_f64().unwrap();
-    let inbox_99: Vec<(String, f64)> = redis
-        .zrange_withscores(format!("{base}:inbox:99"), 0, -1)
-        .await
-        .unwrap();
+    let inbox_99: Vec<(String, f64)> = redis.zrange_withscores(format!("{base}:inbox:99"), 0, -1).await.unwrap();
     assert_eq!(inbox_99, [("user-1000".to_owned(), epoch(&dm))]);
-    let inbox_1000: Vec<(String, f64)> = redis
-        .zrange_withscores(format!("{base}:inbox:1000"), 0, -1)
-        .await
-        .unwrap();
-    assert_eq!(
-        inbox_1000,
-        [
-            ("user-99".to_owned(), epoch(&dm)),
-            ("topic-42".to_owned(), epoch(&topic))
-        ]
-    );
+    let inbox_1000: Vec<(String, f64)> = redis.zrange_withscores(format!("{base}:inbox:1000"), 0, -1).await.unwrap();
+    assert_eq!(inbox_1000, [("user-99".to_owned(), epoch(&dm)), ("topic-42".to_owned(), epoch(&topic))]);
 
     let topic_list: Vec<String> = redis.lrange(format!("{base}:topic:42"), 0, -1).await.unwrap();
     assert_eq!(topic_list, [topic["id"].as_str().unwrap()]);
-    let last_active: String = redis
-        .hget(format!("{base}:activity:1000"), "last_active")
-        .await
-        .unwrap();
-    assert!(
-        last_active.ends_with(" GMT+0000 (Coordinated Universal Time)"),
-        "{last_active}"
-    );
+    let last_active: String = redis.hget(format!("{base}:activity:1000"), "last_active").await.unwrap();
+    assert!(last_active.ends_with(" GMT+0000 (Coordinated Universal Time)"), "{last_active}");
 
     let mut keys: Vec<String> = redis.keys(format!("{}:*", app.prefix)).await.unwrap();
     keys.sort();
@@ -84,11 +66,7 @@ async fn a_send_is_one_atomic_script_call() {
     app.send_text(1, "/api/user/2", "watched").await;
     let sentinel = format!("end-of-{}", app.prefix);
     let mut redis = RedisServer::shared().connection().await;
-    redis::cmd("ECHO")
-        .arg(&sentinel)
-        .query_async::<String>(&mut redis)
-        .await
-        .unwrap();
+    redis::cmd("ECHO").arg(&sentinel).query_async::<String>(&mut redis).await.unwrap();
 
     let mut lines = Vec::new();
     let mut stream = monitor.into_on_message::<String>();
@@ -126,20 +104,14 @@ async fn load_original_fixture(prefix: &str) {
                 let _: () = redis.rpush(&key, items).await.unwrap();
             }
             "hash" => {
-                let fields: Vec<(&str, &str)> = value
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
-                    .collect();
+                let fields: Vec<(&str, &str)> =
+                    value.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap())).collect();
                 let _: () = redis.hset_multiple(&key, &fields).await.unwrap();
             }
             "zset" => {
                 for member in value.as_array().unwrap() {
-                    let _: () = redis
-                        .zadd(&key, member[0].as_str().unwrap(), member[1].as_f64().unwrap())
-                        .await
-                        .unwrap();
+                    let _: () =
+                        redis.zadd(&key, member[0].as_str().unwrap(), member[1].as_f64().unwrap()).await.unwrap();
                 }
             }
             other => panic!("unexpected type {other} in the fixture"),
@@ -171,56 +143,31 @@ async fn chatd_reads_and_extends_what_the_original_wrote() {
         ]
     );
     assert_eq!(messages[0]["text"], json!("Hello, world!"));
-    assert_eq!(
-        messages[0]["timestamp"],
-        json!({"epoch": 1795613394837_i64, "iso": "2026-11-25T13:29:54.837Z"})
-    );
+    assert_eq!(messages[0]["timestamp"], json!({"epoch": 1795613394837_i64, "iso": "2026-11-25T13:29:54.837Z"}));
     assert_eq!(messages[0]["author"], json!({"id": 388636, "username": "user-388636"}));
-    assert_eq!(
-        messages[2]["image"],
-        json!({"url": "https://example.com/cat.png", "width": 640, "height": 480})
-    );
+    assert_eq!(messages[2]["image"], json!({"url": "https://example.com/cat.png", "width": 640, "height": 480}));
     assert_eq!(messages[4]["status"], json!("seen"));
 
     let inbox = app.get("/api/list", 388636).await;
     let entries = inbox.body["entries"].as_array().unwrap();
     assert_eq!(inbox.body["state"]["total"], json!(2));
-    assert_eq!(
-        (entries[0]["type"].clone(), entries[0]["id"].clone()),
-        (json!("user"), json!(524376))
-    );
-    assert_eq!(
-        entries[0]["latest"]["id"],
-        json!("01d45f3a-8cbd-4e57-a46c-70df00c41c48")
-    );
+    assert_eq!((entries[0]["type"].clone(), entries[0]["id"].clone()), (json!("user"), json!(524376)));
+    assert_eq!(entries[0]["latest"]["id"], json!("01d45f3a-8cbd-4e57-a46c-70df00c41c48"));
     assert_eq!(entries[0]["timestamp"]["epoch"], json!(1795613395533_i64));
-    assert_eq!(
-        (entries[1]["type"].clone(), entries[1]["id"].clone()),
-        (json!("topic"), json!(42))
-    );
+    assert_eq!((entries[1]["type"].clone(), entries[1]["id"].clone()), (json!("topic"), json!(42)));
     assert_eq!(entries[1]["latest"]["text"], json!("second post in topic 42"));
 
     // 99 < 1000 numerically, so both sides find dm:99-1000.
     assert_eq!(app.texts("/api/user/1000", 99).await, ["numeric ordering: 99 < 1000"]);
-    assert_eq!(
-        app.get("/api/list", 99).await.body["entries"][0]["latest"]["author"],
-        json!(1000)
-    );
+    assert_eq!(app.get("/api/list", 99).await.body["entries"][0]["latest"]["author"], json!(1000));
 
     // chatd keeps writing the same conversation in the same format.
     let sent = app.send_text(524376, "/api/user/388636", "chatd was here").await;
     let edited = app
-        .post(
-            "/api/user/524376/b62aa160-8129-4772-be7a-a4626bed5890",
-            388636,
-            json!({"text": "edited by chatd"}),
-        )
+        .post("/api/user/524376/b62aa160-8129-4772-be7a-a4626bed5890", 388636, json!({"text": "edited by chatd"}))
         .await;
     assert_eq!(edited.status, StatusCode::OK);
-    assert_eq!(
-        edited.body["entry"]["timestamp"]["iso"],
-        json!("2026-11-25T13:29:55.030Z")
-    );
+    assert_eq!(edited.body["entry"]["timestamp"]["iso"], json!("2026-11-25T13:29:55.030Z"));
     let history = app.get("/api/user/524376?per_page=2", 388636).await;
     assert_eq!(history.body["state"]["total"], json!(6));
     assert_eq!(history.body["messages"][1]["id"], sent["id"]);

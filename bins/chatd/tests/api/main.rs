@@ -14,6 +14,7 @@ mod edits;
 mod history;
 mod inbox;
 mod layout;
+mod presence;
 mod profiles;
 mod realtime_socketio;
 mod realtime_ws;

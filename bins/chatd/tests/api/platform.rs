@@ -86,24 +86,13 @@ async fn answer(request: HttpRequest, state: web::Data<Arc<State>>, profile: fn(
     let query: Vec<(String, String)> = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
         .map(|q| q.into_inner())
         .unwrap_or_default();
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let ids: Vec<u64> = param("ids").split(',').filter_map(|id| id.parse().ok()).collect();
     state.requests.lock().expect("not poisoned").push(Request {
         path: request.path().to_owned(),
         fields: param("fields"),
         ids: ids.clone(),
-        user_agent: request
-            .headers()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
+        user_agent: request.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
     });
     if state.failing.load(Ordering::SeqCst) {
         return HttpResponse::InternalServerError().body("platform is down");

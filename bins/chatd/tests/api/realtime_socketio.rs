@@ -20,42 +20,21 @@ struct Polling<'a> {
 
 impl<'a> Polling<'a> {
     async fn open(app: &'a TestApp) -> (Polling<'a>, Value) {
-        let response = app
-            .client
-            .get(format!("{}/socket.io/?EIO=4&transport=polling", app.address))
-            .send()
-            .await
-            .unwrap();
+        let response =
+            app.client.get(format!("{}/socket.io/?EIO=4&transport=polling", app.address)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let body = response.text().await.unwrap();
         let open: Value = serde_json::from_str(body.strip_prefix('0').expect("an open packet")).unwrap();
         let sid = open["sid"].as_str().unwrap().to_owned();
-        (
-            Polling {
-                app,
-                sid,
-                pending: Vec::new(),
-            },
-            open,
-        )
+        (Polling { app, sid, pending: Vec::new() }, open)
     }
 
     fn url(&self) -> String {
-        format!(
-            "{}/socket.io/?EIO=4&transport=polling&sid={}",
-            self.app.address, self.sid
-        )
+        format!("{}/socket.io/?EIO=4&transport=polling&sid={}", self.app.address, self.sid)
     }
 
     async fn post(&self, packets: &[&str]) {
-        let response = self
-            .app
-            .client
-            .post(self.url())
-            .body(packets.join("\x1e"))
-            .send()
-            .await
-            .unwrap();
+        let response = self.app.client.post(self.url()).body(packets.join("\x1e")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.text().await.unwrap(), "ok");
     }
@@ -71,10 +50,8 @@ impl<'a> Polling<'a> {
                 }
                 return packet;
             }
-            let response = tokio::time::timeout(PATIENCE, self.app.client.get(self.url()).send())
-                .await
-                .unwrap()
-                .unwrap();
+            let response =
+                tokio::time::timeout(PATIENCE, self.app.client.get(self.url()).send()).await.unwrap().unwrap();
             assert_eq!(response.status(), StatusCode::OK);
             let body = response.text().await.unwrap();
             self.pending.extend(body.split('\x1e').map(str::to_owned));
@@ -84,12 +61,8 @@ impl<'a> Polling<'a> {
 
 /// The `42["name", data]` packet's name and data.
 fn event(packet: &str) -> (String, Value) {
-    let array: Value = serde_json::from_str(
-        packet
-            .strip_prefix("42")
-            .unwrap_or_else(|| panic!("an event, got {packet}")),
-    )
-    .unwrap();
+    let array: Value =
+        serde_json::from_str(packet.strip_prefix("42").unwrap_or_else(|| panic!("an event, got {packet}"))).unwrap();
     (array[0].as_str().unwrap().to_owned(), array[1].clone())
 }
 
@@ -103,10 +76,7 @@ async fn polling_then_upgrade_carries_every_event(backend: Backend) {
 
     client.post(&[&format!("40{}", json!({"token": token(1)}))]).await;
     assert!(client.next().await.starts_with("40{\"sid\":"));
-    assert_eq!(
-        event(&client.next().await),
-        ("authenticated".into(), json!({"user": 1}))
-    );
+    assert_eq!(event(&client.next().await), ("authenticated".into(), json!({"user": 1})));
 
     let sent = app.send_text(2, "/api/user/1", "over polling").await;
     let (name, data) = event(&client.next().await);
@@ -147,95 +117,50 @@ async fn next_text(
 
 async fn websocket_only_with_the_authenticate_event_and_acks(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket"))
-        .await
-        .unwrap();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
     let open: Value = serde_json::from_str(next_text(&mut socket).await.strip_prefix('0').unwrap()).unwrap();
     assert_eq!(open["upgrades"], json!([]));
     socket.send(Message::text("40")).await.unwrap();
     assert!(next_text(&mut socket).await.starts_with("40{\"sid\":"));
 
-    socket
-        .send(Message::text(format!(
-            "421{}",
-            json!(["authenticate", {"token": token(4)}])
-        )))
-        .await
-        .unwrap();
+    socket.send(Message::text(format!("421{}", json!(["authenticate", {"token": token(4)}])))).await.unwrap();
     assert_eq!(next_text(&mut socket).await, format!("431{}", json!([{"user": 4}])));
-    assert_eq!(
-        event(&next_text(&mut socket).await),
-        ("authenticated".into(), json!({"user": 4}))
-    );
+    assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": 4})));
 
-    socket
-        .send(Message::text(format!("422{}", json!(["subscribe", {"topic": 8}]))))
-        .await
-        .unwrap();
+    socket.send(Message::text(format!("422{}", json!(["subscribe", {"topic": 8}])))).await.unwrap();
     assert_eq!(next_text(&mut socket).await, format!("432{}", json!([{"topic": 8}])));
-    socket
-        .send(Message::text(format!("423{}", json!(["dance", {}]))))
-        .await
-        .unwrap();
-    assert_eq!(
-        next_text(&mut socket).await,
-        format!("433{}", json!([{"error": "unknown event \"dance\""}]))
-    );
-    socket
-        .send(Message::text(format!("42{}", json!(["dance", {}]))))
-        .await
-        .unwrap();
-    assert_eq!(
-        event(&next_text(&mut socket).await),
-        ("error".into(), json!({"message": "unknown event \"dance\""}))
-    );
+    socket.send(Message::text(format!("423{}", json!(["dance", {}])))).await.unwrap();
+    assert_eq!(next_text(&mut socket).await, format!("433{}", json!([{"error": "unknown event \"dance\""}])));
+    socket.send(Message::text(format!("42{}", json!(["dance", {}])))).await.unwrap();
+    assert_eq!(event(&next_text(&mut socket).await), ("error".into(), json!({"message": "unknown event \"dance\""})));
 
     app.send_text(3, "/api/topic/8", "to the topic").await;
     let (name, data) = event(&next_text(&mut socket).await);
-    assert_eq!(
-        (name.as_str(), data["chat"].clone()),
-        ("new-message", json!({"type": "topic", "id": 8}))
-    );
+    assert_eq!((name.as_str(), data["chat"].clone()), ("new-message", json!({"type": "topic", "id": 8})));
 }
-both!(
-    socketio_websocket_only,
-    websocket_only_with_the_authenticate_event_and_acks
-);
+both!(socketio_websocket_only, websocket_only_with_the_authenticate_event_and_acks);
 
 async fn bad_tokens_are_refused_the_socketio_way(backend: Backend) {
     let app = spawn_app(backend).await;
     // In the handshake's auth: a CONNECT_ERROR.
-    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket"))
-        .await
-        .unwrap();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
     next_text(&mut socket).await;
-    socket
-        .send(Message::text(format!("40{}", json!({"token": "forged"}))))
-        .await
-        .unwrap();
+    socket.send(Message::text(format!("40{}", json!({"token": "forged"})))).await.unwrap();
     let refused: Value = serde_json::from_str(next_text(&mut socket).await.strip_prefix("44").unwrap()).unwrap();
     assert_eq!(refused["data"]["code"], json!("invalid_token"));
     assert_eq!(refused["data"]["type"], json!("UnauthorizedError"));
 
     // With the authenticate event: `unauthorized`, then a disconnect.
-    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket"))
-        .await
-        .unwrap();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
     next_text(&mut socket).await;
     socket.send(Message::text("40")).await.unwrap();
     next_text(&mut socket).await;
-    socket
-        .send(Message::text(format!(
-            "42{}",
-            json!(["authenticate", {"token": "forged"}])
-        )))
-        .await
-        .unwrap();
+    socket.send(Message::text(format!("42{}", json!(["authenticate", {"token": "forged"}])))).await.unwrap();
     let (name, data) = event(&next_text(&mut socket).await);
-    assert_eq!(
-        (name.as_str(), data["data"]["code"].clone()),
-        ("unauthorized", json!("invalid_token"))
-    );
+    assert_eq!((name.as_str(), data["data"]["code"].clone()), ("unauthorized", json!("invalid_token")));
     assert_eq!(next_text(&mut socket).await, "41");
     assert_eq!(next_text(&mut socket).await, "closed Some(1008)");
 }
@@ -248,17 +173,9 @@ async fn protocol_errors_are_engineio_errors(backend: Backend) {
         ("EIO=3&transport=polling", 5, "Unsupported protocol version"),
         ("EIO=4&transport=carrier-pigeon", 0, "Transport unknown"),
     ] {
-        let response = app
-            .client
-            .get(format!("{}/socket.io/?{query}", app.address))
-            .send()
-            .await
-            .unwrap();
+        let response = app.client.get(format!("{}/socket.io/?{query}", app.address)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
-        assert_eq!(
-            response.json::<Value>().await.unwrap(),
-            json!({"code": code, "message": message})
-        );
+        assert_eq!(response.json::<Value>().await.unwrap(), json!({"code": code, "message": message}));
     }
 }
 both!(socketio_protocol_errors, protocol_errors_are_engineio_errors);
@@ -268,14 +185,8 @@ async fn polling_on_the_wrong_instance_is_a_clean_error() {
     let first = spawn_app(Backend::Redis).await;
     let second = spawn_second_instance(&first, test_settings()).await;
     let (client, _) = Polling::open(&first).await;
-    let elsewhere = format!(
-        "{}/socket.io/?EIO=4&transport=polling&sid={}",
-        second.address, client.sid
-    );
+    let elsewhere = format!("{}/socket.io/?EIO=4&transport=polling&sid={}", second.address, client.sid);
     let response = second.client.get(elsewhere).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"code": 1, "message": "Session ID unknown"})
-    );
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"code": 1, "message": "Session ID unknown"}));
 }

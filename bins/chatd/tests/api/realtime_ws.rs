@@ -20,9 +20,7 @@ async fn every_way_to_authenticate_works(backend: Backend) {
     assert_eq!(by_header.expect("authenticated").await, json!({"user": 7}));
 
     let mut request = app.ws_url("/ws").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Authorization", format!("Bearer {}", token(7)).parse().unwrap());
+    request.headers_mut().insert("Authorization", format!("Bearer {}", token(7)).parse().unwrap());
     let mut by_bearer = WsClient::connect(request).await;
     assert_eq!(by_bearer.expect("authenticated").await, json!({"user": 7}));
 
@@ -50,27 +48,18 @@ async fn bad_and_missing_tokens_are_refused(backend: Backend) {
     for url in [format!("/ws?token={expired}"), "/ws?token=garbage".to_owned()] {
         let mut client = WsClient::connect(app.ws_url(&url)).await;
         assert_unauthorized(&client.expect("unauthorized").await);
-        assert_eq!(
-            client.next().await,
-            Incoming::Closed(Some((1008, "unauthorized".into())))
-        );
+        assert_eq!(client.next().await, Incoming::Closed(Some((1008, "unauthorized".into()))));
     }
     let mut bad_event = WsClient::connect(app.ws_url("/ws")).await;
     bad_event.send("authenticate", json!({"token": "nope"})).await;
     assert_unauthorized(&bad_event.expect("unauthorized").await);
-    assert_eq!(
-        bad_event.next().await,
-        Incoming::Closed(Some((1008, "unauthorized".into())))
-    );
+    assert_eq!(bad_event.next().await, Incoming::Closed(Some((1008, "unauthorized".into()))));
 
     let mut silent = WsClient::connect(app.ws_url("/ws")).await;
     let data = silent.expect("unauthorized").await;
     assert_unauthorized(&data);
     assert_eq!(data["message"], json!("authentication timed out"));
-    assert_eq!(
-        silent.next().await,
-        Incoming::Closed(Some((1008, "unauthorized".into())))
-    );
+    assert_eq!(silent.next().await, Incoming::Closed(Some((1008, "unauthorized".into()))));
 }
 both!(ws_refusals, bad_and_missing_tokens_are_refused);
 
@@ -88,34 +77,21 @@ async fn dm_events_reach_both_participants_on_every_device(backend: Backend) {
     assert_eq!(other_device.expect("new-message").await, expected);
 
     let id = sent["id"].as_str().unwrap();
-    let edited = app
-        .post(&format!("/api/user/2/{id}"), 1, json!({"text": "hello, edited"}))
-        .await;
+    let edited = app.post(&format!("/api/user/2/{id}"), 1, json!({"text": "hello, edited"})).await;
     assert_eq!(edited.status, StatusCode::OK);
     let update = recipient.expect("message-updated").await;
     assert_eq!(update["text"], json!("hello, edited"));
     assert_eq!(update["chat"], json!({"type": "user", "id": 1}));
-    assert_eq!(
-        other_device.expect("message-updated").await["text"],
-        json!("hello, edited")
-    );
+    assert_eq!(other_device.expect("message-updated").await["text"], json!("hello, edited"));
 
-    let seen = app
-        .post(&format!("/api/user/1/{id}"), 2, json!({"status": "seen"}))
-        .await;
+    let seen = app.post(&format!("/api/user/1/{id}"), 2, json!({"status": "seen"})).await;
     assert_eq!(seen.status, StatusCode::OK);
     assert_eq!(recipient.expect("message-updated").await["status"], json!("seen"));
     assert_eq!(other_device.expect("message-updated").await["status"], json!("seen"));
 
     assert_eq!(app.delete(&format!("/api/user/2/{id}"), 1).await.status, StatusCode::OK);
-    assert_eq!(
-        recipient.expect("message-deleted").await,
-        json!({"id": id, "chat": {"type": "user", "id": 1}})
-    );
-    assert_eq!(
-        other_device.expect("message-deleted").await,
-        json!({"id": id, "chat": {"type": "user", "id": 2}})
-    );
+    assert_eq!(recipient.expect("message-deleted").await, json!({"id": id, "chat": {"type": "user", "id": 1}}));
+    assert_eq!(other_device.expect("message-deleted").await, json!({"id": id, "chat": {"type": "user", "id": 2}}));
 
     // The bystander heard none of it: the next thing it hears is its own DM.
     app.send_text(2, "/api/user/3", "now you").await;
@@ -137,27 +113,13 @@ async fn topics_typing_and_client_errors(backend: Backend) {
     );
 
     writer.send("typing", json!({"chat": {"type": "user", "id": 5}})).await;
-    assert_eq!(
-        reader.expect("typing").await,
-        json!({"chat": {"type": "user", "id": 6}, "user": 6})
-    );
-    writer
-        .send("typing", json!({"chat": {"type": "topic", "id": 42}}))
-        .await;
-    assert_eq!(
-        reader.expect("typing").await,
-        json!({"chat": {"type": "topic", "id": 42}, "user": 6})
-    );
+    assert_eq!(reader.expect("typing").await, json!({"chat": {"type": "user", "id": 6}, "user": 6}));
+    writer.send("typing", json!({"chat": {"type": "topic", "id": 42}})).await;
+    assert_eq!(reader.expect("typing").await, json!({"chat": {"type": "topic", "id": 42}, "user": 6}));
 
     for (frame, message) in [
-        (
-            json!({"event": "dance", "data": {}}).to_string(),
-            "unknown event \"dance\"",
-        ),
-        (
-            json!({"event": "subscribe", "data": {"topic": "x"}}).to_string(),
-            "expected {\"topic\": <positive integer>}",
-        ),
+        (json!({"event": "dance", "data": {}}).to_string(), "unknown event \"dance\""),
+        (json!({"event": "subscribe", "data": {"topic": "x"}}).to_string(), "expected {\"topic\": <positive integer>}"),
         ("not json".to_owned(), ""),
     ] {
         reader.send_raw(frame).await;
@@ -189,10 +151,7 @@ async fn events_cross_instances_through_redis() {
     assert_eq!(on_second.expect("new-message").await["text"], json!("across"));
     assert_eq!(on_first.expect("new-message").await["text"], json!("across"));
     app_send(&first, 1, "/api/topic/9", "topic across").await;
-    assert_eq!(
-        topic_on_second.expect("new-message").await["text"],
-        json!("topic across")
-    );
+    assert_eq!(topic_on_second.expect("new-message").await["text"], json!("topic across"));
 
     // Events of one chat arrive in the order they happened.
     for n in 0..20 {
@@ -234,10 +193,7 @@ async fn a_slow_consumer_is_dropped_without_stalling_others(backend: Backend) {
         }
     };
     assert!(received < 200, "the slow client was cut off ({received} events)");
-    assert_eq!(
-        close,
-        Incoming::Closed(Some((1008, "too slow: send queue full".into())))
-    );
+    assert_eq!(close, Incoming::Closed(Some((1008, "too slow: send queue full".into()))));
 }
 both!(ws_slow_consumer, a_slow_consumer_is_dropped_without_stalling_others);
 
@@ -245,10 +201,7 @@ async fn shutdown_closes_connections_with_going_away(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut client = WsClient::authenticated(&app, 1).await;
     app.shut_down();
-    assert_eq!(
-        client.next().await,
-        Incoming::Closed(Some((1001, "server shutting down".into())))
-    );
+    assert_eq!(client.next().await, Incoming::Closed(Some((1001, "server shutting down".into()))));
 }
 both!(ws_shutdown, shutdown_closes_connections_with_going_away);
 
@@ -258,9 +211,6 @@ async fn oversized_frames_close_with_1009(backend: Backend) {
     let app = spawn_app_with(backend, settings, None).await;
     let mut client = WsClient::authenticated(&app, 1).await;
     client.send("typing", json!({"padding": "x".repeat(2048)})).await;
-    assert_eq!(
-        client.next().await,
-        Incoming::Closed(Some((1009, "message too large".into())))
-    );
+    assert_eq!(client.next().await, Incoming::Closed(Some((1009, "message too large".into()))));
 }
 both!(ws_frame_limit, oversized_frames_close_with_1009);

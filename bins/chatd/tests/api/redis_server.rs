@@ -106,11 +106,7 @@ fn wait_until_ready(socket: &std::path::Path) {
         if ping.is_ok() {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "redis-server did not come up on {}",
-            socket.display()
-        );
+        assert!(Instant::now() < deadline, "redis-server did not come up on {}", socket.display());
         std::thread::sleep(Duration::from_millis(20));
     }
 }

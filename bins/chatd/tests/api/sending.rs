@@ -8,18 +8,9 @@ use crate::helpers::{Backend, both, spawn_app, spawn_app_with, test_settings, to
 
 async fn a_text_message_is_stored_and_answered_like_the_original(backend: Backend) {
     let app = spawn_app(backend).await;
-    let answer = app
-        .post(
-            "/api/user/524376",
-            388636,
-            json!({"type": "text", "text": "Hello, world!"}),
-        )
-        .await;
+    let answer = app.post("/api/user/524376", 388636, json!({"type": "text", "text": "Hello, world!"})).await;
     assert_eq!(answer.status, StatusCode::CREATED);
-    assert_eq!(
-        answer.body["state"],
-        json!({"key": "myplatform:dm:388636-524376", "inbox_key": "user-524376"})
-    );
+    assert_eq!(answer.body["state"], json!({"key": "myplatform:dm:388636-524376", "inbox_key": "user-524376"}));
     let entry = &answer.body["entry"];
     assert_eq!(entry["author"], json!(388636));
     assert_eq!(entry["type"], json!("text"));
@@ -42,9 +33,7 @@ fn time_from_iso(iso: &str) -> i64 {
 async fn image_messages_carry_any_json(backend: Backend) {
     let app = spawn_app(backend).await;
     let image = json!({"url": "https://example.com/cat.png", "width": 640, "height": 480, "tags": ["cat"]});
-    let answer = app
-        .post("/api/user/2", 1, json!({"type": "image", "image": image}))
-        .await;
+    let answer = app.post("/api/user/2", 1, json!({"type": "image", "image": image})).await;
     assert_eq!(answer.status, StatusCode::CREATED);
     assert_eq!(answer.body["entry"]["image"], image);
     assert!(answer.body["entry"].get("text").is_none());
@@ -72,25 +61,14 @@ both!(exact_text, text_round_trips_exactly);
 
 async fn topic_messages_reach_everyone_in_the_topic(backend: Backend) {
     let app = spawn_app(backend).await;
-    let first = app
-        .post("/api/topic/42", 1, json!({"type": "text", "text": "first"}))
-        .await;
+    let first = app.post("/api/topic/42", 1, json!({"type": "text", "text": "first"})).await;
     assert_eq!(first.status, StatusCode::CREATED);
-    assert_eq!(
-        first.body["state"],
-        json!({"key": "myplatform:topic:42", "inbox_key": "topic-42"})
-    );
+    assert_eq!(first.body["state"], json!({"key": "myplatform:topic:42", "inbox_key": "topic-42"}));
     app.send_text(2, "/api/topic/42", "second").await;
     let history = app.get("/api/topic/42", 3).await;
     assert_eq!(history.body["entry"], json!({"id": 42, "title": "topic-42"}));
-    assert_eq!(
-        history.body["messages"][0]["author"],
-        json!({"id": 1, "username": "user-1"})
-    );
-    assert_eq!(
-        history.body["messages"][1]["author"],
-        json!({"id": 2, "username": "user-2"})
-    );
+    assert_eq!(history.body["messages"][0]["author"], json!({"id": 1, "username": "user-1"}));
+    assert_eq!(history.body["messages"][1]["author"], json!({"id": 2, "username": "user-2"}));
 }
 both!(topic_messages, topic_messages_reach_everyone_in_the_topic);
 
@@ -103,12 +81,7 @@ struct BadSend {
 }
 
 fn bad(path: &'static str, body: Value, status: u16, code: &'static str) -> BadSend {
-    BadSend {
-        path,
-        body: body.to_string().into_bytes(),
-        status,
-        code,
-    }
+    BadSend { path, body: body.to_string().into_bytes(), status, code }
 }
 
 async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
@@ -120,176 +93,39 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
 
     let cases = [
         bad("/api/user/2", json!({"text": "no type"}), 400, "MESSAGES_INVALID_TYPE"),
-        bad(
-            "/api/user/2",
-            json!({"type": "video", "text": "x"}),
-            400,
-            "MESSAGES_INVALID_TYPE",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": 1, "text": "x"}),
-            400,
-            "MESSAGES_INVALID_TYPE",
-        ),
+        bad("/api/user/2", json!({"type": "video", "text": "x"}), 400, "MESSAGES_INVALID_TYPE"),
+        bad("/api/user/2", json!({"type": 1, "text": "x"}), 400, "MESSAGES_INVALID_TYPE"),
         bad("/api/user/2", json!({"type": "text"}), 400, "INVALID_ARGUMENT"),
-        bad(
-            "/api/user/2",
-            json!({"type": "text", "text": null}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "text", "text": 42}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "text", "text": ["a"]}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "text", "text": {"a": 1}}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "text", "text": ""}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "text", "text": "   "}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "text", "text": "eleven char"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
+        bad("/api/user/2", json!({"type": "text", "text": null}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "text", "text": 42}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "text", "text": ["a"]}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "text", "text": {"a": 1}}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "text", "text": ""}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "text", "text": "   "}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "text", "text": "eleven char"}), 400, "INVALID_ARGUMENT"),
         bad("/api/user/2", json!({"type": "image"}), 400, "INVALID_ARGUMENT"),
-        bad(
-            "/api/user/2",
-            json!({"type": "image", "image": null}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "image", "image": false}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "image", "image": 0}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "image", "image": ""}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "image", "image": {}}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2",
-            json!({"type": "image", "image": []}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
+        bad("/api/user/2", json!({"type": "image", "image": null}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "image", "image": false}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "image", "image": 0}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "image", "image": ""}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "image", "image": {}}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "image", "image": []}), 400, "INVALID_ARGUMENT"),
         bad("/api/user/2", json!(["type", "text"]), 400, "INVALID_ARGUMENT"),
-        bad(
-            "/api/user/1",
-            json!({"type": "text", "text": "me"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/group/2",
-            json!({"type": "text", "text": "x"}),
-            400,
-            "MESSAGES_INVALID_TARGET",
-        ),
-        bad(
-            "/api/user/0",
-            json!({"type": "text", "text": "x"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/-2",
-            json!({"type": "text", "text": "x"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2.5",
-            json!({"type": "text", "text": "x"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/abc",
-            json!({"type": "text", "text": "x"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/99999999999999999999",
-            json!({"type": "text", "text": "x"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/user/2%3A3",
-            json!({"type": "text", "text": "x"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        bad(
-            "/api/topic/*",
-            json!({"type": "text", "text": "x"}),
-            400,
-            "INVALID_ARGUMENT",
-        ),
-        BadSend {
-            path: "/api/user/2",
-            body: b"{\"type\": \"text\", ".to_vec(),
-            status: 400,
-            code: "INVALID_JSON",
-        },
-        BadSend {
-            path: "/api/user/2",
-            body: b"not json".to_vec(),
-            status: 400,
-            code: "INVALID_JSON",
-        },
-        BadSend {
-            path: "/api/user/2",
-            body: vec![b'"', 0xff, 0xfe, b'"'],
-            status: 400,
-            code: "INVALID_JSON",
-        },
+        bad("/api/user/1", json!({"type": "text", "text": "me"}), 400, "INVALID_ARGUMENT"),
+        bad("/api/group/2", json!({"type": "text", "text": "x"}), 400, "MESSAGES_INVALID_TARGET"),
+        bad("/api/user/0", json!({"type": "text", "text": "x"}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/-2", json!({"type": "text", "text": "x"}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2.5", json!({"type": "text", "text": "x"}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/abc", json!({"type": "text", "text": "x"}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/99999999999999999999", json!({"type": "text", "text": "x"}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2%3A3", json!({"type": "text", "text": "x"}), 400, "INVALID_ARGUMENT"),
+        bad("/api/topic/*", json!({"type": "text", "text": "x"}), 400, "INVALID_ARGUMENT"),
+        BadSend { path: "/api/user/2", body: b"{\"type\": \"text\", ".to_vec(), status: 400, code: "INVALID_JSON" },
+        BadSend { path: "/api/user/2", body: b"not json".to_vec(), status: 400, code: "INVALID_JSON" },
+        BadSend { path: "/api/user/2", body: vec![b'"', 0xff, 0xfe, b'"'], status: 400, code: "INVALID_JSON" },
     ];
     for case in cases {
-        let answer = app
-            .request(Method::POST, case.path, Some(&token(1)), Some(case.body.clone()))
-            .await;
+        let answer = app.request(Method::POST, case.path, Some(&token(1)), Some(case.body.clone())).await;
         assert_eq!(
             answer.status.as_u16(),
             case.status,
@@ -307,20 +143,12 @@ both!(bad_sends, bad_sends_are_refused_and_change_nothing);
 async fn bodies_over_one_megabyte_are_413(backend: Backend) {
     let app = spawn_app(backend).await;
     let before = app.snapshot(&[1, 2]).await;
-    let huge = json!({"type": "image", "image": "x".repeat(1024 * 1024)})
-        .to_string()
-        .into_bytes();
-    let answer = app
-        .request(Method::POST, "/api/user/2", Some(&token(1)), Some(huge))
-        .await;
+    let huge = json!({"type": "image", "image": "x".repeat(1024 * 1024)}).to_string().into_bytes();
+    let answer = app.request(Method::POST, "/api/user/2", Some(&token(1)), Some(huge)).await;
     answer.assert_error(413, "PAYLOAD_TOO_LARGE");
     // Just under the limit is fine.
-    let fits = json!({"type": "image", "image": "x".repeat(1000 * 1000)})
-        .to_string()
-        .into_bytes();
-    let answer = app
-        .request(Method::POST, "/api/user/2", Some(&token(1)), Some(fits))
-        .await;
+    let fits = json!({"type": "image", "image": "x".repeat(1000 * 1000)}).to_string().into_bytes();
+    let answer = app.request(Method::POST, "/api/user/2", Some(&token(1)), Some(fits)).await;
     assert_eq!(answer.status, StatusCode::CREATED);
     assert_ne!(app.snapshot(&[1, 2]).await, before);
 }

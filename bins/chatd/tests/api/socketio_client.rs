@@ -50,10 +50,7 @@ async fn a_real_socketio_client_works(backend: Backend) {
     .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "socket.io-client checks failed:\n{stdout}\n{stderr}"
-    );
+    assert!(output.status.success(), "socket.io-client checks failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("all socket.io-client checks passed"), "{stdout}");
 }
 both!(socketio_client_v4, a_real_socketio_client_works);

@@ -51,15 +51,7 @@ async fn each_host_sees_only_its_own_tenant(backend: Backend) {
         let (_, inbox) = as_host(&app, host, reqwest::Method::GET, "/api/list", 2, None).await;
         assert_eq!(inbox["entries"], json!([]), "{host}");
         let id = sent["entry"]["id"].as_str().unwrap();
-        let (status, _) = as_host(
-            &app,
-            host,
-            reqwest::Method::DELETE,
-            &format!("/api/user/2/{id}"),
-            1,
-            None,
-        )
-        .await;
+        let (status, _) = as_host(&app, host, reqwest::Method::DELETE, &format!("/api/user/2/{id}"), 1, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{host}");
     }
     let (_, inbox) = as_host(&app, "alpha.example", reqwest::Method::GET, "/api/list", 2, None).await;
@@ -69,11 +61,7 @@ async fn each_host_sees_only_its_own_tenant(backend: Backend) {
     if backend == Backend::Redis {
         let snapshot = crate::helpers::redis_snapshot(&app.prefix).await;
         let keys: Vec<&String> = snapshot.as_object().unwrap().keys().collect();
-        assert!(
-            keys.iter()
-                .all(|key| key.starts_with(&format!("{}:messages:alpha:", app.prefix))),
-            "{keys:?}"
-        );
+        assert!(keys.iter().all(|key| key.starts_with(&format!("{}:messages:alpha:", app.prefix))), "{keys:?}");
     }
 }
 both!(tenant_separation, each_host_sees_only_its_own_tenant);

@@ -20,8 +20,7 @@ async fn an_unreachable_redis_is_a_503_with_retry_after() {
         response_timeout: Duration::from_millis(500),
     })
     .unwrap();
-    let store = Arc::new(store);
-    let app = spawn_app_on(store.clone(), store, test_settings(), None).await;
+    let app = spawn_app_on(Arc::new(store), test_settings(), None).await;
     let send = Some(json!({"type": "text", "text": "x"}).to_string().into_bytes());
     for (method, path, body) in [
         (Method::GET, "/api/list", None),
@@ -31,14 +30,8 @@ async fn an_unreachable_redis_is_a_503_with_retry_after() {
     ] {
         let answer = app.request(method, path, Some(&token(1)), body).await;
         answer.assert_error(503, "STORAGE_UNAVAILABLE");
-        assert_eq!(
-            answer.headers.get("retry-after").map(|v| v.to_str().unwrap()),
-            Some("1"),
-            "{path}"
-        );
+        assert_eq!(answer.headers.get("retry-after").map(|v| v.to_str().unwrap()), Some("1"), "{path}");
     }
     // Input is still checked first: bad input is a 4xx, not a 503.
-    app.get("/api/group/2", 1)
-        .await
-        .assert_error(400, "MESSAGES_INVALID_TARGET");
+    app.get("/api/group/2", 1).await.assert_error(400, "MESSAGES_INVALID_TARGET");
 }

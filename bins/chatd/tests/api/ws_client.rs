@@ -31,19 +31,14 @@ pub struct WsClient {
 impl WsClient {
     /// Connects to `url` (with any headers already on the request).
     pub async fn connect(request: impl IntoClientRequest + Unpin) -> Self {
-        let (stream, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("the WebSocket upgrade succeeds");
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.expect("the WebSocket upgrade succeeds");
         Self { stream }
     }
 
     /// Connects to `/ws` of `app` as `user` (token in the query) and waits for `authenticated`.
     pub async fn authenticated(app: &TestApp, user: u64) -> Self {
         let mut client = Self::connect(app.ws_url(&format!("/ws?token={}", token(user)))).await;
-        assert_eq!(
-            client.next().await,
-            Incoming::Event("authenticated".into(), json!({"user": user}))
-        );
+        assert_eq!(client.next().await, Incoming::Event("authenticated".into(), json!({"user": user})));
         client
     }
 
@@ -60,9 +55,8 @@ impl WsClient {
     /// The next frame or the close, skipping pings and pongs.
     pub async fn next(&mut self) -> Incoming {
         loop {
-            let message = tokio::time::timeout(PATIENCE, self.stream.next())
-                .await
-                .expect("the server sends something in time");
+            let message =
+                tokio::time::timeout(PATIENCE, self.stream.next()).await.expect("the server sends something in time");
             match message {
                 Some(Ok(Message::Text(text))) => {
                     let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
@@ -85,6 +79,12 @@ impl WsClient {
             Incoming::Event(name, data) if name == event => data,
             other => panic!("expected {event}, got {other:?}"),
         }
+    }
+
+    /// Closes the connection and waits until the server has let go of it.
+    pub async fn close(mut self) {
+        self.stream.close(None).await.ok();
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, self.stream.next()).await {}
     }
 
     /// Subscribes to a topic and waits for the confirmation.

@@ -48,11 +48,7 @@ async fn listed_profiles_come_back_as_written_and_others_get_defaults() {
 
     assert_eq!(
         directory.users(&[user(1), user(2), user(3)]).await,
-        HashMap::from([
-            (user(1), alice),
-            (user(2), bob),
-            (user(3), json!({"id": 3, "username": "user-3"})),
-        ])
+        HashMap::from([(user(1), alice), (user(2), bob), (user(3), json!({"id": 3, "username": "user-3"})),])
     );
     assert_eq!(
         directory.topics(&[topic(42), topic(1)]).await,
@@ -64,14 +60,8 @@ async fn listed_profiles_come_back_as_written_and_others_get_defaults() {
 async fn either_list_may_be_left_out() {
     let file = file_with(r#"{"topics": [{"id": 5, "title": "Five"}]}"#);
     let directory = BuiltinDirectory::from_json_file(file.path()).expect("a valid file");
-    assert_eq!(
-        directory.users(&[user(5)]).await[&user(5)],
-        json!({"id": 5, "username": "user-5"})
-    );
-    assert_eq!(
-        directory.topics(&[topic(5)]).await[&topic(5)],
-        json!({"id": 5, "title": "Five"})
-    );
+    assert_eq!(directory.users(&[user(5)]).await[&user(5)], json!({"id": 5, "username": "user-5"}));
+    assert_eq!(directory.topics(&[topic(5)]).await[&topic(5)], json!({"id": 5, "title": "Five"}));
     assert!(BuiltinDirectory::from_json_file(file_with("{}").path()).is_ok());
 }
 
@@ -79,14 +69,8 @@ fn file_error(contents: &str) -> String {
     let file = file_with(contents);
     let error = BuiltinDirectory::from_json_file(file.path()).expect_err("must be refused");
     let message = error.to_string();
-    assert!(
-        matches!(error, IdentityError::File { ref path, .. } if path == file.path()),
-        "{error:?}"
-    );
-    assert!(
-        message.contains(&file.path().display().to_string()),
-        "names the file: {message}"
-    );
+    assert!(matches!(error, IdentityError::File { ref path, .. } if path == file.path()), "{error:?}");
+    assert!(message.contains(&file.path().display().to_string()), "names the file: {message}");
     message
 }
 

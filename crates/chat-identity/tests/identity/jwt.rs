@@ -15,11 +15,7 @@ const ED_PRIVATE: &str = include_str!("../keys/ed-private.pem");
 const ED_PUBLIC: &str = include_str!("../keys/ed-public.pem");
 
 fn hs_settings(algorithm: &str) -> JwtSettings {
-    JwtSettings {
-        algorithm: algorithm.to_owned(),
-        secret: Some(SECRET.into()),
-        ..JwtSettings::default()
-    }
+    JwtSettings { algorithm: algorithm.to_owned(), secret: Some(SECRET.into()), ..JwtSettings::default() }
 }
 
 fn pem_settings(algorithm: &str, public_key_pem: &str) -> JwtSettings {
@@ -35,12 +31,7 @@ fn verifier(settings: &JwtSettings) -> TokenVerifier {
 }
 
 fn hs_token(algorithm: Algorithm, secret: &str, claims: &Value) -> String {
-    encode(
-        &Header::new(algorithm),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("token encodes")
+    encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret.as_bytes())).expect("token encodes")
 }
 
 fn hs256(claims: &Value) -> String {
@@ -56,10 +47,7 @@ fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
         }
@@ -84,15 +72,9 @@ fn exp_and_nbf_are_optional_but_honoured_when_present() {
     let now = get_current_timestamp();
     // The platform's existing tokens: no exp at all.
     assert_eq!(verifier.verify(&hs256(&json!({"user_id": 7}))), Ok(user(7)));
-    assert_eq!(
-        verifier.verify(&hs256(&json!({"user_id": 7, "exp": now + 600, "nbf": now - 600}))),
-        Ok(user(7))
-    );
+    assert_eq!(verifier.verify(&hs256(&json!({"user_id": 7, "exp": now + 600, "nbf": now - 600}))), Ok(user(7)));
     // Within the 5 s leeway on either side.
-    assert_eq!(
-        verifier.verify(&hs256(&json!({"user_id": 7, "exp": now - 2, "nbf": now + 2}))),
-        Ok(user(7))
-    );
+    assert_eq!(verifier.verify(&hs256(&json!({"user_id": 7, "exp": now - 2, "nbf": now + 2}))), Ok(user(7)));
 
     assert_eq!(
         verifier.verify(&hs256(&json!({"user_id": 7, "exp": now - 60}))),
@@ -102,23 +84,15 @@ fn exp_and_nbf_are_optional_but_honoured_when_present() {
         verifier.verify(&hs256(&json!({"user_id": 7, "nbf": now + 60}))),
         Err(TokenError::Invalid("not yet valid (nbf)".to_owned()))
     );
-    assert!(is_invalid(
-        verifier.verify(&hs256(&json!({"user_id": 7, "exp": "tomorrow"})))
-    ));
+    assert!(is_invalid(verifier.verify(&hs256(&json!({"user_id": 7, "exp": "tomorrow"})))));
 }
 
 #[test]
 fn the_leeway_is_configurable() {
     let now = get_current_timestamp();
     let token = hs256(&json!({"user_id": 7, "exp": now - 60}));
-    let strict = verifier(&JwtSettings {
-        leeway_seconds: 0,
-        ..hs_settings("HS256")
-    });
-    let lenient = verifier(&JwtSettings {
-        leeway_seconds: 120,
-        ..hs_settings("HS256")
-    });
+    let strict = verifier(&JwtSettings { leeway_seconds: 0, ..hs_settings("HS256") });
+    let lenient = verifier(&JwtSettings { leeway_seconds: 120, ..hs_settings("HS256") });
     assert!(is_invalid(strict.verify(&token)));
     assert_eq!(lenient.verify(&token), Ok(user(7)));
 }
@@ -148,16 +122,7 @@ fn a_wrong_secret_or_a_tampered_token_is_refused() {
 #[test]
 fn malformed_tokens_are_refused() {
     let verifier = verifier(&hs_settings("HS256"));
-    for bad in [
-        "",
-        "abc",
-        "a.b",
-        "a.b.c",
-        "a.b.c.d",
-        "....",
-        "eyJhbGciOiJIUzI1NiJ9..",
-        "Bearer x.y.z",
-    ] {
+    for bad in ["", "abc", "a.b", "a.b.c", "a.b.c.d", "....", "eyJhbGciOiJIUzI1NiJ9..", "Bearer x.y.z"] {
         assert!(is_invalid(verifier.verify(bad)), "{bad:?} must be refused");
     }
     // Genuine signature over claims that are not an object.
@@ -183,26 +148,16 @@ fn the_algorithm_is_pinned_by_configuration() {
     // And the other way round: HS384 pinned refuses HS256 but takes HS384.
     let hs384 = self::verifier(&hs_settings("HS384"));
     assert!(is_invalid(hs384.verify(&hs256(&json!({"user_id": 7})))));
-    assert_eq!(
-        hs384.verify(&hs_token(Algorithm::HS384, SECRET, &json!({"user_id": 7}))),
-        Ok(user(7))
-    );
+    assert_eq!(hs384.verify(&hs_token(Algorithm::HS384, SECRET, &json!({"user_id": 7}))), Ok(user(7)));
     let hs512 = self::verifier(&hs_settings("HS512"));
-    assert_eq!(
-        hs512.verify(&hs_token(Algorithm::HS512, SECRET, &json!({"user_id": 7}))),
-        Ok(user(7))
-    );
+    assert_eq!(hs512.verify(&hs_token(Algorithm::HS512, SECRET, &json!({"user_id": 7}))), Ok(user(7)));
 }
 
 #[test]
 fn an_unsigned_alg_none_token_is_refused() {
     let verifier = verifier(&hs_settings("HS256"));
     let payload = base64url(br#"{"user_id":7}"#);
-    for header in [
-        r#"{"alg":"none","typ":"JWT"}"#,
-        r#"{"alg":"None","typ":"JWT"}"#,
-        r#"{"typ":"JWT"}"#,
-    ] {
+    for header in [r#"{"alg":"none","typ":"JWT"}"#, r#"{"alg":"None","typ":"JWT"}"#, r#"{"typ":"JWT"}"#] {
         let token = format!("{}.{payload}.", base64url(header.as_bytes()));
         assert!(is_invalid(verifier.verify(&token)), "{header} must be refused");
     }
@@ -232,51 +187,20 @@ fn a_missing_or_unusable_user_id_is_no_user_id() {
 
 #[test]
 fn the_user_claim_name_is_configurable() {
-    let verifier = verifier(&JwtSettings {
-        user_claim: "uid".to_owned(),
-        ..hs_settings("HS256")
-    });
+    let verifier = verifier(&JwtSettings { user_claim: "uid".to_owned(), ..hs_settings("HS256") });
     assert_eq!(verifier.verify(&hs256(&json!({"uid": "42"}))), Ok(user(42)));
-    assert_eq!(
-        verifier.verify(&hs256(&json!({"user_id": 42}))),
-        Err(TokenError::NoUserId)
-    );
+    assert_eq!(verifier.verify(&hs256(&json!({"user_id": 42}))), Err(TokenError::NoUserId));
 }
 
 #[test]
 fn public_key_algorithms_verify_with_the_pem_key() {
     let claims = json!({"user_id": 99, "exp": get_current_timestamp() + 600});
     let cases = [
-        (
-            "RS256",
-            Algorithm::RS256,
-            EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()),
-            RSA_PUBLIC,
-        ),
-        (
-            "RS512",
-            Algorithm::RS512,
-            EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()),
-            RSA_PUBLIC,
-        ),
-        (
-            "PS256",
-            Algorithm::PS256,
-            EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()),
-            RSA_PUBLIC,
-        ),
-        (
-            "ES256",
-            Algorithm::ES256,
-            EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()),
-            EC_PUBLIC,
-        ),
-        (
-            "EdDSA",
-            Algorithm::EdDSA,
-            EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()),
-            ED_PUBLIC,
-        ),
+        ("RS256", Algorithm::RS256, EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()), RSA_PUBLIC),
+        ("RS512", Algorithm::RS512, EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()), RSA_PUBLIC),
+        ("PS256", Algorithm::PS256, EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()), RSA_PUBLIC),
+        ("ES256", Algorithm::ES256, EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()), EC_PUBLIC),
+        ("EdDSA", Algorithm::EdDSA, EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()), ED_PUBLIC),
     ];
     for (name, algorithm, signing_key, public_pem) in cases {
         let signing_key = signing_key.expect("test private key parses");
@@ -318,22 +242,13 @@ fn settings_error(settings: &JwtSettings) -> String {
 
 #[test]
 fn unusable_settings_are_refused_with_the_setting_named() {
+    assert_eq!(settings_error(&JwtSettings::default()), "jwt.secret is required for HS256");
     assert_eq!(
-        settings_error(&JwtSettings::default()),
+        settings_error(&JwtSettings { secret: Some("".into()), ..JwtSettings::default() }),
         "jwt.secret is required for HS256"
     );
     assert_eq!(
-        settings_error(&JwtSettings {
-            secret: Some("".into()),
-            ..JwtSettings::default()
-        }),
-        "jwt.secret is required for HS256"
-    );
-    assert_eq!(
-        settings_error(&JwtSettings {
-            algorithm: "HS512".to_owned(),
-            ..JwtSettings::default()
-        }),
+        settings_error(&JwtSettings { algorithm: "HS512".to_owned(), ..JwtSettings::default() }),
         "jwt.secret is required for HS512"
     );
     assert_eq!(
@@ -349,44 +264,25 @@ fn unusable_settings_are_refused_with_the_setting_named() {
         assert!(message.starts_with("jwt.algorithm "), "{message}");
         assert!(message.contains("HS256"), "lists the choices: {message}");
     }
-    let garbage = settings_error(&pem_settings(
-        "RS256",
-        "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----",
-    ));
-    assert!(
-        garbage.starts_with("jwt.public_key (or jwt.public_key_file) "),
-        "{garbage}"
-    );
+    let garbage =
+        settings_error(&pem_settings("RS256", "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----"));
+    assert!(garbage.starts_with("jwt.public_key (or jwt.public_key_file) "), "{garbage}");
     // A key of the wrong kind or curve for the algorithm.
-    for (algorithm, pem) in [
-        ("RS256", EC_PUBLIC),
-        ("ES256", RSA_PUBLIC),
-        ("ES384", EC_PUBLIC),
-        ("EdDSA", EC_PUBLIC),
-    ] {
+    for (algorithm, pem) in [("RS256", EC_PUBLIC), ("ES256", RSA_PUBLIC), ("ES384", EC_PUBLIC), ("EdDSA", EC_PUBLIC)] {
         let message = settings_error(&pem_settings(algorithm, pem));
-        assert!(
-            message.starts_with("jwt.public_key (or jwt.public_key_file) "),
-            "{algorithm}: {message}"
-        );
+        assert!(message.starts_with("jwt.public_key (or jwt.public_key_file) "), "{algorithm}: {message}");
     }
     assert_eq!(
         settings_error(&pem_settings("RS256", RSA_PRIVATE)),
         "jwt.public_key (or jwt.public_key_file) holds a private key; give the public key instead"
     );
     assert!(
-        settings_error(&JwtSettings {
-            user_claim: String::new(),
-            ..hs_settings("HS256")
-        })
-        .starts_with("jwt.user_claim ")
+        settings_error(&JwtSettings { user_claim: String::new(), ..hs_settings("HS256") })
+            .starts_with("jwt.user_claim ")
     );
     assert!(
-        settings_error(&JwtSettings {
-            leeway_seconds: u64::MAX,
-            ..hs_settings("HS256")
-        })
-        .starts_with("jwt.leeway_seconds ")
+        settings_error(&JwtSettings { leeway_seconds: u64::MAX, ..hs_settings("HS256") })
+            .starts_with("jwt.leeway_seconds ")
     );
 }
 

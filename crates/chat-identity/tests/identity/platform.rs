@@ -35,11 +35,7 @@ struct Seen {
 
 impl Seen {
     fn ids(&self) -> Vec<u64> {
-        let ids = self
-            .query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("ids="))
-            .expect("an ids parameter");
+        let ids = self.query.split('&').find_map(|pair| pair.strip_prefix("ids=")).expect("an ids parameter");
         ids.split(',').map(|id| id.parse().expect("numeric ids")).collect()
     }
 }
@@ -58,10 +54,7 @@ struct StandIn {
 impl StandIn {
     async fn start(mode: Mode) -> Self {
         let (sender, seen) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            mode: Mutex::new(mode),
-            seen: sender,
-        });
+        let shared = Arc::new(Shared { mode: Mutex::new(mode), seen: sender });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("bound address"));
         let data = web::Data::from(Arc::clone(&shared));
@@ -113,9 +106,7 @@ async fn answer(request: HttpRequest, shared: web::Data<Shared>) -> HttpResponse
             HttpResponse::Ok().json(json!({ "entries": entries }))
         }
         Mode::Fail500 => HttpResponse::InternalServerError().json(json!({"error": true})),
-        Mode::NotJson => HttpResponse::Ok()
-            .content_type("application/json")
-            .body("<html>oops</html>"),
+        Mode::NotJson => HttpResponse::Ok().content_type("application/json").body("<html>oops</html>"),
         Mode::NoEntries => HttpResponse::Ok().json(json!({"data": []})),
         Mode::Hang => std::future::pending().await,
     }
@@ -138,11 +129,8 @@ fn topic_profile(id: u64) -> Value {
 }
 
 fn directory(api_url: &str) -> PlatformDirectory {
-    PlatformDirectory::new(PlatformSettings {
-        api_url: api_url.to_owned(),
-        ..PlatformSettings::default()
-    })
-    .expect("valid settings")
+    PlatformDirectory::new(PlatformSettings { api_url: api_url.to_owned(), ..PlatformSettings::default() })
+        .expect("valid settings")
 }
 
 fn users(ids: &[u64]) -> Vec<UserId> {
@@ -155,10 +143,7 @@ fn topics(ids: &[u64]) -> Vec<TopicId> {
 
 /// The answer keyed by plain numbers, for readable comparisons.
 fn by_number<I: std::fmt::Display>(answer: HashMap<I, Value>) -> HashMap<u64, Value> {
-    answer
-        .into_iter()
-        .map(|(id, profile)| (id.to_string().parse().expect("numeric id"), profile))
-        .collect()
+    answer.into_iter().map(|(id, profile)| (id.to_string().parse().expect("numeric id"), profile)).collect()
 }
 
 fn degraded(ids: &[u64]) -> HashMap<u64, Value> {
@@ -282,11 +267,7 @@ async fn a_failing_api_degrades_profiles_and_failures_are_not_cached() {
         api.set_mode(failure);
         // User 1 is still served from the cache; user 3 degrades.
         let answer = by_number(directory.users(&users(&[1, 3])).await);
-        assert_eq!(
-            answer,
-            HashMap::from([(1, user_profile(1)), (3, json!({"id": 3}))]),
-            "{failure:?}"
-        );
+        assert_eq!(answer, HashMap::from([(1, user_profile(1)), (3, json!({"id": 3}))]), "{failure:?}");
         let topics_answer = by_number(directory.topics(&topics(&[8])).await);
         assert_eq!(topics_answer, degraded(&[8]), "{failure:?}");
         assert_eq!(api.take_seen().len(), 2, "{failure:?}");
@@ -294,11 +275,7 @@ async fn a_failing_api_degrades_profiles_and_failures_are_not_cached() {
         // Once the API is back, the degraded ids are asked again.
         api.set_mode(Mode::Serve);
         let answer = by_number(directory.users(&users(&[1, 3])).await);
-        assert_eq!(
-            answer,
-            HashMap::from([(1, user_profile(1)), (3, user_profile(3))]),
-            "{failure:?}"
-        );
+        assert_eq!(answer, HashMap::from([(1, user_profile(1)), (3, user_profile(3))]), "{failure:?}");
         let seen = api.take_seen();
         assert_eq!(seen.len(), 1, "{failure:?}: {seen:?}");
         assert_eq!(seen[0].ids(), vec![3]);

@@ -41,12 +41,7 @@ impl PubSub {
         let connection = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
         let sink = Arc::new(SinkSlot::default());
         tokio::spawn(read_messages(received, settings.prefix.clone(), sink.clone()));
-        Ok(Self {
-            prefix: settings.prefix.clone(),
-            connection,
-            counts: Mutex::new(HashMap::new()),
-            sink,
-        })
+        Ok(Self { prefix: settings.prefix.clone(), connection, counts: Mutex::new(HashMap::new()), sink })
     }
 
     pub(super) async fn subscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
@@ -86,9 +81,7 @@ async fn read_messages(mut received: mpsc::UnboundedReceiver<PushInfo>, prefix: 
         let [Value::BulkString(name), Value::BulkString(payload)] = push.data.as_slice() else {
             continue;
         };
-        let Some((tenant, channel)) = std::str::from_utf8(name)
-            .ok()
-            .and_then(|n| Keyspace::parse_channel(&prefix, n))
+        let Some((tenant, channel)) = std::str::from_utf8(name).ok().and_then(|n| Keyspace::parse_channel(&prefix, n))
         else {
             continue;
         };

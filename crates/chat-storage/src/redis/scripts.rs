@@ -95,6 +95,60 @@ end
 return 1
 ";
 
+/// Renew this instance's vouching for some users, noting who just became active.
+/// KEYS: per user, their presence key then their activity key; last, the presence index.
+/// ARGV: instance id, deadline (epoch ms), now (epoch ms).
+/// Returns the 1-based positions (among the users) of those who were live nowhere before.
+const PRESENCE_REFRESH: &str = r"
+local index = KEYS[#KEYS]
+local arrived = {}
+for i = 1, (#KEYS - 1) / 2 do
+  local presence, activity = KEYS[2 * i - 1], KEYS[2 * i]
+  redis.call('ZREMRANGEBYSCORE', presence, '-inf', ARGV[3])
+  if redis.call('ZCARD', presence) == 0 then
+    redis.call('HSET', activity, 'status', 'active')
+    arrived[#arrived + 1] = i
+  end
+  redis.call('ZADD', presence, ARGV[2], ARGV[1])
+  redis.call('ZADD', index, 'GT', ARGV[2], presence)
+end
+return arrived
+";
+
+/// This instance no longer vouches for a user. KEYS: presence key, activity key, presence index.
+/// ARGV: instance id, now. Returns 1 when the user is now live nowhere (and marked inactive).
+const PRESENCE_LEAVE: &str = r"
+local was_live = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf') > 0
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[3], KEYS[1])
+  redis.call('HSET', KEYS[2], 'status', 'inactive')
+  if was_live then
+    return 1
+  end
+end
+return 0
+";
+
+/// Users every instance stopped vouching for. KEYS: the presence index. ARGV: now.
+/// Each presence key found expired is dropped from the index (so only one sweeping instance
+/// returns it) and its user's activity status set to inactive; its activity key sits beside it
+/// (`…:presence:<uid>` → `…:activity:<uid>`, the rule of `Keyspace`). Returns the presence keys.
+const PRESENCE_EXPIRE: &str = r"
+local gone = {}
+for _, presence in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)) do
+  redis.call('ZREMRANGEBYSCORE', presence, '-inf', ARGV[1])
+  redis.call('ZREM', KEYS[1], presence)
+  if redis.call('ZCARD', presence) == 0 then
+    local activity = string.gsub(presence, ':presence:(%d+)$', ':activity:%1')
+    redis.call('HSET', activity, 'status', 'inactive')
+    gone[#gone + 1] = presence
+  end
+end
+return gone
+";
+
 /// The scripts, hashed once.
 #[derive(Debug)]
 pub(super) struct Scripts {
@@ -102,6 +156,9 @@ pub(super) struct Scripts {
     pub(super) history: Script,
     pub(super) inbox: Script,
     pub(super) compare_and_set: Script,
+    pub(super) presence_refresh: Script,
+    pub(super) presence_leave: Script,
+    pub(super) presence_expire: Script,
 }
 
 impl Scripts {
@@ -111,6 +168,9 @@ impl Scripts {
             history: Script::new(HISTORY),
             inbox: Script::new(INBOX),
             compare_and_set: Script::new(COMPARE_AND_SET),
+            presence_refresh: Script::new(PRESENCE_REFRESH),
+            presence_leave: Script::new(PRESENCE_LEAVE),
+            presence_expire: Script::new(PRESENCE_EXPIRE),
         }
     }
 }

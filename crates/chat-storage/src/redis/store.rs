@@ -15,8 +15,8 @@ use deadpool_redis::redis::{self, AsyncCommands, RedisError};
 use super::pubsub::PubSub;
 use super::scripts::Scripts;
 use crate::{
-    Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, StoreError,
-    event_record, record,
+    Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore,
+    StoreError, event_record, record,
 };
 
 /// How often a change is tried when other writers keep changing the same message. Every round
@@ -77,10 +77,7 @@ impl RedisStore {
     /// Asks Redis whether it is there.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection();
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        redis::cmd("PING").query_async::<String>(&mut connection).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -106,9 +103,7 @@ pub(super) fn unavailable(error: RedisError) -> StoreError {
 /// Decodes stored messages, skipping (and logging) any that cannot be read, so that one damaged
 /// record never hides the rest of a chat.
 fn decode_or_skip(json: &str) -> Option<Message> {
-    record::decode(json)
-        .inspect_err(|error| tracing::warn!(%error, "skipping a stored message"))
-        .ok()
+    record::decode(json).inspect_err(|error| tracing::warn!(%error, "skipping a stored message")).ok()
 }
 
 #[async_trait]
@@ -118,10 +113,7 @@ impl ChatStore for RedisStore {
         let id = message.id.to_string();
         let mut call = self.scripts.append.prepare_invoke();
         let inboxes = chat.inbox_entries_on_send(message.author);
-        let event = ChatEvent::NewMessage {
-            chat,
-            message: message.clone(),
-        };
+        let event = ChatEvent::NewMessage { chat, message: message.clone() };
         call.key(keys.chat(chat))
             .key(keys.chat_data(chat))
             .key(keys.activity(message.author))
@@ -137,9 +129,7 @@ impl ChatStore for RedisStore {
         for channel in chat.audience() {
             call.arg(keys.channel(channel));
         }
-        call.invoke_async::<i64>(&mut self.connection())
-            .await
-            .map_err(unavailable)?;
+        call.invoke_async::<i64>(&mut self.connection()).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -158,11 +148,7 @@ impl ChatStore for RedisStore {
             .invoke_async(&mut self.connection())
             .await
             .map_err(unavailable)?;
-        let messages = records
-            .iter()
-            .flatten()
-            .filter_map(|json| decode_or_skip(json))
-            .collect();
+        let messages = records.iter().flatten().filter_map(|json| decode_or_skip(json)).collect();
         Ok(HistoryPage { total, messages })
     }
 
@@ -187,16 +173,9 @@ impl ChatStore for RedisStore {
                 let target = ChatTarget::parse_member(&member)
                     .inspect_err(|error| tracing::warn!(%error, member, "skipping an inbox entry"))
                     .ok()?;
-                let updated = score
-                    .parse::<f64>()
-                    .map(|ms| Timestamp::from_epoch_millis(ms as i64))
-                    .ok()?;
+                let updated = score.parse::<f64>().map(|ms| Timestamp::from_epoch_millis(ms as i64)).ok()?;
                 let latest = latest.as_deref().and_then(decode_or_skip);
-                Some(InboxEntry {
-                    target,
-                    updated,
-                    latest,
-                })
+                Some(InboxEntry { target, updated, latest })
             })
             .collect();
         Ok(InboxPage { total, entries })
@@ -221,10 +200,7 @@ impl ChatStore for RedisStore {
             let current = record::decode(&stored)?;
             let (operation, replacement, result, event) = match decide(&current).map_err(ModifyError::Rejected)? {
                 Change::Replace(updated) => {
-                    let event = ChatEvent::MessageUpdated {
-                        chat,
-                        message: updated.clone(),
-                    };
+                    let event = ChatEvent::MessageUpdated { chat, message: updated.clone() };
                     ("set", record::encode(&updated), updated, event)
                 }
                 Change::Remove => ("del", String::new(), current, ChatEvent::MessageDeleted { chat, id }),
@@ -266,10 +242,7 @@ impl EventBus for RedisStore {
         for channel in channels {
             pipeline.publish(keys.channel(*channel), &payload).ignore();
         }
-        pipeline
-            .query_async::<()>(&mut self.connection())
-            .await
-            .map_err(unavailable)
+        pipeline.query_async::<()>(&mut self.connection()).await.map_err(unavailable)
     }
 
     async fn subscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
@@ -278,5 +251,71 @@ impl EventBus for RedisStore {
 
     async fn unsubscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
         self.pubsub.unsubscribe(tenant, channel).await
+    }
+}
+
+#[async_trait]
+impl PresenceStore for RedisStore {
+    async fn refresh(
+        &self,
+        tenant: &DomainHandle,
+        users: &[UserId],
+        instance: &str,
+        until: Timestamp,
+    ) -> Result<Vec<UserId>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(tenant);
+        let mut call = self.scripts.presence_refresh.prepare_invoke();
+        for user in users {
+            call.key(keys.presence(*user)).key(keys.activity(*user));
+        }
+        call.key(Keyspace::presence_index(&self.prefix))
+            .arg(instance)
+            .arg(until.epoch_millis())
+            .arg(Timestamp::now().epoch_millis());
+        let arrived: Vec<usize> = call.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        Ok(arrived.into_iter().filter_map(|position| users.get(position.checked_sub(1)?).copied()).collect())
+    }
+
+    async fn leave(&self, tenant: &DomainHandle, user: UserId, instance: &str) -> Result<bool, StoreError> {
+        let keys = self.keys(tenant);
+        let gone: i64 = self
+            .scripts
+            .presence_leave
+            .key(keys.presence(user))
+            .key(keys.activity(user))
+            .key(Keyspace::presence_index(&self.prefix))
+            .arg(instance)
+            .arg(Timestamp::now().epoch_millis())
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        Ok(gone == 1)
+    }
+
+    async fn expire(&self, now: Timestamp) -> Result<Vec<(DomainHandle, UserId)>, StoreError> {
+        let gone: Vec<String> = self
+            .scripts
+            .presence_expire
+            .key(Keyspace::presence_index(&self.prefix))
+            .arg(now.epoch_millis())
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        Ok(gone.iter().filter_map(|key| Keyspace::parse_presence(&self.prefix, key)).collect())
+    }
+
+    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        let members: Vec<String> =
+            self.connection().zrange(self.keys(tenant).inbox(user), 0, -1).await.map_err(unavailable)?;
+        Ok(members
+            .iter()
+            .filter_map(|member| match ChatTarget::parse_member(member) {
+                Ok(ChatTarget::User(other)) => Some(other),
+                _ => None,
+            })
+            .collect())
     }
 }

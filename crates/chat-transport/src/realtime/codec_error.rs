@@ -86,10 +86,7 @@ mod tests {
     #[test]
     fn messages_are_plain_words() {
         assert_eq!(CodecError::Empty.to_string(), "empty packet");
-        assert_eq!(
-            CodecError::BinaryUnsupported.to_string(),
-            "binary packets are not supported"
-        );
+        assert_eq!(CodecError::BinaryUnsupported.to_string(), "binary packets are not supported");
         assert_eq!(CodecError::BadAckId.to_string(), "invalid ack id");
         assert_eq!(CodecError::BadNamespace.to_string(), "invalid namespace");
     }

@@ -21,18 +21,12 @@ pub(crate) async fn handle(connection: &mut Connection, name: &str, data: &Value
         "subscribe" => {
             let topic = topic_of(data)?;
             connection.subscribe_topic(topic).await.map_err(|e| e.to_string())?;
-            Ok(Answer::Done {
-                event: "subscribed",
-                data: json!({"topic": topic.get()}),
-            })
+            Ok(Answer::Done { event: "subscribed", data: json!({"topic": topic.get()}) })
         }
         "unsubscribe" => {
             let topic = topic_of(data)?;
             connection.unsubscribe_topic(topic).await.map_err(|e| e.to_string())?;
-            Ok(Answer::Done {
-                event: "unsubscribed",
-                data: json!({"topic": topic.get()}),
-            })
+            Ok(Answer::Done { event: "unsubscribed", data: json!({"topic": topic.get()}) })
         }
         "typing" => {
             let chat = &data["chat"];
@@ -48,20 +42,14 @@ pub(crate) async fn handle(connection: &mut Connection, name: &str, data: &Value
             Ok(Answer::Quiet)
         }
         "authenticate" => Err("already authenticated".to_owned()),
-        other => Err(format!(
-            "unknown event {:?}",
-            other.chars().take(64).collect::<String>()
-        )),
+        other => Err(format!("unknown event {:?}", other.chars().take(64).collect::<String>())),
     }
 }
 
 fn topic_of(data: &Value) -> Result<TopicId, String> {
     let invalid = || "expected {\"topic\": <positive integer>}".to_owned();
     match &data["topic"] {
-        Value::Number(n) => n
-            .as_u64()
-            .ok_or_else(invalid)
-            .and_then(|n| TopicId::new(n).map_err(|_| invalid())),
+        Value::Number(n) => n.as_u64().ok_or_else(invalid).and_then(|n| TopicId::new(n).map_err(|_| invalid())),
         Value::String(s) => TopicId::parse(s).map_err(|_| invalid()),
         _ => Err(invalid()),
     }

@@ -47,11 +47,7 @@ impl EnginePacket {
         // Ping and pong data is optional; `2` and `2` + "" are the same packet on the wire.
         let optional = || (!data.is_empty()).then(|| data.to_owned());
         let no_data = |packet: Self| {
-            if data.is_empty() {
-                Ok(packet)
-            } else {
-                Err(CodecError::UnexpectedData)
-            }
+            if data.is_empty() { Ok(packet) } else { Err(CodecError::UnexpectedData) }
         };
         match kind {
             '0' => Ok(Self::Open(data.to_owned())),
@@ -203,14 +199,8 @@ impl EngineQuery {
 fn parse_sid(sid: &str) -> Result<String, CodecError> {
     let well_formed = !sid.is_empty()
         && sid.len() <= MAX_SID_LEN
-        && sid
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
-    if well_formed {
-        Ok(sid.to_owned())
-    } else {
-        Err(CodecError::BadSessionId)
-    }
+        && sid.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
+    if well_formed { Ok(sid.to_owned()) } else { Err(CodecError::BadSessionId) }
 }
 
 /// The standard Engine.IO error codes and messages, indexed by code.
@@ -282,14 +272,8 @@ mod tests {
 
     #[test]
     fn socket_io_text_rides_in_a_message_untouched() {
-        round_trip(
-            r#"40{"sid":"abc"}"#,
-            EnginePacket::Message(r#"0{"sid":"abc"}"#.to_owned()),
-        );
-        round_trip(
-            r#"42["new-message",{"id":1}]"#,
-            EnginePacket::Message(r#"2["new-message",{"id":1}]"#.to_owned()),
-        );
+        round_trip(r#"40{"sid":"abc"}"#, EnginePacket::Message(r#"0{"sid":"abc"}"#.to_owned()));
+        round_trip(r#"42["new-message",{"id":1}]"#, EnginePacket::Message(r#"2["new-message",{"id":1}]"#.to_owned()));
         round_trip("4", EnginePacket::Message(String::new()));
     }
 
@@ -311,11 +295,7 @@ mod tests {
     fn bad_packets_are_refused() {
         assert_eq!(EnginePacket::decode(""), Err(CodecError::Empty));
         for text in ["7", "8", "9", "x", "{", " 4", "é4", "👋"] {
-            assert_eq!(
-                EnginePacket::decode(text),
-                Err(CodecError::UnknownPacketType),
-                "{text:?}"
-            );
+            assert_eq!(EnginePacket::decode(text), Err(CodecError::UnknownPacketType), "{text:?}");
         }
         assert_eq!(EnginePacket::decode("bAQIDBA=="), Err(CodecError::BinaryUnsupported));
         assert_eq!(EnginePacket::decode("b"), Err(CodecError::BinaryUnsupported));
@@ -377,10 +357,7 @@ mod tests {
             EnginePacket::Open(handshake.to_json()).encode(),
             r#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#
         );
-        let on_websocket = Handshake {
-            upgrades: vec![],
-            ..handshake
-        };
+        let on_websocket = Handshake { upgrades: vec![], ..handshake };
         assert!(on_websocket.to_json().contains(r#""upgrades":[],"#));
     }
 
@@ -402,32 +379,20 @@ mod tests {
     fn queries_parse() {
         assert_eq!(
             EngineQuery::parse("EIO=4&transport=polling&t=N8hyd6w"),
-            Ok(EngineQuery {
-                transport: Transport::Polling,
-                sid: None
-            })
+            Ok(EngineQuery { transport: Transport::Polling, sid: None })
         );
         assert_eq!(
             EngineQuery::parse("EIO=4&transport=polling&t=N8hyd7H&sid=lv_VI97HAXpY6yYWAAAC"),
-            Ok(EngineQuery {
-                transport: Transport::Polling,
-                sid: Some("lv_VI97HAXpY6yYWAAAC".to_owned())
-            })
+            Ok(EngineQuery { transport: Transport::Polling, sid: Some("lv_VI97HAXpY6yYWAAAC".to_owned()) })
         );
         assert_eq!(
             EngineQuery::parse("transport=websocket&sid=ab-c_9&EIO=4"),
-            Ok(EngineQuery {
-                transport: Transport::Websocket,
-                sid: Some("ab-c_9".to_owned())
-            })
+            Ok(EngineQuery { transport: Transport::Websocket, sid: Some("ab-c_9".to_owned()) })
         );
         // Application parameters, odd pairs and empty segments are none of Engine.IO's business.
         assert_eq!(
             EngineQuery::parse("&EIO=4&&transport=websocket&token=a%20b&flag&x==y&"),
-            Ok(EngineQuery {
-                transport: Transport::Websocket,
-                sid: None
-            })
+            Ok(EngineQuery { transport: Transport::Websocket, sid: None })
         );
     }
 

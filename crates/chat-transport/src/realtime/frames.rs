@@ -59,10 +59,7 @@ mod tests {
     use super::*;
 
     fn frame(event: &str, data: Value) -> Frame {
-        Frame {
-            event: event.to_owned(),
-            data,
-        }
+        Frame { event: event.to_owned(), data }
     }
 
     #[test]
@@ -73,10 +70,7 @@ mod tests {
                 frame("new-message", json!({"id": 1, "text": "hi"})),
             ),
             (r#"{"event":"ping","data":null}"#, frame("ping", Value::Null)),
-            (
-                r#"{"event":"typing","data":[1,"two",true,2.5]}"#,
-                frame("typing", json!([1, "two", true, 2.5])),
-            ),
+            (r#"{"event":"typing","data":[1,"two",true,2.5]}"#, frame("typing", json!([1, "two", true, 2.5]))),
             (r#"{"event":"n","data":0}"#, frame("n", json!(0))),
             (r#"{"event":"s","data":""}"#, frame("s", json!(""))),
         ];
@@ -113,10 +107,7 @@ mod tests {
         let decoded = Frame::decode(text).expect("a frame");
         assert_eq!(decoded.data, json!({"text": "héllo 👋 世界"}));
         assert_eq!(Frame::encode(&decoded.event, &decoded.data), text);
-        assert_eq!(
-            Frame::decode(r#"{"event":"\ud83d\udc4b"}"#),
-            Ok(frame("👋", Value::Null))
-        );
+        assert_eq!(Frame::decode(r#"{"event":"\ud83d\udc4b"}"#), Ok(frame("👋", Value::Null)));
     }
 
     #[test]
@@ -139,14 +130,7 @@ mod tests {
         for (text, error) in cases {
             assert_eq!(Frame::decode(text), Err(error.clone()), "{text:?}");
         }
-        for text in [
-            " ",
-            "{",
-            r#"{"event":"x",}"#,
-            r#"{"event":"x"} {}"#,
-            "{'event':'x'}",
-            "{\"event\":\"a\x1eb\"}",
-        ] {
+        for text in [" ", "{", r#"{"event":"x",}"#, r#"{"event":"x"} {}"#, "{'event':'x'}", "{\"event\":\"a\x1eb\"}"] {
             assert!(matches!(Frame::decode(text), Err(CodecError::BadJson(_))), "{text:?}");
         }
     }
@@ -156,11 +140,7 @@ mod tests {
         let depth = 10_000;
         let deep_array = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         let deep_object = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
-        for text in [
-            deep_array.clone(),
-            deep_object,
-            format!(r#"{{"event":"x","data":{deep_array}}}"#),
-        ] {
+        for text in [deep_array.clone(), deep_object, format!(r#"{{"event":"x","data":{deep_array}}}"#)] {
             match Frame::decode(&text) {
                 Err(CodecError::BadJson(message)) => {
                     assert!(message.contains("recursion limit"), "{message}");

@@ -42,11 +42,9 @@ impl Default for RealtimeSettings {
 }
 
 pub(crate) fn register(config: &mut web::ServiceConfig) {
-    config
-        .service(web::resource("/ws").route(web::get().to(ws::door)))
-        .service(
-            web::resource(["/socket.io/", "/socket.io"])
-                .route(web::get().to(socketio_door::door))
-                .route(web::post().to(socketio_door::door)),
-        );
+    config.service(web::resource("/ws").route(web::get().to(ws::door))).service(
+        web::resource(["/socket.io/", "/socket.io"])
+            .route(web::get().to(socketio_door::door))
+            .route(web::post().to(socketio_door::door)),
+    );
 }

@@ -17,10 +17,7 @@ struct ChatOut {
 
 impl From<ChatTarget> for ChatOut {
     fn from(target: ChatTarget) -> Self {
-        Self {
-            kind: target.kind().as_str(),
-            id: target.id(),
-        }
+        Self { kind: target.kind().as_str(), id: target.id() }
     }
 }
 
@@ -36,10 +33,7 @@ pub(crate) fn event_data(event: &ChatEvent, viewer: UserId) -> Value {
     let chat = || ChatOut::from(event.chat_seen_by(viewer).unwrap_or(ChatTarget::User(viewer)));
     let data = match event {
         ChatEvent::NewMessage { message, .. } | ChatEvent::MessageUpdated { message, .. } => {
-            serde_json::to_value(MessageEvent {
-                message: MessageOut::with_author_id(message),
-                chat: chat(),
-            })
+            serde_json::to_value(MessageEvent { message: MessageOut::with_author_id(message), chat: chat() })
         }
         ChatEvent::MessageDeleted { id, .. } => Ok(json!({"id": id.to_string(), "chat": chat()})),
         ChatEvent::Typing { user, .. } => Ok(json!({"chat": chat(), "user": user.get()})),

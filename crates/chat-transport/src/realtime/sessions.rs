@@ -67,11 +67,7 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            state: Mutex::new(OutboxState::default()),
-            ready: Notify::new(),
-            capacity,
-        }
+        Self { state: Mutex::new(OutboxState::default()), ready: Notify::new(), capacity }
     }
 
     fn state(&self) -> MutexGuard<'_, OutboxState> {

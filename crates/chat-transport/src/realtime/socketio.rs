@@ -14,14 +14,8 @@ const DEFAULT_NAMESPACE: &str = "/";
 /// Event names socket.io-parser refuses to decode, because the Socket.IO and Node.js event
 /// machinery gives them a meaning of their own; refusing them here too keeps a client from
 /// posing as a lifecycle event.
-const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
+const RESERVED_EVENTS: [&str; 6] =
+    ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
 
 /// One Socket.IO packet.
 ///
@@ -93,10 +87,7 @@ impl SocketPacket {
         match kind {
             Kind::Connect => match parse_json(rest)? {
                 None => Ok(Self::Connect { namespace, data: None }),
-                Some(data @ Value::Object(_)) => Ok(Self::Connect {
-                    namespace,
-                    data: Some(data),
-                }),
+                Some(data @ Value::Object(_)) => Ok(Self::Connect { namespace, data: Some(data) }),
                 Some(_) => Err(CodecError::NotAnObject),
             },
             Kind::Disconnect if rest.is_empty() => Ok(Self::Disconnect { namespace }),
@@ -110,12 +101,7 @@ impl SocketPacket {
                 if RESERVED_EVENTS.contains(&name.as_str()) {
                     return Err(CodecError::ReservedEventName);
                 }
-                Ok(Self::Event {
-                    namespace,
-                    ack,
-                    name,
-                    args: items.collect(),
-                })
+                Ok(Self::Event { namespace, ack, name, args: items.collect() })
             }
             Kind::Ack => {
                 let (id, rest) = split_ack(rest)?;
@@ -151,12 +137,7 @@ impl SocketPacket {
                 text.push('1');
                 push_namespace(&mut text, namespace);
             }
-            Self::Event {
-                namespace,
-                ack,
-                name,
-                args,
-            } => {
+            Self::Event { namespace, ack, name, args } => {
                 text.push('2');
                 push_namespace(&mut text, namespace);
                 if let Some(ack) = ack {
@@ -212,9 +193,7 @@ fn split_ack(text: &str) -> Result<(Option<u64>, &str), CodecError> {
     }
     // The digits are ASCII, so this byte index is a character boundary.
     let (digits, rest) = text.split_at(digits);
-    let id = digits.bytes().try_fold(0u64, |id, digit| {
-        id.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-    });
+    let id = digits.bytes().try_fold(0u64, |id, digit| id.checked_mul(10)?.checked_add(u64::from(digit - b'0')));
     id.map(|id| (Some(id), rest)).ok_or(CodecError::BadAckId)
 }
 
@@ -223,9 +202,7 @@ fn parse_json(text: &str) -> Result<Option<Value>, CodecError> {
     if text.is_empty() {
         return Ok(None);
     }
-    serde_json::from_str(text)
-        .map(Some)
-        .map_err(|error| CodecError::json(&error))
+    serde_json::from_str(text).map(Some).map_err(|error| CodecError::json(&error))
 }
 
 /// Parses a payload that must be there and be an array (EVENT and ACK).
@@ -279,61 +256,29 @@ mod tests {
 
     #[test]
     fn connect_round_trips() {
-        round_trip(
-            "0",
-            SocketPacket::Connect {
-                namespace: root(),
-                data: None,
-            },
-        );
+        round_trip("0", SocketPacket::Connect { namespace: root(), data: None });
         round_trip(
             r#"0{"token":"abc"}"#,
-            SocketPacket::Connect {
-                namespace: root(),
-                data: Some(json!({"token": "abc"})),
-            },
+            SocketPacket::Connect { namespace: root(), data: Some(json!({"token": "abc"})) },
         );
         round_trip(
             r#"0/admin,{"token":"x"}"#,
-            SocketPacket::Connect {
-                namespace: "/admin".to_owned(),
-                data: Some(json!({"token": "x"})),
-            },
+            SocketPacket::Connect { namespace: "/admin".to_owned(), data: Some(json!({"token": "x"})) },
         );
-        round_trip(
-            "0/admin,",
-            SocketPacket::Connect {
-                namespace: "/admin".to_owned(),
-                data: None,
-            },
-        );
-        round_trip(
-            r#"0{"sid":"abc"}"#,
-            SocketPacket::Connect {
-                namespace: root(),
-                data: Some(json!({"sid": "abc"})),
-            },
-        );
+        round_trip("0/admin,", SocketPacket::Connect { namespace: "/admin".to_owned(), data: None });
+        round_trip(r#"0{"sid":"abc"}"#, SocketPacket::Connect { namespace: root(), data: Some(json!({"sid": "abc"})) });
     }
 
     #[test]
     fn server_connect_inside_engine_message_is_exact() {
-        let connect = SocketPacket::Connect {
-            namespace: root(),
-            data: Some(json!({"sid": "abc"})),
-        };
+        let connect = SocketPacket::Connect { namespace: root(), data: Some(json!({"sid": "abc"})) };
         assert_eq!(EnginePacket::Message(connect.encode()).encode(), r#"40{"sid":"abc"}"#);
     }
 
     #[test]
     fn disconnect_round_trips() {
         round_trip("1", SocketPacket::Disconnect { namespace: root() });
-        round_trip(
-            "1/admin,",
-            SocketPacket::Disconnect {
-                namespace: "/admin".to_owned(),
-            },
-        );
+        round_trip("1/admin,", SocketPacket::Disconnect { namespace: "/admin".to_owned() });
     }
 
     #[test]
@@ -358,12 +303,7 @@ mod tests {
         );
         round_trip(
             r#"2/chat,["x"]"#,
-            SocketPacket::Event {
-                namespace: "/chat".to_owned(),
-                ack: None,
-                name: "x".to_owned(),
-                args: vec![],
-            },
+            SocketPacket::Event { namespace: "/chat".to_owned(), ack: None, name: "x".to_owned(), args: vec![] },
         );
         round_trip(
             r#"2/chat,7["x",1]"#,
@@ -380,25 +320,11 @@ mod tests {
                 namespace: root(),
                 ack: Some(u64::MAX),
                 name: "max".to_owned(),
-                args: vec![
-                    json!(null),
-                    json!(true),
-                    json!("s"),
-                    json!([1, 2]),
-                    json!({"b": 1, "a": 2}),
-                ],
+                args: vec![json!(null), json!(true), json!("s"), json!([1, 2]), json!({"b": 1, "a": 2})],
             },
         );
         // An empty name is still a string; what it means is the router's business.
-        round_trip(
-            r#"2[""]"#,
-            SocketPacket::Event {
-                namespace: root(),
-                ack: None,
-                name: String::new(),
-                args: vec![],
-            },
-        );
+        round_trip(r#"2[""]"#, SocketPacket::Event { namespace: root(), ack: None, name: String::new(), args: vec![] });
     }
 
     #[test]
@@ -409,17 +335,9 @@ mod tests {
             name: "new-message".to_owned(),
             args: vec![json!({"id": 1, "text": "hi", "author": {"id": 2}})],
         };
-        assert_eq!(
-            packet.encode(),
-            r#"2["new-message",{"id":1,"text":"hi","author":{"id":2}}]"#
-        );
+        assert_eq!(packet.encode(), r#"2["new-message",{"id":1,"text":"hi","author":{"id":2}}]"#);
         // An empty namespace means the default one.
-        let packet = SocketPacket::Event {
-            namespace: String::new(),
-            ack: None,
-            name: "x".to_owned(),
-            args: vec![],
-        };
+        let packet = SocketPacket::Event { namespace: String::new(), ack: None, name: "x".to_owned(), args: vec![] };
         assert_eq!(packet.encode(), r#"2["x"]"#);
     }
 
@@ -427,27 +345,12 @@ mod tests {
     fn ack_round_trips() {
         round_trip(
             r#"31[{"ok":true}]"#,
-            SocketPacket::Ack {
-                namespace: root(),
-                id: 1,
-                args: vec![json!({"ok": true})],
-            },
+            SocketPacket::Ack { namespace: root(), id: 1, args: vec![json!({"ok": true})] },
         );
-        round_trip(
-            "30[]",
-            SocketPacket::Ack {
-                namespace: root(),
-                id: 0,
-                args: vec![],
-            },
-        );
+        round_trip("30[]", SocketPacket::Ack { namespace: root(), id: 0, args: vec![] });
         round_trip(
             r#"3/chat,12["a","b"]"#,
-            SocketPacket::Ack {
-                namespace: "/chat".to_owned(),
-                id: 12,
-                args: vec![json!("a"), json!("b")],
-            },
+            SocketPacket::Ack { namespace: "/chat".to_owned(), id: 12, args: vec![json!("a"), json!("b")] },
         );
     }
 
@@ -455,10 +358,7 @@ mod tests {
     fn connect_error_round_trips() {
         round_trip(
             r#"4{"message":"Not authorized"}"#,
-            SocketPacket::ConnectError {
-                namespace: root(),
-                data: json!({"message": "Not authorized"}),
-            },
+            SocketPacket::ConnectError { namespace: root(), data: json!({"message": "Not authorized"}) },
         );
         round_trip(
             r#"4/admin,{"message":"Not authorized","data":{"code":403}}"#,
@@ -469,28 +369,17 @@ mod tests {
         );
         round_trip(
             r#"4"Not authorized""#,
-            SocketPacket::ConnectError {
-                namespace: root(),
-                data: json!("Not authorized"),
-            },
+            SocketPacket::ConnectError { namespace: root(), data: json!("Not authorized") },
         );
     }
 
     #[test]
     fn lenient_spellings_decode_to_the_canonical_packet() {
         // An explicit default namespace, leading zeros and JSON whitespace are all accepted.
-        assert_eq!(
-            SocketPacket::decode("1/,"),
-            Ok(SocketPacket::Disconnect { namespace: root() })
-        );
+        assert_eq!(SocketPacket::decode("1/,"), Ok(SocketPacket::Disconnect { namespace: root() }));
         assert_eq!(
             SocketPacket::decode(r#"2007 [ "x" , 1 ] "#),
-            Ok(SocketPacket::Event {
-                namespace: root(),
-                ack: Some(7),
-                name: "x".to_owned(),
-                args: vec![json!(1)],
-            })
+            Ok(SocketPacket::Event { namespace: root(), ack: Some(7), name: "x".to_owned(), args: vec![json!(1)] })
         );
     }
 
@@ -515,10 +404,7 @@ mod tests {
     #[test]
     fn object_key_order_is_kept() {
         let text = r#"2["m",{"z":1,"a":2,"m":3}]"#;
-        assert_eq!(
-            SocketPacket::decode(text).map(|packet| packet.encode()),
-            Ok(text.to_owned())
-        );
+        assert_eq!(SocketPacket::decode(text).map(|packet| packet.encode()), Ok(text.to_owned()));
     }
 
     #[test]
@@ -530,10 +416,7 @@ mod tests {
             ("x", CodecError::UnknownPacketType),
             ("[\"x\"]", CodecError::UnknownPacketType),
             ("👋", CodecError::UnknownPacketType),
-            (
-                r#"51-["upload",{"_placeholder":true,"num":0}]"#,
-                CodecError::BinaryUnsupported,
-            ),
+            (r#"51-["upload",{"_placeholder":true,"num":0}]"#, CodecError::BinaryUnsupported),
             (r#"61-0[{"_placeholder":true,"num":0}]"#, CodecError::BinaryUnsupported),
             // CONNECT data must be an object.
             ("0[]", CodecError::NotAnObject),
@@ -584,19 +467,8 @@ mod tests {
 
     #[test]
     fn bad_json_is_refused() {
-        for text in [
-            "2[\"x\"",
-            "2[\"x\",]",
-            "2[\"x\"] trailing",
-            "2['x']",
-            "0{token:1}",
-            "31[\"\x1e\"]",
-            "4{",
-        ] {
-            assert!(
-                matches!(SocketPacket::decode(text), Err(CodecError::BadJson(_))),
-                "{text:?}"
-            );
+        for text in ["2[\"x\"", "2[\"x\",]", "2[\"x\"] trailing", "2['x']", "0{token:1}", "31[\"\x1e\"]", "4{"] {
+            assert!(matches!(SocketPacket::decode(text), Err(CodecError::BadJson(_))), "{text:?}");
         }
     }
 
@@ -632,17 +504,11 @@ mod tests {
         let text = packet.encode();
         assert!(!text.contains('\x1e'), "{text:?}");
         assert!(text.contains(r"\u001e"), "{text:?}");
-        let error = SocketPacket::ConnectError {
-            namespace: root(),
-            data: json!({"message": "bad\x1e"}),
-        };
+        let error = SocketPacket::ConnectError { namespace: root(), data: json!({"message": "bad\x1e"}) };
         assert_eq!(error.encode(), r#"4{"message":"bad\u001e"}"#);
 
         // So the packet survives a polling payload next to another one.
-        let messages = [
-            EnginePacket::Message(packet.encode()),
-            EnginePacket::Message(error.encode()),
-        ];
+        let messages = [EnginePacket::Message(packet.encode()), EnginePacket::Message(error.encode())];
         let body = encode_payload(&messages);
         assert_eq!(body.matches('\x1e').count(), 1);
         let decoded = decode_payload(&body).expect("a payload");

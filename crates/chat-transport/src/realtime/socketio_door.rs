@@ -49,9 +49,7 @@ pub(crate) async fn door(
 }
 
 fn engine_error(code: u8) -> HttpResponse {
-    HttpResponse::BadRequest()
-        .content_type("application/json")
-        .body(engineio::engine_error_body(code))
+    HttpResponse::BadRequest().content_type("application/json").body(engineio::engine_error_body(code))
 }
 
 fn text(body: String) -> HttpResponse {
@@ -88,26 +86,12 @@ fn start(state: Arc<ApiState>, tenant: DomainHandle, token: Option<String>, sock
     let sid = new_sid();
     let (inbound, received) = mpsc::channel(64);
     let outbox = Arc::new(Outbox::new(OUTBOX_CAPACITY));
-    state.sessions().insert(
-        sid.clone(),
-        Arc::new(SessionHandle {
-            inbound,
-            outbox: outbox.clone(),
-        }),
-    );
+    state.sessions().insert(sid.clone(), Arc::new(SessionHandle { inbound, outbox: outbox.clone() }));
     let output = match socket {
         Some(socket) => Output::Socket(socket),
         None => Output::Polling(outbox),
     };
-    let task = SessionTask {
-        state,
-        tenant,
-        sid: sid.clone(),
-        token,
-        received,
-        output,
-        probe: None,
-    };
+    let task = SessionTask { state, tenant, sid: sid.clone(), token, received, output, probe: None };
     actix_web::rt::spawn(task.run());
     sid
 }
@@ -124,10 +108,7 @@ fn websocket(
 ) -> Result<(HttpResponse, Session, mpsc::Receiver<AggregatedMessage>), actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(request, body)?;
     let limit = state.realtime().max_message_bytes;
-    let stream = stream
-        .max_frame_size(limit)
-        .aggregate_continuations()
-        .max_continuation_size(limit);
+    let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
     Ok((response, session, pump(stream)))
 }
 
@@ -140,11 +121,7 @@ fn open_websocket(
     match websocket(request, body, &state) {
         Ok((response, session, messages)) => {
             let token = query_token(request);
-            let socket = Socket {
-                session,
-                messages,
-                opened: true,
-            };
+            let socket = Socket { session, messages, opened: true };
             start(state, tenant, token, Some(socket));
             response
         }
@@ -276,24 +253,14 @@ async fn deadline(at: Option<Instant>) {
 }
 
 fn event(name: &str, data: Value) -> EnginePacket {
-    let packet = SocketPacket::Event {
-        namespace: "/".into(),
-        ack: None,
-        name: name.to_owned(),
-        args: vec![data],
-    };
+    let packet = SocketPacket::Event { namespace: "/".into(), ack: None, name: name.to_owned(), args: vec![data] };
     EnginePacket::Message(packet.encode())
 }
 
 impl SessionTask {
     async fn run(mut self) {
         let settings = self.state.realtime();
-        let mut client = Client {
-            connected: false,
-            connection: None,
-            overflow: None,
-            deadline: None,
-        };
+        let mut client = Client { connected: false, connection: None, overflow: None, deadline: None };
         let mut stopping = self.state.hub().stopping();
         let mut ping = tokio::time::interval(settings.ping_interval);
         ping.tick().await;
@@ -456,10 +423,7 @@ impl SessionTask {
         match packet {
             SocketPacket::Connect { namespace, data } => {
                 if namespace != "/" {
-                    let error = SocketPacket::ConnectError {
-                        namespace,
-                        data: json!({"message": "Invalid namespace"}),
-                    };
+                    let error = SocketPacket::ConnectError { namespace, data: json!({"message": "Invalid namespace"}) };
                     return self.send(EnginePacket::Message(error.encode())).await;
                 }
                 let token = data
@@ -476,10 +440,8 @@ impl SessionTask {
                         }
                         Err(error) => {
                             let message = error.to_string();
-                            let refused = SocketPacket::ConnectError {
-                                namespace,
-                                data: payload::unauthorized(&message),
-                            };
+                            let refused =
+                                SocketPacket::ConnectError { namespace, data: payload::unauthorized(&message) };
                             self.send(EnginePacket::Message(refused.encode())).await
                         }
                     },
@@ -501,10 +463,7 @@ impl SessionTask {
     }
 
     async fn send_connect(&mut self) -> Result<(), End> {
-        let connect = SocketPacket::Connect {
-            namespace: "/".into(),
-            data: Some(json!({"sid": new_sid()})),
-        };
+        let connect = SocketPacket::Connect { namespace: "/".into(), data: Some(json!({"sid": new_sid()})) };
         self.send(EnginePacket::Message(connect.encode())).await
     }
 
@@ -582,10 +541,7 @@ impl SessionTask {
             }
             Output::Socket(socket) => {
                 let reason = match end {
-                    End::Close(code, description) => Some(CloseReason {
-                        code,
-                        description: Some(description.into()),
-                    }),
+                    End::Close(code, description) => Some(CloseReason { code, description: Some(description.into()) }),
                     End::Gone => None,
                 };
                 // Give the packets already written (an `unauthorized`, say) a moment to go out
@@ -600,12 +556,5 @@ impl SessionTask {
 }
 
 fn ack_packet(id: u64, data: Value) -> EnginePacket {
-    EnginePacket::Message(
-        SocketPacket::Ack {
-            namespace: "/".into(),
-            id,
-            args: vec![data],
-        }
-        .encode(),
-    )
+    EnginePacket::Message(SocketPacket::Ack { namespace: "/".into(), id, args: vec![data] }.encode())
 }

@@ -29,10 +29,7 @@ pub(crate) async fn door(
     let token = query_token(&request).or_else(|| auth::token(&request, &state));
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let limit = state.realtime().max_message_bytes;
-    let stream = stream
-        .max_frame_size(limit)
-        .aggregate_continuations()
-        .max_continuation_size(limit);
+    let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
     actix_web::rt::spawn(run(state.into_inner(), tenant, token, session, stream));
     Ok(response)
 }
@@ -50,19 +47,13 @@ async fn send(session: &mut Session, event: &str, data: &Value) -> bool {
 }
 
 fn close_reason(code: CloseCode, description: &str) -> Option<CloseReason> {
-    Some(CloseReason {
-        code,
-        description: Some(description.to_owned()),
-    })
+    Some(CloseReason { code, description: Some(description.to_owned()) })
 }
 
 /// Refuses the connection the way the original did: `unauthorized`, then a close frame.
 async fn refuse(mut session: Session, message: &str) {
     send(&mut session, "unauthorized", &payload::unauthorized(message)).await;
-    session
-        .close(close_reason(CloseCode::Policy, "unauthorized"))
-        .await
-        .ok();
+    session.close(close_reason(CloseCode::Policy, "unauthorized")).await.ok();
 }
 
 /// Finds out who is connecting. `None` means the connection was refused (and closed).
@@ -120,10 +111,7 @@ async fn run(
         Ok(connection) => connection,
         Err(error) => {
             tracing::warn!(%error, "cannot register a realtime connection");
-            session
-                .close(close_reason(CloseCode::Again, "realtime is unavailable, try again"))
-                .await
-                .ok();
+            session.close(close_reason(CloseCode::Again, "realtime is unavailable, try again")).await.ok();
             return;
         }
     };
