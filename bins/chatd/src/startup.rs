@@ -250,7 +250,12 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(chat_transport::error_bodies())
-                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("chatd::http"))
+                .wrap(
+                    // The path without the query: a realtime client may carry its token there.
+                    middleware::Logger::new("%a \"%{request}xi\" %s %b %Dms")
+                        .custom_request_replace("request", |request| format!("{} {}", request.method(), request.path()))
+                        .log_target("chatd::http"),
+                )
                 .configure(chat_transport::configure(state.clone()))
         })
         // chatd handles the signals itself, to close realtime connections before stopping.
@@ -286,8 +291,9 @@ impl Application {
         }
         tracing::info!("shutting down");
         self.hub.shut_down();
-        handle.stop(true).await;
-        server.await
+        // The server must keep being driven while it stops.
+        let ((), result) = tokio::join!(handle.stop(true), server);
+        result
     }
 
     /// Serves until SIGINT or SIGTERM (see [`Self::run_until`]).

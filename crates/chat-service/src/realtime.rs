@@ -61,6 +61,7 @@ struct Registry {
 
 #[derive(Debug)]
 struct Listener {
+    user: UserId,
     queue: mpsc::Sender<Arc<ChatEvent>>,
     overflowed: Arc<Notify>,
 }
@@ -152,10 +153,18 @@ impl HubInner {
             return;
         };
         let mut too_slow = Vec::new();
+        // Someone typing in a topic does not need to hear it on their own connections.
+        let typist = match event.as_ref() {
+            ChatEvent::Typing { user, .. } => Some(*user),
+            _ => None,
+        };
         for id in ids {
             let Some(listener) = registry.connections.get(id) else {
                 continue;
             };
+            if typist == Some(listener.user) {
+                continue;
+            }
             if listener.queue.try_send(event.clone()).is_err() {
                 // Full (the client stopped reading) or closed (it is going away): either way it
                 // gets nothing more, and a full one is told to close.
@@ -185,7 +194,13 @@ impl Hub {
             maintenance: Once::new(),
         });
         bus.attach(Arc::new(Deliveries(Arc::downgrade(&inner))));
-        Self { inner }
+        let hub = Self { inner };
+        // Every instance sweeps for users of dead instances, with or without connections of its
+        // own; outside a runtime (a plain unit test) it starts with the first connection.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            hub.start_maintenance();
+        }
+        hub
     }
 
     /// Tells every connection that this process is stopping (their transports close them with
@@ -212,7 +227,7 @@ impl Hub {
         let overflowed = Arc::new(Notify::new());
         let first_here = {
             let mut registry = self.inner.registry();
-            registry.connections.insert(id, Listener { queue, overflowed: overflowed.clone() });
+            registry.connections.insert(id, Listener { user, queue, overflowed: overflowed.clone() });
             registry.listen(id, tenant, Channel::User(user));
             let count = registry.present.entry((tenant.clone(), user)).or_default();
             *count += 1;

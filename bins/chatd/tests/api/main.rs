@@ -15,6 +15,7 @@ mod history;
 mod inbox;
 mod layout;
 mod presence;
+mod process;
 mod profiles;
 mod realtime_socketio;
 mod realtime_ws;

@@ -1,15 +1,13 @@
 //! Presence: DM partners hear a user come and go, across devices and instances; the original's
 //! `activity:<uid>` hash mirrors it; and a user whose instance dies does not stay "active".
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-
 use deadpool_redis::redis::AsyncCommands;
 use serde_json::json;
 
-use crate::helpers::{Backend, SECRET, TestApp, both, spawn_app, spawn_app_with, test_settings};
+use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, test_settings};
+use crate::process::ChatdProcess;
 use crate::redis_server::RedisServer;
-use crate::ws_client::{PATIENCE, WsClient};
+use crate::ws_client::WsClient;
 
 async fn activity_status(app: &TestApp, user: u64) -> Option<String> {
     let mut redis = RedisServer::shared().connection().await;
@@ -44,47 +42,6 @@ async fn dm_partners_hear_a_user_come_and_go(backend: Backend) {
 }
 both!(presence_events, dm_partners_hear_a_user_come_and_go);
 
-/// A real `chatd` process on the test Redis, to be killed without warning.
-struct ChatdProcess {
-    child: Child,
-    address: String,
-}
-
-impl ChatdProcess {
-    async fn start(prefix: &str, presence_ttl_ms: u64) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_chatd"))
-            .env_clear()
-            .env("CHATD_HTTP__HOST", "127.0.0.1")
-            .env("CHATD_HTTP__PORT", port.to_string())
-            .env("CHATD_HTTP__WORKERS", "1")
-            .env("CHATD_REDIS__URL", RedisServer::shared().url())
-            .env("CHATD_REDIS__PREFIX", prefix)
-            .env("CHATD_JWT__SECRET", SECRET)
-            .env("CHATD_REALTIME__PRESENCE_TTL_MS", presence_ttl_ms.to_string())
-            .env("CHATD_LOG__FILTER", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the chatd binary starts");
-        let address = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while client.get(&address).send().await.is_err() {
-            assert!(std::time::Instant::now() < deadline, "chatd did not start listening");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        Self { child, address }
-    }
-}
-
-impl Drop for ChatdProcess {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
 #[actix_web::test]
 async fn a_user_on_an_instance_that_dies_turns_inactive() {
     let mut settings = test_settings();
@@ -93,15 +50,14 @@ async fn a_user_on_an_instance_that_dies_turns_inactive() {
     app.send_text(1, "/api/user/2", "we share a DM").await;
     let mut one = WsClient::authenticated(&app, 1).await;
 
-    let mut doomed = ChatdProcess::start(&app.prefix, 600).await;
+    let mut doomed = ChatdProcess::start(&app.prefix, &[("CHATD_REALTIME__PRESENCE_TTL_MS", "600")]).await;
     let url = format!("{}/ws?token={}", doomed.address.replacen("http://", "ws://", 1), crate::helpers::token(2));
     let mut two = WsClient::connect(url).await;
     two.expect("authenticated").await;
     assert_eq!(one.expect("presence").await, json!({"user": 2, "status": "active"}));
 
     // SIGKILL: no goodbye, no cleanup. The other instance notices the silence.
-    doomed.child.kill().unwrap();
-    doomed.child.wait().unwrap();
+    doomed.kill();
     assert_eq!(one.expect("presence").await, json!({"user": 2, "status": "inactive"}));
     assert_eq!(activity_status(&app, 2).await.as_deref(), Some("inactive"));
 }

@@ -190,3 +190,57 @@ async fn polling_on_the_wrong_instance_is_a_clean_error() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"code": 1, "message": "Session ID unknown"}));
 }
+
+#[actix_web::test]
+async fn a_client_that_stops_answering_pings_is_closed() {
+    let mut settings = test_settings();
+    settings.realtime.ping_interval_ms = 50;
+    settings.realtime.ping_timeout_ms = 100;
+    let app = crate::helpers::spawn_app_with(Backend::Memory, settings, None).await;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
+    let open: Value = serde_json::from_str(next_text(&mut socket).await.strip_prefix('0').unwrap()).unwrap();
+    assert_eq!((open["pingInterval"].clone(), open["pingTimeout"].clone()), (json!(50), json!(100)));
+    // Read everything, answer nothing: pings keep coming until the server gives up.
+    let mut pings = 0;
+    let code = loop {
+        match tokio::time::timeout(PATIENCE, socket.next()).await.unwrap() {
+            Some(Ok(Message::Text(text))) => {
+                assert_eq!(text.as_str(), "2");
+                pings += 1;
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+            Some(Ok(_)) => {}
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    };
+    assert!(pings >= 1);
+    assert_eq!(code, Some((1001, "no heartbeat".to_owned())));
+}
+
+#[actix_web::test]
+async fn sessions_must_authenticate_in_time_and_keep_frames_small() {
+    let mut settings = test_settings();
+    settings.realtime.auth_timeout_ms = 200;
+    settings.realtime.max_message_bytes = 1024;
+    let app = crate::helpers::spawn_app_with(Backend::Memory, settings, None).await;
+
+    // Never connecting a namespace: refused when the deadline passes.
+    let (mut idle, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
+    next_text(&mut idle).await;
+    let (name, data) = event(&next_text(&mut idle).await);
+    assert_eq!((name.as_str(), data["message"].clone()), ("unauthorized", json!("authentication timed out")));
+    assert_eq!(next_text(&mut idle).await, "41");
+    assert_eq!(next_text(&mut idle).await, "closed Some(1008)");
+
+    // A frame over the limit closes the socket with 1009.
+    let (mut big, _) = tokio_tungstenite::connect_async(
+        app.ws_url(&format!("/socket.io/?EIO=4&transport=websocket&token={}", token(1))),
+    )
+    .await
+    .unwrap();
+    next_text(&mut big).await;
+    big.send(Message::text(format!("42{}", json!(["typing", {"padding": "x".repeat(2048)}])))).await.unwrap();
+    assert_eq!(next_text(&mut big).await, "closed Some(1009)");
+}

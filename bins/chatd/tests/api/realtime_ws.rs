@@ -104,6 +104,7 @@ async fn topics_typing_and_client_errors(backend: Backend) {
     let mut reader = WsClient::authenticated(&app, 5).await;
     let mut writer = WsClient::authenticated(&app, 6).await;
     reader.subscribe(42).await;
+    writer.subscribe(42).await;
 
     app.send_text(6, "/api/topic/42", "topic post").await;
     let event = reader.expect("new-message").await;
@@ -116,6 +117,10 @@ async fn topics_typing_and_client_errors(backend: Backend) {
     assert_eq!(reader.expect("typing").await, json!({"chat": {"type": "user", "id": 6}, "user": 6}));
     writer.send("typing", json!({"chat": {"type": "topic", "id": 42}})).await;
     assert_eq!(reader.expect("typing").await, json!({"chat": {"type": "topic", "id": 42}, "user": 6}));
+    // The writer heard its own topic post, but not its own typing: next comes a DM.
+    assert_eq!(writer.expect("new-message").await["text"], json!("topic post"));
+    app.send_text(7, "/api/user/6", "after typing").await;
+    assert_eq!(writer.expect("new-message").await["text"], json!("after typing"));
 
     for (frame, message) in [
         (json!({"event": "dance", "data": {}}).to_string(), "unknown event \"dance\""),
@@ -214,3 +219,29 @@ async fn oversized_frames_close_with_1009(backend: Backend) {
     assert_eq!(client.next().await, Incoming::Closed(Some((1009, "message too large".into()))));
 }
 both!(ws_frame_limit, oversized_frames_close_with_1009);
+
+#[actix_web::test]
+async fn an_instance_subscribes_to_exactly_the_channels_its_connections_need() {
+    use deadpool_redis::redis;
+    let app = spawn_app(Backend::Redis).await;
+    let channels = || async {
+        let mut redis = crate::redis_server::RedisServer::shared().connection().await;
+        let mut names: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .arg(format!("{}:events:*", app.prefix))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        names.sort();
+        names
+    };
+    let base = format!("{}:events:myplatform", app.prefix);
+    let mut first = WsClient::authenticated(&app, 5).await;
+    let second = WsClient::authenticated(&app, 5).await;
+    first.subscribe(6).await;
+    assert_eq!(channels().await, [format!("{base}:topic:6"), format!("{base}:user:5")]);
+    first.close().await;
+    assert_eq!(channels().await, [format!("{base}:user:5")], "user 5 still has a connection");
+    second.close().await;
+    assert!(channels().await.is_empty());
+}

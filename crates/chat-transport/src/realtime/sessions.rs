@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, Session};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Session};
 use tokio::sync::{Notify, mpsc};
 
 use super::engineio::{self, EnginePacket};
@@ -16,16 +16,17 @@ pub(crate) enum Inbound {
     /// Packets a polling POST carried.
     Packets(Vec<EnginePacket>),
     /// A WebSocket opened for this session: the upgrade probe is about to start on it.
-    Upgrade(Session, mpsc::Receiver<AggregatedMessage>),
+    Upgrade(Session, mpsc::Receiver<Result<AggregatedMessage, ProtocolError>>),
 }
 
 /// Reads a WebSocket in the worker that accepted it (its stream cannot leave that thread) and
-/// forwards each message to whichever task runs the session.
-pub(crate) fn pump(mut stream: AggregatedMessageStream) -> mpsc::Receiver<AggregatedMessage> {
+/// forwards each message — or the protocol error that ends it — to whichever task runs the session.
+pub(crate) fn pump(mut stream: AggregatedMessageStream) -> mpsc::Receiver<Result<AggregatedMessage, ProtocolError>> {
     let (forward, messages) = mpsc::channel(16);
     actix_web::rt::spawn(async move {
-        while let Some(Ok(message)) = stream.recv().await {
-            if forward.send(message).await.is_err() {
+        while let Some(message) = stream.recv().await {
+            let failed = message.is_err();
+            if forward.send(message).await.is_err() || failed {
                 break;
             }
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use chat_domain::{DomainHandle, UserId};
 use chat_service::{Connection, Overflow};
 use serde_json::{Value, json};
@@ -105,7 +105,7 @@ fn websocket(
     request: &HttpRequest,
     body: web::Payload,
     state: &ApiState,
-) -> Result<(HttpResponse, Session, mpsc::Receiver<AggregatedMessage>), actix_web::Error> {
+) -> Result<(HttpResponse, Session, Messages), actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(request, body)?;
     let limit = state.realtime().max_message_bytes;
     let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
@@ -180,10 +180,13 @@ async fn upgrade(request: &HttpRequest, body: web::Payload, state: &ApiState, si
     }
 }
 
+/// What a WebSocket's pump forwards.
+type Messages = mpsc::Receiver<Result<AggregatedMessage, ProtocolError>>;
+
 /// A WebSocket carrying Engine.IO packets.
 struct Socket {
     session: Session,
-    messages: mpsc::Receiver<AggregatedMessage>,
+    messages: Messages,
     /// Whether the session started on it (then it must be sent the open packet).
     opened: bool,
 }
@@ -224,7 +227,7 @@ struct SessionTask {
     probe: Option<Socket>,
 }
 
-async fn next_message(socket: Option<&mut Socket>) -> Option<AggregatedMessage> {
+async fn next_message(socket: Option<&mut Socket>) -> Option<Result<AggregatedMessage, ProtocolError>> {
     match socket {
         Some(socket) => socket.messages.recv().await,
         None => std::future::pending().await,
@@ -260,7 +263,10 @@ fn event(name: &str, data: Value) -> EnginePacket {
 impl SessionTask {
     async fn run(mut self) {
         let settings = self.state.realtime();
-        let mut client = Client { connected: false, connection: None, overflow: None, deadline: None };
+        // The authentication deadline runs from the session's start, so a client that never
+        // connects a namespace (or was refused) does not linger.
+        let auth_deadline = Some(Instant::now() + settings.auth_timeout);
+        let mut client = Client { connected: false, connection: None, overflow: None, deadline: auth_deadline };
         let mut stopping = self.state.hub().stopping();
         let mut ping = tokio::time::interval(settings.ping_interval);
         ping.tick().await;
@@ -295,17 +301,19 @@ impl SessionTask {
                     None => Err(End::Gone),
                 },
                 message = next_message(socket) => match message {
-                    Some(AggregatedMessage::Text(text)) => match EnginePacket::decode(&text) {
+                    Some(Ok(AggregatedMessage::Text(text))) => match EnginePacket::decode(&text) {
                         Ok(packet) => self.handle_all(&mut client, vec![packet], &mut awaiting_pong).await,
                         Err(_) => Err(End::Close(CloseCode::Protocol, "malformed packet")),
                     },
-                    Some(AggregatedMessage::Ping(bytes)) => match &mut self.output {
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => match &mut self.output {
                         Output::Socket(socket) => socket.session.pong(&bytes).await.map_err(|_| End::Gone),
                         Output::Polling(_) => Ok(()),
                     },
-                    Some(AggregatedMessage::Pong(_)) => Ok(()),
-                    Some(AggregatedMessage::Binary(_)) => Err(End::Close(CloseCode::Unsupported, "binary packets are not supported")),
-                    Some(AggregatedMessage::Close(_)) | None => Err(End::Gone),
+                    Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+                    Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Close(CloseCode::Unsupported, "binary packets are not supported")),
+                    Some(Err(ProtocolError::Overflow)) => Err(End::Close(CloseCode::Size, "message too large")),
+                    Some(Err(_)) => Err(End::Close(CloseCode::Protocol, "protocol error")),
+                    Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
                 },
                 message = next_message(self.probe.as_mut()) => self.probe_step(message).await,
                 event = next_event(client.connection.as_mut()) => match (event, client.connection.as_ref()) {
@@ -340,8 +348,8 @@ impl SessionTask {
     }
 
     /// Handles a probe WebSocket's message: `2probe` → `3probe`, then `5` switches to it.
-    async fn probe_step(&mut self, message: Option<AggregatedMessage>) -> Result<(), End> {
-        let Some(AggregatedMessage::Text(text)) = message else {
+    async fn probe_step(&mut self, message: Option<Result<AggregatedMessage, ProtocolError>>) -> Result<(), End> {
+        let Some(Ok(AggregatedMessage::Text(text))) = message else {
             // The probe failed; polling goes on.
             self.probe = None;
             return Ok(());
@@ -447,8 +455,8 @@ impl SessionTask {
                     },
                     None => {
                         self.send_connect().await?;
+                        // Connected, not yet authenticated: the session's deadline still runs.
                         client.connected = true;
-                        client.deadline = Some(Instant::now() + self.state.realtime().auth_timeout);
                         Ok(())
                     }
                 }
