@@ -1,5 +1,5 @@
 // A real socket.io-client v4 against chatd: both transports (polling with upgrade, WebSocket only,
-// polling only), both ways to authenticate, acks, and every event. Run by tests/api/socketio_client.rs
+// polling only), both ways to authenticate, acks, and every event, presence included. Run by tests/api/socketio_client.rs
 // with CHATD_URL, TOKEN_1, TOKEN_2 and SOCKET_IO_CLIENT (the module's path) in the environment.
 "use strict";
 
@@ -91,6 +91,18 @@ async function main() {
   one.emit("typing", { chat: { type: "user", id: 2 } });
   assert.deepEqual(await typing, { chat: { type: "user", id: 1 }, user: 1 });
   console.log("ok: topics and typing");
+
+  // Presence: users 1 and 2 now share a DM; when user 2's last connection closes, user 1 hears it.
+  const gone = once(one, "presence");
+  two.close();
+  twoPolling.close();
+  assert.deepEqual(await gone, { user: 2, status: "inactive" });
+  const back = once(one, "presence");
+  const twoAgain = connect({ transports: ["websocket"], auth: { token: tokens[2] } });
+  const authenticatedAgain = once(twoAgain, "authenticated");
+  assert.deepEqual(await back, { user: 2, status: "active" });
+  await authenticatedAgain;
+  console.log("ok: presence");
 
   // Refusals: a bad handshake token is a connect_error; a bad authenticate event is `unauthorized`.
   const forged = connect({ auth: { token: "forged" } });
