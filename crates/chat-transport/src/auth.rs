@@ -63,3 +63,17 @@ impl FromRequest for Authenticated {
 pub(crate) fn verify(state: &ApiState, token: &str) -> Result<UserId, chat_identity::TokenError> {
     state.inner.verifier.verify(token)
 }
+
+/// The token a realtime connection brings when it opens: `?token=` in the URL (browsers cannot set
+/// headers on a WebSocket), else the headers.
+pub(crate) fn connect_token(request: &HttpRequest, state: &ApiState) -> Option<String> {
+    web::Query::<Vec<(String, String)>>::from_query(request.query_string())
+        .ok()
+        .and_then(|query| {
+            query
+                .into_inner()
+                .into_iter()
+                .find_map(|(key, value)| (key == "token" && !value.is_empty()).then_some(value))
+        })
+        .or_else(|| token(request, state))
+}

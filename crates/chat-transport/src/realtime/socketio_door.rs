@@ -72,15 +72,6 @@ fn new_sid() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-fn query_token(request: &HttpRequest) -> Option<String> {
-    web::Query::<Vec<(String, String)>>::from_query(request.query_string())
-        .ok()?
-        .into_inner()
-        .into_iter()
-        .find_map(|(key, value)| (key == "token" && !value.is_empty()).then_some(value))
-        .or_else(|| auth::token(request, request.app_data::<web::Data<ApiState>>()?))
-}
-
 /// Starts a session whose first transport is a WebSocket or long-polling.
 fn start(state: Arc<ApiState>, tenant: DomainHandle, token: Option<String>, socket: Option<Socket>) -> String {
     let sid = new_sid();
@@ -97,7 +88,7 @@ fn start(state: Arc<ApiState>, tenant: DomainHandle, token: Option<String>, sock
 }
 
 fn open_polling(request: &HttpRequest, state: Arc<ApiState>, tenant: DomainHandle) -> HttpResponse {
-    let sid = start(state.clone(), tenant, query_token(request), None);
+    let sid = start(state.clone(), tenant, auth::connect_token(request, &state), None);
     text(EnginePacket::Open(handshake(&state, &sid, vec!["websocket"])).encode())
 }
 
@@ -120,7 +111,7 @@ fn open_websocket(
 ) -> HttpResponse {
     match websocket(request, body, &state) {
         Ok((response, session, messages)) => {
-            let token = query_token(request);
+            let token = auth::connect_token(request, &state);
             let socket = Socket { session, messages, opened: true };
             start(state, tenant, token, Some(socket));
             response

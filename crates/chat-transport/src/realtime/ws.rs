@@ -26,20 +26,12 @@ pub(crate) async fn door(
     state: web::Data<ApiState>,
     Tenant(tenant): Tenant,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let token = query_token(&request).or_else(|| auth::token(&request, &state));
+    let token = auth::connect_token(&request, &state);
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let limit = state.realtime().max_message_bytes;
     let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
     actix_web::rt::spawn(run(state.into_inner(), tenant, token, session, stream));
     Ok(response)
-}
-
-fn query_token(request: &HttpRequest) -> Option<String> {
-    web::Query::<Vec<(String, String)>>::from_query(request.query_string())
-        .ok()?
-        .into_inner()
-        .into_iter()
-        .find_map(|(key, value)| (key == "token" && !value.is_empty()).then_some(value))
 }
 
 async fn send(session: &mut Session, event: &str, data: &Value) -> bool {
