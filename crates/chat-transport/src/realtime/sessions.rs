@@ -92,11 +92,17 @@ impl Outbox {
     pub(crate) fn upgrade(&self) -> Vec<EnginePacket> {
         let mut state = self.state();
         state.upgraded = true;
-        let pending = state.packets.drain(..).collect();
+        // Noops only ever mattered to a poll; the WebSocket carries the rest.
+        let pending = state.packets.drain(..).filter(|packet| *packet != EnginePacket::Noop).collect();
         state.packets.push_back(EnginePacket::Noop);
         drop(state);
         self.ready.notify_one();
         pending
+    }
+
+    /// A copy of the packets waiting for a poll.
+    pub(crate) fn pending(&self) -> Vec<EnginePacket> {
+        self.state().packets.iter().filter(|packet| **packet != EnginePacket::Noop).cloned().collect()
     }
 
     /// Ends the session: the waiting poll is answered with a close packet.

@@ -23,6 +23,10 @@ use crate::ApiState;
 use crate::auth;
 use crate::tenant::Tenant;
 
+/// How long the close frame may take to go out after the packets already written (an
+/// `unauthorized`, say).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Packets queued for a polling client before it counts as gone.
 const OUTBOX_CAPACITY: usize = 1024;
 
@@ -351,7 +355,13 @@ impl SessionTask {
                     let pong = EnginePacket::Pong(Some("probe".into())).encode();
                     if socket.session.text(pong).await.is_err() {
                         self.probe = None;
+                        return Ok(());
                     }
+                }
+                // The client now waits for its pending poll to end before it sends the upgrade
+                // packet (and holds back its own packets meanwhile): end that poll at once.
+                if let Output::Polling(outbox) = &self.output {
+                    outbox.push(EnginePacket::Noop);
                 }
                 Ok(())
             }
@@ -531,25 +541,33 @@ impl SessionTask {
         if let Some(connection) = client.connection {
             connection.close().await;
         }
+        let reason = match end {
+            End::Close(code, description) => Some(CloseReason { code, description: Some(description.into()) }),
+            End::Gone => None,
+        };
         match self.output {
             Output::Polling(outbox) => {
-                if let End::Close(..) = end {
+                if reason.is_some() {
                     outbox.push(EnginePacket::Close);
+                }
+                // A client in the middle of an upgrade may already have left polling for the
+                // probed WebSocket: the last packets go there too (it reads only one of the two).
+                if let Some(mut probe) = self.probe.take() {
+                    for packet in outbox.pending() {
+                        if probe.session.text(packet.encode()).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = tokio::time::timeout(CLOSE_GRACE, probe.session.close(reason)).await;
                 }
                 outbox.close();
             }
             Output::Socket(socket) => {
-                let reason = match end {
-                    End::Close(code, description) => Some(CloseReason { code, description: Some(description.into()) }),
-                    End::Gone => None,
-                };
-                // Give the packets already written (an `unauthorized`, say) a moment to go out
-                // before the close frame, then close.
-                let _ = tokio::time::timeout(Duration::from_secs(1), socket.session.close(reason)).await;
+                let _ = tokio::time::timeout(CLOSE_GRACE, socket.session.close(reason)).await;
+                if let Some(probe) = self.probe.take() {
+                    probe.session.close(None).await.ok();
+                }
             }
-        }
-        if let Some(probe) = self.probe.take() {
-            probe.session.close(None).await.ok();
         }
     }
 }
