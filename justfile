@@ -20,3 +20,8 @@ fmt:
 # What CI runs.
 ci:
     .ci/run
+
+# The benchmark: a private Redis and chatd, REST and realtime load, results in target/bench.
+bench:
+    cargo build --release -p chatd -p chat-bench
+    target/release/chat-bench --out target/bench

@@ -7,6 +7,11 @@ use chatd::settings::Settings;
 use chatd::startup::Application;
 use clap::Parser;
 
+/// jemalloc: a request allocates and frees many small buffers (JSON, keys, frames); glibc's
+/// malloc spent about a fifth of chatd's CPU on them under load (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// chatd — realtime chat beside your platform.
 #[derive(Debug, Parser)]
 #[command(version, about)]

@@ -128,8 +128,6 @@ pub struct RedisConfig {
     pub port: Option<u16>,
     /// Prefix of every key (`SOCK_REDIS_PREFIX`).
     pub prefix: String,
-    /// Multiplexed connections; unset means one per CPU.
-    pub connections: Option<usize>,
     /// Milliseconds one connection attempt may take.
     pub connect_timeout_ms: u64,
     /// Milliseconds one command may wait for its answer.
@@ -143,7 +141,6 @@ impl Default for RedisConfig {
             host: None,
             port: None,
             prefix: "senna-sockets".into(),
-            connections: None,
             connect_timeout_ms: 2000,
             response_timeout_ms: 2000,
         }

@@ -86,12 +86,11 @@ fn redis(settings: &Settings) -> Result<Option<Arc<RedisStore>>, StartupError> {
     let redis = RedisSettings {
         url: url.expose_secret().to_owned(),
         prefix: config.prefix.clone(),
-        connections: config.connections.unwrap_or_else(cpus),
         connect_timeout: Duration::from_millis(config.connect_timeout_ms),
         response_timeout: Duration::from_millis(config.response_timeout_ms),
     };
     let store = RedisStore::connect(&redis).map_err(|e| StartupError::Config(format!("redis.url: {e}")))?;
-    tracing::info!(prefix = %config.prefix, connections = redis.connections, "using Redis");
+    tracing::info!(prefix = %config.prefix, "using Redis");
     Ok(Some(Arc::new(store)))
 }
 
@@ -155,10 +154,6 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
         leeway_seconds: config.leeway_seconds,
     })
     .map_err(|e| StartupError::Config(e.to_string()))
-}
-
-fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 /// The routes' state from the settings and the adapters.

@@ -89,7 +89,6 @@ fn the_built_in_defaults_are_the_originals() {
         assert_eq!(settings.redis.port, None);
         assert_eq!(redis_url(&settings), None, "no Redis setting means the in-memory store");
         assert_eq!(settings.redis.prefix, "senna-sockets");
-        assert_eq!(settings.redis.connections, None);
         assert_eq!(settings.redis.connect_timeout_ms, 2000);
         assert_eq!(settings.redis.response_timeout_ms, 2000);
 
@@ -524,12 +523,12 @@ fn numeric_looking_values_of_text_settings_stay_text() {
 fn numeric_settings_still_read_numbers_from_the_environment() {
     jailed(|jail| {
         jail.set_env("CHATD_HTTP__WORKERS", "4");
-        jail.set_env("CHATD_REDIS__CONNECTIONS", "8");
+        jail.set_env("CHATD_REDIS__CONNECT_TIMEOUT_MS", "800");
         jail.set_env("CHATD_CHAT__MAX_TEXT_CHARS", "500");
         jail.set_env("CHATD_PLATFORM__CACHE_TTL_SECONDS", "120");
         let settings = Settings::load(None)?;
         assert_eq!(settings.http.workers, Some(4));
-        assert_eq!(settings.redis.connections, Some(8));
+        assert_eq!(settings.redis.connect_timeout_ms, 800);
         assert_eq!(settings.chat.max_text_chars, 500);
         assert_eq!(settings.platform.cache_ttl_seconds, 120);
         Ok(())

@@ -35,6 +35,12 @@ impl Keyspace {
         format!("{}{}:data", self.base, Self::chat_suffix(chat))
     }
 
+    /// Every chat's latest message (hash: chat suffix → message JSON), kept by chatd beside the
+    /// original's keys so that an inbox page reads one hash instead of two keys per chat.
+    pub fn latest(&self) -> String {
+        format!("{}latest", self.base)
+    }
+
     /// A user's inbox (sorted set of `user-<id>` / `topic-<id>` by last send time).
     pub fn inbox(&self, owner: UserId) -> String {
         format!("{}{}", self.base, Self::inbox_suffix(owner))
@@ -127,6 +133,7 @@ mod tests {
         let topic = Chat::Topic(TopicId::new(42).expect("valid"));
         assert_eq!(keys.chat(topic), "senna-sockets:messages:myplatform:topic:42");
         assert_eq!(keys.inbox(user(388636)), "senna-sockets:messages:myplatform:inbox:388636");
+        assert_eq!(keys.latest(), "senna-sockets:messages:myplatform:latest");
         assert_eq!(keys.activity(user(7)), "senna-sockets:messages:myplatform:activity:7");
         assert_eq!(Keyspace::public_chat(&handle, dm), "myplatform:dm:99-1000");
         let channel = keys.channel(Channel::User(user(7)));

@@ -122,7 +122,6 @@ async fn spawn_instance(
             let redis = RedisStore::connect(&RedisSettings {
                 url: RedisServer::shared().url(),
                 prefix: prefix.to_owned(),
-                connections: 2,
                 connect_timeout: std::time::Duration::from_secs(2),
                 response_timeout: std::time::Duration::from_secs(5),
             })

@@ -102,5 +102,17 @@ async fn the_latest_message_stays_right_after_edits_and_deletes(backend: Backend
     assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(latest(app.get("/api/list", 1).await.body)["id"], two["id"]);
     assert_eq!(latest(app.get("/api/list", 2).await.body)["text"], json!("two"));
+
+    // Editing an older message leaves the latest alone.
+    let one = app.get("/api/user/2", 1).await.body["messages"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.post(&format!("/api/user/2/{one}"), 1, json!({"text": "one, edited"})).await.status, StatusCode::OK);
+    assert_eq!(latest(app.get("/api/list", 1).await.body)["text"], json!("two"));
+    // Deleting everything leaves the chat in the inbox with no latest message.
+    assert_eq!(app.delete(&format!("/api/user/2/{one}"), 1).await.status, StatusCode::OK);
+    let two_id = two["id"].as_str().unwrap();
+    assert_eq!(app.delete(&format!("/api/user/1/{two_id}"), 2).await.status, StatusCode::OK);
+    let inbox = app.get("/api/list", 1).await.body;
+    assert_eq!(inbox["entries"][0]["latest"], json!(null));
+    assert_eq!(inbox["state"]["total"], json!(1));
 }
 both!(inbox_latest, the_latest_message_stays_right_after_edits_and_deletes);

@@ -15,7 +15,6 @@ async fn an_unreachable_redis_is_a_503_with_retry_after() {
     let store = RedisStore::connect(&RedisSettings {
         url: format!("unix://{}/no-redis-here.sock", nowhere.path().display()),
         prefix: "unreachable".into(),
-        connections: 1,
         connect_timeout: Duration::from_millis(500),
         response_timeout: Duration::from_millis(500),
     })

@@ -5,19 +5,22 @@
 use deadpool_redis::redis::Script;
 
 /// Append a message and announce it.
-/// KEYS: chat list, chat data hash, author's activity hash, then one inbox per entry to refresh.
+/// KEYS: chat list, chat data hash, author's activity hash, the latest-message hash, then one inbox
+/// per entry to refresh.
 /// ARGV: message id, message JSON, epoch ms (inbox score), `last_active` text, event payload, the
-/// number n of inbox keys, the n inbox members (in the order of their keys), then the channels to
-/// publish the event on. Publishing inside the script orders each chat's events like its writes.
+/// chat's field in the latest-message hash, the number n of inbox keys, the n inbox members (in
+/// the order of their keys), then the channels to publish the event on. Publishing inside the
+/// script orders each chat's events like its writes.
 const APPEND: &str = r"
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], 'last_active', ARGV[4])
-local inboxes = tonumber(ARGV[6])
+redis.call('HSET', KEYS[4], ARGV[6], ARGV[2])
+local inboxes = tonumber(ARGV[7])
 for i = 1, inboxes do
-  redis.call('ZADD', KEYS[3 + i], ARGV[3], ARGV[6 + i])
+  redis.call('ZADD', KEYS[4 + i], ARGV[3], ARGV[7 + i])
 end
-for i = 7 + inboxes, #ARGV do
+for i = 8 + inboxes, #ARGV do
   redis.call('PUBLISH', ARGV[i], ARGV[5])
 end
 return 1
@@ -36,24 +39,24 @@ return {total, redis.call('HMGET', KEYS[2], unpack(ids))}
 ";
 
 /// A page of an inbox with the latest message of each chat.
-/// KEYS: the inbox. ARGV: the tenant's key base (`<prefix>:messages:<handle>:`), the owner's id,
-/// first and last rank.
+/// KEYS: the inbox, the latest-message hash. ARGV: the tenant's key base
+/// (`<prefix>:messages:<handle>:`), the owner's id, first and last rank.
 /// Returns `{total, {{member, score, latest JSON or false}, …}}`.
 ///
-/// The chat keys are derived here from the inbox members (`user-<id>` → `dm:<lo>-<hi>`,
+/// The latest messages come from one HMGET of the latest-message hash. A chat missing there (data
+/// the original service wrote) is read from its list and data hash, and the hash is filled in.
+/// The chat fields are derived here from the inbox members (`user-<id>` → `dm:<lo>-<hi>`,
 /// `topic-<id>` → `topic:<id>`), the same rule as `Keyspace::chat_suffix`, so the whole page is one
-/// round trip; the storage tests check both agree. It touches keys not passed in KEYS, which is
-/// fine on a single Redis (not on Redis Cluster).
+/// round trip; the inbox and fixture tests fail if both ever disagree. It touches keys not passed
+/// in KEYS, which is fine on a single Redis (not on Redis Cluster).
 const INBOX: &str = r"
 local total = redis.call('ZCARD', KEYS[1])
 local page = redis.call('ZREVRANGE', KEYS[1], ARGV[3], ARGV[4], 'WITHSCORES')
 local owner = tonumber(ARGV[2])
-local entries = {}
+local chats = {}
 for i = 1, #page, 2 do
-  local member = page[i]
-  local latest = false
-  local kind, id = string.match(member, '^(%a+)%-(%d+)$')
-  local chat = nil
+  local kind, id = string.match(page[i], '^(%a+)%-(%d+)$')
+  local chat = '-'
   if kind == 'user' then
     if owner < tonumber(id) then
       chat = 'dm:' .. ARGV[2] .. '-' .. id
@@ -63,21 +66,34 @@ for i = 1, #page, 2 do
   elseif kind == 'topic' then
     chat = 'topic:' .. id
   end
-  if chat then
+  chats[#chats + 1] = chat
+end
+local latest = {}
+if #chats > 0 then
+  latest = redis.call('HMGET', KEYS[2], unpack(chats))
+end
+local entries = {}
+for j, chat in ipairs(chats) do
+  local message = latest[j]
+  if not message and chat ~= '-' then
     local last = redis.call('LINDEX', ARGV[1] .. chat, -1)
     if last then
-      latest = redis.call('HGET', ARGV[1] .. chat .. ':data', last)
+      message = redis.call('HGET', ARGV[1] .. chat .. ':data', last)
+      if message then
+        redis.call('HSET', KEYS[2], chat, message)
+      end
     end
   end
-  entries[#entries + 1] = {member, page[i + 1], latest}
+  entries[j] = {page[2 * j - 1], page[2 * j], message or false}
 end
 return {total, entries}
 ";
 
-/// Replace or delete a message if it is still exactly the version the caller decided on, and
-/// announce the change.
-/// KEYS: chat data hash, chat list. ARGV: message id, expected JSON, `set` or `del`, new JSON,
-/// event payload, then the channels to publish it on.
+/// Replace or delete a message if it is still exactly the version the caller decided on, keep the
+/// chat's latest message right, and announce the change.
+/// KEYS: chat data hash, chat list, the latest-message hash. ARGV: message id, expected JSON, `set`
+/// or `del`, new JSON, event payload, the chat's field in the latest-message hash, then the
+/// channels to publish the event on.
 /// Returns 1 when applied, 0 when the message changed (or vanished) in between.
 const COMPARE_AND_SET: &str = r"
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
@@ -86,10 +102,20 @@ end
 if ARGV[3] == 'del' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('LREM', KEYS[2], 0, ARGV[1])
+  local last = redis.call('LINDEX', KEYS[2], -1)
+  local message = last and redis.call('HGET', KEYS[1], last)
+  if message then
+    redis.call('HSET', KEYS[3], ARGV[6], message)
+  else
+    redis.call('HDEL', KEYS[3], ARGV[6])
+  end
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+  if redis.call('LINDEX', KEYS[2], -1) == ARGV[1] then
+    redis.call('HSET', KEYS[3], ARGV[6], ARGV[4])
+  end
 end
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   redis.call('PUBLISH', ARGV[i], ARGV[5])
 end
 return 1

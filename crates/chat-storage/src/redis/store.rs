@@ -1,6 +1,8 @@
 //! [`RedisStore`]: the [`ChatStore`] on Redis.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,8 +35,6 @@ pub struct RedisSettings {
     pub url: String,
     /// The first part of every key (the original's `SOCK_REDIS_PREFIX`).
     pub prefix: String,
-    /// Multiplexed connections to spread requests over (each carries many requests at once).
-    pub connections: usize,
     /// How long one connection attempt may take.
     pub connect_timeout: Duration,
     /// How long one command may wait for its answer.
@@ -42,13 +42,26 @@ pub struct RedisSettings {
 }
 
 /// Chats in Redis, in the original service's layout, and the event bus on Redis pub/sub.
+///
+/// Each thread that uses the store gets its own multiplexed connection, made on first use, whose
+/// I/O task runs on that thread's runtime: an actix worker's requests then never hop threads to
+/// reach Redis, and no pool checkout (with its `PING`) sits on the hot path.
 #[derive(Debug)]
 pub struct RedisStore {
+    /// Tells this store's connections apart from other stores' in the thread-local table.
+    id: u64,
     prefix: String,
-    connections: Vec<ConnectionManager>,
-    next: AtomicUsize,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
     scripts: Scripts,
     pubsub: PubSub,
+}
+
+static NEXT_STORE: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's connection of each store.
+    static CONNECTIONS: RefCell<HashMap<u64, ConnectionManager>> = RefCell::new(HashMap::new());
 }
 
 impl RedisStore {
@@ -62,13 +75,11 @@ impl RedisStore {
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.response_timeout))
             .set_number_of_retries(1);
-        let connections = (0..settings.connections.max(1))
-            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(unavailable))
-            .collect::<Result<_, _>>()?;
         Ok(Self {
+            id: NEXT_STORE.fetch_add(1, Ordering::Relaxed),
             prefix: settings.prefix.clone(),
-            connections,
-            next: AtomicUsize::new(0),
+            client,
+            config,
             scripts: Scripts::new(),
             pubsub: PubSub::connect(settings)?,
         })
@@ -76,14 +87,22 @@ impl RedisStore {
 
     /// Asks Redis whether it is there.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection();
+        let mut connection = self.connection()?;
         redis::cmd("PING").query_async::<String>(&mut connection).await.map_err(unavailable)?;
         Ok(())
     }
 
-    fn connection(&self) -> ConnectionManager {
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
-        self.connections[index].clone()
+    /// This thread's connection (made lazily: it connects, and reconnects, by itself).
+    fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        CONNECTIONS.with(|connections| {
+            if let Some(connection) = connections.borrow().get(&self.id) {
+                return Ok(connection.clone());
+            }
+            let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+                .map_err(unavailable)?;
+            connections.borrow_mut().insert(self.id, connection.clone());
+            Ok(connection)
+        })
     }
 
     fn keys(&self, tenant: &DomainHandle) -> Keyspace {
@@ -117,11 +136,13 @@ impl ChatStore for RedisStore {
         call.key(keys.chat(chat))
             .key(keys.chat_data(chat))
             .key(keys.activity(message.author))
+            .key(keys.latest())
             .arg(&id)
             .arg(record::encode(message))
             .arg(message.timestamp.epoch_millis())
             .arg(message.timestamp.js_date_string())
             .arg(event_record::encode(&event))
+            .arg(Keyspace::chat_suffix(chat))
             .arg(inboxes.len());
         for (owner, entry) in inboxes {
             call.key(keys.inbox(owner)).arg(entry.to_string());
@@ -129,7 +150,7 @@ impl ChatStore for RedisStore {
         for channel in chat.audience() {
             call.arg(keys.channel(channel));
         }
-        call.invoke_async::<i64>(&mut self.connection()).await.map_err(unavailable)?;
+        call.invoke_async::<i64>(&mut self.connection()?).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -145,7 +166,7 @@ impl ChatStore for RedisStore {
             .key(keys.chat_data(chat))
             .arg(first)
             .arg(last)
-            .invoke_async(&mut self.connection())
+            .invoke_async(&mut self.connection()?)
             .await
             .map_err(unavailable)?;
         let messages = records.iter().flatten().filter_map(|json| decode_or_skip(json)).collect();
@@ -160,11 +181,12 @@ impl ChatStore for RedisStore {
             .scripts
             .inbox
             .key(keys.inbox(owner))
+            .key(keys.latest())
             .arg(keys.base())
             .arg(owner.get())
             .arg(first)
             .arg(last)
-            .invoke_async(&mut self.connection())
+            .invoke_async(&mut self.connection()?)
             .await
             .map_err(unavailable)?;
         let entries = rows
@@ -190,7 +212,8 @@ impl ChatStore for RedisStore {
     ) -> Result<Message, ModifyError> {
         let keys = self.keys(tenant);
         let (data_key, list_key, field) = (keys.chat_data(chat), keys.chat(chat), id.to_string());
-        let mut connection = self.connection();
+        let (latest_key, latest_field) = (keys.latest(), Keyspace::chat_suffix(chat));
+        let mut connection = self.connection()?;
         for attempt in 0..MODIFY_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(MODIFY_BACKOFF * attempt).await;
@@ -208,11 +231,13 @@ impl ChatStore for RedisStore {
             let mut call = self.scripts.compare_and_set.prepare_invoke();
             call.key(&data_key)
                 .key(&list_key)
+                .key(&latest_key)
                 .arg(&field)
                 .arg(&stored)
                 .arg(operation)
                 .arg(replacement)
-                .arg(event_record::encode(&event));
+                .arg(event_record::encode(&event))
+                .arg(&latest_field);
             for channel in chat.audience() {
                 call.arg(keys.channel(channel));
             }
@@ -242,7 +267,7 @@ impl EventBus for RedisStore {
         for channel in channels {
             pipeline.publish(keys.channel(*channel), &payload).ignore();
         }
-        pipeline.query_async::<()>(&mut self.connection()).await.map_err(unavailable)
+        pipeline.query_async::<()>(&mut self.connection()?).await.map_err(unavailable)
     }
 
     async fn subscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
@@ -275,7 +300,7 @@ impl PresenceStore for RedisStore {
             .arg(instance)
             .arg(until.epoch_millis())
             .arg(Timestamp::now().epoch_millis());
-        let arrived: Vec<usize> = call.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        let arrived: Vec<usize> = call.invoke_async(&mut self.connection()?).await.map_err(unavailable)?;
         Ok(arrived.into_iter().filter_map(|position| users.get(position.checked_sub(1)?).copied()).collect())
     }
 
@@ -289,7 +314,7 @@ impl PresenceStore for RedisStore {
             .key(Keyspace::presence_index(&self.prefix))
             .arg(instance)
             .arg(Timestamp::now().epoch_millis())
-            .invoke_async(&mut self.connection())
+            .invoke_async(&mut self.connection()?)
             .await
             .map_err(unavailable)?;
         Ok(gone == 1)
@@ -301,7 +326,7 @@ impl PresenceStore for RedisStore {
             .presence_expire
             .key(Keyspace::presence_index(&self.prefix))
             .arg(now.epoch_millis())
-            .invoke_async(&mut self.connection())
+            .invoke_async(&mut self.connection()?)
             .await
             .map_err(unavailable)?;
         Ok(gone.iter().filter_map(|key| Keyspace::parse_presence(&self.prefix, key)).collect())
@@ -309,7 +334,7 @@ impl PresenceStore for RedisStore {
 
     async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError> {
         let members: Vec<String> =
-            self.connection().zrange(self.keys(tenant).inbox(user), 0, -1).await.map_err(unavailable)?;
+            self.connection()?.zrange(self.keys(tenant).inbox(user), 0, -1).await.map_err(unavailable)?;
         Ok(members
             .iter()
             .filter_map(|member| match ChatTarget::parse_member(member) {

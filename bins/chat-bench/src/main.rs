@@ -1,0 +1,149 @@
+//! `chat-bench`: starts a private Redis and chatd, measures Redis's own ceiling, then drives chatd
+//! with REST and WebSocket load, and reports every figure also as a ratio to that ceiling.
+
+mod ceiling;
+mod http;
+mod processes;
+mod realtime;
+mod report;
+mod rest;
+mod tokens;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::processes::{Chatd, Redis};
+use crate::report::{Memory, Report};
+use crate::rest::Rest;
+
+/// chatd's benchmark: REST, realtime and connection scale, against Redis's ceiling.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Seconds each REST scenario is measured (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent connections of the REST scenarios.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Idle WebSocket users of the realtime scenario.
+    #[arg(long, default_value_t = 10_000)]
+    sockets: usize,
+    /// Events per second the realtime senders post.
+    #[arg(long, default_value_t = 2_000)]
+    rate: u64,
+    /// Seconds the realtime senders post.
+    #[arg(long, default_value_t = 10)]
+    realtime_seconds: u64,
+    /// chatd instances the sockets are spread over (1 or 2).
+    #[arg(long, default_value_t = 2)]
+    instances: usize,
+    /// The chatd binary (default: the one beside this binary).
+    #[arg(long)]
+    chatd: Option<PathBuf>,
+    /// Which scenarios to run: any of send, history, inbox, realtime.
+    #[arg(long, value_delimiter = ',', default_value = "send,history,inbox,realtime")]
+    only: Vec<String>,
+    /// Where results.json, table.txt and latency.svg go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+fn bar(length: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(length).with_message(message.to_owned());
+    if let Ok(style) = ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} {per_sec}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+async fn run(args: Args) -> Result<Report, String> {
+    // 10,000 sockets need more descriptors than the usual soft limit, here and in chatd.
+    rlimit::increase_nofile_limit(u64::MAX).map_err(|e| format!("cannot raise the open-file limit: {e}"))?;
+    let chatd_binary = args.chatd.clone().unwrap_or_else(processes::default_chatd_binary);
+    let redis = Redis::start()?;
+    let progress = bar(0, "Redis ceiling");
+    let ceiling = ceiling::measure(redis.port)?;
+    progress.finish_with_message(format!("Redis ceiling {ceiling:.0}/s"));
+
+    let first = Chatd::start(&chatd_binary, redis.port, tokens::SECRET)?;
+    rest::seed(first.port).await?;
+    let mut scenarios = Vec::new();
+    let wanted = |name: &str| args.only.iter().any(|only| only == name);
+    let kinds = [(Rest::Send, "send"), (Rest::History, "history"), (Rest::Inbox, "inbox")];
+    for kind in kinds.into_iter().filter(|(_, name)| wanted(name)).map(|(kind, _)| kind) {
+        let progress = bar(0, kind.name());
+        let result =
+            rest::run(first.port, kind, args.concurrency, Duration::from_secs(args.seconds), ceiling, &progress)
+                .await?;
+        progress.finish_with_message(format!("{} {:.0}/s", kind.name(), result.per_second));
+        scenarios.push(result);
+    }
+    let mut memory = Memory { resident_after_rest_kib: first.resident_kib(), ..Memory::default() };
+    if !wanted("realtime") {
+        return Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, scenarios, memory });
+    }
+
+    let second = if args.instances > 1 { Some(Chatd::start(&chatd_binary, redis.port, tokens::SECRET)?) } else { None };
+    let mut ports = vec![first.port];
+    ports.extend(second.as_ref().map(|chatd| chatd.port));
+    let before = first.resident_kib();
+    let progress = bar(args.sockets as u64, "opening sockets");
+    let opened = realtime::open(&ports, args.sockets, &progress).await?;
+    progress.finish();
+    let after = first.resident_kib();
+    let on_first = args.sockets.div_ceil(ports.len());
+    memory.idle_connections = args.sockets;
+    memory.open_seconds = Some(opened.seconds);
+    memory.per_connection_kib =
+        before.zip(after).map(|(before, after)| (after.saturating_sub(before)) as f64 / on_first as f64);
+    let progress = bar(args.rate * args.realtime_seconds, "realtime events");
+    scenarios.extend(
+        realtime::run(&opened, args.rate, Duration::from_secs(args.realtime_seconds), ceiling, &progress).await?,
+    );
+    progress.finish();
+    drop(opened);
+
+    Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, scenarios, memory })
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let out = args.out.clone();
+    match run(args).await {
+        Ok(report) => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("\n{}", report.table());
+            }
+            if let Err(error) = report.write(&out) {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("chat-bench: cannot write the results: {error}");
+                }
+                return ExitCode::FAILURE;
+            }
+            #[allow(clippy::print_stdout)]
+            {
+                println!("results: {}", out.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("chat-bench: {error}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! What the benchmark starts, and stops again whatever happens: a private `redis-server` on a free
+//! loopback port and `chatd` instances pointed at it.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process that is killed when dropped.
+#[derive(Debug)]
+struct Owned(Child);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Waits until something accepts TCP connections on `port`.
+fn wait_for_port(port: u16, what: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("{what} did not start listening on port {port}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// A private Redis, persisting nothing.
+#[derive(Debug)]
+pub(crate) struct Redis {
+    _process: Owned,
+    _dir: tempfile::TempDir,
+    pub(crate) port: u16,
+}
+
+impl Redis {
+    pub(crate) fn start() -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = free_port().map_err(|e| e.to_string())?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--maxclients", "20000", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server (is it installed?): {e}"))?;
+        let process = Owned(child);
+        wait_for_port(port, "redis-server")?;
+        Ok(Self { _process: process, _dir: dir, port })
+    }
+}
+
+/// A running `chatd`.
+#[derive(Debug)]
+pub(crate) struct Chatd {
+    process: Owned,
+    pub(crate) port: u16,
+}
+
+impl Chatd {
+    /// Starts `binary` on a free port against Redis on `redis_port`.
+    pub(crate) fn start(binary: &Path, redis_port: u16, secret: &str) -> Result<Self, String> {
+        let port = free_port().map_err(|e| e.to_string())?;
+        let child = Command::new(binary)
+            .env_clear()
+            .env("CHATD_ENV", "production")
+            .env("CHATD_HTTP__HOST", "127.0.0.1")
+            .env("CHATD_HTTP__PORT", port.to_string())
+            .env("CHATD_REDIS__URL", format!("redis://127.0.0.1:{redis_port}"))
+            .env("CHATD_REDIS__PREFIX", "bench")
+            .env("CHATD_JWT__SECRET", secret)
+            .env("CHATD_LOG__FILTER", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let process = Owned(child);
+        wait_for_port(port, "chatd")?;
+        Ok(Self { process, port })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.process.0.id()
+    }
+
+    /// Resident memory, from `/proc/<pid>/status`, in KiB.
+    pub(crate) fn resident_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status.lines().find_map(|line| line.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+    }
+}
+
+/// The `chatd` binary beside this one (both are built into the same target folder).
+pub(crate) fn default_chatd_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("chatd")))
+        .unwrap_or_else(|| PathBuf::from("chatd"))
+}

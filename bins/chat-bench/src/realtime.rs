@@ -1,0 +1,202 @@
+//! Realtime scenarios: many idle WebSocket users spread over one or two chatd instances (the
+//! connection-scale figures come from opening them), then senders posting at a fixed rate while
+//! every recipient socket times each event from its POST to its arrival.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::http::Connection;
+use crate::report::{Latency, Scenario};
+use crate::tokens::token;
+
+/// Socket users are numbered from here; senders from `SENDERS_FROM`.
+const SOCKET_USERS_FROM: u64 = 500_000;
+const SENDERS_FROM: u64 = 400_000;
+
+/// Every event sent: when, and whether its recipient is on another instance than the sender's.
+#[derive(Debug, Default)]
+struct Tracker {
+    sent: Mutex<HashMap<u64, (Instant, bool)>>,
+    arrivals: Mutex<HashMap<u64, u32>>,
+    same: Mutex<Option<Histogram<u64>>>,
+    across: Mutex<Option<Histogram<u64>>>,
+}
+
+impl Tracker {
+    fn arrived(&self, seq: u64, at: Instant) {
+        let Some((sent_at, across)) = self.sent.lock().ok().and_then(|sent| sent.get(&seq).copied()) else { return };
+        let count = {
+            let Ok(mut arrivals) = self.arrivals.lock() else { return };
+            let count = arrivals.entry(seq).or_default();
+            *count += 1;
+            *count
+        };
+        if count > 1 {
+            return;
+        }
+        let histogram = if across { &self.across } else { &self.same };
+        if let Ok(mut histogram) = histogram.lock()
+            && let Some(histogram) = histogram.as_mut()
+        {
+            histogram.record(at.duration_since(sent_at).as_micros() as u64).ok();
+        }
+    }
+}
+
+/// What opening the sockets cost.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) seconds: f64,
+    sockets: Vec<tokio::task::JoinHandle<()>>,
+    tracker: Arc<Tracker>,
+    instances: Vec<u16>,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        for socket in &self.sockets {
+            socket.abort();
+        }
+    }
+}
+
+/// Opens `count` authenticated sockets, user i on instance `i % instances.len()`, each then
+/// reading events into the tracker.
+pub(crate) async fn open(instances: &[u16], count: usize, progress: &ProgressBar) -> Result<Opened, String> {
+    let tracker = Arc::new(Tracker {
+        same: Mutex::new(Some(Histogram::new(3).map_err(|e| e.to_string())?)),
+        across: Mutex::new(Some(Histogram::new(3).map_err(|e| e.to_string())?)),
+        ..Tracker::default()
+    });
+    let started = Instant::now();
+    let connects = (0..count).map(|index| {
+        let port = instances[index % instances.len()];
+        let user = SOCKET_USERS_FROM + index as u64;
+        async move {
+            let url = format!("ws://127.0.0.1:{port}/ws?token={}", token(user));
+            let (mut socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
+            // Open means authenticated.
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) if text.contains("\"authenticated\"") => Ok(socket),
+                other => Err(format!("socket {index} was not authenticated: {other:?}")),
+            }
+        }
+    });
+    let mut sockets = Vec::with_capacity(count);
+    let mut opened = stream::iter(connects).buffer_unordered(256);
+    while let Some(socket) = opened.next().await {
+        let mut socket = socket?;
+        let tracker = tracker.clone();
+        sockets.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                let Message::Text(text) = message else { continue };
+                let at = Instant::now();
+                // `…"text":"rt <seq>"…`: no need to parse the whole frame.
+                if let Some(seq) = text.split("\"rt ").nth(1).and_then(|rest| rest.split('"').next()?.parse().ok()) {
+                    tracker.arrived(seq, at);
+                }
+            }
+        }));
+        progress.inc(1);
+    }
+    Ok(Opened { seconds: started.elapsed().as_secs_f64(), sockets, tracker, instances: instances.to_vec() })
+}
+
+/// Posts `rate` events per second for `duration` through the first instance, to random socket
+/// users, then waits for the stragglers. Returns the same-instance and (with two instances) the
+/// cross-instance figures.
+pub(crate) async fn run(
+    opened: &Opened,
+    rate: u64,
+    duration: Duration,
+    ceiling: f64,
+    progress: &ProgressBar,
+) -> Result<Vec<Scenario>, String> {
+    let senders = 32_u64;
+    let port = opened.instances[0];
+    let sockets = opened.sockets.len() as u64;
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let end = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for sender in 0..senders {
+        let (tracker, next, errors, progress) =
+            (opened.tracker.clone(), next.clone(), errors.clone(), progress.clone());
+        let instances = opened.instances.len() as u64;
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(port).await?;
+            let mut rng = fastrand::Rng::with_seed(sender);
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(senders as f64 / rate as f64));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            while Instant::now() < end {
+                tick.tick().await;
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                let index = rng.u64(0..sockets);
+                let across = !index.is_multiple_of(instances);
+                if let Ok(mut sent) = tracker.sent.lock() {
+                    sent.insert(seq, (Instant::now(), across));
+                }
+                let body = Bytes::from(format!(r#"{{"type":"text","text":"rt {seq}"}}"#));
+                let path = format!("/api/user/{}", SOCKET_USERS_FROM + index);
+                match connection.post(&path, &token(SENDERS_FROM + sender), body).await {
+                    Ok(reply) if reply.status == 201 => {}
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                progress.inc(1);
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    // Wait for the last events (or give up on them: they count as lost).
+    let sent = next.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let arrived = opened.tracker.arrivals.lock().map(|a| a.len() as u64).unwrap_or(0);
+        if arrived >= sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (lost, duplicated) = {
+        let arrivals = opened.tracker.arrivals.lock().map_err(|_| "poisoned")?;
+        let lost = sent - arrivals.len() as u64;
+        let duplicated = arrivals.values().map(|n| u64::from(n.saturating_sub(1))).sum();
+        (lost, duplicated)
+    };
+    let seconds = duration.as_secs_f64();
+    let mut scenarios = Vec::new();
+    for (name, histogram) in
+        [("realtime same instance", &opened.tracker.same), ("realtime across instances", &opened.tracker.across)]
+    {
+        let Some(histogram) = histogram.lock().map_err(|_| "poisoned")?.take() else { continue };
+        if histogram.is_empty() {
+            continue;
+        }
+        scenarios.push(Scenario {
+            name: name.to_owned(),
+            concurrency: opened.sockets.len(),
+            seconds,
+            operations: histogram.len(),
+            errors: errors.load(Ordering::Relaxed),
+            per_second: histogram.len() as f64 / seconds,
+            ratio: histogram.len() as f64 / seconds / ceiling,
+            latency: Latency::from_micros(&histogram),
+            lost: Some(lost),
+            duplicated: Some(duplicated),
+        });
+    }
+    Ok(scenarios)
+}

@@ -1,0 +1,152 @@
+//! REST scenarios: sends, history pages and inbox pages at a fixed concurrency for a fixed time,
+//! each task on its own keep-alive connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+
+use crate::http::Connection;
+use crate::report::{Latency, Scenario};
+use crate::tokens::token;
+
+/// Chats with history, and inboxes with entries, prepared before the read scenarios.
+const HISTORY_PAIRS: u64 = 64;
+const INBOX_OWNERS: u64 = 64;
+/// Enough messages / chats to fill a 10-entry page.
+const PER_CHAT: u64 = 12;
+
+/// Which request a scenario repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rest {
+    /// `POST /api/user/{id}`.
+    Send,
+    /// `GET /api/user/{id}?per_page=10`.
+    History,
+    /// `GET /api/list?per_page=10`.
+    Inbox,
+}
+
+impl Rest {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Send => "send",
+            Self::History => "history page (10)",
+            Self::Inbox => "inbox page (10)",
+        }
+    }
+}
+
+/// Fills the chats and inboxes the read scenarios page through.
+pub(crate) async fn seed(port: u16) -> Result<(), String> {
+    let mut jobs = Vec::new();
+    for pair in 0..HISTORY_PAIRS {
+        for _ in 0..PER_CHAT {
+            jobs.push((1_000 + pair, 2_000 + pair));
+        }
+    }
+    for owner in 0..INBOX_OWNERS {
+        for sender in 0..PER_CHAT {
+            jobs.push((10_000 + owner * PER_CHAT + sender, 3_000 + owner));
+        }
+    }
+    let jobs = Arc::new(std::sync::Mutex::new(jobs));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let jobs = jobs.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(port).await?;
+            loop {
+                let job = jobs.lock().map_err(|_| "poisoned".to_owned())?.pop();
+                let Some((from, to)) = job else { return Ok::<(), String>(()) };
+                let body = Bytes::from_static(br#"{"type":"text","text":"seeded message"}"#);
+                let reply = connection.post(&format!("/api/user/{to}"), &token(from), body).await?;
+                if reply.status != 201 {
+                    return Err(format!("seeding failed: {} {}", reply.status, String::from_utf8_lossy(&reply.body)));
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// Runs `kind` with `concurrency` connections for `duration` (after a second of warm-up).
+pub(crate) async fn run(
+    port: u16,
+    kind: Rest,
+    concurrency: usize,
+    duration: Duration,
+    ceiling: f64,
+    progress: &ProgressBar,
+) -> Result<Scenario, String> {
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    let end = warm_until + duration;
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for task in 0..concurrency {
+        let errors = errors.clone();
+        let progress = progress.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut histogram = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+            let mut connection = Connection::open(port).await?;
+            let mut rng = fastrand::Rng::with_seed(task as u64);
+            let send_body = Bytes::from_static(br#"{"type":"text","text":"benchmark message"}"#);
+            loop {
+                let started = Instant::now();
+                if started >= end {
+                    return Ok::<_, String>(histogram);
+                }
+                let reply = match kind {
+                    Rest::Send => {
+                        let from = rng.u64(1..=1_000);
+                        connection.post(&format!("/api/user/{}", from + 100_000), &token(from), send_body.clone()).await
+                    }
+                    Rest::History => {
+                        let pair = rng.u64(0..HISTORY_PAIRS);
+                        connection.get(&format!("/api/user/{}?per_page=10", 2_000 + pair), &token(1_000 + pair)).await
+                    }
+                    Rest::Inbox => {
+                        let owner = rng.u64(0..INBOX_OWNERS);
+                        connection.get("/api/list?per_page=10", &token(3_000 + owner)).await
+                    }
+                };
+                let ok = matches!(&reply, Ok(reply) if reply.status < 300);
+                if started < warm_until {
+                    continue;
+                }
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    if reply.is_err() {
+                        connection = Connection::open(port).await?;
+                    }
+                }
+                histogram.record(started.elapsed().as_micros() as u64).map_err(|e| e.to_string())?;
+                progress.inc(1);
+            }
+        }));
+    }
+    let mut merged = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    for task in tasks {
+        merged.add(task.await.map_err(|e| e.to_string())??).map_err(|e| e.to_string())?;
+    }
+    let seconds = duration.as_secs_f64();
+    let per_second = merged.len() as f64 / seconds;
+    Ok(Scenario {
+        name: kind.name().to_owned(),
+        concurrency,
+        seconds,
+        operations: merged.len(),
+        errors: errors.load(Ordering::Relaxed),
+        per_second,
+        ratio: per_second / ceiling,
+        latency: Latency::from_micros(&merged),
+        lost: None,
+        duplicated: None,
+    })
+}
