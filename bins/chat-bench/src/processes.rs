@@ -70,8 +70,11 @@ impl Chatd {
     /// Starts `binary` on a free port against Redis on `redis_port`.
     pub(crate) fn start(binary: &Path, redis_port: u16, secret: &str) -> Result<Self, String> {
         let port = free_port().map_err(|e| e.to_string())?;
-        let child = Command::new(binary)
-            .env_clear()
+        let mut command = Command::new(binary);
+        command.env_clear();
+        // Settings to experiment with pass through (e.g. CHATD_HTTP__WORKERS).
+        command.envs(std::env::vars().filter(|(key, _)| key.starts_with("CHATD_")));
+        let child = command
             .env("CHATD_ENV", "production")
             .env("CHATD_HTTP__HOST", "127.0.0.1")
             .env("CHATD_HTTP__PORT", port.to_string())

@@ -38,55 +38,25 @@ end
 return {total, redis.call('HMGET', KEYS[2], unpack(ids))}
 ";
 
-/// A page of an inbox with the latest message of each chat.
-/// KEYS: the inbox, the latest-message hash. ARGV: the tenant's key base
-/// (`<prefix>:messages:<handle>:`), the owner's id, first and last rank.
-/// Returns `{total, {{member, score, latest JSON or false}, …}}`.
-///
-/// The latest messages come from one HMGET of the latest-message hash. A chat missing there (data
-/// the original service wrote) is read from its list and data hash, and the hash is filled in.
-/// The chat fields are derived here from the inbox members (`user-<id>` → `dm:<lo>-<hi>`,
-/// `topic-<id>` → `topic:<id>`), the same rule as `Keyspace::chat_suffix`, so the whole page is one
-/// round trip; the inbox and fixture tests fail if both ever disagree. It touches keys not passed
-/// in KEYS, which is fine on a single Redis (not on Redis Cluster).
-const INBOX: &str = r"
-local total = redis.call('ZCARD', KEYS[1])
-local page = redis.call('ZREVRANGE', KEYS[1], ARGV[3], ARGV[4], 'WITHSCORES')
-local owner = tonumber(ARGV[2])
-local chats = {}
-for i = 1, #page, 2 do
-  local kind, id = string.match(page[i], '^(%a+)%-(%d+)$')
-  local chat = '-'
-  if kind == 'user' then
-    if owner < tonumber(id) then
-      chat = 'dm:' .. ARGV[2] .. '-' .. id
-    else
-      chat = 'dm:' .. id .. '-' .. ARGV[2]
-    end
-  elseif kind == 'topic' then
-    chat = 'topic:' .. id
+/// The latest messages of chats missing from the latest-message hash (chats the original service
+/// wrote), recorded there as they are read.
+/// KEYS: the latest-message hash, then per chat its list and its data hash. ARGV: per chat, its
+/// field in the latest-message hash. Returns per chat the latest message JSON, or false.
+const LATEST_BACKFILL: &str = r"
+local found = {}
+for i = 1, #ARGV do
+  local list, data = KEYS[2 * i], KEYS[2 * i + 1]
+  local message = false
+  local last = redis.call('LINDEX', list, -1)
+  if last then
+    message = redis.call('HGET', data, last) or false
   end
-  chats[#chats + 1] = chat
-end
-local latest = {}
-if #chats > 0 then
-  latest = redis.call('HMGET', KEYS[2], unpack(chats))
-end
-local entries = {}
-for j, chat in ipairs(chats) do
-  local message = latest[j]
-  if not message and chat ~= '-' then
-    local last = redis.call('LINDEX', ARGV[1] .. chat, -1)
-    if last then
-      message = redis.call('HGET', ARGV[1] .. chat .. ':data', last)
-      if message then
-        redis.call('HSET', KEYS[2], chat, message)
-      end
-    end
+  if message then
+    redis.call('HSET', KEYS[1], ARGV[i], message)
   end
-  entries[j] = {page[2 * j - 1], page[2 * j], message or false}
+  found[i] = message
 end
-return {total, entries}
+return found
 ";
 
 /// Replace or delete a message if it is still exactly the version the caller decided on, keep the
@@ -180,7 +150,7 @@ return gone
 pub(super) struct Scripts {
     pub(super) append: Script,
     pub(super) history: Script,
-    pub(super) inbox: Script,
+    pub(super) latest_backfill: Script,
     pub(super) compare_and_set: Script,
     pub(super) presence_refresh: Script,
     pub(super) presence_leave: Script,
@@ -192,7 +162,7 @@ impl Scripts {
         Self {
             append: Script::new(APPEND),
             history: Script::new(HISTORY),
-            inbox: Script::new(INBOX),
+            latest_backfill: Script::new(LATEST_BACKFILL),
             compare_and_set: Script::new(COMPARE_AND_SET),
             presence_refresh: Script::new(PRESENCE_REFRESH),
             presence_leave: Script::new(PRESENCE_LEAVE),

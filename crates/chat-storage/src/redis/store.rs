@@ -177,27 +177,59 @@ impl ChatStore for RedisStore {
         let keys = self.keys(tenant);
         let first = page.skip();
         let last = first + u64::from(page.per_page()) - 1;
-        let (total, rows): (u64, Vec<(String, String, Option<String>)>) = self
-            .scripts
-            .inbox
-            .key(keys.inbox(owner))
-            .key(keys.latest())
-            .arg(keys.base())
-            .arg(owner.get())
-            .arg(first)
-            .arg(last)
-            .invoke_async(&mut self.connection()?)
+        let mut connection = self.connection()?;
+        // Plain commands, no script: the page, then its chats' latest messages.
+        let (total, page): (u64, Vec<(String, f64)>) = redis::pipe()
+            .zcard(keys.inbox(owner))
+            .zrevrange_withscores(keys.inbox(owner), first as isize, last as isize)
+            .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        let entries = rows
+        let rows: Vec<(ChatTarget, Timestamp)> = page
             .into_iter()
-            .filter_map(|(member, score, latest)| {
+            .filter_map(|(member, score)| {
                 let target = ChatTarget::parse_member(&member)
                     .inspect_err(|error| tracing::warn!(%error, member, "skipping an inbox entry"))
                     .ok()?;
-                let updated = score.parse::<f64>().map(|ms| Timestamp::from_epoch_millis(ms as i64)).ok()?;
+                Some((target, Timestamp::from_epoch_millis(score as i64)))
+            })
+            .collect();
+        let chats: Vec<Chat> = rows.iter().map(|(target, _)| Chat::between(owner, *target)).collect();
+        let mut latest: Vec<Option<String>> = if chats.is_empty() {
+            Vec::new()
+        } else {
+            let fields: Vec<String> = chats.iter().map(|chat| Keyspace::chat_suffix(*chat)).collect();
+            redis::cmd("HMGET")
+                .arg(keys.latest())
+                .arg(&fields)
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?
+        };
+        // Chats the original service wrote have no latest-message entry yet: read and record it.
+        let missing: Vec<usize> = (0..chats.len()).filter(|index| latest[*index].is_none()).collect();
+        if !missing.is_empty() {
+            let mut call = self.scripts.latest_backfill.prepare_invoke();
+            call.key(keys.latest());
+            for index in &missing {
+                call.key(keys.chat(chats[*index]))
+                    .key(keys.chat_data(chats[*index]))
+                    .arg(Keyspace::chat_suffix(chats[*index]));
+            }
+            let found: Vec<Option<String>> = call.invoke_async(&mut connection).await.map_err(unavailable)?;
+            for (index, message) in missing.into_iter().zip(found) {
+                latest[index] = message;
+            }
+        }
+        // The page and the latest messages are two reads: a message sent in between shows as the
+        // latest, and its chat as updated then.
+        let entries = rows
+            .into_iter()
+            .zip(latest)
+            .map(|((target, updated), latest)| {
                 let latest = latest.as_deref().and_then(decode_or_skip);
-                Some(InboxEntry { target, updated, latest })
+                let updated = latest.as_ref().map_or(updated, |message| updated.max(message.timestamp));
+                InboxEntry { target, updated, latest }
             })
             .collect();
         Ok(InboxPage { total, entries })
