@@ -3,16 +3,33 @@
 
 use std::process::Command;
 
-/// Requests per second that `redis-benchmark` reaches.
-pub(crate) fn measure(redis_port: u16) -> Result<f64, String> {
+/// Requests per second that `redis-benchmark` reaches over `requests` SETs.
+pub(crate) fn measure(redis_port: u16, requests: u64) -> Result<f64, String> {
     let output = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &redis_port.to_string(), "-q", "-c", "32", "-n", "200000", "-t", "set"])
+        .args(["-h", "127.0.0.1", "-p", &redis_port.to_string(), "-q", "-c", "32", "-t", "set"])
+        .args(["-n", &requests.to_string()])
         .output()
         .map_err(|e| format!("cannot run redis-benchmark (part of redis-tools): {e}"))?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    // "SET: 71428.57 requests per second, p50=0.239 msec"; -q may print progress with \r first.
+    parse(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// Reads the rate from `redis-benchmark -q` output: `SET: 71428.57 requests per second, p50=…`,
+/// possibly after progress lines ending in `\r`.
+fn parse(text: &str) -> Result<f64, String> {
     text.rsplit(['\r', '\n'])
         .filter_map(|line| line.strip_prefix("SET: "))
         .find_map(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
         .ok_or_else(|| format!("unexpected redis-benchmark output: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_final_rate() {
+        let output = "SET: rps=0.0 (overall: nan) avg_msec=nan (overall: nan)\rSET: 71428.57 requests per second, p50=0.239 msec\n\n";
+        assert_eq!(parse(output), Ok(71428.57));
+        assert!(parse("ERROR: connection refused").is_err());
+    }
 }

@@ -39,6 +39,9 @@ struct Args {
     /// Seconds the realtime senders post.
     #[arg(long, default_value_t = 10)]
     realtime_seconds: u64,
+    /// SETs redis-benchmark sends to measure the ceiling.
+    #[arg(long, default_value_t = 200_000)]
+    ceiling_requests: u64,
     /// chatd instances the sockets are spread over (1 or 2).
     #[arg(long, default_value_t = 2)]
     instances: usize,
@@ -67,7 +70,7 @@ async fn run(args: Args) -> Result<Report, String> {
     let chatd_binary = args.chatd.clone().unwrap_or_else(processes::default_chatd_binary);
     let redis = Redis::start()?;
     let progress = bar(0, "Redis ceiling");
-    let ceiling = ceiling::measure(redis.port)?;
+    let ceiling = ceiling::measure(redis.port, args.ceiling_requests)?;
     progress.finish_with_message(format!("Redis ceiling {ceiling:.0}/s"));
 
     let first = Chatd::start(&chatd_binary, redis.port, tokens::SECRET)?;

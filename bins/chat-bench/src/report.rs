@@ -14,7 +14,7 @@ pub(crate) struct Latency {
     pub(crate) p99: f64,
     pub(crate) p999: f64,
     pub(crate) max: f64,
-    /// (percentile, ms) points for the chart.
+    /// (quantile, ms) points for the chart.
     #[serde(skip)]
     pub(crate) curve: Vec<(f64, f64)>,
 }
@@ -23,10 +23,8 @@ impl Latency {
     /// From a histogram of microseconds.
     pub(crate) fn from_micros(histogram: &Histogram<u64>) -> Self {
         let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-        let curve = [0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0]
-            .iter()
-            .map(|q| (q * 100.0, ms(*q)))
-            .collect();
+        let curve =
+            [0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999].iter().map(|q| (*q, ms(*q))).collect();
         Self { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), p999: ms(0.999), max: histogram.max() as f64 / 1000.0, curve }
     }
 }
@@ -130,7 +128,8 @@ impl Report {
         self.chart(&dir.join("latency.svg")).map_err(|e| e.to_string())
     }
 
-    /// Latency by percentile, one line per scenario, on a log scale.
+    /// Latency by percentile, one line per scenario: the x axis counts "nines" (50 %, 90 %, 99 %,
+    /// 99.9 %, 99.99 %) so that the tail gets the room it deserves, the y axis is logarithmic.
     fn chart(&self, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
         root.fill(&WHITE)?;
@@ -141,11 +140,17 @@ impl Report {
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.0..100.0, (0.01..top).log_scale())?;
-        chart.configure_mesh().x_desc("percentile").y_desc("latency (ms, log scale)").draw()?;
+            .build_cartesian_2d(nines(0.5)..nines(0.9999), (0.1..top).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .x_labels(5)
+            .x_label_formatter(&|x| format!("{}%", 100.0 * (1.0 - 10f64.powf(-x))))
+            .y_desc("latency (ms, log scale)")
+            .draw()?;
         for (index, scenario) in self.scenarios.iter().enumerate() {
             let color = Palette99::pick(index).to_rgba();
-            let points = scenario.latency.curve.iter().map(|(p, ms)| (*p, ms.max(0.01)));
+            let points = scenario.latency.curve.iter().map(|(q, ms)| (nines(*q), ms.max(0.1)));
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))?
                 .label(&scenario.name)
@@ -155,4 +160,9 @@ impl Report {
         root.present()?;
         Ok(())
     }
+}
+
+/// How many nines a quantile has: 0.9 → 1, 0.99 → 2, 0.999 → 3.
+fn nines(quantile: f64) -> f64 {
+    -(1.0 - quantile).log10()
 }
