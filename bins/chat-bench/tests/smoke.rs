@@ -1,6 +1,7 @@
 //! chat-bench end to end at toy scale: it starts its own Redis and chatd, runs every scenario, and
 //! writes results that hold what it measured (every scenario ran, nothing lost).
 
+#![allow(clippy::unwrap_used)]
 use std::path::PathBuf;
 use std::process::Command;
 
