@@ -73,6 +73,8 @@ pub struct Settings {
     pub platform: PlatformConfig,
     /// Realtime connections.
     pub realtime: RealtimeConfig,
+    /// Abuse limits.
+    pub limits: LimitsConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -285,6 +287,26 @@ impl Default for RealtimeConfig {
             queue_capacity: 256,
             presence_ttl_ms: 30_000,
         }
+    }
+}
+
+/// `[limits]`. Each instance enforces them on its own requests and connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Sends per second one user may make on average; 0 turns the limit off.
+    pub sends_per_second: u32,
+    /// Sends one user may make at once above that average.
+    pub send_burst: u32,
+    /// Open realtime connections one user may have on an instance.
+    pub connections_per_user: usize,
+    /// Open realtime connections an instance accepts in all.
+    pub connections_total: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { sends_per_second: 20, send_burst: 40, connections_per_user: 20, connections_total: 100_000 }
     }
 }
 

@@ -174,7 +174,10 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
     if chat.max_text_chars == 0 {
         return Err(StartupError::Config("chat.max_text_chars must be positive".into()));
     }
+    let limits = &settings.limits;
     let service_settings = ServiceSettings {
+        sends_per_second: limits.sends_per_second,
+        send_burst: limits.send_burst.max(1),
         max_text_chars: chat.max_text_chars,
         paging: PagingLimits { default_per_page: chat.default_per_page, max_per_page: chat.max_per_page },
     };
@@ -192,6 +195,8 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
         dependencies.presence,
         HubSettings {
             queue_capacity: realtime.queue_capacity,
+            connections_per_user: limits.connections_per_user,
+            connections_total: limits.connections_total,
             presence_ttl: Duration::from_millis(realtime.presence_ttl_ms.max(30)),
         },
     );

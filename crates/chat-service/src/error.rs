@@ -12,6 +12,15 @@ pub enum ServiceError {
     /// Concurrent changes to the same message kept winning; the caller may retry.
     #[error("the message is being changed by others; try again")]
     Conflict,
+    /// The caller sends faster than allowed; they may try again after this long.
+    #[error("too many messages; try again in {} ms", retry_after.as_millis())]
+    RateLimited {
+        /// When the next send will be accepted.
+        retry_after: std::time::Duration,
+    },
+    /// The caller has as many realtime connections open as allowed (per user, or in total).
+    #[error("{0}")]
+    TooManyConnections(&'static str),
     /// Storage failed (a 5xx for a transport).
     #[error(transparent)]
     Storage(#[from] StoreError),

@@ -24,11 +24,20 @@ pub struct HubSettings {
     /// How long this instance vouches for its users' presence; it renews every third of it, and a
     /// user whose instances all stop renewing becomes inactive within about this long.
     pub presence_ttl: Duration,
+    /// Open connections one user may have in this process.
+    pub connections_per_user: usize,
+    /// Open connections this process accepts in all.
+    pub connections_total: usize,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
-        Self { queue_capacity: 256, presence_ttl: Duration::from_secs(30) }
+        Self {
+            queue_capacity: 256,
+            presence_ttl: Duration::from_secs(30),
+            connections_per_user: 20,
+            connections_total: 100_000,
+        }
     }
 }
 
@@ -227,6 +236,13 @@ impl Hub {
         let overflowed = Arc::new(Notify::new());
         let first_here = {
             let mut registry = self.inner.registry();
+            let settings = &self.inner.settings;
+            if registry.connections.len() >= settings.connections_total {
+                return Err(ServiceError::TooManyConnections("this server has as many connections as it accepts"));
+            }
+            if registry.present.get(&(tenant.clone(), user)).is_some_and(|n| *n >= settings.connections_per_user) {
+                return Err(ServiceError::TooManyConnections("too many connections for this user"));
+            }
             registry.connections.insert(id, Listener { user, queue, overflowed: overflowed.clone() });
             registry.listen(id, tenant, Channel::User(user));
             let count = registry.present.entry((tenant.clone(), user)).or_default();

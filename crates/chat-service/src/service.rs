@@ -1,7 +1,12 @@
 //! [`ChatService`]: the use cases, each a few calls to the store and the directory.
 
 use std::collections::{BTreeSet, HashMap};
+use std::num::NonZeroU32;
 use std::sync::Arc;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
 
 use chat_domain::{
     Chat, ChatTarget, DomainError, DomainHandle, Edit, Message, MessageBody, MessageId, PageRequest, PagingLimits,
@@ -20,13 +25,23 @@ pub struct ServiceSettings {
     pub max_text_chars: usize,
     /// Default and maximum page sizes.
     pub paging: PagingLimits,
+    /// Sends per second one user may make, on average (0: no limit).
+    pub sends_per_second: u32,
+    /// Sends one user may make in a burst above the average.
+    pub send_burst: u32,
 }
 
 impl Default for ServiceSettings {
     fn default() -> Self {
-        Self { max_text_chars: 4000, paging: PagingLimits::default() }
+        Self { max_text_chars: 4000, paging: PagingLimits::default(), sends_per_second: 20, send_burst: 40 }
     }
 }
+
+/// Sends per user (and tenant), in this process.
+type SendLimiter = RateLimiter<(DomainHandle, UserId), DashMapStateStore<(DomainHandle, UserId)>, DefaultClock>;
+
+/// Keys of users idle long enough are dropped once the table grows past this many.
+const LIMITER_TIDY_AT: usize = 100_000;
 
 /// The chat use cases over a store and a directory of profiles.
 #[derive(Debug, Clone)]
@@ -34,12 +49,28 @@ pub struct ChatService {
     store: Arc<dyn ChatStore>,
     directory: Arc<dyn Directory>,
     settings: ServiceSettings,
+    sends: Option<Arc<SendLimiter>>,
 }
 
 impl ChatService {
     /// The use cases over these adapters.
     pub fn new(store: Arc<dyn ChatStore>, directory: Arc<dyn Directory>, settings: ServiceSettings) -> Self {
-        Self { store, directory, settings }
+        let sends = NonZeroU32::new(settings.sends_per_second).map(|rate| {
+            let burst = NonZeroU32::new(settings.send_burst).unwrap_or(rate);
+            Arc::new(RateLimiter::dashmap(Quota::per_second(rate).allow_burst(burst)))
+        });
+        Self { store, directory, settings, sends }
+    }
+
+    /// Refuses a send beyond the user's rate (per process: each instance counts its own requests).
+    fn check_send_rate(&self, tenant: &DomainHandle, caller: UserId) -> Result<(), ServiceError> {
+        let Some(limiter) = &self.sends else { return Ok(()) };
+        if limiter.len() > LIMITER_TIDY_AT {
+            limiter.retain_recent();
+        }
+        limiter.check_key(&(tenant.clone(), caller)).map_err(|not_until| ServiceError::RateLimited {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        })
     }
 
     /// The limits in force (transports parse input with them).
@@ -50,6 +81,11 @@ impl ChatService {
     /// The store behind the use cases.
     pub fn store(&self) -> &Arc<dyn ChatStore> {
         &self.store
+    }
+
+    /// Whether storage answers: what a readiness check asks.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping().await?)
     }
 
     /// `caller` sends `body` to `target`.
@@ -63,6 +99,7 @@ impl ChatService {
         if target == ChatTarget::User(caller) {
             return Err(DomainError::InvalidArgument("You cannot send a message to yourself".into()).into());
         }
+        self.check_send_rate(tenant, caller)?;
         let chat = Chat::between(caller, target);
         let message = Message::new(caller, body);
         self.store.append(tenant, chat, &message).await?;

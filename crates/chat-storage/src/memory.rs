@@ -171,6 +171,10 @@ impl ChatStore for MemoryStore {
         Ok(result)
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     fn backend(&self) -> &'static str {
         "memory"
     }

@@ -76,6 +76,9 @@ pub trait ChatStore: Send + Sync + Debug {
         decide: &Decide<'_>,
     ) -> Result<Message, ModifyError>;
 
+    /// Whether the backend answers (for readiness checks).
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// A short name of the backend, for logs ("redis", "memory").
     fn backend(&self) -> &'static str;
 }

@@ -20,6 +20,8 @@ pub struct ApiError {
     code: Option<&'static str>,
     name: &'static str,
     message: String,
+    /// Seconds to wait before trying again (the `Retry-After` header).
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -33,7 +35,7 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, name: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code: Some(code), name, message: message.into() }
+        Self { status, code: Some(code), name, message: message.into(), retry_after: None }
     }
 
     /// 401: the request carries no token.
@@ -117,8 +119,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, "1"));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(ErrorBody {
             error: true,
@@ -160,14 +162,27 @@ impl From<ServiceError> for ApiError {
         match error {
             ServiceError::Domain(rule) => rule.into(),
             ServiceError::Conflict => Self::new(StatusCode::CONFLICT, "CONFLICT", "ConflictError", error.to_string()),
+            ServiceError::RateLimited { retry_after } => Self {
+                retry_after: Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "TooManyRequestsError", error.to_string())
+            },
+            ServiceError::TooManyConnections(_) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_CONNECTIONS",
+                "TooManyRequestsError",
+                error.to_string(),
+            ),
             ServiceError::Storage(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "storage unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "STORAGE_UNAVAILABLE",
-                    "ServiceUnavailableError",
-                    "Storage is unavailable, try again shortly",
-                )
+                Self {
+                    retry_after: Some(1),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "STORAGE_UNAVAILABLE",
+                        "ServiceUnavailableError",
+                        "Storage is unavailable, try again shortly",
+                    )
+                }
             }
             ServiceError::Storage(cause) => {
                 tracing::error!(%cause, "storage failed");

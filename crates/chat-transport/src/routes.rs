@@ -19,6 +19,8 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
         .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::argument(error.to_string()).into()))
         .configure(crate::realtime::register)
         .service(web::resource("/").route(web::get().to(about)))
+        .service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)))
         .service(web::resource("/api").route(web::get().to(welcome)))
         .service(web::resource("/api/list").route(web::get().to(inbox)))
         .service(web::resource("/api/{target}/{id}").route(web::get().to(history)).route(web::post().to(send)))
@@ -37,6 +39,18 @@ async fn about() -> HttpResponse {
         "version": env!("CARGO_PKG_VERSION"),
         "description": "Realtime chat beside your platform: REST API under /api",
     }))
+}
+
+/// `GET /healthz`: the process answers.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: storage answers too (503 with the error body otherwise), so a load balancer
+/// sends no traffic to an instance that cannot serve it.
+async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    state.service().ready().await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }
 
 /// `GET /api`: the original's welcome, saying whether the token authenticated.

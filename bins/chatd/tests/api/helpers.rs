@@ -91,6 +91,8 @@ pub fn test_settings() -> Settings {
     settings.http.port = 0;
     settings.http.workers = Some(1);
     settings.jwt.secret = Some(SECRET.into());
+    // Tests send in quick bursts; the limit has its own test.
+    settings.limits.sends_per_second = 0;
     settings
 }
 

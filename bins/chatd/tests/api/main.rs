@@ -14,6 +14,7 @@ mod edits;
 mod history;
 mod inbox;
 mod layout;
+mod limits;
 mod presence;
 mod process;
 mod profiles;

@@ -30,6 +30,7 @@ impl ChatdProcess {
             .env("CHATD_REDIS__PREFIX", prefix)
             .env("CHATD_JWT__SECRET", SECRET)
             .env("CHATD_LOG__FILTER", "warn")
+            .env("CHATD_LIMITS__SENDS_PER_SECOND", "0")
             .envs(environment.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

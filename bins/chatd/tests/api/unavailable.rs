@@ -31,6 +31,10 @@ async fn an_unreachable_redis_is_a_503_with_retry_after() {
         answer.assert_error(503, "STORAGE_UNAVAILABLE");
         assert_eq!(answer.headers.get("retry-after").map(|v| v.to_str().unwrap()), Some("1"), "{path}");
     }
+    let ready = app.request(Method::GET, "/readyz", None, None).await;
+    ready.assert_error(503, "STORAGE_UNAVAILABLE");
+    let health = app.request(Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, reqwest::StatusCode::OK, "the process itself is fine");
     // Input is still checked first: bad input is a 4xx, not a 503.
     app.get("/api/group/2", 1).await.assert_error(400, "MESSAGES_INVALID_TARGET");
 }

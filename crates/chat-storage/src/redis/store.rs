@@ -85,13 +85,6 @@ impl RedisStore {
         })
     }
 
-    /// Asks Redis whether it is there.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection()?;
-        redis::cmd("PING").query_async::<String>(&mut connection).await.map_err(unavailable)?;
-        Ok(())
-    }
-
     /// This thread's connection (made lazily: it connects, and reconnects, by itself).
     fn connection(&self) -> Result<ConnectionManager, StoreError> {
         CONNECTIONS.with(|connections| {
@@ -279,6 +272,12 @@ impl ChatStore for RedisStore {
             }
         }
         Err(ModifyError::Contended)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection()?;
+        redis::cmd("PING").query_async::<String>(&mut connection).await.map_err(unavailable)?;
+        Ok(())
     }
 
     fn backend(&self) -> &'static str {

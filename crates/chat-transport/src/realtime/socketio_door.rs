@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use chat_domain::{DomainHandle, UserId};
-use chat_service::{Connection, Overflow};
+use chat_service::{Connection, Overflow, ServiceError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -513,6 +513,10 @@ impl SessionTask {
     async fn authenticated(&mut self, client: &mut Client, user: UserId, ack: Option<u64>) -> Result<(), End> {
         let connection = match self.state.hub().connect(&self.tenant, user).await {
             Ok(connection) => connection,
+            Err(ServiceError::TooManyConnections(why)) => {
+                self.send(event("error", payload::error(why))).await?;
+                return Err(End::Close(CloseCode::Policy, "too many connections"));
+            }
             Err(error) => {
                 tracing::warn!(%error, "cannot register a realtime connection");
                 return Err(End::Close(CloseCode::Again, "realtime is unavailable, try again"));

@@ -10,6 +10,7 @@ use std::time::Instant;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
 use chat_domain::{DomainHandle, UserId};
+use chat_service::ServiceError;
 use serde_json::Value;
 
 use super::commands::{self, Answer};
@@ -101,6 +102,11 @@ async fn run(
     let mut stopping = hub.stopping();
     let mut connection = match hub.connect(&tenant, user).await {
         Ok(connection) => connection,
+        Err(ServiceError::TooManyConnections(why)) => {
+            send(&mut session, "error", &payload::error(why)).await;
+            session.close(close_reason(CloseCode::Policy, "too many connections")).await.ok();
+            return;
+        }
         Err(error) => {
             tracing::warn!(%error, "cannot register a realtime connection");
             session.close(close_reason(CloseCode::Again, "realtime is unavailable, try again")).await.ok();

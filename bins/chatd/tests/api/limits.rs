@@ -1,0 +1,55 @@
+//! Abuse limits and health: the per-user send rate (429 with Retry-After), realtime connection caps,
+//! and the health and readiness endpoints.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{Backend, both, spawn_app, spawn_app_with, test_settings, token};
+use crate::ws_client::{Incoming, WsClient};
+
+async fn sends_beyond_the_rate_are_429_and_change_nothing(backend: Backend) {
+    let mut settings = test_settings();
+    settings.limits.sends_per_second = 1;
+    settings.limits.send_burst = 3;
+    let app = spawn_app_with(backend, settings, None).await;
+    for n in 0..3 {
+        app.send_text(1, "/api/user/2", &format!("burst {n}")).await;
+    }
+    let refused = app.post("/api/user/2", 1, json!({"type": "text", "text": "one too many"})).await;
+    refused.assert_error(429, "RATE_LIMITED");
+    let retry_after: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    // Nothing of the refused send was stored; other users are not limited by user 1's sends.
+    assert_eq!(app.get("/api/user/2", 1).await.body["state"]["total"], json!(3));
+    app.send_text(2, "/api/user/1", "my own budget").await;
+    // Reading is not limited.
+    assert_eq!(app.get("/api/list", 1).await.status, StatusCode::OK);
+}
+both!(send_rate, sends_beyond_the_rate_are_429_and_change_nothing);
+
+async fn realtime_connections_are_capped_per_user_and_in_total(backend: Backend) {
+    let mut settings = test_settings();
+    settings.limits.connections_per_user = 2;
+    settings.limits.connections_total = 3;
+    let app = spawn_app_with(backend, settings, None).await;
+    let _first = WsClient::authenticated(&app, 1).await;
+    let _second = WsClient::authenticated(&app, 1).await;
+    let mut third = WsClient::connect(app.ws_url(&format!("/ws?token={}", token(1)))).await;
+    assert_eq!(third.expect("error").await, json!({"message": "too many connections for this user"}));
+    assert_eq!(third.next().await, Incoming::Closed(Some((1008, "too many connections".into()))));
+
+    let _other = WsClient::authenticated(&app, 2).await;
+    let mut over = WsClient::connect(app.ws_url(&format!("/ws?token={}", token(3)))).await;
+    assert_eq!(over.expect("error").await, json!({"message": "this server has as many connections as it accepts"}));
+    assert_eq!(over.next().await, Incoming::Closed(Some((1008, "too many connections".into()))));
+}
+both!(connection_caps, realtime_connections_are_capped_per_user_and_in_total);
+
+async fn health_and_readiness(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let health = app.request(Method::GET, "/healthz", None, None).await;
+    assert_eq!((health.status, health.body), (StatusCode::OK, json!({"status": "ok"})));
+    let ready = app.request(Method::GET, "/readyz", None, None).await;
+    assert_eq!((ready.status, ready.body), (StatusCode::OK, json!({"status": "ready"})));
+}
+both!(health, health_and_readiness);
