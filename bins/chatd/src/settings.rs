@@ -272,6 +272,8 @@ pub struct RealtimeConfig {
     pub max_message_bytes: usize,
     /// Events queued for one connection before it counts as too slow and is disconnected.
     pub queue_capacity: usize,
+    /// Browser origins (`Origin` header) allowed to open realtime connections; empty allows any.
+    pub allowed_origins: Vec<String>,
     /// Milliseconds an instance vouches for its users' presence (renewed every third of it); a
     /// user whose instance died turns inactive within about this long.
     pub presence_ttl_ms: u64,
@@ -285,6 +287,7 @@ impl Default for RealtimeConfig {
             ping_timeout_ms: 20_000,
             max_message_bytes: 64 * 1024,
             queue_capacity: 256,
+            allowed_origins: Vec::new(),
             presence_ttl_ms: 30_000,
         }
     }

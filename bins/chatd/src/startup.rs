@@ -212,6 +212,7 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
             ping_interval: Duration::from_millis(realtime.ping_interval_ms.max(1)),
             ping_timeout: Duration::from_millis(realtime.ping_timeout_ms),
             max_message_bytes: realtime.max_message_bytes,
+            allowed_origins: realtime.allowed_origins.clone(),
         },
     }))
 }
@@ -250,9 +251,10 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(chat_transport::error_bodies())
+                .wrap(middleware::from_fn(chat_transport::request_ids))
                 .wrap(
                     // The path without the query: a realtime client may carry its token there.
-                    middleware::Logger::new("%a \"%{request}xi\" %s %b %Dms")
+                    middleware::Logger::new("%a \"%{request}xi\" %s %b %Dms id=%{x-request-id}o")
                         .custom_request_replace("request", |request| format!("{} {}", request.method(), request.path()))
                         .log_target("chatd::http"),
                 )

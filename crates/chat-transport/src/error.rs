@@ -67,6 +67,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "ArgumentError", message)
     }
 
+    /// 403: a browser page from an origin not on `realtime.allowed_origins`.
+    pub(crate) fn origin_forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "ORIGIN_FORBIDDEN", "ForbiddenError", "This origin may not connect")
+    }
+
     /// 404: no route at this path.
     pub fn route_not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "RouteNotFoundError", "Route not found")

@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 mod realtime;
+mod request_id;
 mod routes;
 mod tenant;
 mod wire;
@@ -20,6 +21,7 @@ use chat_service::{ChatService, Hub};
 
 pub use error::{ApiError, error_bodies};
 pub use realtime::RealtimeSettings;
+pub use request_id::{REQUEST_ID, request_ids};
 pub use tenant::Tenants;
 
 /// Largest request body accepted (the original's limit).
@@ -70,8 +72,8 @@ impl ApiState {
         &self.sessions
     }
 
-    fn realtime(&self) -> RealtimeSettings {
-        self.inner.realtime
+    fn realtime(&self) -> &RealtimeSettings {
+        &self.inner.realtime
     }
 }
 

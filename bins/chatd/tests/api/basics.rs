@@ -39,3 +39,21 @@ async fn unknown_paths_and_methods_answer_the_error_body(backend: Backend) {
     app.request(Method::PATCH, "/api/list", Some(&token(1)), None).await.assert_error(405, "METHOD_NOT_ALLOWED");
 }
 both!(unknown_routes, unknown_paths_and_methods_answer_the_error_body);
+
+async fn every_response_carries_a_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let fresh = app.client.get(format!("{}/api", app.address)).send().await.unwrap();
+    let id = fresh.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 32, "{id}");
+    let again = app.client.get(format!("{}/api", app.address)).send().await.unwrap();
+    assert_ne!(again.headers()["x-request-id"].to_str().unwrap(), id, "each request its own");
+    // The caller's own id is kept, on errors too.
+    let echoed =
+        app.client.get(format!("{}/nowhere", app.address)).header("x-request-id", "trace-42").send().await.unwrap();
+    assert_eq!(echoed.status(), StatusCode::NOT_FOUND);
+    assert_eq!(echoed.headers()["x-request-id"], "trace-42");
+    let junk =
+        app.client.get(format!("{}/api", app.address)).header("x-request-id", "has spaces").send().await.unwrap();
+    assert_ne!(junk.headers()["x-request-id"], "has spaces");
+}
+both!(request_ids, every_response_carries_a_request_id);

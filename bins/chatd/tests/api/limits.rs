@@ -53,3 +53,36 @@ async fn health_and_readiness(backend: Backend) {
     assert_eq!((ready.status, ready.body), (StatusCode::OK, json!({"status": "ready"})));
 }
 both!(health, health_and_readiness);
+
+async fn only_allowed_browser_origins_open_realtime_connections(backend: Backend) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut settings = test_settings();
+    settings.realtime.allowed_origins = vec!["https://chat.example.com".into()];
+    let app = spawn_app_with(backend, settings, None).await;
+    let with_origin = |origin: &str| {
+        let mut request = app.ws_url(&format!("/ws?token={}", token(1))).into_client_request().unwrap();
+        request.headers_mut().insert("Origin", origin.parse().unwrap());
+        request
+    };
+    let mut allowed = WsClient::connect(with_origin("https://chat.example.com")).await;
+    assert_eq!(allowed.expect("authenticated").await, json!({"user": 1}));
+    let refused = tokio_tungstenite::connect_async(with_origin("https://evil.example")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("expected a 403, got {other:?}"),
+    }
+    // No Origin: not a browser, allowed.
+    WsClient::authenticated(&app, 2).await;
+    // Socket.IO polling from a foreign page is refused with the error body.
+    let polling = app
+        .client
+        .get(format!("{}/socket.io/?EIO=4&transport=polling", app.address))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(polling.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = polling.json().await.unwrap();
+    assert_eq!(body["code"], json!("ORIGIN_FORBIDDEN"));
+}
+both!(origins, only_allowed_browser_origins_open_realtime_connections);

@@ -18,7 +18,7 @@ use std::time::Duration;
 use actix_web::web;
 
 /// Timings and limits of realtime connections, from configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealtimeSettings {
     /// How long a connection may take to authenticate.
     pub auth_timeout: Duration,
@@ -28,6 +28,9 @@ pub struct RealtimeSettings {
     pub ping_timeout: Duration,
     /// Largest frame or packet a client may send.
     pub max_message_bytes: usize,
+    /// Browser origins allowed to connect (the `Origin` header); empty allows any. Requests without
+    /// an `Origin` (not from a browser) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for RealtimeSettings {
@@ -37,7 +40,25 @@ impl Default for RealtimeSettings {
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             max_message_bytes: 64 * 1024,
+            allowed_origins: Vec::new(),
         }
+    }
+}
+
+/// Refuses a browser connection from an origin not on the allow-list (403 with the error body).
+pub(crate) fn check_origin(
+    request: &actix_web::HttpRequest,
+    settings: &RealtimeSettings,
+) -> Result<(), crate::ApiError> {
+    if settings.allowed_origins.is_empty() {
+        return Ok(());
+    }
+    match request.headers().get(actix_web::http::header::ORIGIN).map(|origin| origin.to_str()) {
+        None => Ok(()),
+        Some(Ok(origin)) if settings.allowed_origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin)) => {
+            Ok(())
+        }
+        Some(_) => Err(crate::ApiError::origin_forbidden()),
     }
 }
 

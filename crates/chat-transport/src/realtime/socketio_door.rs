@@ -37,6 +37,9 @@ pub(crate) async fn door(
     state: web::Data<ApiState>,
     Tenant(tenant): Tenant,
 ) -> HttpResponse {
+    if let Err(refused) = super::check_origin(&request, state.realtime()) {
+        return actix_web::ResponseError::error_response(&refused);
+    }
     let query = match EngineQuery::parse(request.query_string()) {
         Ok(query) => query,
         Err(error) => return engine_error(engineio::engine_error_code(&error)),
@@ -257,7 +260,7 @@ fn event(name: &str, data: Value) -> EnginePacket {
 
 impl SessionTask {
     async fn run(mut self) {
-        let settings = self.state.realtime();
+        let settings = self.state.realtime().clone();
         // The authentication deadline runs from the session's start, so a client that never
         // connects a namespace (or was refused) does not linger.
         let auth_deadline = Some(Instant::now() + settings.auth_timeout);

@@ -27,6 +27,7 @@ pub(crate) async fn door(
     state: web::Data<ApiState>,
     Tenant(tenant): Tenant,
 ) -> Result<HttpResponse, actix_web::Error> {
+    super::check_origin(&request, state.realtime())?;
     let token = auth::connect_token(&request, &state);
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let limit = state.realtime().max_message_bytes;
