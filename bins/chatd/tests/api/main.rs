@@ -11,6 +11,7 @@ mod redis_server;
 mod auth;
 mod basics;
 mod edits;
+mod faults;
 mod history;
 mod inbox;
 mod layout;

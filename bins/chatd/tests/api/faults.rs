@@ -1,0 +1,123 @@
+//! Faults that really happen: Redis killed and restarted under a running chatd. Requests answer
+//! 503 while it is gone, and chatd recovers by itself — REST and realtime fan-out alike — without
+//! being restarted and without clients reconnecting.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chat_storage::{RedisSettings, RedisStore};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{spawn_app_on, test_settings};
+use crate::ws_client::{PATIENCE, WsClient};
+
+/// A redis-server of this test alone, on a unix socket that survives restarts.
+struct PrivateRedis {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let mut redis = Self { dir: tempfile::tempdir().unwrap(), child: None };
+        redis.restart();
+        redis
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("redis.sock")
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocketperm", "700"])
+            .arg("--unixsocket")
+            .arg(self.socket())
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + PATIENCE;
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not come up");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+        std::fs::remove_file(self.socket()).ok();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[actix_web::test]
+async fn chatd_rides_out_a_redis_restart() {
+    let mut redis = PrivateRedis::start();
+    let store = RedisStore::connect(&RedisSettings {
+        url: format!("unix://{}", redis.socket().display()),
+        prefix: "faults".into(),
+        connect_timeout: Duration::from_millis(500),
+        response_timeout: Duration::from_millis(500),
+    })
+    .unwrap();
+    let app = spawn_app_on(Arc::new(store), test_settings(), None).await;
+    let mut listener = WsClient::authenticated(&app, 2).await;
+    app.send_text(1, "/api/user/2", "before").await;
+    assert_eq!(listener.expect("new-message").await["text"], json!("before"));
+
+    redis.kill();
+    let started = Instant::now();
+    let down = app.post("/api/user/2", 1, json!({"type": "text", "text": "while down"})).await;
+    down.assert_error(503, "STORAGE_UNAVAILABLE");
+    assert!(down.headers.contains_key("retry-after"));
+    assert!(started.elapsed() < Duration::from_secs(5), "answered promptly: {:?}", started.elapsed());
+    app.get("/readyz", 1).await.assert_error(503, "STORAGE_UNAVAILABLE");
+
+    redis.restart();
+    // chatd re-subscribes on its own: poll the restarted Redis until user 2's channel has its
+    // subscriber back (the signal), within bounds. Events published before that are lost: pub/sub
+    // keeps nothing for absent subscribers.
+    let client = deadpool_redis::redis::Client::open(format!("unix://{}", redis.socket().display())).unwrap();
+    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let counts: Vec<(String, u64)> = deadpool_redis::redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("faults:events:myplatform:user:2")
+            .query_async(&mut direct)
+            .await
+            .unwrap();
+        if counts.first().is_some_and(|(_, n)| *n == 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "chatd did not re-subscribe");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Requests go through again: poll until a send is accepted.
+    let deadline = Instant::now() + PATIENCE;
+    let sent = loop {
+        let answer = app.post("/api/user/2", 1, json!({"type": "text", "text": "after"})).await;
+        if answer.status == StatusCode::CREATED {
+            break answer.body["entry"].clone();
+        }
+        assert!(Instant::now() < deadline, "chatd did not recover: {:#}", answer.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The same WebSocket hears it: the pub/sub subscription came back by itself.
+    assert_eq!(listener.expect("new-message").await["id"], sent["id"]);
+    assert_eq!(app.get("/readyz", 1).await.status, StatusCode::OK);
+}
