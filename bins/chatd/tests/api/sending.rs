@@ -123,6 +123,18 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
         BadSend { path: "/api/user/2", body: b"{\"type\": \"text\", ".to_vec(), status: 400, code: "INVALID_JSON" },
         BadSend { path: "/api/user/2", body: b"not json".to_vec(), status: 400, code: "INVALID_JSON" },
         BadSend { path: "/api/user/2", body: vec![b'"', 0xff, 0xfe, b'"'], status: 400, code: "INVALID_JSON" },
+        BadSend {
+            path: "/api/user/2",
+            body: br#"{"type": "text", "text": "lone \ud800 surrogate"}"#.to_vec(),
+            status: 400,
+            code: "INVALID_JSON",
+        },
+        BadSend {
+            path: "/api/user/2",
+            body: format!(r#"{{"type": "image", "image": {}{}}}"#, "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+            status: 400,
+            code: "INVALID_JSON",
+        },
     ];
     for case in cases {
         let answer = app.request(Method::POST, case.path, Some(&token(1)), Some(case.body.clone())).await;
