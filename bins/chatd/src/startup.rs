@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
-use actix_web::{App, HttpServer, middleware};
+use actix_web::{App, HttpServer, middleware, web};
 use chat_domain::{DomainHandle, PagingLimits};
 use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
 use chat_service::{ChatService, Hub, HubSettings, ServiceSettings};
@@ -246,11 +246,13 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let bind_error = |address: String| move |source| StartupError::Bind { address, source };
         let port = listener.local_addr().map_err(bind_error("listener".into()))?.port();
+        crate::telemetry::install_metrics();
         let state = api_state(settings, dependencies)?;
         let hub = state.hub().clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(chat_transport::error_bodies())
+                .wrap(middleware::from_fn(chat_transport::http_metrics))
                 .wrap(middleware::from_fn(chat_transport::request_ids))
                 .wrap(
                     // The path without the query: a realtime client may carry its token there.
@@ -258,6 +260,7 @@ impl Application {
                         .custom_request_replace("request", |request| format!("{} {}", request.method(), request.path()))
                         .log_target("chatd::http"),
                 )
+                .service(web::resource("/metrics").route(web::get().to(crate::telemetry::metrics)))
                 .configure(chat_transport::configure(state.clone()))
         })
         // chatd handles the signals itself, to close realtime connections before stopping.

@@ -1,5 +1,10 @@
-//! Logging: text or JSON lines through `tracing`, filtered by `log.filter` or `RUST_LOG`.
+//! Logging (text or JSON lines through `tracing`, filtered by `log.filter` or `RUST_LOG`) and
+//! metrics (the `metrics` facade, rendered as Prometheus text on `GET /metrics`).
 
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::{LogConfig, LogFormat};
@@ -14,4 +19,26 @@ pub fn init(config: &LogConfig) {
     };
     // A second call (tests) keeps the first subscriber.
     drop(installed);
+}
+
+static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder as the process's metrics recorder (once; later calls, and an
+/// embedding that installed its own recorder first, leave it be).
+pub fn install_metrics() {
+    METRICS.get_or_init(|| {
+        const SECONDS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full("chatd_http_request_duration_seconds".into()), SECONDS);
+        let Ok(builder) = builder else { return None };
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).ok().map(|()| handle)
+    });
+}
+
+/// `GET /metrics`: every metric in the Prometheus text format.
+pub async fn metrics() -> HttpResponse {
+    let body = METRICS.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default();
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }

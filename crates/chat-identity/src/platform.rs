@@ -156,6 +156,9 @@ impl<I: DirectoryId> Resource<I> {
                 None => missing.push(id),
             }
         }
+        let hits = answer.len() as u64;
+        metrics::counter!("chatd_profile_cache_hits_total").increment(hits);
+        metrics::counter!("chatd_profile_cache_misses_total").increment(missing.len() as u64);
 
         // Chunks go out at once, so a lookup takes at most one timeout, not one per chunk.
         // The JoinSet aborts them if the caller gives up on this lookup.

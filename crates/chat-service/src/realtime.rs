@@ -181,6 +181,10 @@ impl HubInner {
                 too_slow.push(*id);
             }
         }
+        metrics::counter!("chatd_events_delivered_total").increment(ids.len().saturating_sub(too_slow.len()) as u64);
+        if !too_slow.is_empty() {
+            metrics::counter!("chatd_connections_dropped_slow_total").increment(too_slow.len() as u64);
+        }
         for id in too_slow {
             if let Some(listener) = registry.connections.remove(&id) {
                 drop(listener);

@@ -78,6 +78,7 @@ impl MemoryStore {
     /// Hands `event` to the sink for each of `channels` someone here listens to. Writers call it
     /// while holding the data lock, so events leave in the order of the writes.
     fn publish_now(&self, tenant: &DomainHandle, channels: &[Channel], event: ChatEvent) {
+        metrics::counter!("chatd_events_published_total").increment(1);
         let subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
         let event = Arc::new(event);
         for channel in channels {

@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod http_metrics;
 mod realtime;
 mod request_id;
 mod routes;
@@ -20,6 +21,7 @@ use chat_identity::TokenVerifier;
 use chat_service::{ChatService, Hub};
 
 pub use error::{ApiError, error_bodies};
+pub use http_metrics::http_metrics;
 pub use realtime::RealtimeSettings;
 pub use request_id::{REQUEST_ID, request_ids};
 pub use tenant::Tenants;

@@ -57,3 +57,26 @@ async fn every_response_carries_a_request_id(backend: Backend) {
     assert_ne!(junk.headers()["x-request-id"], "has spaces");
 }
 both!(request_ids, every_response_carries_a_request_id);
+
+async fn metrics_are_served_in_the_prometheus_format(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut listener = crate::ws_client::WsClient::authenticated(&app, 2).await;
+    app.send_text(1, "/api/user/2", "counted").await;
+    listener.expect("new-message").await;
+    app.get("/api/group/1", 1).await.assert_error(400, "MESSAGES_INVALID_TARGET");
+    let response = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"chatd_http_requests_total{route="/api/{target}/{id}",method="POST",status="201"}"#,
+        r#"chatd_http_requests_total{route="/api/{target}/{id}",method="GET",status="400"}"#,
+        r#"chatd_http_request_duration_seconds_bucket{route="/api/{target}/{id}",le="0.005"}"#,
+        r#"chatd_realtime_connections{door="ws"}"#,
+        "chatd_events_published_total",
+        "chatd_events_delivered_total",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+}
+both!(metrics, metrics_are_served_in_the_prometheus_format);

@@ -105,6 +105,7 @@ impl RedisStore {
 
 /// Maps a Redis failure to a storage error without leaking Redis types upward.
 pub(super) fn unavailable(error: RedisError) -> StoreError {
+    metrics::counter!("chatd_redis_errors_total").increment(1);
     if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() || error.is_timeout() {
         StoreError::Unavailable(error.to_string())
     } else {
@@ -144,6 +145,7 @@ impl ChatStore for RedisStore {
             call.arg(keys.channel(channel));
         }
         call.invoke_async::<i64>(&mut self.connection()?).await.map_err(unavailable)?;
+        metrics::counter!("chatd_events_published_total").increment(1);
         Ok(())
     }
 
@@ -268,6 +270,7 @@ impl ChatStore for RedisStore {
             }
             let applied: i64 = call.invoke_async(&mut connection).await.map_err(unavailable)?;
             if applied == 1 {
+                metrics::counter!("chatd_events_published_total").increment(1);
                 return Ok(result);
             }
         }
@@ -298,7 +301,9 @@ impl EventBus for RedisStore {
         for channel in channels {
             pipeline.publish(keys.channel(*channel), &payload).ignore();
         }
-        pipeline.query_async::<()>(&mut self.connection()?).await.map_err(unavailable)
+        pipeline.query_async::<()>(&mut self.connection()?).await.map_err(unavailable)?;
+        metrics::counter!("chatd_events_published_total").increment(1);
+        Ok(())
     }
 
     async fn subscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {

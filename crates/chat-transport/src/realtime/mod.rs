@@ -62,6 +62,23 @@ pub(crate) fn check_origin(
     }
 }
 
+/// Counts an open realtime connection in `chatd_realtime_connections{door}` for as long as it lives.
+#[derive(Debug)]
+pub(crate) struct Counted(&'static str);
+
+impl Counted {
+    pub(crate) fn open(door: &'static str) -> Self {
+        metrics::gauge!("chatd_realtime_connections", "door" => door).increment(1.0);
+        Self(door)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        metrics::gauge!("chatd_realtime_connections", "door" => self.0).decrement(1.0);
+    }
+}
+
 pub(crate) fn register(config: &mut web::ServiceConfig) {
     config.service(web::resource("/ws").route(web::get().to(ws::door))).service(
         web::resource(["/socket.io/", "/socket.io"])

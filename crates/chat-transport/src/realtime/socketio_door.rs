@@ -260,6 +260,7 @@ fn event(name: &str, data: Value) -> EnginePacket {
 
 impl SessionTask {
     async fn run(mut self) {
+        let _counted = super::Counted::open("socket.io");
         let settings = self.state.realtime().clone();
         // The authentication deadline runs from the session's start, so a client that never
         // connects a namespace (or was refused) does not linger.

@@ -99,6 +99,7 @@ async fn run(
         Ok(user) => user,
         Err(message) => return refuse(session, &message).await,
     };
+    let _counted = super::Counted::open("ws");
     let hub = state.hub();
     let mut stopping = hub.stopping();
     let mut connection = match hub.connect(&tenant, user).await {
