@@ -10,6 +10,7 @@ mod redis_server;
 
 mod auth;
 mod basics;
+mod consistency;
 mod edits;
 mod faults;
 mod history;
