@@ -18,13 +18,23 @@ use crate::ws_client::{PATIENCE, WsClient};
 struct PrivateRedis {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// `appendonly yes` with `appendfsync always`: every acknowledged write is on disk.
+    durable: bool,
 }
 
 impl PrivateRedis {
     fn start() -> Self {
-        let mut redis = Self { dir: tempfile::tempdir().unwrap(), child: None };
+        Self::start_with(false)
+    }
+
+    fn start_with(durable: bool) -> Self {
+        let mut redis = Self { dir: tempfile::tempdir().unwrap(), child: None, durable };
         redis.restart();
         redis
+    }
+
+    fn url(&self) -> String {
+        format!("unix://{}", self.socket().display())
     }
 
     fn socket(&self) -> PathBuf {
@@ -32,8 +42,11 @@ impl PrivateRedis {
     }
 
     fn restart(&mut self) {
+        let persistence: &[&str] =
+            if self.durable { &["--appendonly", "yes", "--appendfsync", "always"] } else { &["--appendonly", "no"] };
         let child = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocketperm", "700"])
+            .args(["--port", "0", "--save", "", "--unixsocketperm", "700"])
+            .args(persistence)
             .arg("--unixsocket")
             .arg(self.socket())
             .arg("--dir")
@@ -120,4 +133,72 @@ async fn chatd_rides_out_a_redis_restart() {
     // The same WebSocket hears it: the pub/sub subscription came back by itself.
     assert_eq!(listener.expect("new-message").await["id"], sent["id"]);
     assert_eq!(app.get("/readyz", 1).await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn every_acknowledged_send_survives_redis_being_killed() {
+    let mut redis = PrivateRedis::start_with(true);
+    let store = RedisStore::connect(&RedisSettings {
+        url: redis.url(),
+        prefix: "durable".into(),
+        connect_timeout: Duration::from_millis(500),
+        response_timeout: Duration::from_millis(500),
+    })
+    .unwrap();
+    let app = spawn_app_on(Arc::new(store), test_settings(), None).await;
+    let acknowledged = std::sync::Mutex::new(Vec::new());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let senders = (0..8_u64).map(|sender| {
+        let (app, acknowledged, stop) = (&app, &acknowledged, &stop);
+        async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let answer = app
+                    .post("/api/user/1000", 1 + sender, json!({"type": "text", "text": format!("{sender}/{n}")}))
+                    .await;
+                if answer.status == StatusCode::CREATED {
+                    let id = answer.body["entry"]["id"].as_str().unwrap().to_owned();
+                    acknowledged.lock().unwrap().push((1 + sender, id));
+                } else {
+                    answer.assert_error(503, "STORAGE_UNAVAILABLE");
+                }
+            }
+        }
+    });
+    let chaos = async {
+        // Kill Redis once some sends are in, and bring it back while the senders go on.
+        while acknowledged.lock().unwrap().len() < 50 {
+            tokio::task::yield_now().await;
+        }
+        redis.kill();
+        let at_kill = acknowledged.lock().unwrap().len();
+        redis.restart();
+        while acknowledged.lock().unwrap().len() < at_kill + 50 {
+            tokio::task::yield_now().await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    futures_util::join!(futures_util::future::join_all(senders), chaos);
+
+    let client = deadpool_redis::redis::Client::open(redis.url()).unwrap();
+    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
+    let acknowledged = acknowledged.into_inner().unwrap();
+    for sender in 1..=8_u64 {
+        let list: Vec<String> = deadpool_redis::redis::AsyncCommands::lrange(
+            &mut direct,
+            format!("durable:messages:myplatform:dm:{sender}-1000"),
+            0,
+            -1,
+        )
+        .await
+        .unwrap();
+        for (_, id) in acknowledged.iter().filter(|(from, _)| *from == sender) {
+            assert_eq!(
+                list.iter().filter(|stored| *stored == id).count(),
+                1,
+                "acknowledged {id} is stored exactly once"
+            );
+        }
+    }
 }

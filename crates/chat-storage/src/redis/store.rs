@@ -106,7 +106,14 @@ impl RedisStore {
 /// Maps a Redis failure to a storage error without leaking Redis types upward.
 pub(super) fn unavailable(error: RedisError) -> StoreError {
     metrics::counter!("chatd_redis_errors_total").increment(1);
-    if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() || error.is_timeout() {
+    // Redis restarting (LOADING), busy with a script, or a replica without its primary: all pass.
+    let transient = matches!(error.code(), Some("LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN"));
+    if transient
+        || error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+    {
         StoreError::Unavailable(error.to_string())
     } else {
         StoreError::Backend(error.to_string())
