@@ -22,6 +22,8 @@ pub struct ApiError {
     message: String,
     /// Seconds to wait before trying again (the `Retry-After` header).
     retry_after: Option<u64>,
+    /// The methods a route does answer (the `Allow` header of a 405).
+    allow: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -35,7 +37,7 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, name: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code: Some(code), name, message: message.into(), retry_after: None }
+        Self { status, code: Some(code), name, message: message.into(), retry_after: None, allow: None }
     }
 
     /// 401: the request carries no token.
@@ -70,6 +72,19 @@ impl ApiError {
     /// 403: a browser page from an origin not on `realtime.allowed_origins`.
     pub(crate) fn origin_forbidden() -> Self {
         Self::new(StatusCode::FORBIDDEN, "ORIGIN_FORBIDDEN", "ForbiddenError", "This origin may not connect")
+    }
+
+    /// 405: the route exists, the method does not; `allow` lists the methods it does answer.
+    pub(crate) fn method_not_allowed(allow: &'static str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "MethodNotAllowedError",
+                format!("Method not allowed on this route; it answers {allow}"),
+            )
+        }
     }
 
     /// 404: no route at this path.
@@ -126,6 +141,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Some(allow) = self.allow {
+            response.insert_header((header::ALLOW, allow));
         }
         response.json(ErrorBody {
             error: true,

@@ -18,18 +18,25 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::argument(error.to_string()).into()))
         .configure(crate::realtime::register)
-        .service(web::resource("/").route(web::get().to(about)))
-        .service(web::resource("/healthz").route(web::get().to(healthz)))
-        .service(web::resource("/readyz").route(web::get().to(readyz)))
-        .service(web::resource("/api").route(web::get().to(welcome)))
-        .service(web::resource("/api/list").route(web::get().to(inbox)))
-        .service(web::resource("/api/{target}/{id}").route(web::get().to(history)).route(web::post().to(send)))
+        .service(resource("/", "GET").route(web::get().to(about)))
+        .service(resource("/healthz", "GET").route(web::get().to(healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(readyz)))
+        .service(resource("/api", "GET").route(web::get().to(welcome)))
+        .service(resource("/api/list", "GET").route(web::get().to(inbox)))
+        .service(resource("/api/{target}/{id}", "GET, POST").route(web::get().to(history)).route(web::post().to(send)))
         .service(
-            web::resource("/api/{target}/{id}/{message_id}")
+            resource("/api/{target}/{id}/{message_id}", "POST, DELETE")
                 .route(web::post().to(edit))
                 .route(web::delete().to(delete)),
         )
         .default_service(web::to(not_found));
+}
+
+/// A resource whose other methods are answered 405 with `Allow: <allow>` and the error body.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, ApiError>(ApiError::method_not_allowed(allow))
+    }))
 }
 
 /// `GET /`: what this service is.

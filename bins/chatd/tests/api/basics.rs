@@ -35,8 +35,16 @@ async fn unknown_paths_and_methods_answer_the_error_body(backend: Backend) {
     missing.assert_error(404, "NOT_FOUND");
     assert_eq!(missing.body["name"], json!("RouteNotFoundError"));
     app.request(Method::GET, "/api/user/1/2/3/4", Some(&token(1)), None).await.assert_error(404, "NOT_FOUND");
-    app.request(Method::PUT, "/api/user/2", Some(&token(1)), None).await.assert_error(405, "METHOD_NOT_ALLOWED");
-    app.request(Method::PATCH, "/api/list", Some(&token(1)), None).await.assert_error(405, "METHOD_NOT_ALLOWED");
+    for (method, path, allow) in [
+        (Method::PUT, "/api/user/2", "GET, POST"),
+        (Method::PATCH, "/api/list", "GET"),
+        (Method::GET, "/api/user/2/7d3f1c1e-0000-4000-8000-000000000000", "POST, DELETE"),
+        (Method::DELETE, "/healthz", "GET"),
+    ] {
+        let answer = app.request(method, path, Some(&token(1)), None).await;
+        answer.assert_error(405, "METHOD_NOT_ALLOWED");
+        assert_eq!(answer.headers["allow"], allow, "{path}");
+    }
 }
 both!(unknown_routes, unknown_paths_and_methods_answer_the_error_body);
 

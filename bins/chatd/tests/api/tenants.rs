@@ -65,3 +65,54 @@ async fn each_host_sees_only_its_own_tenant(backend: Backend) {
     }
 }
 both!(tenant_separation, each_host_sees_only_its_own_tenant);
+
+async fn realtime_events_and_presence_stay_within_their_tenant(backend: Backend) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut settings = test_settings();
+    settings.chat.tenants.insert("alpha.example".into(), "alpha".into());
+    settings.chat.tenants.insert("beta.example".into(), "beta".into());
+    let app = spawn_app_with(backend, settings, None).await;
+    let connect = |host: &'static str, user: u64| {
+        let app = &app;
+        async move {
+            let mut request = app.ws_url(&format!("/ws?token={}", token(user))).into_client_request().unwrap();
+            request.headers_mut().insert("Host", host.parse().unwrap());
+            let mut client = crate::ws_client::WsClient::connect(request).await;
+            assert_eq!(client.expect("authenticated").await, json!({"user": user}));
+            client
+        }
+    };
+    // User 2 exists in both tenants; user 1 shares a DM with user 2 only in alpha.
+    as_host(&app, "alpha.example", reqwest::Method::POST, "/api/user/2", 1, Some(json!({"type": "text", "text": "a"})))
+        .await;
+    let mut two_in_beta = connect("beta.example", 2).await;
+    let mut two_in_alpha = connect("alpha.example", 2).await;
+    let one_in_alpha = connect("alpha.example", 1).await;
+    // Presence of user 1 reached user 2 in alpha only.
+    assert_eq!(two_in_alpha.expect("presence").await, json!({"user": 1, "status": "active"}));
+    let (status, _) = as_host(
+        &app,
+        "alpha.example",
+        reqwest::Method::POST,
+        "/api/user/2",
+        1,
+        Some(json!({"type": "text", "text": "b"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(two_in_alpha.expect("new-message").await["text"], json!("b"));
+    drop(one_in_alpha);
+    // Beta heard nothing of alpha: its first event is its own tenant's.
+    as_host(
+        &app,
+        "beta.example",
+        reqwest::Method::POST,
+        "/api/user/2",
+        3,
+        Some(json!({"type": "text", "text": "beta only"})),
+    )
+    .await;
+    let first = two_in_beta.expect("new-message").await;
+    assert_eq!(first["text"], json!("beta only"));
+}
+both!(tenant_realtime, realtime_events_and_presence_stay_within_their_tenant);
