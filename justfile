@@ -25,3 +25,8 @@ ci:
 bench:
     cargo build --release -p chatd -p chat-bench
     target/release/chat-bench --out target/bench
+
+# Fuzz the realtime protocol decoders (Engine.IO, Socket.IO, /ws frames), `seconds` each.
+fuzz seconds="30":
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    for target in engineio socketio ws_frame; do RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time={{seconds}} || exit 1; done

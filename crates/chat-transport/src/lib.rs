@@ -13,6 +13,11 @@ mod routes;
 mod tenant;
 mod wire;
 
+/// The realtime protocol decoders, for the fuzz targets in `fuzz/` only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use realtime::fuzzing;
+
 use std::sync::Arc;
 
 use actix_web::http::header::HeaderName;

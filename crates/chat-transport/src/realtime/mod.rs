@@ -13,6 +13,42 @@ mod ws;
 
 pub(crate) use sessions::Sessions;
 
+/// Entry points for the fuzz targets: each decodes arbitrary text and checks that what it accepts
+/// survives a round trip.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::engineio::{self, EnginePacket, EngineQuery};
+    use super::frames::Frame;
+    use super::socketio::SocketPacket;
+
+    /// Engine.IO packets, polling payloads and request queries.
+    pub fn engineio(text: &str) {
+        if let Ok(packet) = EnginePacket::decode(text) {
+            // Re-encoding may normalise (`2` for an empty ping), but must decode to the same.
+            assert_eq!(EnginePacket::decode(&packet.encode()).ok().map(|p| p.encode()), Some(packet.encode()));
+        }
+        if let Ok(packets) = engineio::decode_payload(text) {
+            let again = engineio::decode_payload(&engineio::encode_payload(&packets));
+            assert_eq!(again.map(|p| p.len()).ok(), Some(packets.len()));
+        }
+        let _ = EngineQuery::parse(text);
+    }
+
+    /// Socket.IO packets.
+    pub fn socketio(text: &str) {
+        if let Ok(packet) = SocketPacket::decode(text) {
+            assert_eq!(SocketPacket::decode(&packet.encode()), Ok(packet));
+        }
+    }
+
+    /// `/ws` frames.
+    pub fn ws_frame(text: &str) {
+        if let Ok(frame) = Frame::decode(text) {
+            assert_eq!(Frame::decode(&Frame::encode(&frame.event, &frame.data)), Ok(frame));
+        }
+    }
+}
+
 use std::time::Duration;
 
 use actix_web::web;
