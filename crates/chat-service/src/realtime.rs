@@ -227,11 +227,6 @@ impl Hub {
         self.inner.stopping.subscribe()
     }
 
-    /// Connections open in this process.
-    pub fn connection_count(&self) -> usize {
-        self.inner.registry().connections.len()
-    }
-
     /// Registers a live connection of `user`. It hears every event on the user's channel from the
     /// moment this returns.
     pub async fn connect(&self, tenant: &DomainHandle, user: UserId) -> Result<Connection, ServiceError> {

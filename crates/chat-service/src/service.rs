@@ -78,11 +78,6 @@ impl ChatService {
         &self.settings
     }
 
-    /// The store behind the use cases.
-    pub fn store(&self) -> &Arc<dyn ChatStore> {
-        &self.store
-    }
-
     /// Whether storage answers: what a readiness check asks.
     pub async fn ready(&self) -> Result<(), ServiceError> {
         Ok(self.store.ping().await?)

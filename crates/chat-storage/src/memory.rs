@@ -175,10 +175,6 @@ impl ChatStore for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
-
-    fn backend(&self) -> &'static str {
-        "memory"
-    }
 }
 
 #[async_trait]

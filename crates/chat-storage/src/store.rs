@@ -79,6 +79,4 @@ pub trait ChatStore: Send + Sync + Debug {
     /// Whether the backend answers (for readiness checks).
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// A short name of the backend, for logs ("redis", "memory").
-    fn backend(&self) -> &'static str;
 }

@@ -289,10 +289,6 @@ impl ChatStore for RedisStore {
         redis::cmd("PING").query_async::<String>(&mut connection).await.map_err(unavailable)?;
         Ok(())
     }
-
-    fn backend(&self) -> &'static str {
-        "redis"
-    }
 }
 
 #[async_trait]
