@@ -78,5 +78,4 @@ pub trait ChatStore: Send + Sync + Debug {
 
     /// Whether the backend answers (for readiness checks).
     async fn ping(&self) -> Result<(), StoreError>;
-
 }
