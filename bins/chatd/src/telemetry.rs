@@ -23,6 +23,9 @@ pub fn init(config: &LogConfig) {
 
 static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the Prometheus recorder as the process's metrics recorder (once; later calls, and an
 /// embedding that installed its own recorder first, leave it be).
 pub fn install_metrics() {
@@ -33,7 +36,20 @@ pub fn install_metrics() {
         let Ok(builder) = builder else { return None };
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        metrics::set_global_recorder(recorder).ok().map(|()| handle)
+        metrics::set_global_recorder(recorder).ok()?;
+        // Histograms keep their samples until upkeep folds them in; without a scraper calling
+        // render, only this keeps them from growing without bound.
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_PERIOD);
+                    upkeep.run_upkeep();
+                }
+            })
+            .ok()?;
+        Some(handle)
     });
 }
 
