@@ -41,6 +41,15 @@ pub enum MessageBody {
 }
 
 impl MessageBody {
+    /// The body as the two optional fields both the stored and the wire JSON have: `text` for a
+    /// text message, `image` for an image message.
+    pub fn fields(&self) -> (Option<&str>, Option<&serde_json::Value>) {
+        match self {
+            Self::Text(text) => (Some(text.as_str()), None),
+            Self::Image(image) => (None, Some(image)),
+        }
+    }
+
     /// The wire and storage name of the body's type.
     pub fn type_name(&self) -> &'static str {
         match self {

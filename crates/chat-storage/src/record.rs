@@ -37,10 +37,7 @@ struct RecordIn {
 
 /// The JSON stored for `message`.
 pub(crate) fn encode(message: &Message) -> String {
-    let (text, image) = match &message.body {
-        MessageBody::Text(text) => (Some(text.as_str()), None),
-        MessageBody::Image(image) => (None, Some(image)),
-    };
+    let (text, image) = message.body.fields();
     let record = RecordOut {
         id: message.id.to_string(),
         author: message.author.get(),

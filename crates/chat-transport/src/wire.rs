@@ -42,10 +42,7 @@ pub(crate) struct MessageOut<'m, A> {
 
 impl<'m, A> MessageOut<'m, A> {
     pub(crate) fn new(message: &'m Message, author: A) -> Self {
-        let (text, image) = match &message.body {
-            MessageBody::Text(text) => (Some(text.as_str()), None),
-            MessageBody::Image(image) => (None, Some(image)),
-        };
+        let (text, image) = message.body.fields();
         Self {
             id: message.id.to_string(),
             author,
