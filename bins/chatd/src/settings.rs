@@ -45,6 +45,7 @@ const TEXT_SETTINGS: &[&str] = &[
     "jwt.public_key",
     "jwt.public_key_file",
     "jwt.user_claim",
+    "jwt.topics_claim",
     "platform.api_url",
     "platform.user_agent",
     "platform.profiles_file",
@@ -208,6 +209,8 @@ pub struct JwtConfig {
     pub public_key_file: Option<PathBuf>,
     /// The claim holding the user id.
     pub user_claim: String,
+    /// The claim listing the topics a user may use; empty: every topic is open to every user.
+    pub topics_claim: String,
     /// Seconds of clock skew allowed on `exp` and `nbf`.
     pub leeway_seconds: u64,
 }
@@ -221,6 +224,7 @@ impl Default for JwtConfig {
             public_key: None,
             public_key_file: None,
             user_claim: "user_id".into(),
+            topics_claim: String::new(),
             leeway_seconds: 5,
         }
     }

@@ -151,6 +151,7 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
         secret,
         public_key_pem,
         user_claim: config.user_claim.clone(),
+        topics_claim: Some(config.topics_claim.trim()).filter(|claim| !claim.is_empty()).map(str::to_owned),
         leeway_seconds: config.leeway_seconds,
     })
     .map_err(|e| StartupError::Config(e.to_string()))

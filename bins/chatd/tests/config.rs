@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use chat_domain::UserId;
+use chat_domain::{Caller, ChatTarget, DomainError, TopicId, UserId};
 use chatd::settings::{Environment, LogFormat, Settings};
 use chatd::startup::{self, Application, DEVELOPMENT_JWT_SECRET, Dependencies};
 use figment::Jail;
@@ -65,8 +65,9 @@ fn redis_url(settings: &Settings) -> Option<String> {
     settings.redis.effective_url().map(|url| url.expose_secret().to_owned())
 }
 
-fn user(n: u64) -> UserId {
-    UserId::new(n).unwrap()
+/// User `n`, granted every topic (the default: no topic access control).
+fn user(n: u64) -> Caller {
+    Caller::user_with_every_topic(UserId::new(n).unwrap())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -672,6 +673,25 @@ fn the_user_claim_setting_picks_the_claim() {
 }
 
 #[test]
+fn the_topics_claim_setting_turns_on_topic_access_control() {
+    let mut settings = Settings::default();
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({ "user_id": 12, "topics": [42] }),
+        &EncodingKey::from_secret(DEVELOPMENT_JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let other_topic = ChatTarget::Topic(TopicId::new(43).unwrap());
+    let open = Dependencies::from_settings(&settings).unwrap().verifier.verify(&token).unwrap();
+    assert_eq!(open.check(other_topic), Ok(()));
+
+    settings.jwt.topics_claim = " topics ".into();
+    let granted = Dependencies::from_settings(&settings).unwrap().verifier.verify(&token).unwrap();
+    assert_eq!(granted.check(ChatTarget::Topic(TopicId::new(42).unwrap())), Ok(()));
+    assert_eq!(granted.check(other_topic), Err(DomainError::TopicForbidden(TopicId::new(43).unwrap())));
+}
+
+#[test]
 fn an_invalid_chat_handle_is_refused() {
     let mut settings = Settings::default();
     settings.chat.handle = "a:b".into();
@@ -834,9 +854,9 @@ async fn the_profiles_file_feeds_the_built_in_directory() {
         Ok(())
     });
     let directory = profiles.unwrap();
-    let users = directory.users(&[user(1), user(2)]).await;
-    assert_eq!(users[&user(1)], json!({"id": 1, "username": "alice", "avatar": "a.png"}));
-    assert_eq!(users[&user(2)], json!({"id": 2, "username": "user-2"}));
+    let users = directory.users(&[UserId::new(1).unwrap(), UserId::new(2).unwrap()]).await;
+    assert_eq!(users[&UserId::new(1).unwrap()], json!({"id": 1, "username": "alice", "avatar": "a.png"}));
+    assert_eq!(users[&UserId::new(2).unwrap()], json!({"id": 2, "username": "user-2"}));
     let topic = chat_domain::TopicId::new(42).unwrap();
     let topics = directory.topics(&[topic, chat_domain::TopicId::new(7).unwrap()]).await;
     assert_eq!(topics[&topic], json!({"id": 42, "title": "Launch"}));

@@ -22,6 +22,9 @@ pub enum DomainError {
     /// Someone other than the author tried to change or delete a message.
     #[error("Only the author of a message can change or delete it")]
     NotAuthor,
+    /// The caller's grant does not include this topic (topic access control is configured).
+    #[error("Topic {0} is not open to you")]
+    TopicForbidden(crate::TopicId),
     /// The author tried to mark their own message as seen.
     #[error("Only a recipient of a message can mark it as seen")]
     NotRecipient,

@@ -17,20 +17,29 @@ macro_rules! positive_id {
         impl $name {
             /// The id `n`, if it is in `1..=MAX_ID`.
             pub fn new(n: u64) -> Result<Self, DomainError> {
-                if (1..=MAX_ID).contains(&n) {
-                    Ok(Self(n))
-                } else {
-                    Err(DomainError::argument(concat!("Invalid ", $what, " id: expected a positive integer")))
-                }
+                if (1..=MAX_ID).contains(&n) { Ok(Self(n)) } else { Err(Self::invalid()) }
             }
 
             /// Parses a path segment: ASCII digits only (no sign, no spaces), in `1..=MAX_ID`.
             pub fn parse(text: &str) -> Result<Self, DomainError> {
-                let invalid = || DomainError::argument(concat!("Invalid ", $what, " id: expected a positive integer"));
                 if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(invalid());
+                    return Err(Self::invalid());
                 }
-                text.parse::<u64>().map_err(|_| invalid()).and_then(Self::new)
+                text.parse::<u64>().map_err(|_| Self::invalid()).and_then(Self::new)
+            }
+
+            /// Reads an id from JSON — a JWT claim, a stored message's `author`: a number or a
+            /// string of digits (the original accepted both), meaning the same id.
+            pub fn from_json(value: &serde_json::Value) -> Result<Self, DomainError> {
+                match value {
+                    serde_json::Value::Number(n) => n.as_u64().ok_or_else(Self::invalid).and_then(Self::new),
+                    serde_json::Value::String(s) => Self::parse(s),
+                    _ => Err(Self::invalid()),
+                }
+            }
+
+            fn invalid() -> DomainError {
+                DomainError::argument(concat!("Invalid ", $what, " id: expected a positive integer"))
             }
 
             /// The number itself.
@@ -63,21 +72,6 @@ positive_id!(
     TopicId,
     "topic"
 );
-
-impl UserId {
-    /// Reads a user id from a JWT claim or a stored message's `author`: a JSON number or a
-    /// string of digits (the original accepted both), meaning the same user.
-    pub fn from_json(value: &serde_json::Value) -> Result<Self, DomainError> {
-        match value {
-            serde_json::Value::Number(n) => n
-                .as_u64()
-                .ok_or_else(|| DomainError::argument("Invalid user id: expected a positive integer"))
-                .and_then(Self::new),
-            serde_json::Value::String(s) => Self::parse(s),
-            _ => Err(DomainError::argument("Invalid user id: expected a positive integer")),
-        }
-    }
-}
 
 /// A message's id: a UUID, written in its hyphenated lower-case form (as the original did).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

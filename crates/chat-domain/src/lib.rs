@@ -1,9 +1,11 @@
-//! chatd's vocabulary: ids, chats, messages, paging, tenants and Redis key naming — pure data and
-//! the rules that keep it valid. No IO and no framework types live here.
+//! chatd's vocabulary: ids, callers and their topic grants, chats, messages, paging, tenants and
+//! Redis key naming — pure data and the rules that keep it valid. No IO and no framework types
+//! live here.
 //!
 //! Every constructor parses: a value of these types is valid by construction, so the layers above
 //! never re-check it ("parse, don't validate").
 
+pub mod caller;
 pub mod chat;
 pub mod error;
 pub mod event;
@@ -14,6 +16,7 @@ pub mod paging;
 pub mod tenant;
 pub mod time;
 
+pub use caller::{Caller, TopicGrant};
 pub use chat::{Chat, ChatKind, ChatTarget};
 pub use error::DomainError;
 pub use event::{Channel, ChatEvent, PresenceStatus};

@@ -3,13 +3,14 @@
 //! The platform already issues these tokens (the original service checked them with Node's
 //! `jsonwebtoken`), so the rules follow what those tokens look like: the algorithm is pinned by
 //! configuration, `exp`/`nbf` are honoured when present but not required (many platform tokens
-//! are just `{"user_id": 388636}`), and the user id may be a number or a numeric string.
+//! are just `{"user_id": 388636}`), and the user id may be a number or a numeric string. When topic
+//! access control is configured, a claim lists the topics the user may use.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chat_domain::UserId;
+use chat_domain::{Caller, TopicGrant, TopicId, UserId};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -36,6 +37,9 @@ pub struct JwtSettings {
     pub public_key_pem: Option<String>,
     /// The claim holding the user id; default `user_id`.
     pub user_claim: String,
+    /// The claim listing the topics the user may read, post in and follow (an array of topic ids,
+    /// or `"*"` for every topic); `None` (the default) leaves every topic open to every user.
+    pub topics_claim: Option<String>,
     /// Clock-skew allowance on `exp` and `nbf`, in seconds; default 5, at most one day.
     pub leeway_seconds: u64,
 }
@@ -47,6 +51,7 @@ impl Default for JwtSettings {
             secret: None,
             public_key_pem: None,
             user_claim: "user_id".to_owned(),
+            topics_claim: None,
             leeway_seconds: 5,
         }
     }
@@ -65,6 +70,10 @@ pub enum TokenError {
     /// (or a string of digits).
     #[error("the token carries no valid user id")]
     NoUserId,
+    /// Topic access control is configured and the token's topics claim is neither a list of topic
+    /// ids nor `"*"`.
+    #[error("the token's topics claim is not a list of topic ids")]
+    BadTopics,
 }
 
 /// Verifies tokens with the configured algorithm and key. Cheap to clone (shared inside).
@@ -78,6 +87,7 @@ struct Inner {
     key: DecodingKey,
     validation: Validation,
     user_claim: String,
+    topics_claim: Option<String>,
 }
 
 impl fmt::Debug for TokenVerifier {
@@ -86,6 +96,7 @@ impl fmt::Debug for TokenVerifier {
         f.debug_struct("TokenVerifier")
             .field("algorithm", &self.inner.algorithm)
             .field("user_claim", &self.inner.user_claim)
+            .field("topics_claim", &self.inner.topics_claim)
             .field("leeway_seconds", &self.inner.validation.leeway)
             .finish_non_exhaustive()
     }
@@ -105,6 +116,9 @@ impl TokenVerifier {
         let key = decoding_key(algorithm, settings)?;
         if settings.user_claim.is_empty() {
             return Err(IdentityError::setting("jwt.user_claim", "must not be empty"));
+        }
+        if settings.topics_claim.as_deref() == Some(settings.user_claim.as_str()) {
+            return Err(IdentityError::setting("jwt.topics_claim", "must differ from jwt.user_claim"));
         }
         if settings.leeway_seconds > MAX_LEEWAY_SECONDS {
             return Err(IdentityError::setting(
@@ -126,11 +140,13 @@ impl TokenVerifier {
         // be refused because no audience is configured.
         validation.validate_aud = false;
 
-        Ok(Self { inner: Arc::new(Inner { algorithm, key, validation, user_claim: settings.user_claim.clone() }) })
+        let (user_claim, topics_claim) = (settings.user_claim.clone(), settings.topics_claim.clone());
+        Ok(Self { inner: Arc::new(Inner { algorithm, key, validation, user_claim, topics_claim }) })
     }
 
-    /// The user this token speaks for, if the token is genuine and current.
-    pub fn verify(&self, token: &str) -> Result<UserId, TokenError> {
+    /// Who this token speaks for — the user and the topics granted to them — if the token is
+    /// genuine and current.
+    pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
         let inner = &*self.inner;
         let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
             token.trim(),
@@ -138,7 +154,31 @@ impl TokenVerifier {
             &inner.validation,
         )
         .map_err(|error| TokenError::Invalid(reason(error.kind())))?;
-        data.claims.get(&inner.user_claim).and_then(|claim| UserId::from_json(claim).ok()).ok_or(TokenError::NoUserId)
+        let claims = data.claims;
+        let user = claims
+            .get(&inner.user_claim)
+            .and_then(|claim| UserId::from_json(claim).ok())
+            .ok_or(TokenError::NoUserId)?;
+        let topics = match &inner.topics_claim {
+            None => TopicGrant::All,
+            Some(name) => topic_grant(claims.get(name))?,
+        };
+        Ok(Caller::new(user, topics))
+    }
+}
+
+/// The topics a token's claim grants: an array of topic ids (numbers or digit strings), or `"*"`
+/// for every topic. A token without the claim is granted none.
+fn topic_grant(claim: Option<&serde_json::Value>) -> Result<TopicGrant, TokenError> {
+    match claim {
+        None | Some(serde_json::Value::Null) => Ok(TopicGrant::only([])),
+        Some(serde_json::Value::String(all)) if all == "*" => Ok(TopicGrant::All),
+        Some(serde_json::Value::Array(ids)) => ids
+            .iter()
+            .map(|id| TopicId::from_json(id).map_err(|_| TokenError::BadTopics))
+            .collect::<Result<Vec<_>, _>>()
+            .map(TopicGrant::only),
+        Some(_) => Err(TokenError::BadTopics),
     }
 }
 
@@ -217,6 +257,19 @@ mod tests {
         let shown = format!("{verifier:?} {settings:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("HS256"), "{shown}");
+    }
+
+    #[test]
+    fn a_topics_claim_is_a_list_of_ids_or_a_star() {
+        use serde_json::json;
+        let topic = |n| TopicId::new(n).expect("valid id");
+        assert_eq!(topic_grant(Some(&json!([42, "7", 42]))), Ok(TopicGrant::only([topic(7), topic(42)])));
+        assert_eq!(topic_grant(Some(&json!("*"))), Ok(TopicGrant::All));
+        assert_eq!(topic_grant(None), Ok(TopicGrant::only([])));
+        assert_eq!(topic_grant(Some(&json!(null))), Ok(TopicGrant::only([])));
+        for bad in [json!(42), json!("42"), json!({"42": true}), json!([0]), json!(["x"]), json!([[1]]), json!(true)] {
+            assert_eq!(topic_grant(Some(&bad)), Err(TokenError::BadTopics), "{bad}");
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
 use std::time::Duration;
 
-use chat_domain::{Channel, Chat, ChatEvent, ChatTarget, DomainHandle, PresenceStatus, Timestamp, TopicId, UserId};
+use chat_domain::{
+    Caller, Channel, Chat, ChatEvent, ChatTarget, DomainHandle, PresenceStatus, Timestamp, TopicId, UserId,
+};
 use chat_storage::{EventBus, EventSink, PresenceStore};
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -227,9 +229,10 @@ impl Hub {
         self.inner.stopping.subscribe()
     }
 
-    /// Registers a live connection of `user`. It hears every event on the user's channel from the
-    /// moment this returns.
-    pub async fn connect(&self, tenant: &DomainHandle, user: UserId) -> Result<Connection, ServiceError> {
+    /// Registers a live connection of `caller`. It hears every event on the user's channel from
+    /// the moment this returns, and may follow the topics granted to the caller.
+    pub async fn connect(&self, tenant: &DomainHandle, caller: Caller) -> Result<Connection, ServiceError> {
+        let user = caller.user();
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, events) = mpsc::channel(self.inner.settings.queue_capacity.max(1));
         let overflowed = Arc::new(Notify::new());
@@ -252,7 +255,7 @@ impl Hub {
         let connection = Connection {
             id,
             tenant: tenant.clone(),
-            user,
+            caller,
             topics: HashSet::new(),
             events,
             overflowed,
@@ -293,7 +296,7 @@ impl Hub {
 pub struct Connection {
     id: u64,
     tenant: DomainHandle,
-    user: UserId,
+    caller: Caller,
     topics: HashSet<TopicId>,
     events: mpsc::Receiver<Arc<ChatEvent>>,
     overflowed: Arc<Notify>,
@@ -304,7 +307,7 @@ pub struct Connection {
 impl Connection {
     /// Whose connection this is.
     pub fn user(&self) -> UserId {
-        self.user
+        self.caller.user()
     }
 
     /// The next event for this connection, in the order they happened per chat.
@@ -319,8 +322,9 @@ impl Connection {
         Overflow(self.overflowed.clone())
     }
 
-    /// Starts hearing `topic`'s events.
+    /// Starts hearing `topic`'s events, if the topic is granted to the caller.
     pub async fn subscribe_topic(&mut self, topic: TopicId) -> Result<(), ServiceError> {
+        self.caller.check(ChatTarget::Topic(topic))?;
         if self.topics.insert(topic) {
             self.hub.inner.registry().listen(self.id, &self.tenant, Channel::Topic(topic));
             self.hub.inner.bus.subscribe(&self.tenant, Channel::Topic(topic)).await?;
@@ -339,12 +343,14 @@ impl Connection {
 
     /// Tells the other side of `target` (or the topic's subscribers) that this user is typing.
     pub async fn typing(&self, target: ChatTarget) -> Result<(), ServiceError> {
-        if target == ChatTarget::User(self.user) {
+        let user = self.user();
+        if target == ChatTarget::User(user) {
             return Ok(());
         }
-        let chat = Chat::between(self.user, target);
-        let event = ChatEvent::Typing { chat, user: self.user };
-        self.hub.inner.bus.publish(&self.tenant, &chat.typing_audience(self.user), &event).await?;
+        self.caller.check(target)?;
+        let chat = Chat::between(user, target);
+        let event = ChatEvent::Typing { chat, user };
+        self.hub.inner.bus.publish(&self.tenant, &chat.typing_audience(user), &event).await?;
         Ok(())
     }
 
@@ -352,20 +358,20 @@ impl Connection {
     pub async fn close(mut self) {
         self.closed = true;
         let (channels, last_here) = self.forget_all();
-        release(self.hub.inner.clone(), self.tenant.clone(), self.user, channels, last_here).await;
+        release(self.hub.inner.clone(), self.tenant.clone(), self.user(), channels, last_here).await;
     }
 
     /// Removes the connection from the registry; returns its channels and whether it was the
     /// user's last connection in this process.
     fn forget_all(&mut self) -> (Vec<Channel>, bool) {
         let mut channels: Vec<Channel> = self.topics.drain().map(Channel::Topic).collect();
-        channels.push(Channel::User(self.user));
+        channels.push(Channel::User(self.user()));
         let mut registry = self.hub.inner.registry();
         registry.connections.remove(&self.id);
         for channel in &channels {
             registry.forget(self.id, &self.tenant, *channel);
         }
-        let key = (self.tenant.clone(), self.user);
+        let key = (self.tenant.clone(), self.user());
         let last_here = match registry.present.get_mut(&key) {
             Some(count) if *count > 1 => {
                 *count -= 1;
@@ -413,7 +419,7 @@ impl Drop for Connection {
             return;
         }
         let (channels, last_here) = self.forget_all();
-        let released = release(self.hub.inner.clone(), self.tenant.clone(), self.user, channels, last_here);
+        let released = release(self.hub.inner.clone(), self.tenant.clone(), self.user(), channels, last_here);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(released);
         }

@@ -9,8 +9,8 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
 use chat_domain::{
-    Chat, ChatTarget, DomainError, DomainHandle, Edit, Message, MessageBody, MessageId, PageRequest, PagingLimits,
-    TopicId, UserId,
+    Caller, Chat, ChatTarget, DomainError, DomainHandle, Edit, Message, MessageBody, MessageId, PageRequest,
+    PagingLimits, TopicId, UserId,
 };
 use chat_identity::directory::degraded_profile;
 use chat_identity::{Directory, Profile};
@@ -87,10 +87,12 @@ impl ChatService {
     pub async fn send(
         &self,
         tenant: &DomainHandle,
-        caller: UserId,
+        caller: &Caller,
         target: ChatTarget,
         body: MessageBody,
     ) -> Result<Sent, ServiceError> {
+        caller.check(target)?;
+        let caller = caller.user();
         if target == ChatTarget::User(caller) {
             return Err(DomainError::InvalidArgument("You cannot send a message to yourself".into()).into());
         }
@@ -105,11 +107,12 @@ impl ChatService {
     pub async fn history(
         &self,
         tenant: &DomainHandle,
-        caller: UserId,
+        caller: &Caller,
         target: ChatTarget,
         page: PageRequest,
     ) -> Result<History, ServiceError> {
-        let chat = Chat::between(caller, target);
+        caller.check(target)?;
+        let chat = Chat::between(caller.user(), target);
         let stored = self.store.history(tenant, chat, page).await?;
         let mut users: BTreeSet<UserId> = stored.messages.iter().map(|m| m.author).collect();
         let topics: Vec<TopicId> = match target {
@@ -137,8 +140,13 @@ impl ChatService {
     }
 
     /// One page of `caller`'s inbox, with each chat's profile and latest message.
-    pub async fn inbox(&self, tenant: &DomainHandle, caller: UserId, page: PageRequest) -> Result<Inbox, ServiceError> {
-        let stored = self.store.inbox(tenant, caller, page).await?;
+    pub async fn inbox(
+        &self,
+        tenant: &DomainHandle,
+        caller: &Caller,
+        page: PageRequest,
+    ) -> Result<Inbox, ServiceError> {
+        let stored = self.store.inbox(tenant, caller.user(), page).await?;
         let (mut users, mut topics) = (Vec::new(), Vec::new());
         for entry in &stored.entries {
             match entry.target {
@@ -167,12 +175,12 @@ impl ChatService {
     pub async fn edit(
         &self,
         tenant: &DomainHandle,
-        caller: UserId,
+        caller: &Caller,
         target: ChatTarget,
         id: MessageId,
         edit: Edit,
     ) -> Result<Changed, ServiceError> {
-        let decide = |current: &Message| current.edited(caller, edit.clone()).map(Change::Replace);
+        let decide = |current: &Message| current.edited(caller.user(), edit.clone()).map(Change::Replace);
         self.change(tenant, caller, target, id, &decide).await
     }
 
@@ -180,23 +188,24 @@ impl ChatService {
     pub async fn delete(
         &self,
         tenant: &DomainHandle,
-        caller: UserId,
+        caller: &Caller,
         target: ChatTarget,
         id: MessageId,
     ) -> Result<Changed, ServiceError> {
-        let decide = |current: &Message| current.check_delete(caller).map(|()| Change::Remove);
+        let decide = |current: &Message| current.check_delete(caller.user()).map(|()| Change::Remove);
         self.change(tenant, caller, target, id, &decide).await
     }
 
     async fn change(
         &self,
         tenant: &DomainHandle,
-        caller: UserId,
+        caller: &Caller,
         target: ChatTarget,
         id: MessageId,
         decide: &Decide<'_>,
     ) -> Result<Changed, ServiceError> {
-        let chat = Chat::between(caller, target);
+        caller.check(target)?;
+        let chat = Chat::between(caller.user(), target);
         let message = self.store.modify(tenant, chat, id, decide).await?;
         Ok(Changed { chat, target, message })
     }

@@ -1,23 +1,23 @@
 //! Who is calling: the JWT from the configured header (default `X-Auth-Token`) or
-//! `Authorization: Bearer`, verified into a user id.
+//! `Authorization: Bearer`, verified into a user and the topics granted to them.
 
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
-use chat_domain::UserId;
+use chat_domain::Caller;
 
 use crate::{ApiError, ApiState};
 
 /// The caller, if the request carries a token. A token that fails verification is an error even
 /// where no authentication is needed (the original answered 401 `INVALID_TOKEN_ERR` on `GET /api`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Caller(pub(crate) Option<UserId>);
+#[derive(Debug, Clone)]
+pub(crate) struct MaybeCaller(pub(crate) Option<Caller>);
 
 /// The caller of a route that needs one: 401 `NOT_AUTHENTICATED` without a token.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Authenticated(pub(crate) UserId);
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated(pub(crate) Caller);
 
 /// The token a request carries in the configured header or as `Authorization: Bearer`.
 pub(crate) fn token(request: &HttpRequest, state: &ApiState) -> Option<String> {
@@ -33,7 +33,7 @@ pub(crate) fn token(request: &HttpRequest, state: &ApiState) -> Option<String> {
     from_header.filter(|t| !t.is_empty()).or_else(|| from_bearer().filter(|t| !t.is_empty())).map(str::to_owned)
 }
 
-fn caller(request: &HttpRequest) -> Result<Option<UserId>, ApiError> {
+fn caller(request: &HttpRequest) -> Result<Option<Caller>, ApiError> {
     let state = request.app_data::<web::Data<ApiState>>().ok_or_else(ApiError::state_missing)?;
     match token(request, state) {
         None => Ok(None),
@@ -41,12 +41,12 @@ fn caller(request: &HttpRequest) -> Result<Option<UserId>, ApiError> {
     }
 }
 
-impl FromRequest for Caller {
+impl FromRequest for MaybeCaller {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(caller(request).map(Caller))
+        ready(caller(request).map(MaybeCaller))
     }
 }
 
@@ -60,7 +60,7 @@ impl FromRequest for Authenticated {
 }
 
 /// Verifies `token` with the configured algorithm and key.
-pub(crate) fn verify(state: &ApiState, token: &str) -> Result<UserId, chat_identity::TokenError> {
+pub(crate) fn verify(state: &ApiState, token: &str) -> Result<Caller, chat_identity::TokenError> {
     state.inner.verifier.verify(token)
 }
 

@@ -50,6 +50,7 @@ impl ApiError {
         let message = match error {
             TokenError::Invalid(why) => format!("Invalid token: {why}"),
             TokenError::NoUserId => "Invalid token: it carries no valid user id".to_owned(),
+            TokenError::BadTopics => "Invalid token: its topics claim is not a list of topic ids".to_owned(),
         };
         Self::new(StatusCode::UNAUTHORIZED, "INVALID_TOKEN_ERR", "UnauthorizedError", message)
     }
@@ -169,6 +170,9 @@ impl From<DomainError> for ApiError {
             DomainError::MessageNotFound => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NotFoundError", message),
             DomainError::NotAuthor | DomainError::NotRecipient => {
                 Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", "ForbiddenError", message)
+            }
+            DomainError::TopicForbidden(_) => {
+                Self::new(StatusCode::FORBIDDEN, "TOPIC_FORBIDDEN", "ForbiddenError", message)
             }
         }
     }

@@ -6,7 +6,7 @@ use chat_domain::{ChatTarget, Keyspace, MessageId};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::auth::{Authenticated, Caller};
+use crate::auth::{Authenticated, MaybeCaller};
 use crate::tenant::Tenant;
 use crate::wire::{self, ChatState, InboxEntryOut, MessageOut, PageQuery, PageState};
 use crate::{ApiError, ApiState};
@@ -61,7 +61,7 @@ async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
 }
 
 /// `GET /api`: the original's welcome, saying whether the token authenticated.
-async fn welcome(caller: Caller) -> HttpResponse {
+async fn welcome(caller: MaybeCaller) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "authenticated": caller.0.is_some(),
         "message": "Welcome to a realtime chat API",
@@ -88,9 +88,9 @@ async fn inbox(
 ) -> Result<HttpResponse, ApiError> {
     let service = state.service();
     let page = query.parse(service.settings().paging)?;
-    let inbox = service.inbox(&tenant, caller, page).await?;
+    let inbox = service.inbox(&tenant, &caller, page).await?;
     Ok(HttpResponse::Ok().json(InboxAnswer {
-        state: PageState::new(Keyspace::public_inbox(&tenant, caller), inbox.page, inbox.total),
+        state: PageState::new(Keyspace::public_inbox(&tenant, caller.user()), inbox.page, inbox.total),
         entries: inbox.items.iter().map(InboxEntryOut::new).collect(),
     }))
 }
@@ -113,7 +113,7 @@ async fn history(
     let service = state.service();
     let target = ChatTarget::parse(&path.0, &path.1)?;
     let page = query.parse(service.settings().paging)?;
-    let history = service.history(&tenant, caller, target, page).await?;
+    let history = service.history(&tenant, &caller, target, page).await?;
     Ok(HttpResponse::Ok().json(HistoryAnswer {
         state: PageState::new(Keyspace::public_chat(&tenant, history.chat), history.page, history.total),
         entry: &history.peer,
@@ -138,7 +138,7 @@ async fn send(
     let service = state.service();
     let target = ChatTarget::parse(&path.0, &path.1)?;
     let body = wire::message_body(wire::parse_body(&body)?, service.settings().max_text_chars)?;
-    let sent = service.send(&tenant, caller, target, body).await?;
+    let sent = service.send(&tenant, &caller, target, body).await?;
     Ok(HttpResponse::Created().json(EntryAnswer {
         state: ChatState::new(&tenant, sent.chat, sent.target),
         entry: MessageOut::with_author_id(&sent.message),
@@ -157,7 +157,7 @@ async fn edit(
     let target = ChatTarget::parse(&path.0, &path.1)?;
     let id = MessageId::parse(&path.2)?;
     let edit = wire::edit(wire::parse_body(&body)?, service.settings().max_text_chars)?;
-    let changed = service.edit(&tenant, caller, target, id, edit).await?;
+    let changed = service.edit(&tenant, &caller, target, id, edit).await?;
     Ok(HttpResponse::Ok().json(EntryAnswer {
         state: ChatState::new(&tenant, changed.chat, changed.target),
         entry: MessageOut::with_author_id(&changed.message),
@@ -180,7 +180,7 @@ async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let target = ChatTarget::parse(&path.0, &path.1)?;
     let id = MessageId::parse(&path.2)?;
-    let deleted = state.service().delete(&tenant, caller, target, id).await?;
+    let deleted = state.service().delete(&tenant, &caller, target, id).await?;
     Ok(HttpResponse::Ok().json(DeleteAnswer {
         state: ChatState::new(&tenant, deleted.chat, deleted.target),
         message: "Message deleted",

@@ -25,5 +25,6 @@ mod realtime_ws;
 mod sending;
 mod socketio_client;
 mod tenants;
+mod topic_access;
 mod unavailable;
 mod ws_client;

@@ -101,7 +101,7 @@ async fn polling_then_upgrade_carries_every_event(backend: Backend) {
 }
 both!(socketio_polling_and_upgrade, polling_then_upgrade_carries_every_event);
 
-async fn next_text(
+pub(crate) async fn next_text(
     socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 ) -> String {
     loop {

@@ -1,6 +1,6 @@
 //! Token verification: what is accepted, what is refused, and how settings are checked.
 
-use chat_domain::UserId;
+use chat_domain::{Caller, ChatTarget, DomainError, TopicGrant, TopicId, UserId};
 use chat_identity::{IdentityError, JwtSettings, TokenError, TokenVerifier};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
 use serde_json::{Value, json};
@@ -38,8 +38,9 @@ fn hs256(claims: &Value) -> String {
     hs_token(Algorithm::HS256, SECRET, claims)
 }
 
-fn user(n: u64) -> UserId {
-    UserId::new(n).expect("a valid id")
+/// User `n`, granted every topic (no topic access control configured).
+fn user(n: u64) -> Caller {
+    Caller::user_with_every_topic(UserId::new(n).expect("a valid id"))
 }
 
 fn base64url(bytes: &[u8]) -> String {
@@ -55,7 +56,7 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
-fn is_invalid(result: Result<UserId, TokenError>) -> bool {
+fn is_invalid(result: Result<Caller, TokenError>) -> bool {
     matches!(result, Err(TokenError::Invalid(_)))
 }
 
@@ -183,6 +184,39 @@ fn a_missing_or_unusable_user_id_is_no_user_id() {
     ] {
         assert_eq!(verifier.verify(&hs256(&claims)), Err(TokenError::NoUserId), "{claims}");
     }
+}
+
+#[test]
+fn with_a_topics_claim_configured_a_token_grants_exactly_the_topics_it_lists() {
+    let verifier = verifier(&JwtSettings { topics_claim: Some("topics".to_owned()), ..hs_settings("HS256") });
+    let topic = |n| ChatTarget::Topic(TopicId::new(n).expect("a valid id"));
+
+    let listed = verifier.verify(&hs256(&json!({"user_id": 7, "topics": [42, "43"]}))).expect("a valid token");
+    assert_eq!(listed.user(), UserId::new(7).expect("a valid id"));
+    assert_eq!(listed.check(topic(42)), Ok(()));
+    assert_eq!(listed.check(topic(43)), Ok(()));
+    assert!(matches!(listed.check(topic(44)), Err(DomainError::TopicForbidden(_))));
+
+    let unlisted = verifier.verify(&hs256(&json!({"user_id": 7}))).expect("a valid token");
+    assert_eq!(unlisted.topics(), &TopicGrant::only([]));
+    let everything = verifier.verify(&hs256(&json!({"user_id": 7, "topics": "*"}))).expect("a valid token");
+    assert_eq!(everything.topics(), &TopicGrant::All);
+
+    for claims in [json!({"user_id": 7, "topics": 42}), json!({"user_id": 7, "topics": [0]})] {
+        assert_eq!(verifier.verify(&hs256(&claims)), Err(TokenError::BadTopics), "{claims}");
+    }
+    // Without the setting the claim means nothing: every topic is open.
+    let open = hs_settings("HS256");
+    assert_eq!(self::verifier(&open).verify(&hs256(&json!({"user_id": 7, "topics": 42}))), Ok(user(7)));
+}
+
+#[test]
+fn the_topics_claim_must_not_be_the_user_claim() {
+    let settings = JwtSettings { topics_claim: Some("user_id".to_owned()), ..hs_settings("HS256") };
+    assert!(matches!(
+        TokenVerifier::new(&settings),
+        Err(IdentityError::InvalidSetting { setting: "jwt.topics_claim", .. })
+    ));
 }
 
 #[test]

@@ -47,10 +47,5 @@ pub(crate) async fn handle(connection: &mut Connection, name: &str, data: &Value
 }
 
 fn topic_of(data: &Value) -> Result<TopicId, String> {
-    let invalid = || "expected {\"topic\": <positive integer>}".to_owned();
-    match &data["topic"] {
-        Value::Number(n) => n.as_u64().ok_or_else(invalid).and_then(|n| TopicId::new(n).map_err(|_| invalid())),
-        Value::String(s) => TopicId::parse(s).map_err(|_| invalid()),
-        _ => Err(invalid()),
-    }
+    TopicId::from_json(&data["topic"]).map_err(|_| "expected {\"topic\": <positive integer>}".to_owned())
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
-use chat_domain::{DomainHandle, UserId};
+use chat_domain::{Caller, DomainHandle};
 use chat_service::{Connection, Overflow, ServiceError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -446,10 +446,10 @@ impl SessionTask {
                     .or_else(|| self.token.clone());
                 match token {
                     Some(token) => match auth::verify(&self.state, &token) {
-                        Ok(user) => {
+                        Ok(caller) => {
                             self.send_connect().await?;
                             client.connected = true;
-                            self.authenticated(client, user, None).await
+                            self.authenticated(client, caller, None).await
                         }
                         Err(error) => {
                             let message = error.to_string();
@@ -490,7 +490,7 @@ impl SessionTask {
         if name == "authenticate" && client.connection.is_none() {
             let token = data["token"].as_str().unwrap_or_default();
             return match auth::verify(&self.state, token) {
-                Ok(user) => self.authenticated(client, user, ack).await,
+                Ok(caller) => self.authenticated(client, caller, ack).await,
                 Err(error) => self.unauthorized(client, &error.to_string()).await,
             };
         }
@@ -514,8 +514,9 @@ impl SessionTask {
         self.send(packet).await
     }
 
-    async fn authenticated(&mut self, client: &mut Client, user: UserId, ack: Option<u64>) -> Result<(), End> {
-        let connection = match self.state.hub().connect(&self.tenant, user).await {
+    async fn authenticated(&mut self, client: &mut Client, caller: Caller, ack: Option<u64>) -> Result<(), End> {
+        let user = caller.user();
+        let connection = match self.state.hub().connect(&self.tenant, caller).await {
             Ok(connection) => connection,
             Err(ServiceError::TooManyConnections(why)) => {
                 self.send(event("error", payload::error(why))).await?;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
-use chat_domain::{DomainHandle, UserId};
+use chat_domain::{Caller, DomainHandle};
 use chat_service::ServiceError;
 use serde_json::Value;
 
@@ -56,7 +56,7 @@ async fn authenticate(
     token: Option<String>,
     session: &mut Session,
     stream: &mut AggregatedMessageStream,
-) -> Result<UserId, String> {
+) -> Result<Caller, String> {
     if let Some(token) = token {
         return auth::verify(state, &token).map_err(|e| e.to_string());
     }
@@ -95,14 +95,15 @@ async fn run(
     mut session: Session,
     mut stream: AggregatedMessageStream,
 ) {
-    let user = match authenticate(&state, token, &mut session, &mut stream).await {
-        Ok(user) => user,
+    let caller = match authenticate(&state, token, &mut session, &mut stream).await {
+        Ok(caller) => caller,
         Err(message) => return refuse(session, &message).await,
     };
+    let user = caller.user();
     let _counted = super::Counted::open("ws");
     let hub = state.hub();
     let mut stopping = hub.stopping();
-    let mut connection = match hub.connect(&tenant, user).await {
+    let mut connection = match hub.connect(&tenant, caller).await {
         Ok(connection) => connection,
         Err(ServiceError::TooManyConnections(why)) => {
             send(&mut session, "error", &payload::error(why)).await;
