@@ -103,6 +103,8 @@ pub struct HttpSettings {
     pub workers: Option<usize>,
     /// Largest request body in bytes (413 beyond it).
     pub body_limit_bytes: usize,
+    /// Largest request head (request line and headers) in bytes (431 beyond it).
+    pub header_limit_bytes: usize,
     /// Seconds in-flight requests may take to finish once chatd is told to stop.
     pub shutdown_timeout_seconds: u64,
 }
@@ -114,6 +116,7 @@ impl Default for HttpSettings {
             port: 3005,
             workers: None,
             body_limit_bytes: chat_transport::DEFAULT_BODY_LIMIT,
+            header_limit_bytes: chat_transport::DEFAULT_HEADER_LIMIT,
             shutdown_timeout_seconds: 30,
         }
     }

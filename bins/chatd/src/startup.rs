@@ -175,6 +175,9 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
     if chat.max_text_chars == 0 {
         return Err(StartupError::Config("chat.max_text_chars must be positive".into()));
     }
+    if !(1024..=65536).contains(&settings.http.header_limit_bytes) {
+        return Err(StartupError::Config("http.header_limit_bytes must be between 1024 and 65536".into()));
+    }
     let limits = &settings.limits;
     let service_settings = ServiceSettings {
         sends_per_second: limits.sends_per_second,
@@ -208,6 +211,7 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
         token_header,
         tenants,
         body_limit: settings.http.body_limit_bytes,
+        header_limit: settings.http.header_limit_bytes,
         realtime: RealtimeSettings {
             auth_timeout: Duration::from_millis(realtime.auth_timeout_ms),
             ping_interval: Duration::from_millis(realtime.ping_interval_ms.max(1)),
@@ -253,6 +257,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(chat_transport::error_bodies())
+                .wrap(middleware::from_fn(chat_transport::header_limit))
                 .wrap(middleware::from_fn(chat_transport::http_metrics))
                 .wrap(middleware::from_fn(chat_transport::request_ids))
                 .wrap(

@@ -692,6 +692,17 @@ fn the_topics_claim_setting_turns_on_topic_access_control() {
 }
 
 #[test]
+fn a_header_limit_outside_its_range_is_refused() {
+    for limit in [1023, 65537] {
+        let mut settings = Settings::default();
+        settings.http.header_limit_bytes = limit;
+        let deps = Dependencies::from_settings(&settings).unwrap();
+        let error = startup_error(startup::api_state(&settings, deps));
+        assert!(error.contains("http.header_limit_bytes"), "{error}");
+    }
+}
+
+#[test]
 fn an_invalid_chat_handle_is_refused() {
     let mut settings = Settings::default();
     settings.chat.handle = "a:b".into();

@@ -70,6 +70,16 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "ArgumentError", message)
     }
 
+    /// 431: the request line and headers are larger than `limit` bytes.
+    pub(crate) fn headers_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HEADERS_TOO_LARGE",
+            "RequestHeaderFieldsTooLargeError",
+            format!("The request line and headers are larger than {limit} bytes"),
+        )
+    }
+
     /// 403: a browser page from an origin not on `realtime.allowed_origins`.
     pub(crate) fn origin_forbidden() -> Self {
         Self::new(StatusCode::FORBIDDEN, "ORIGIN_FORBIDDEN", "ForbiddenError", "This origin may not connect")

@@ -2,10 +2,12 @@
 //! mapping from every error to a status code and the error body.
 //!
 //! An embedding application mounts the API into its own `App` with [`configure`] and wraps it in
-//! [`error_bodies`] so that every error, even one actix produces itself, has the same JSON shape.
+//! [`error_bodies`] so that every error, even one actix produces itself, has the same JSON shape
+//! (and in [`header_limit`] to answer oversized heads with it too).
 
 mod auth;
 mod error;
+mod header_limit;
 mod http_metrics;
 mod realtime;
 mod request_id;
@@ -26,6 +28,7 @@ use chat_identity::TokenVerifier;
 use chat_service::{ChatService, Hub};
 
 pub use error::{ApiError, error_bodies};
+pub use header_limit::{DEFAULT_HEADER_LIMIT, header_limit};
 pub use http_metrics::http_metrics;
 pub use realtime::RealtimeSettings;
 pub use request_id::{REQUEST_ID, request_ids};
@@ -49,6 +52,8 @@ pub struct ApiParts {
     pub tenants: Tenants,
     /// Largest request body, in bytes.
     pub body_limit: usize,
+    /// Largest request head (request line and headers), in bytes; see [`header_limit`].
+    pub header_limit: usize,
     /// Realtime timings and limits.
     pub realtime: RealtimeSettings,
 }

@@ -165,3 +165,29 @@ async fn bodies_over_one_megabyte_are_413(backend: Backend) {
     assert_ne!(app.snapshot(&[1, 2]).await, before);
 }
 both!(body_limit, bodies_over_one_megabyte_are_413);
+
+async fn heads_over_the_header_limit_are_431_and_change_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let send = |padding: usize| {
+        app.client
+            .post(format!("{}/api/user/2", app.address))
+            .header("X-Auth-Token", token(1))
+            .header("X-Padding", "p".repeat(padding))
+            .json(&json!({"type": "text", "text": "padded"}))
+            .send()
+    };
+    let before = app.snapshot(&[1, 2]).await;
+    let refused = send(20 * 1024).await.expect("chatd answers");
+    assert_eq!(refused.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(refused.headers().contains_key("x-request-id"));
+    let body: Value = refused.json().await.expect("the error body");
+    assert_eq!(body["code"], json!("HEADERS_TOO_LARGE"), "{body:#}");
+    assert_eq!(body["message"], json!("The request line and headers are larger than 16384 bytes"));
+    // Past the HTTP layer's own limit (128 KiB) it refuses the head itself: still 431.
+    let far_over = send(200 * 1024).await.expect("chatd answers");
+    assert_eq!(far_over.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(app.snapshot(&[1, 2]).await, before, "refused requests changed nothing");
+    // A head just under the limit is served.
+    assert_eq!(send(15 * 1024).await.expect("chatd answers").status(), StatusCode::CREATED);
+}
+both!(header_limit, heads_over_the_header_limit_are_431_and_change_nothing);
