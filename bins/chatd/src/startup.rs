@@ -260,7 +260,7 @@ impl Application {
                         .custom_request_replace("request", |request| format!("{} {}", request.method(), request.path()))
                         .log_target("chatd::http"),
                 )
-                .service(web::resource("/metrics").route(web::get().to(crate::telemetry::metrics)))
+                .service(chat_transport::resource("/metrics", "GET").route(web::get().to(crate::telemetry::metrics)))
                 .configure(chat_transport::configure(state.clone()))
         })
         // chatd handles the signals itself, to close realtime connections before stopping.

@@ -29,6 +29,7 @@ pub use error::{ApiError, error_bodies};
 pub use http_metrics::http_metrics;
 pub use realtime::RealtimeSettings;
 pub use request_id::{REQUEST_ID, request_ids};
+pub use routes::resource;
 pub use tenant::Tenants;
 
 /// Largest request body accepted (the original's limit).

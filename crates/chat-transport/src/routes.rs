@@ -33,7 +33,7 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
 }
 
 /// A resource whose other methods are answered 405 with `Allow: <allow>` and the error body.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move || async move {
         Err::<HttpResponse, ApiError>(ApiError::method_not_allowed(allow))
     }))
