@@ -214,6 +214,7 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
             max_message_bytes: realtime.max_message_bytes,
             allowed_origins: realtime.allowed_origins.clone(),
         },
+        openapi: chat_transport::openapi().merge_from(<crate::telemetry::MetricsDoc as utoipa::OpenApi>::openapi()),
     }))
 }
 
