@@ -21,6 +21,11 @@ fmt:
 ci:
     .ci/run
 
+# Fuzz the REST API against its own OpenAPI document with schemathesis, every check, in memory and
+# on a private Redis (`examples` cases per operation; `seed="random"` for a fresh seed).
+api-fuzz examples="300" seed="1":
+    SCHEMATHESIS_MAX_EXAMPLES={{examples}} SCHEMATHESIS_SEED={{seed}} .ci/schemathesis
+
 # The benchmark: a private Redis and chatd, REST and realtime load, results in target/bench.
 bench:
     cargo build --release -p chatd -p chat-bench

@@ -219,6 +219,7 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
             max_message_bytes: realtime.max_message_bytes,
             allowed_origins: realtime.allowed_origins.clone(),
         },
+        openapi: chat_transport::openapi().merge_from(<crate::telemetry::MetricsDoc as utoipa::OpenApi>::openapi()),
     }))
 }
 
@@ -266,7 +267,7 @@ impl Application {
                         .custom_request_replace("request", |request| format!("{} {}", request.method(), request.path()))
                         .log_target("chatd::http"),
                 )
-                .service(web::resource("/metrics").route(web::get().to(crate::telemetry::metrics)))
+                .service(chat_transport::resource("/metrics", "GET").route(web::get().to(crate::telemetry::metrics)))
                 .configure(chat_transport::configure(state.clone()))
         })
         // chatd handles the signals itself, to close realtime connections before stopping.

@@ -21,6 +21,11 @@ pub fn init(config: &LogConfig) {
     drop(installed);
 }
 
+/// The OpenAPI document of `/metrics`, which chatd serves beside the chat API.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(metrics))]
+pub struct MetricsDoc;
+
 static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// How often histogram samples are folded into their buckets.
@@ -53,7 +58,17 @@ pub fn install_metrics() {
     });
 }
 
-/// `GET /metrics`: every metric in the Prometheus text format.
+/// Every metric, in the Prometheus text format.
+///
+/// Request counts and latencies by route and status, realtime connections by door, events published
+/// and delivered, slow-consumer drops, Redis errors, profile cache hits (docs/operations.md). No
+/// authentication: keep it on a private network.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String))
+)]
 pub async fn metrics() -> HttpResponse {
     let body = METRICS.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)

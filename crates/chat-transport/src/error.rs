@@ -12,6 +12,7 @@ use chat_identity::TokenError;
 use chat_service::ServiceError;
 use chat_storage::StoreError;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error as a client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +27,22 @@ pub struct ApiError {
     allow: Option<&'static str>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error answer (the original service's, without `stack`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// Always `true`.
+    #[schema(schema_with = crate::openapi::schemas::always_true)]
     error: bool,
+    /// Stable, for programs: `INVALID_ARGUMENT`, `NOT_AUTHENTICATED`, …
+    #[schema(value_type = String)]
     code: Option<&'a str>,
+    /// The error's class as the original named it: `ArgumentError`, `UnauthenticatedError`, …
     name: &'a str,
+    /// For people; may change.
     message: &'a str,
+    /// The HTTP status again.
+    #[schema(minimum = 400, maximum = 599)]
     status: u16,
 }
 

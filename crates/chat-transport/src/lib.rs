@@ -3,12 +3,14 @@
 //!
 //! An embedding application mounts the API into its own `App` with [`configure`] and wraps it in
 //! [`error_bodies`] so that every error, even one actix produces itself, has the same JSON shape
-//! (and in [`header_limit`] to answer oversized heads with it too).
+//! (and in [`header_limit`] to answer oversized heads with it too). The API describes itself in an
+//! OpenAPI 3.1 document ([`openapi`]), served at `GET /api/openapi.json`.
 
 mod auth;
 mod error;
 mod header_limit;
 mod http_metrics;
+mod openapi;
 mod realtime;
 mod request_id;
 mod routes;
@@ -24,14 +26,17 @@ use std::sync::Arc;
 
 use actix_web::http::header::HeaderName;
 use actix_web::web;
+use actix_web::web::Bytes;
 use chat_identity::TokenVerifier;
 use chat_service::{ChatService, Hub};
 
 pub use error::{ApiError, error_bodies};
 pub use header_limit::{DEFAULT_HEADER_LIMIT, header_limit};
 pub use http_metrics::http_metrics;
+pub use openapi::openapi;
 pub use realtime::RealtimeSettings;
 pub use request_id::{REQUEST_ID, request_ids};
+pub use routes::resource;
 pub use tenant::Tenants;
 
 /// Largest request body accepted (the original's limit).
@@ -56,6 +61,9 @@ pub struct ApiParts {
     pub header_limit: usize,
     /// Realtime timings and limits.
     pub realtime: RealtimeSettings,
+    /// The OpenAPI document served at `GET /api/openapi.json`: [`openapi()`], plus whatever routes
+    /// the embedding application serves itself (each gets the `431` of [`header_limit`]).
+    pub openapi: utoipa::openapi::OpenApi,
 }
 
 /// Everything the routes need, cheap to clone into each worker.
@@ -63,12 +71,17 @@ pub struct ApiParts {
 pub struct ApiState {
     inner: Arc<ApiParts>,
     sessions: Arc<realtime::Sessions>,
+    /// The OpenAPI document as served, serialised once.
+    openapi_json: Bytes,
 }
 
 impl ApiState {
     /// The state of the API.
-    pub fn new(parts: ApiParts) -> Self {
-        Self { inner: Arc::new(parts), sessions: Arc::default() }
+    pub fn new(mut parts: ApiParts) -> Self {
+        openapi::answer_oversized_heads(&mut parts.openapi);
+        // Serialising the document's plain data cannot fail.
+        let openapi_json = Bytes::from(serde_json::to_vec(&parts.openapi).unwrap_or_default());
+        Self { inner: Arc::new(parts), sessions: Arc::default(), openapi_json }
     }
 
     fn service(&self) -> &ChatService {
@@ -87,10 +100,15 @@ impl ApiState {
     fn realtime(&self) -> &RealtimeSettings {
         &self.inner.realtime
     }
+
+    /// The OpenAPI document, as served (a cheap clone of the bytes).
+    fn openapi_json(&self) -> Bytes {
+        self.openapi_json.clone()
+    }
 }
 
-/// Registers the REST routes (`/`, `/api`, `/api/list`, `/api/{target}/{id}`,
-/// `/api/{target}/{id}/{message_id}`), the realtime doors (`/ws`, `/socket.io/`) and the JSON 404
+/// Registers the REST routes (`/`, `/healthz`, `/readyz`, `/api`, `/api/openapi.json`, `/api/list`,
+/// `/api/{target}/{id}`, `/api/{target}/{id}/{message_id}`), the realtime doors (`/ws`, `/socket.io/`) and the JSON 404
 /// for every other path.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config| routes::register(config, state)

@@ -1,14 +1,22 @@
 //! The REST routes of the original service, each a thin handler: extract, call the use case,
-//! shape the answer.
+//! shape the answer. Each handler's `#[utoipa::path]` is its entry in the OpenAPI document.
 
+use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use chat_domain::{ChatTarget, Keyspace, MessageId};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::auth::{Authenticated, MaybeCaller};
+use crate::openapi::responses::{
+    BadDelete, BadEdit, BadHistory, BadPaging, BadSend, Conflict, InvalidToken, MessageForbidden, MessageNotFound,
+    NoRoute, PayloadTooLarge, RateLimited, StorageFailed, StorageUnavailable, TopicForbidden, Unauthenticated,
+};
+use crate::openapi::schemas;
 use crate::tenant::Tenant;
-use crate::wire::{self, ChatState, InboxEntryOut, MessageOut, PageQuery, PageState};
+use crate::wire::{
+    self, ChatPath, ChatState, EditBody, InboxEntryOut, MessageOut, MessagePath, PageQuery, PageState, SendBody,
+};
 use crate::{ApiError, ApiState};
 
 pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
@@ -22,6 +30,7 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
         .service(resource("/healthz", "GET").route(web::get().to(healthz)))
         .service(resource("/readyz", "GET").route(web::get().to(readyz)))
         .service(resource("/api", "GET").route(web::get().to(welcome)))
+        .service(resource("/api/openapi.json", "GET").route(web::get().to(openapi_document)))
         .service(resource("/api/list", "GET").route(web::get().to(inbox)))
         .service(resource("/api/{target}/{id}", "GET, POST").route(web::get().to(history)).route(web::post().to(send)))
         .service(
@@ -33,53 +42,148 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
 }
 
 /// A resource whose other methods are answered 405 with `Allow: <allow>` and the error body.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move || async move {
         Err::<HttpResponse, ApiError>(ApiError::method_not_allowed(allow))
     }))
 }
 
-/// `GET /`: what this service is.
+/// What this service is.
+#[derive(Serialize, ToSchema)]
+struct About {
+    /// `chatd`.
+    name: &'static str,
+    /// chatd's version.
+    version: &'static str,
+    description: &'static str,
+}
+
+/// What this service is.
+///
+/// No authentication; tokens are not read.
+#[utoipa::path(get, path = "/", tag = "service", responses((status = 200, description = "The service", body = About)))]
 async fn about() -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "name": "chatd",
-        "version": env!("CARGO_PKG_VERSION"),
-        "description": "Realtime chat beside your platform: REST API under /api",
-    }))
+    HttpResponse::Ok().json(About {
+        name: "chatd",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "Realtime chat beside your platform: REST API under /api",
+    })
 }
 
-/// `GET /healthz`: the process answers.
+/// The answer of a health or readiness check.
+#[derive(Serialize, ToSchema)]
+struct Status {
+    /// `ok` (health) or `ready` (readiness).
+    #[schema(schema_with = schemas::health_status)]
+    status: &'static str,
+}
+
+/// Whether the process answers.
+///
+/// For liveness probes: no storage is touched.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Status))
+)]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Status { status: "ok" })
 }
 
-/// `GET /readyz`: storage answers too (503 with the error body otherwise), so a load balancer
-/// sends no traffic to an instance that cannot serve it.
+/// Whether storage answers too.
+///
+/// For readiness probes, so that a load balancer sends no traffic to an instance that cannot
+/// serve it.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "service",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = Status),
+        (status = 500, response = StorageFailed),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     state.service().ready().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+    Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }
 
-/// `GET /api`: the original's welcome, saying whether the token authenticated.
+/// The original's welcome.
+#[derive(Serialize, ToSchema)]
+struct Welcome {
+    /// Whether the request carried an accepted token.
+    authenticated: bool,
+    message: &'static str,
+    #[schema(schema_with = schemas::always_true)]
+    success: bool,
+}
+
+/// The original's welcome, saying whether the request's token was accepted.
+///
+/// Authentication is optional here, but a token that is sent and refused is a 401 (as in the
+/// original).
+#[utoipa::path(
+    get,
+    path = "/api",
+    tag = "chat",
+    security((), ("token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The welcome", body = Welcome), (status = 401, response = InvalidToken))
+)]
 async fn welcome(caller: MaybeCaller) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "authenticated": caller.0.is_some(),
-        "message": "Welcome to a realtime chat API",
-        "success": true,
-    }))
+    HttpResponse::Ok().json(Welcome {
+        authenticated: caller.0.is_some(),
+        message: "Welcome to a realtime chat API",
+        success: true,
+    })
+}
+
+/// This document.
+///
+/// No authentication; tokens are not read. Built once when chatd starts.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "service",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object))
+)]
+async fn openapi_document(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::json()).body(state.openapi_json())
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::route_not_found())
 }
 
-#[derive(Serialize)]
+/// A page of the caller's inbox.
+#[derive(Serialize, ToSchema)]
+#[schema(as = InboxPage)]
 struct InboxAnswer<'a> {
     state: PageState,
+    /// One entry per chat, most recently sent-to first.
     entries: Vec<InboxEntryOut<'a>>,
 }
 
-/// `GET /api/list`: the caller's inbox, most recent first.
+/// The caller's inbox.
+///
+/// One entry per chat, most recently sent-to first (ties in reverse order of `user-<id>` /
+/// `topic-<id>` text). A DM is in both participants' inboxes from its first message; a topic is in
+/// the inbox of each user who has posted in it. `state.key` is `<handle>:inbox:<caller id>`.
+#[utoipa::path(
+    get,
+    path = "/api/list",
+    tag = "chat",
+    params(PageQuery),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the inbox (empty past the end)", body = InboxAnswer),
+        (status = 400, response = BadPaging),
+        (status = 401, response = Unauthenticated),
+        (status = 500, response = StorageFailed),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 async fn inbox(
     state: web::Data<ApiState>,
     Authenticated(caller): Authenticated,
@@ -95,48 +199,118 @@ async fn inbox(
     }))
 }
 
-#[derive(Serialize)]
+/// A page of a chat.
+#[derive(Serialize, ToSchema)]
+#[schema(as = HistoryPage)]
 struct HistoryAnswer<'a> {
+    /// `key` is the chat's key.
     state: PageState,
+    /// The other participant's profile (a DM) or the topic's profile.
+    #[schema(schema_with = schemas::profile)]
     entry: &'a serde_json::Value,
-    messages: Vec<MessageOut<'a, &'a serde_json::Value>>,
+    /// The page's messages, oldest first, each `author` as the author's profile.
+    #[schema(schema_with = schemas::history_messages)]
+    messages: Vec<MessageOut<'a>>,
 }
 
-/// `GET /api/{target}/{id}`: a page of a chat, authors as profiles.
+/// A page of a chat.
+///
+/// The caller's DM with user `id` (`target` = `user`), or topic `id` (`target` = `topic`). Page 1
+/// holds the newest `per_page` messages, page 2 the ones before them, and so on; within a page
+/// messages are oldest first. A chat with no messages, or a page past the start, has
+/// `"messages": []`. A DM with oneself is a chat that sending never fills.
+#[utoipa::path(
+    get,
+    path = "/api/{target}/{id}",
+    tag = "chat",
+    params(ChatPath, PageQuery),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the chat", body = HistoryAnswer),
+        (status = 400, response = BadHistory),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = TopicForbidden),
+        (status = 404, response = NoRoute),
+        (status = 500, response = StorageFailed),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 async fn history(
     state: web::Data<ApiState>,
     Authenticated(caller): Authenticated,
     Tenant(tenant): Tenant,
-    path: web::Path<(String, String)>,
+    path: web::Path<ChatPath>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let service = state.service();
-    let target = ChatTarget::parse(&path.0, &path.1)?;
+    let target = ChatTarget::parse(&path.target, &path.id)?;
     let page = query.parse(service.settings().paging)?;
     let history = service.history(&tenant, &caller, target, page).await?;
     Ok(HttpResponse::Ok().json(HistoryAnswer {
         state: PageState::new(Keyspace::public_chat(&tenant, history.chat), history.page, history.total),
         entry: &history.peer,
-        messages: history.messages.iter().map(|(message, author)| MessageOut::new(message, author)).collect(),
+        messages: history
+            .messages
+            .iter()
+            .map(|(message, author)| MessageOut::with_author_profile(message, author))
+            .collect(),
     }))
 }
 
-#[derive(Serialize)]
+/// A message just sent or edited.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MessageAnswer)]
 struct EntryAnswer<'a> {
     state: ChatState,
-    entry: MessageOut<'a, u64>,
+    /// The message, `author` as the user id.
+    #[schema(schema_with = schemas::message_by_id)]
+    entry: MessageOut<'a>,
 }
 
-/// `POST /api/{target}/{id}`: send a message.
+/// Send a message.
+///
+/// To user `id` (a DM; not the caller's own id) or to topic `id`. The message becomes the chat's
+/// latest; a DM moves to the top of both participants' inboxes, a topic to the top of the sender's.
+#[utoipa::path(
+    post,
+    path = "/api/{target}/{id}",
+    tag = "chat",
+    params(ChatPath),
+    request_body(content = SendBody, description = "A text or an image message. Read as JSON whatever the \
+        `Content-Type`; an empty body counts as `{}`."),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 201, description = "The message as stored", body = EntryAnswer, links(
+            ("EditMessage" = (operation_id = "edit", description = "Edit the message just sent", parameters(
+                ("target" = "$request.path.target"),
+                ("id" = "$request.path.id"),
+                ("message_id" = "$response.body#/entry/id"),
+            ))),
+            ("DeleteMessage" = (operation_id = "delete", description = "Delete the message just sent", parameters(
+                ("target" = "$request.path.target"),
+                ("id" = "$request.path.id"),
+                ("message_id" = "$response.body#/entry/id"),
+            ))),
+        )),
+        (status = 400, response = BadSend),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = TopicForbidden),
+        (status = 404, response = NoRoute),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = RateLimited),
+        (status = 500, response = StorageFailed),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 async fn send(
     state: web::Data<ApiState>,
     Authenticated(caller): Authenticated,
     Tenant(tenant): Tenant,
-    path: web::Path<(String, String)>,
+    path: web::Path<ChatPath>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let service = state.service();
-    let target = ChatTarget::parse(&path.0, &path.1)?;
+    let target = ChatTarget::parse(&path.target, &path.id)?;
     let body = wire::message_body(wire::parse_body(&body)?, service.settings().max_text_chars)?;
     let sent = service.send(&tenant, &caller, target, body).await?;
     Ok(HttpResponse::Created().json(EntryAnswer {
@@ -145,17 +319,41 @@ async fn send(
     }))
 }
 
-/// `POST /api/{target}/{id}/{message_id}`: edit text or image, or mark seen.
+/// Edit a message, or mark it seen.
+///
+/// Its author changes its text or image; anyone else in the chat marks it seen. All or nothing: if
+/// any field that applies is not allowed for the caller, the answer is 403 and nothing changes. The
+/// message keeps its id, author, timestamp and type, and the chat its place in inboxes.
+#[utoipa::path(
+    post,
+    path = "/api/{target}/{id}/{message_id}",
+    tag = "chat",
+    params(MessagePath),
+    request_body(content = EditBody, description = "Any of `text`, `image`, `status`. Read as JSON \
+        whatever the `Content-Type`; an empty body counts as `{}`."),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The message after the edit", body = EntryAnswer),
+        (status = 400, response = BadEdit),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = MessageForbidden),
+        (status = 404, response = MessageNotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 500, response = StorageFailed),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 async fn edit(
     state: web::Data<ApiState>,
     Authenticated(caller): Authenticated,
     Tenant(tenant): Tenant,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<MessagePath>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let service = state.service();
-    let target = ChatTarget::parse(&path.0, &path.1)?;
-    let id = MessageId::parse(&path.2)?;
+    let target = ChatTarget::parse(&path.target, &path.id)?;
+    let id = MessageId::parse(&path.message_id)?;
     let edit = wire::edit(wire::parse_body(&body)?, service.settings().max_text_chars)?;
     let changed = service.edit(&tenant, &caller, target, id, edit).await?;
     Ok(HttpResponse::Ok().json(EntryAnswer {
@@ -164,22 +362,46 @@ async fn edit(
     }))
 }
 
-#[derive(Serialize)]
+/// A message deleted.
+#[derive(Serialize, ToSchema)]
 struct DeleteAnswer {
     state: ChatState,
+    /// `Message deleted`.
     message: &'static str,
+    #[schema(schema_with = schemas::always_true)]
     success: bool,
 }
 
-/// `DELETE /api/{target}/{id}/{message_id}`: delete one's own message.
+/// Delete one's own message.
+///
+/// Only its author may. The chat's total drops by one and each inbox's `latest` becomes the
+/// previous remaining message (or `null`); the inbox entries stay, their `timestamp` unchanged.
+/// Deleting it again is a 404. No body is read.
+#[utoipa::path(
+    delete,
+    path = "/api/{target}/{id}/{message_id}",
+    tag = "chat",
+    params(MessagePath),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The message is gone", body = DeleteAnswer),
+        (status = 400, response = BadDelete),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = MessageForbidden),
+        (status = 404, response = MessageNotFound),
+        (status = 409, response = Conflict),
+        (status = 500, response = StorageFailed),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 async fn delete(
     state: web::Data<ApiState>,
     Authenticated(caller): Authenticated,
     Tenant(tenant): Tenant,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<MessagePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let target = ChatTarget::parse(&path.0, &path.1)?;
-    let id = MessageId::parse(&path.2)?;
+    let target = ChatTarget::parse(&path.target, &path.id)?;
+    let id = MessageId::parse(&path.message_id)?;
     let deleted = state.service().delete(&tenant, &caller, target, id).await?;
     Ok(HttpResponse::Ok().json(DeleteAnswer {
         state: ChatState::new(&tenant, deleted.chat, deleted.target),

@@ -1,5 +1,6 @@
 //! The wire JSON: what the original service's clients send and receive, converted to and from the
-//! domain types here and nowhere else.
+//! domain types here and nowhere else. Each type also describes itself for the OpenAPI document
+//! (`ToSchema`), so the document follows the JSON chatd really writes.
 
 use chat_domain::{
     Chat, ChatTarget, DomainError, DomainHandle, Edit, Keyspace, Message, MessageBody, MessageText, PageRequest,
@@ -8,13 +9,20 @@ use chat_domain::{
 use chat_identity::Profile;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiError;
+use crate::openapi::schemas;
 
-/// `{"epoch": ms, "iso": "…Z"}`.
-#[derive(Debug, Serialize)]
+/// An instant, `{"epoch": ms, "iso": "…Z"}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Timestamp)]
 pub(crate) struct TimestampOut {
+    /// Milliseconds since the Unix epoch.
     epoch: i64,
+    /// The same instant in UTC with exactly three fractional digits, as JavaScript's `toISOString()`.
+    #[schema(format = DateTime, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")]
     iso: String,
 }
 
@@ -24,24 +32,58 @@ impl From<Timestamp> for TimestampOut {
     }
 }
 
-/// A message; `A` is the author: the numeric id, or the author's profile in a history.
+/// A message's author: the user id (send, edit, inbox and realtime answers), or the author's
+/// profile (a history).
 #[derive(Debug, Serialize)]
-pub(crate) struct MessageOut<'m, A> {
+#[serde(untagged)]
+pub(crate) enum Author<'a> {
+    Id(u64),
+    Profile(&'a Profile),
+}
+
+/// A message.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Message)]
+pub(crate) struct MessageOut<'m> {
+    /// A UUID, lower case, hyphenated.
+    #[schema(format = "uuid")]
     id: String,
-    author: A,
+    /// The author's user id, or in a history the author's profile.
+    #[schema(schema_with = schemas::author)]
+    author: Author<'m>,
+    /// When it was sent; edits keep it.
     timestamp: TimestampOut,
+    /// Which of `text` and `image` the message carries.
     #[serde(rename = "type")]
+    #[schema(schema_with = schemas::message_type)]
     kind: &'static str,
+    /// The text, exactly as sent (text messages only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     text: Option<&'m str>,
+    /// The image exactly as sent (image messages only), which chatd does not interpret: a non-empty
+    /// object or string (a message the original service stored may hold any JSON value here).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Value, required = false)]
     image: Option<&'m Value>,
+    /// `"seen"` once a recipient has marked the message seen; absent until then.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schemas::seen, required = false)]
     status: Option<&'static str>,
 }
 
-impl<'m, A> MessageOut<'m, A> {
-    pub(crate) fn new(message: &'m Message, author: A) -> Self {
+impl<'m> MessageOut<'m> {
+    /// The message with `author` as the author's profile (a history).
+    pub(crate) fn with_author_profile(message: &'m Message, profile: &'m Profile) -> Self {
+        Self::new(message, Author::Profile(profile))
+    }
+
+    /// The message with `author` as the numeric id (send, edit, inbox).
+    pub(crate) fn with_author_id(message: &'m Message) -> Self {
+        Self::new(message, Author::Id(message.author.get()))
+    }
+
+    fn new(message: &'m Message, author: Author<'m>) -> Self {
         let (text, image) = message.body.fields();
         Self {
             id: message.id.to_string(),
@@ -55,17 +97,14 @@ impl<'m, A> MessageOut<'m, A> {
     }
 }
 
-impl<'m> MessageOut<'m, u64> {
-    /// The message with `author` as the numeric id (send, edit, inbox).
-    pub(crate) fn with_author_id(message: &'m Message) -> Self {
-        Self::new(message, message.author.get())
-    }
-}
-
 /// `state` of a send, edit or delete answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ChatState {
+    /// The chat's key: `<handle>:dm:<lo>-<hi>` or `<handle>:topic:<id>`.
+    #[schema(pattern = r"^[^:]+:(dm:[0-9]+-[0-9]+|topic:[0-9]+)$")]
     key: String,
+    /// The chat as the caller addressed it: `user-<id>` or `topic-<id>`.
+    #[schema(pattern = r"^(user|topic)-[0-9]+$")]
     inbox_key: String,
 }
 
@@ -76,12 +115,20 @@ impl ChatState {
 }
 
 /// `state` of a paged answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PageState {
+    /// The inbox or chat key: `<handle>:inbox:<uid>`, `<handle>:dm:<lo>-<hi>` or `<handle>:topic:<id>`.
+    #[schema(pattern = r"^[^:]+:(inbox:[0-9]+|dm:[0-9]+-[0-9]+|topic:[0-9]+)$")]
     key: String,
+    /// The page returned (1-based).
+    #[schema(value_type = u64, minimum = 1, maximum = 4294967295_u64)]
     page: u32,
+    /// The page size used, after defaulting and clamping to the maximum.
+    #[schema(value_type = u64, minimum = 1, maximum = 4294967295_u64)]
     per_page: u32,
+    /// Entries in the whole inbox, or messages in the whole chat.
     total: u64,
+    /// `ceil(total / per_page)`; 0 when `total` is 0.
     total_pages: u64,
 }
 
@@ -91,17 +138,30 @@ impl PageState {
     }
 }
 
-/// One inbox entry: `{type, id, latest, timestamp, user|topic}`.
-#[derive(Debug, Serialize)]
+/// One chat of an inbox: `{type, id, latest, timestamp, user|topic}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = InboxEntry)]
 pub(crate) struct InboxEntryOut<'a> {
+    /// A DM (`user`) or a topic chat (`topic`).
     #[serde(rename = "type")]
+    #[schema(schema_with = schemas::target)]
     kind: &'static str,
+    /// The other participant's user id, or the topic id: the chat is `/api/{type}/{id}`.
+    #[schema(schema_with = schemas::id)]
     id: u64,
-    latest: Option<MessageOut<'a, u64>>,
+    /// The chat's latest remaining message (`author` is the user id); `null` once every message
+    /// has been deleted.
+    #[schema(schema_with = schemas::latest)]
+    latest: Option<MessageOut<'a>>,
+    /// When a message was last sent in the chat (the inbox's order); edits and deletes keep it.
     timestamp: TimestampOut,
+    /// The other participant's profile (DMs only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schemas::profile, required = false)]
     user: Option<&'a Profile>,
+    /// The topic's profile (topic chats only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schemas::profile, required = false)]
     topic: Option<&'a Profile>,
 }
 
@@ -121,6 +181,30 @@ impl<'a> InboxEntryOut<'a> {
         }
     }
 }
+
+/// The body of a send, for the OpenAPI document: [`message_body`] reads it (by hand, for the
+/// original's error messages), and [`schemas::send_body`] describes it.
+pub(crate) struct SendBody;
+
+impl utoipa::PartialSchema for SendBody {
+    fn schema() -> RefOr<Schema> {
+        schemas::send_body().into()
+    }
+}
+
+impl ToSchema for SendBody {}
+
+/// The body of an edit, for the OpenAPI document: [`edit`] reads it, [`schemas::edit_body`]
+/// describes it.
+pub(crate) struct EditBody;
+
+impl utoipa::PartialSchema for EditBody {
+    fn schema() -> RefOr<Schema> {
+        schemas::edit_body().into()
+    }
+}
+
+impl ToSchema for EditBody {}
 
 /// Parses a request body: empty means `{}` (as the original's body parser did).
 pub(crate) fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -190,11 +274,19 @@ pub(crate) fn edit(mut body: Map<String, Value>, max_chars: usize) -> Result<Edi
     Ok(Edit { text, image, mark_seen })
 }
 
-/// The paging query: `page`, `per_page` or `limit`.
-#[derive(Debug, serde::Deserialize)]
+/// The paging query: `page`, `per_page` or `limit`. Each is ASCII digits, 1 to 4294967295.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
+    /// The page, 1-based (default 1). A page past the end is empty.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64)]
     page: Option<String>,
+    /// Entries per page (default `chat.default_per_page`, 10); larger than `chat.max_per_page`
+    /// (100) is lowered to it.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64)]
     per_page: Option<String>,
+    /// The original's name for `per_page`, used when `per_page` is absent.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64)]
     limit: Option<String>,
 }
 
@@ -202,4 +294,33 @@ impl PageQuery {
     pub(crate) fn parse(&self, limits: chat_domain::PagingLimits) -> Result<PageRequest, DomainError> {
         PageRequest::parse(self.page.as_deref(), self.per_page.as_deref(), self.limit.as_deref(), limits)
     }
+}
+
+/// The path of a chat, `/api/{target}/{id}`, as the handlers extract it (parsed with
+/// `ChatTarget::parse`).
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ChatPath {
+    /// `user`: the caller's direct messages with user `id`; `topic`: topic `id`.
+    #[param(schema_with = schemas::target)]
+    pub(crate) target: String,
+    /// A user or topic id: ASCII digits, 1 to 2^53−1.
+    #[param(schema_with = schemas::id)]
+    pub(crate) id: String,
+}
+
+/// The path of one message, `/api/{target}/{id}/{message_id}`.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct MessagePath {
+    /// `user`: the caller's direct messages with user `id`; `topic`: topic `id`.
+    #[param(schema_with = schemas::target)]
+    pub(crate) target: String,
+    /// A user or topic id: ASCII digits, 1 to 2^53−1.
+    #[param(schema_with = schemas::id)]
+    pub(crate) id: String,
+    /// The message id, a UUID (any spelling: upper case and no hyphens are accepted too). Anything
+    /// else is answered like an unknown message, 404.
+    #[param(value_type = String, format = "uuid")]
+    pub(crate) message_id: String,
 }

@@ -40,6 +40,7 @@ async fn unknown_paths_and_methods_answer_the_error_body(backend: Backend) {
         (Method::PATCH, "/api/list", "GET"),
         (Method::GET, "/api/user/2/7d3f1c1e-0000-4000-8000-000000000000", "POST, DELETE"),
         (Method::DELETE, "/healthz", "GET"),
+        (Method::POST, "/metrics", "GET"),
     ] {
         let answer = app.request(method, path, Some(&token(1)), None).await;
         answer.assert_error(405, "METHOD_NOT_ALLOWED");

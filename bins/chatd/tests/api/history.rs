@@ -79,6 +79,8 @@ async fn page_sizes_are_clamped_and_bad_paging_is_refused(backend: Backend) {
         "limit=x",
         "page=99999999999",
         "page=",
+        // A bad `limit` is refused even beside a good `per_page`, which wins (found by schemathesis).
+        "per_page=5&limit=-1.5",
     ] {
         for path in ["/api/user/2", "/api/list"] {
             let answer = app.get(&format!("{path}?{query}"), 1).await;

@@ -17,6 +17,7 @@ mod history;
 mod inbox;
 mod layout;
 mod limits;
+mod openapi;
 mod presence;
 mod process;
 mod profiles;

@@ -24,7 +24,7 @@ impl From<ChatTarget> for ChatOut {
 #[derive(Debug, Serialize)]
 struct MessageEvent<'a> {
     #[serde(flatten)]
-    message: MessageOut<'a, u64>,
+    message: MessageOut<'a>,
     chat: ChatOut,
 }
 

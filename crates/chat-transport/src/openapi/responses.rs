@@ -1,0 +1,119 @@
+//! The error answers of the routes as named, reusable responses. Each says its status, the codes it
+//! carries and when; its body is the `Error` schema narrowed to those codes and that status. The
+//! codes and statuses themselves come from `ApiError` (error.rs), the one place errors are mapped.
+
+use utoipa::ToResponse;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+
+/// A header an error answer carries.
+#[derive(Clone, Copy)]
+enum Header {
+    /// `Retry-After: <seconds>`.
+    RetryAfter,
+    /// `Allow: <methods>`.
+    Allow,
+}
+
+/// The response: the `Error` body with `code` one of `codes` and `status` the status.
+fn error(status: u16, codes: &[&'static str], description: &str, headers: &[Header]) -> Response {
+    let narrowed = ObjectBuilder::new()
+        .property("code", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(codes.iter().copied())))
+        .property("status", ObjectBuilder::new().schema_type(Type::Integer).enum_values(Some([status])));
+    let body = AllOfBuilder::new().item(Ref::from_schema_name("Error")).item(narrowed);
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", ContentBuilder::new().schema(Some(body)).build());
+    for header in headers {
+        response = match header {
+            Header::RetryAfter => response.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))))
+                    .description(Some("Seconds to wait before trying again."))
+                    .build(),
+            ),
+            Header::Allow => response.header(
+                "Allow",
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .description(Some("The methods this path answers, e.g. `GET, POST`."))
+                    .build(),
+            ),
+        };
+    }
+    response.build()
+}
+
+/// Declares a unit type per named response, with its `ToResponse`.
+macro_rules! error_responses {
+    ($($name:ident: $status:literal [$($code:literal),+ $(,)?] $description:literal $(, $header:ident)*;)+) => {
+        $(
+            #[doc = $description]
+            pub(crate) struct $name;
+
+            impl<'r> ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    let response = error($status, &[$($code),+], $description, &[$(Header::$header),*]);
+                    (stringify!($name), response.into())
+                }
+            }
+        )+
+    };
+}
+
+error_responses! {
+    InvalidToken: 401 ["INVALID_TOKEN_ERR"]
+        "A token was sent and refused (bad signature, expired, wrong algorithm, no valid user id, a \
+         topics claim that is not a list of topic ids).";
+    Unauthenticated: 401 ["NOT_AUTHENTICATED", "INVALID_TOKEN_ERR"]
+        "No token (`NOT_AUTHENTICATED`), or a token that was refused (`INVALID_TOKEN_ERR`).";
+    BadPaging: 400 ["INVALID_ARGUMENT"]
+        "`page`, `per_page` or `limit` is not a positive integer up to 4294967295, or is given twice.";
+    BadHistory: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT"]
+        "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is not a positive \
+         integer up to 2^53−1, or `page`, `per_page` or `limit` is not a positive integer up to \
+         4294967295 or is given twice (`INVALID_ARGUMENT`).";
+    BadDelete: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT"]
+        "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is not a positive \
+         integer up to 2^53−1 (`INVALID_ARGUMENT`).";
+    BadSend: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT", "INVALID_JSON", "MESSAGES_INVALID_TYPE", "BAD_REQUEST"]
+        "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is malformed, the \
+         message is to the caller's own user id, the body is not a JSON object, or `text`/`image` is \
+         missing or breaks its rules (`INVALID_ARGUMENT`); the body is not JSON (`INVALID_JSON`); \
+         `type` is not `text` or `image` (`MESSAGES_INVALID_TYPE`); the body could not be read \
+         (`BAD_REQUEST`).";
+    BadEdit: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT", "INVALID_JSON", "BAD_REQUEST"]
+        "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is malformed, the \
+         body is not a JSON object, `text`, `image` or `status` breaks its rules, or nothing in the body \
+         applies to this message — e.g. `{}`, or only `text` for an image message (`INVALID_ARGUMENT`, \
+         \"No valid data was supplied\"); the body is not JSON (`INVALID_JSON`); the body could not be \
+         read (`BAD_REQUEST`).";
+    TopicForbidden: 403 ["TOPIC_FORBIDDEN"]
+        "The caller's token does not grant this topic.";
+    MessageForbidden: 403 ["FORBIDDEN", "TOPIC_FORBIDDEN"]
+        "Changing the text or image of, or deleting, someone else's message; marking one's own message \
+         seen (`FORBIDDEN`). The caller's token does not grant this topic (`TOPIC_FORBIDDEN`).";
+    NoRoute: 404 ["NOT_FOUND"]
+        "No route matches: a path parameter is empty.";
+    MessageNotFound: 404 ["NOT_FOUND"]
+        "The message id is not a UUID, or names no message of this chat (already deleted, or in \
+         another chat or tenant) — or a path parameter is empty, so that no route matches.";
+    Conflict: 409 ["CONFLICT"]
+        "Redis store only: the change lost to concurrent changes of the same message 32 times in a row. \
+         Safe to retry.";
+    PayloadTooLarge: 413 ["PAYLOAD_TOO_LARGE"]
+        "The body is larger than `http.body_limit_bytes` (1 MiB by default).";
+    RateLimited: 429 ["RATE_LIMITED"]
+        "More sends than `limits.sends_per_second` / `limits.send_burst` allow this user; nothing was \
+         stored.", RetryAfter;
+    StorageFailed: 500 ["INTERNAL_ERROR"]
+        "A storage failure other than unavailability, such as a stored message that cannot be read.";
+    StorageUnavailable: 503 ["STORAGE_UNAVAILABLE"]
+        "Redis cannot be reached or did not answer in time.", RetryAfter;
+    HeadersTooLarge: 431 ["HEADERS_TOO_LARGE"]
+        "The request line and headers are larger than `http.header_limit_bytes` (16 KiB by default).";
+    MethodNotAllowed: 405 ["METHOD_NOT_ALLOWED"]
+        "The path exists but does not answer this method (`HEAD` and `OPTIONS` included).", Allow;
+}
