@@ -105,6 +105,8 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     /// Largest request head (request line and headers) in bytes (431 beyond it).
     pub header_limit_bytes: usize,
+    /// Browser origins whose pages may read chatd's answers (CORS); `["*"]` for any, empty for none.
+    pub cors_origins: Vec<String>,
     /// Seconds in-flight requests may take to finish once chatd is told to stop.
     pub shutdown_timeout_seconds: u64,
 }
@@ -117,6 +119,7 @@ impl Default for HttpSettings {
             workers: None,
             body_limit_bytes: chat_transport::DEFAULT_BODY_LIMIT,
             header_limit_bytes: chat_transport::DEFAULT_HEADER_LIMIT,
+            cors_origins: Vec::new(),
             shutdown_timeout_seconds: 30,
         }
     }

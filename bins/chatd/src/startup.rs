@@ -12,7 +12,7 @@ use chat_domain::{DomainHandle, PagingLimits};
 use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
 use chat_service::{ChatService, Hub, HubSettings, ServiceSettings};
 use chat_storage::{ChatStore, EventBus, MemoryStore, PresenceStore, RedisSettings, RedisStore};
-use chat_transport::{ApiParts, ApiState, RealtimeSettings, Tenants};
+use chat_transport::{ApiParts, ApiState, CorsOrigins, RealtimeSettings, Tenants};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::{Environment, Settings};
@@ -254,11 +254,16 @@ impl Application {
         let port = listener.local_addr().map_err(bind_error("listener".into()))?.port();
         crate::telemetry::install_metrics();
         let state = api_state(settings, dependencies)?;
+        let cors_origins = CorsOrigins::parse(&settings.http.cors_origins)
+            .map_err(|e| StartupError::Config(format!("http.cors_origins: {e}")))?;
         let hub = state.hub().clone();
         let mut server = HttpServer::new(move || {
+            let cors = chat_transport::cors(&cors_origins, state.token_header());
             App::new()
                 .wrap(chat_transport::error_bodies())
                 .wrap(middleware::from_fn(chat_transport::header_limit))
+                // Outside the error bodies, so that every error answer gets the CORS headers too.
+                .wrap(middleware::Condition::new(cors_origins.enabled(), cors))
                 .wrap(middleware::from_fn(chat_transport::http_metrics))
                 .wrap(middleware::from_fn(chat_transport::request_ids))
                 .wrap(

@@ -910,3 +910,16 @@ async fn application_build_binds_and_applies_the_rules() {
     let error = startup_error(Application::build(&settings));
     assert!(error.contains("cannot listen on 127.0.0.1:"), "{error}");
 }
+
+#[actix_web::test]
+async fn cors_origins_must_be_origins() {
+    let mut settings = Settings::default();
+    settings.http.host = "127.0.0.1".into();
+    settings.http.port = 0;
+    settings.http.cors_origins = vec!["https://app.example.com/chat".into()];
+    let error = startup_error(Application::build(&settings));
+    assert!(error.contains("http.cors_origins"), "{error}");
+    settings.http.cors_origins = vec!["https://app.example.com".into(), "*".into()];
+    let error = startup_error(Application::build(&settings));
+    assert!(error.contains("http.cors_origins"), "{error}");
+}

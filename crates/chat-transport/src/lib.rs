@@ -7,6 +7,7 @@
 //! OpenAPI 3.1 document ([`openapi`]), served at `GET /api/openapi.json`.
 
 mod auth;
+mod cors;
 mod error;
 mod header_limit;
 mod http_metrics;
@@ -30,6 +31,7 @@ use actix_web::web::Bytes;
 use chat_identity::TokenVerifier;
 use chat_service::{ChatService, Hub};
 
+pub use cors::{CorsOrigins, cors};
 pub use error::{ApiError, error_bodies};
 pub use header_limit::{DEFAULT_HEADER_LIMIT, header_limit};
 pub use http_metrics::http_metrics;
@@ -86,6 +88,11 @@ impl ApiState {
 
     fn service(&self) -> &ChatService {
         &self.inner.service
+    }
+
+    /// The header carrying the token (what [`cors`] must let browsers send).
+    pub fn token_header(&self) -> &HeaderName {
+        &self.inner.token_header
     }
 
     /// This process's realtime hub.

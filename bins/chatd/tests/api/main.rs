@@ -11,6 +11,7 @@ mod redis_server;
 mod auth;
 mod basics;
 mod consistency;
+mod cors;
 mod edits;
 mod faults;
 mod history;
