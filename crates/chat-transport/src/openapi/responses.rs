@@ -91,10 +91,12 @@ error_responses! {
          \"No valid data was supplied\"); the body is not JSON (`INVALID_JSON`); the body could not be \
          read (`BAD_REQUEST`).";
     TopicForbidden: 403 ["TOPIC_FORBIDDEN"]
-        "The caller's token does not grant this topic.";
+        "Topic access control is on (`jwt.topics_claim`) and the caller's token does not grant this \
+         topic.";
     MessageForbidden: 403 ["FORBIDDEN", "TOPIC_FORBIDDEN"]
         "Changing the text or image of, or deleting, someone else's message; marking one's own message \
-         seen (`FORBIDDEN`). The caller's token does not grant this topic (`TOPIC_FORBIDDEN`).";
+         seen (`FORBIDDEN`). Topic access control is on and the caller's token does not grant this topic \
+         (`TOPIC_FORBIDDEN`).";
     NoRoute: 404 ["NOT_FOUND"]
         "No route matches: a path parameter is empty.";
     MessageNotFound: 404 ["NOT_FOUND"]
