@@ -75,6 +75,9 @@ struct Listener {
     user: UserId,
     queue: mpsc::Sender<Arc<ChatEvent>>,
     overflowed: Arc<Notify>,
+    /// Until the presence snapshot is queued: the users whose presence events this connection was
+    /// handed meanwhile (they are newer than anything the snapshot could say about them).
+    heard_presence: Option<HashSet<UserId>>,
 }
 
 impl Registry {
@@ -160,21 +163,26 @@ impl HubInner {
 
     fn fan_out(&self, tenant: &DomainHandle, channel: Channel, event: &Arc<ChatEvent>) {
         let mut registry = self.registry();
-        let Some(ids) = registry.listeners.get(&(tenant.clone(), channel)) else {
+        let Registry { connections, listeners, .. } = &mut *registry;
+        let Some(ids) = listeners.get(&(tenant.clone(), channel)) else {
             return;
         };
         let mut too_slow = Vec::new();
         // Someone typing in a topic does not need to hear it on their own connections.
-        let typist = match event.as_ref() {
-            ChatEvent::Typing { user, .. } => Some(*user),
-            _ => None,
+        let (typist, presence_of) = match event.as_ref() {
+            ChatEvent::Typing { user, .. } => (Some(*user), None),
+            ChatEvent::Presence { user, .. } => (None, Some(*user)),
+            _ => (None, None),
         };
         for id in ids {
-            let Some(listener) = registry.connections.get(id) else {
+            let Some(listener) = connections.get_mut(id) else {
                 continue;
             };
             if typist == Some(listener.user) {
                 continue;
+            }
+            if let (Some(user), Some(heard)) = (presence_of, listener.heard_presence.as_mut()) {
+                heard.insert(user);
             }
             if listener.queue.try_send(event.clone()).is_err() {
                 // Full (the client stopped reading) or closed (it is going away): either way it
@@ -188,8 +196,33 @@ impl HubInner {
             metrics::counter!("chatd_connections_dropped_slow_total").increment(too_slow.len() as u64);
         }
         for id in too_slow {
-            if let Some(listener) = registry.connections.remove(&id) {
+            if let Some(listener) = connections.remove(&id) {
                 drop(listener);
+            }
+        }
+    }
+
+    /// Queues, for new connection `id` of `user`, a `presence` `active` event for each of their DM
+    /// partners who is active now (the most recently sent-to first, at most half the queue), so
+    /// that a client knows who is online without waiting for changes. A partner whose presence
+    /// event reached the connection in the meantime is left out: that event is newer.
+    async fn send_presence_snapshot(&self, tenant: &DomainHandle, id: u64, user: UserId) {
+        let snapshot = async {
+            let mut partners = self.presence.dm_partners(tenant, user).await?;
+            partners.truncate(self.settings.queue_capacity / 2);
+            self.presence.active(tenant, &partners, Timestamp::now()).await
+        };
+        let active = snapshot.await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot read the presence snapshot");
+            Vec::new()
+        });
+        let mut registry = self.registry();
+        let Some(listener) = registry.connections.get_mut(&id) else { return };
+        let heard = listener.heard_presence.take().unwrap_or_default();
+        for partner in active.into_iter().filter(|partner| !heard.contains(partner)) {
+            let event = ChatEvent::Presence { user: partner, status: PresenceStatus::Active };
+            if listener.queue.try_send(Arc::new(event)).is_err() {
+                break;
             }
         }
     }
@@ -245,7 +278,8 @@ impl Hub {
             if registry.present.get(&(tenant.clone(), user)).is_some_and(|n| *n >= settings.connections_per_user) {
                 return Err(ServiceError::TooManyConnections("too many connections for this user"));
             }
-            registry.connections.insert(id, Listener { user, queue, overflowed: overflowed.clone() });
+            let heard_presence = Some(HashSet::new());
+            registry.connections.insert(id, Listener { user, queue, overflowed: overflowed.clone(), heard_presence });
             registry.listen(id, tenant, Channel::User(user));
             let count = registry.present.entry((tenant.clone(), user)).or_default();
             *count += 1;
@@ -270,6 +304,7 @@ impl Hub {
                 self.inner.announce(tenant, user, PresenceStatus::Active).await;
             }
         }
+        self.inner.send_presence_snapshot(tenant, id, user).await;
         Ok(connection)
     }
 

@@ -260,6 +260,13 @@ impl PresenceStore for MemoryStore {
         Ok(gone)
     }
 
+    async fn active(&self, tenant: &DomainHandle, users: &[UserId], now: Timestamp) -> Result<Vec<UserId>, StoreError> {
+        let tenants = self.lock();
+        let Some(presence) = tenants.get(tenant).map(|t| &t.presence) else { return Ok(Vec::new()) };
+        let vouched = |user: &UserId| presence.get(user).is_some_and(|v| v.values().any(|deadline| *deadline > now));
+        Ok(users.iter().copied().filter(vouched).collect())
+    }
+
     async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError> {
         let tenants = self.lock();
         let partners = tenants
@@ -267,9 +274,10 @@ impl PresenceStore for MemoryStore {
             .and_then(|t| t.inboxes.get(&user))
             .map(|inbox| {
                 inbox
-                    .scores
-                    .keys()
-                    .filter_map(|entry| match entry {
+                    .ranked
+                    .iter()
+                    .rev()
+                    .filter_map(|(_, _, entry)| match entry {
                         ChatTarget::User(other) => Some(*other),
                         ChatTarget::Topic(_) => None,
                     })

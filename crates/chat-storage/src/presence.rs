@@ -31,6 +31,10 @@ pub trait PresenceStore: Send + Sync + Debug {
     /// returns them. Safe to run on every instance at once: each user is returned once.
     async fn expire(&self, now: Timestamp) -> Result<Vec<(DomainHandle, UserId)>, StoreError>;
 
-    /// The users `user` shares a DM with (the `user-<id>` entries of their inbox).
+    /// Which of `users` some instance vouches for at `now`: those who are active.
+    async fn active(&self, tenant: &DomainHandle, users: &[UserId], now: Timestamp) -> Result<Vec<UserId>, StoreError>;
+
+    /// The users `user` shares a DM with (the `user-<id>` entries of their inbox), the most recently
+    /// sent-to first.
     async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError>;
 }

@@ -1,10 +1,11 @@
-//! Presence: DM partners hear a user come and go, across devices and instances; the original's
-//! `activity:<uid>` hash mirrors it; and a user whose instance dies does not stay "active".
+//! Presence: DM partners hear a user come and go, across devices and instances; a new connection
+//! hears which partners are active; the original's `activity:<uid>` hash mirrors it; and a user
+//! whose instance dies does not stay "active".
 
 use deadpool_redis::redis::AsyncCommands;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, test_settings};
+use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings};
 use crate::process::ChatdProcess;
 use crate::redis_server::RedisServer;
 use crate::ws_client::WsClient;
@@ -41,6 +42,30 @@ async fn dm_partners_hear_a_user_come_and_go(backend: Backend) {
     assert_eq!(stranger.expect("new-message").await["text"], json!("hi stranger"));
 }
 both!(presence_events, dm_partners_hear_a_user_come_and_go);
+
+async fn a_new_connection_hears_which_partners_are_active(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for partner in [5, 4, 2] {
+        app.send_text(1, &format!("/api/user/{partner}"), "we share a DM").await;
+    }
+    let _two = WsClient::authenticated(&app, 2).await;
+    // User 4 is connected to another instance (with Redis, presence is shared by every instance).
+    let second = match backend {
+        Backend::Redis => Some(spawn_second_instance(&app, test_settings()).await),
+        Backend::Memory => None,
+    };
+    let _four = WsClient::authenticated(second.as_ref().unwrap_or(&app), 4).await;
+    let _stranger = WsClient::authenticated(&app, 3).await;
+
+    // User 1 hears, after `authenticated`, who of their DM partners is active: 2 and 4, the most
+    // recently sent-to first; not 5 (offline), not 3 (no DM).
+    let mut one = WsClient::authenticated(&app, 1).await;
+    assert_eq!(one.expect("presence").await, json!({"user": 2, "status": "active"}));
+    assert_eq!(one.expect("presence").await, json!({"user": 4, "status": "active"}));
+    app.send_text(5, "/api/user/1", "next").await;
+    assert_eq!(one.expect("new-message").await["text"], json!("next"), "no other presence event came first");
+}
+both!(presence_snapshot, a_new_connection_hears_which_partners_are_active);
 
 #[actix_web::test]
 async fn a_user_on_an_instance_that_dies_turns_inactive() {

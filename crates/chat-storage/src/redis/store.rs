@@ -371,9 +371,23 @@ impl PresenceStore for RedisStore {
         Ok(gone.iter().filter_map(|key| Keyspace::parse_presence(&self.prefix, key)).collect())
     }
 
+    async fn active(&self, tenant: &DomainHandle, users: &[UserId], now: Timestamp) -> Result<Vec<UserId>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(tenant);
+        let after_now = format!("({}", now.epoch_millis());
+        let mut pipeline = redis::pipe();
+        for user in users {
+            pipeline.zcount(keys.presence(*user), &after_now, "+inf");
+        }
+        let vouchers: Vec<u64> = pipeline.query_async(&mut self.connection()?).await.map_err(unavailable)?;
+        Ok(users.iter().zip(vouchers).filter(|(_, vouchers)| *vouchers > 0).map(|(user, _)| *user).collect())
+    }
+
     async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError> {
         let members: Vec<String> =
-            self.connection()?.zrange(self.keys(tenant).inbox(user), 0, -1).await.map_err(unavailable)?;
+            self.connection()?.zrevrange(self.keys(tenant).inbox(user), 0, -1).await.map_err(unavailable)?;
         Ok(members
             .iter()
             .filter_map(|member| match ChatTarget::parse_member(member) {
