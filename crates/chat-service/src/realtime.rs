@@ -460,3 +460,57 @@ impl Drop for Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chat_domain::{Message, MessageBody, MessageText};
+    use chat_storage::{ChatStore, MemoryStore};
+
+    use super::*;
+
+    fn user(n: u64) -> UserId {
+        UserId::new(n).expect("a valid id")
+    }
+
+    /// A hub on a memory store in which users 1 and 2 share a DM and user 2 is online elsewhere.
+    async fn hub_with_partner_online() -> (Hub, DomainHandle) {
+        let store = Arc::new(MemoryStore::new());
+        let tenant = DomainHandle::parse("test").expect("a valid handle");
+        let text = MessageText::parse("hi".to_owned(), 10).expect("valid text");
+        let message = Message::new(user(1), MessageBody::Text(text));
+        store.append(&tenant, Chat::between(user(1), ChatTarget::User(user(2))), &message).await.expect("stored");
+        let far_future = Timestamp::from_epoch_millis(i64::MAX / 2);
+        store.refresh(&tenant, &[user(2)], "elsewhere", far_future).await.expect("vouched");
+        (Hub::new(store.clone(), store, HubSettings::default()), tenant)
+    }
+
+    /// Registers connection `id` of user 1 as `connect` does, before its snapshot.
+    fn register(hub: &Hub, id: u64, heard: &[UserId]) -> mpsc::Receiver<Arc<ChatEvent>> {
+        let (queue, events) = mpsc::channel(8);
+        let listener = Listener {
+            user: user(1),
+            queue,
+            overflowed: Arc::default(),
+            heard_presence: Some(heard.iter().copied().collect()),
+        };
+        hub.inner.registry().connections.insert(id, listener);
+        events
+    }
+
+    #[tokio::test]
+    async fn the_snapshot_names_active_partners_unless_a_newer_event_already_did() {
+        let (hub, tenant) = hub_with_partner_online().await;
+        let mut fresh = register(&hub, 1, &[]);
+        hub.inner.send_presence_snapshot(&tenant, 1, user(1)).await;
+        let event = fresh.try_recv().expect("a snapshot entry");
+        assert_eq!(*event, ChatEvent::Presence { user: user(2), status: PresenceStatus::Active });
+        assert!(fresh.try_recv().is_err(), "one active partner, one event");
+
+        // User 2's presence event reached this connection while the snapshot was being read: the
+        // snapshot must not follow it with what may be an older state.
+        let mut raced = register(&hub, 2, &[user(2)]);
+        hub.inner.send_presence_snapshot(&tenant, 2, user(1)).await;
+        assert!(raced.try_recv().is_err(), "no stale snapshot entry");
+        assert!(hub.inner.registry().connections[&2].heard_presence.is_none(), "tracking ends with the snapshot");
+    }
+}
