@@ -64,7 +64,8 @@ pub struct ApiParts {
     /// Realtime timings and limits.
     pub realtime: RealtimeSettings,
     /// The OpenAPI document served at `GET /api/openapi.json`: [`openapi()`], plus whatever routes
-    /// the embedding application serves itself (each gets the `431` of [`header_limit`]).
+    /// the embedding application serves itself. Served as configured: with this chatd's text length
+    /// and token header, and the `431` of [`header_limit`] on every operation.
     pub openapi: utoipa::openapi::OpenApi,
 }
 
@@ -80,7 +81,8 @@ pub struct ApiState {
 impl ApiState {
     /// The state of the API.
     pub fn new(mut parts: ApiParts) -> Self {
-        openapi::answer_oversized_heads(&mut parts.openapi);
+        let max_text_chars = parts.service.settings().max_text_chars;
+        openapi::as_configured(&mut parts.openapi, max_text_chars, parts.token_header.as_str());
         // Serialising the document's plain data cannot fail.
         let openapi_json = Bytes::from(serde_json::to_vec(&parts.openapi).unwrap_or_default());
         Self { inner: Arc::new(parts), sessions: Arc::default(), openapi_json }

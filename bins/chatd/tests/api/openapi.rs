@@ -367,3 +367,31 @@ async fn answers_and_bodies_agree_with_the_document(backend: Backend) {
     }
 }
 both!(answers_match_the_document, answers_and_bodies_agree_with_the_document);
+
+#[actix_web::test]
+async fn the_document_follows_the_configuration() {
+    let mut settings = test_settings();
+    settings.chat.max_text_chars = 10;
+    settings.jwt.header = "x-chat-token".into();
+    let app = spawn_app_with(Backend::Memory, settings, None).await;
+    let document = Document::fetch(&app).await;
+    let scheme = &document.0["components"]["securitySchemes"]["token"];
+    assert_eq!((&scheme["in"], &scheme["name"]), (&json!("header"), &json!("X-Chat-Token")));
+    assert_eq!(document.0["components"]["schemas"]["Text"]["maxLength"], json!(10));
+
+    // The send body's schema and chatd agree on the configured length.
+    let send = document.body_schema("/api/{target}/{id}", "POST");
+    for (text, accepted) in [("x".repeat(10), true), ("x".repeat(11), false)] {
+        let body = json!({"type": "text", "text": text});
+        let answer = app
+            .client
+            .post(format!("{}/api/user/2", app.address))
+            .header("X-Chat-Token", token(1))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status() == StatusCode::CREATED, accepted, "chatd on {body}");
+        assert_eq!(send.is_valid(&body), accepted, "the schema on {body}");
+    }
+}

@@ -74,14 +74,7 @@ impl Modify for Additions {
             }
         }
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "token",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                "X-Auth-Token",
-                "The JWT in the configured token header (`jwt.header`, `X-Auth-Token` by default). When \
-                 it is present and not empty it is used, even if `Authorization` is sent too.",
-            ))),
-        );
+        components.add_security_scheme("token", token_scheme("X-Auth-Token"));
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
@@ -105,12 +98,32 @@ fn operations(document: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &
     })
 }
 
-/// Adds the 431 of [`crate::header_limit`] to every operation of `document`: the limit answers
-/// before any route runs, so it applies to the embedding application's routes too.
-pub(crate) fn answer_oversized_heads(document: &mut utoipa::openapi::OpenApi) {
+/// Makes `document` say what this chatd does: the configured text length and token header, and
+/// the 431 of [`crate::header_limit`] on every operation (the limit answers before any route runs,
+/// so it applies to the embedding application's routes too).
+pub(crate) fn as_configured(document: &mut utoipa::openapi::OpenApi, max_text_chars: usize, token_header: &str) {
     for operation in operations(document) {
         operation.responses.responses.insert("431".to_owned(), Ref::from_response_name("HeadersTooLarge").into());
     }
+    let components = document.components.get_or_insert_with(Default::default);
+    components.schemas.insert("Text".to_owned(), schemas::text(max_text_chars).into());
+    components.add_security_scheme("token", token_scheme(token_header));
+}
+
+/// The `token` security scheme: the JWT in `header`, spelt `X-Auth-Token` however it was configured
+/// (header names are case-insensitive, and actix keeps them in lower case).
+fn token_scheme(header: &str) -> SecurityScheme {
+    let capitalised = |word: &str| match word.split_at_checked(1) {
+        Some((first, rest)) => first.to_ascii_uppercase() + &rest.to_ascii_lowercase(),
+        None => String::new(),
+    };
+    let header = header.split('-').map(capitalised).collect::<Vec<_>>().join("-");
+    SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+        header,
+        "The JWT in the configured token header (`jwt.header`, `X-Auth-Token` by default). When it is \
+         present and not empty it is used, even if `Authorization` is sent too."
+            .to_owned(),
+    )))
 }
 
 /// The OpenAPI 3.1 document of the routes [`crate::configure`] registers. An embedding application

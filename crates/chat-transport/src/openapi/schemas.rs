@@ -2,6 +2,7 @@
 //! rules of a message body, profiles, and a message seen from one answer or another.
 
 use chat_domain::ids::MAX_ID;
+use utoipa::openapi::schema::RefBuilder;
 use utoipa::openapi::schema::{
     AllOfBuilder, AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat,
     SchemaType, Type,
@@ -12,9 +13,6 @@ use utoipa::openapi::{Ref, RefOr};
 /// `char::is_whitespace` (which is what `str::trim` removes). `\s` would not do: it means slightly
 /// different characters in ECMA-262, Python and Rust.
 const NOT_BLANK: &str = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
-
-/// The longest text by default (`chat.max_text_chars`), in characters.
-const MAX_TEXT_CHARS: usize = 4000;
 
 fn string_enum(values: &[&'static str]) -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values.iter().copied()))
@@ -102,17 +100,23 @@ pub(crate) fn latest() -> OneOfBuilder {
     OneOfBuilder::new().item(message_by_id()).item(ObjectBuilder::new().schema_type(Type::Null))
 }
 
-/// Message text as a send or an edit takes it.
-pub(crate) fn text() -> ObjectBuilder {
+/// The named `Text` schema: message text as a send or an edit takes it, at most `max_chars`
+/// characters (`chat.max_text_chars`, set when the document is served).
+pub(crate) fn text(max_chars: usize) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
-        .max_length(Some(MAX_TEXT_CHARS))
+        .max_length(Some(max_chars))
         .pattern(Some(NOT_BLANK))
-        .description(Some(
-            "Not empty or only white space; at most `chat.max_text_chars` (4000 by default) Unicode \
-             characters. Stored exactly as sent.",
-        ))
+        .description(Some(format!(
+            "Not empty or only white space; at most {max_chars} Unicode characters (`chat.max_text_chars`). \
+             Stored exactly as sent."
+        )))
+}
+
+/// A reference to the named `Text` schema, with its own description.
+fn text_ref(description: &str) -> Ref {
+    RefBuilder::new().ref_location_from_schema_name("Text").description(Some(description)).build()
 }
 
 /// An image as a send or an edit takes it: a non-empty object or a string that is not blank.
@@ -138,7 +142,7 @@ pub(crate) fn send_body() -> OneOfBuilder {
     };
     OneOfBuilder::new()
         .description(Some("A text or an image message. Other fields are ignored."))
-        .item(message("text", "text", text().into()))
+        .item(message("text", "text", text_ref("The message text.").into()))
         .item(message("image", "image", image().into()))
 }
 
@@ -149,11 +153,7 @@ pub(crate) fn edit_body() -> AllOfBuilder {
     let fields = ObjectBuilder::new()
         .property(
             "text",
-            nullable(
-                text()
-                    .description(Some("The new text of a text message (its author only); the rules of a send."))
-                    .into(),
-            ),
+            nullable(text_ref("The new text of a text message (its author only); the rules of a send.").into()),
         )
         .property(
             "image",
@@ -185,7 +185,9 @@ pub(crate) fn edit_body() -> AllOfBuilder {
         .item(one_present)
 }
 
-/// The named schemas added to the document by hand (the derives refer to them by name).
+/// The named schemas added to the document by hand (the derives refer to them by name). `Text`
+/// has chatd's default length here; the document as served has the configured one.
 pub(crate) fn named() -> Vec<(&'static str, RefOr<Schema>)> {
-    vec![("Profile", profile_definition().into())]
+    const DEFAULT_MAX_TEXT_CHARS: usize = 4000;
+    vec![("Profile", profile_definition().into()), ("Text", text(DEFAULT_MAX_TEXT_CHARS).into())]
 }
