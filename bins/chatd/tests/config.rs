@@ -180,6 +180,22 @@ fn chatd_variables_override_the_toml_file() {
     });
 }
 
+#[test]
+fn origin_lists_and_the_topics_claim_come_from_variables_as_documented() {
+    jailed(|jail| {
+        jail.set_env("CHATD_HTTP__CORS_ORIGINS", r#"["https://app.example.com", "http://localhost:5173"]"#);
+        jail.set_env("CHATD_REALTIME__ALLOWED_ORIGINS", r#"["https://app.example.com"]"#);
+        jail.set_env("CHATD_JWT__TOPICS_CLAIM", "topics");
+        jail.set_env("CHATD_HTTP__HEADER_LIMIT_BYTES", "8192");
+        let settings = Settings::load(None)?;
+        assert_eq!(settings.http.cors_origins, ["https://app.example.com", "http://localhost:5173"]);
+        assert_eq!(settings.realtime.allowed_origins, ["https://app.example.com"]);
+        assert_eq!(settings.jwt.topics_claim, "topics");
+        assert_eq!(settings.http.header_limit_bytes, 8192);
+        Ok(())
+    });
+}
+
 /// One original variable: the value it is given, and where it must land.
 struct Original {
     variable: &'static str,
