@@ -41,11 +41,18 @@ pub enum ChatEvent {
         /// What.
         message: Message,
     },
-    /// A message was edited or marked seen.
+    /// Its author edited a message.
     MessageUpdated {
         /// Where.
         chat: Chat,
         /// The message as it is now.
+        message: Message,
+    },
+    /// A recipient marked a message seen.
+    MessageSeen {
+        /// Where.
+        chat: Chat,
+        /// The message as it is now (`status` seen).
         message: Message,
     },
     /// A message was deleted.
@@ -77,6 +84,7 @@ impl ChatEvent {
         match self {
             Self::NewMessage { .. } => "new-message",
             Self::MessageUpdated { .. } => "message-updated",
+            Self::MessageSeen { .. } => "message-seen",
             Self::MessageDeleted { .. } => "message-deleted",
             Self::Typing { .. } => "typing",
             Self::Presence { .. } => "presence",
@@ -88,6 +96,7 @@ impl ChatEvent {
         match self {
             Self::NewMessage { chat, .. }
             | Self::MessageUpdated { chat, .. }
+            | Self::MessageSeen { chat, .. }
             | Self::MessageDeleted { chat, .. }
             | Self::Typing { chat, .. } => Some(chat.seen_by(viewer)),
             Self::Presence { .. } => None,

@@ -180,7 +180,10 @@ impl ChatService {
         id: MessageId,
         edit: Edit,
     ) -> Result<Changed, ServiceError> {
-        let decide = |current: &Message| current.edited(caller.user(), edit.clone()).map(Change::Replace);
+        // An edit either changes the author's content or marks a recipient's message seen, never
+        // both (`Message::edited`), and each has its own event.
+        let change = if edit.mark_seen { Change::MarkSeen } else { Change::Replace };
+        let decide = |current: &Message| current.edited(caller.user(), edit.clone()).map(change);
         self.change(tenant, caller, target, id, &decide).await
     }
 

@@ -17,6 +17,7 @@ enum ChatRecord {
 enum EventRecord {
     New { chat: ChatRecord, message: String },
     Updated { chat: ChatRecord, message: String },
+    Seen { chat: ChatRecord, message: String },
     Deleted { chat: ChatRecord, id: String },
     Typing { chat: ChatRecord, user: u64 },
     Presence { user: u64, active: bool },
@@ -50,6 +51,9 @@ pub(crate) fn encode(event: &ChatEvent) -> String {
         ChatEvent::MessageUpdated { chat, message } => {
             EventRecord::Updated { chat: chat_out(*chat), message: record::encode(message) }
         }
+        ChatEvent::MessageSeen { chat, message } => {
+            EventRecord::Seen { chat: chat_out(*chat), message: record::encode(message) }
+        }
         ChatEvent::MessageDeleted { chat, id } => EventRecord::Deleted { chat: chat_out(*chat), id: id.to_string() },
         ChatEvent::Typing { chat, user } => EventRecord::Typing { chat: chat_out(*chat), user: user.get() },
         ChatEvent::Presence { user, status } => {
@@ -69,6 +73,9 @@ pub(crate) fn decode(payload: &[u8]) -> Result<ChatEvent, StoreError> {
         }
         EventRecord::Updated { chat, message } => {
             ChatEvent::MessageUpdated { chat: chat_in(chat)?, message: record::decode(&message)? }
+        }
+        EventRecord::Seen { chat, message } => {
+            ChatEvent::MessageSeen { chat: chat_in(chat)?, message: record::decode(&message)? }
         }
         EventRecord::Deleted { chat, id } => {
             ChatEvent::MessageDeleted { chat: chat_in(chat)?, id: MessageId::parse(&id).map_err(bad)? }
@@ -96,6 +103,7 @@ mod tests {
         let events = [
             ChatEvent::NewMessage { chat: dm, message: message.clone() },
             ChatEvent::MessageUpdated { chat: Chat::Topic(TopicId::new(4).expect("valid")), message: message.clone() },
+            ChatEvent::MessageSeen { chat: dm, message: message.clone() },
             ChatEvent::MessageDeleted { chat: dm, id: message.id },
             ChatEvent::Typing { chat: dm, user: user(3) },
             ChatEvent::Presence { user: user(3), status: PresenceStatus::Inactive },

@@ -12,8 +12,7 @@ use chat_domain::{
 
 use crate::events::SinkSlot;
 use crate::{
-    Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore,
-    StoreError,
+    ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore, StoreError,
 };
 
 /// Chats kept in this process's memory, and the in-process event bus: events go straight from the
@@ -157,12 +156,12 @@ impl ChatStore for MemoryStore {
         let mut tenants = self.lock();
         let log = tenants.get_mut(tenant).and_then(|t| t.chats.get_mut(&chat)).ok_or(ModifyError::NotFound)?;
         let current = log.messages.get(&id).ok_or(ModifyError::NotFound)?;
-        let (result, event) = match decide(current).map_err(ModifyError::Rejected)? {
-            Change::Replace(updated) => {
+        let (result, event) = match decide(current).map_err(ModifyError::Rejected)?.replacement(chat) {
+            Some((updated, event)) => {
                 log.messages.insert(id, updated.clone());
-                (updated.clone(), ChatEvent::MessageUpdated { chat, message: updated })
+                (updated, event)
             }
-            Change::Remove => {
+            None => {
                 log.order.retain(|kept| *kept != id);
                 let removed = log.messages.remove(&id).ok_or(ModifyError::NotFound)?;
                 (removed, ChatEvent::MessageDeleted { chat, id })

@@ -3,17 +3,33 @@
 use std::fmt::Debug;
 
 use async_trait::async_trait;
-use chat_domain::{Chat, ChatTarget, DomainError, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId};
+use chat_domain::{
+    Chat, ChatEvent, ChatTarget, DomainError, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId,
+};
 
 use crate::{ModifyError, StoreError};
 
 /// What a [`Decide`] callback wants done to a message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// Store this version of the message in place of the current one.
+    /// Store this version of the message in place of the current one (its author's edit).
     Replace(Message),
+    /// Store this version, which differs from the current one only in being marked seen.
+    MarkSeen(Message),
     /// Delete the message.
     Remove,
+}
+
+impl Change {
+    /// The message to store in place of the current one, and the event that announces it; `None`
+    /// for a removal.
+    pub(crate) fn replacement(self, chat: Chat) -> Option<(Message, ChatEvent)> {
+        match self {
+            Self::Replace(message) => Some((message.clone(), ChatEvent::MessageUpdated { chat, message })),
+            Self::MarkSeen(message) => Some((message.clone(), ChatEvent::MessageSeen { chat, message })),
+            Self::Remove => None,
+        }
+    }
 }
 
 /// Decides, from the current version of a message, what to do with it. It may run more than once

@@ -86,8 +86,9 @@ async fn dm_events_reach_both_participants_on_every_device(backend: Backend) {
 
     let seen = app.post(&format!("/api/user/1/{id}"), 2, json!({"status": "seen"})).await;
     assert_eq!(seen.status, StatusCode::OK);
-    assert_eq!(recipient.expect("message-updated").await["status"], json!("seen"));
-    assert_eq!(other_device.expect("message-updated").await["status"], json!("seen"));
+    let seen_event = recipient.expect("message-seen").await;
+    assert_eq!((&seen_event["status"], &seen_event["text"]), (&json!("seen"), &json!("hello, edited")));
+    assert_eq!(other_device.expect("message-seen").await["status"], json!("seen"));
 
     assert_eq!(app.delete(&format!("/api/user/2/{id}"), 1).await.status, StatusCode::OK);
     assert_eq!(recipient.expect("message-deleted").await, json!({"id": id, "chat": {"type": "user", "id": 1}}));

@@ -74,7 +74,7 @@ async function main() {
   const updated = everyone("message-updated");
   await rest(1, "POST", `/api/user/2/${sent.id}`, { text: "edited" });
   assert.deepEqual((await updated).map((m) => m.text), ["edited", "edited", "edited"]);
-  const seen = everyone("message-updated");
+  const seen = everyone("message-seen");
   await rest(2, "POST", `/api/user/1/${sent.id}`, { status: "seen" });
   assert.deepEqual((await seen).map((m) => m.status), ["seen", "seen", "seen"]);
   const deleted = everyone("message-deleted");
@@ -82,7 +82,7 @@ async function main() {
   const [deletedForTwo, , deletedForOne] = await deleted;
   assert.deepEqual(deletedForTwo, { id: sent.id, chat: { type: "user", id: 1 } });
   assert.deepEqual(deletedForOne, { id: sent.id, chat: { type: "user", id: 2 } });
-  console.log("ok: message-updated, message-deleted");
+  console.log("ok: message-updated, message-seen, message-deleted");
 
   const topic = once(two, "new-message");
   await rest(1, "POST", "/api/topic/77", { type: "text", text: "topic post" });

@@ -17,8 +17,8 @@ use deadpool_redis::redis::{self, AsyncCommands, RedisError};
 use super::pubsub::PubSub;
 use super::scripts::Scripts;
 use crate::{
-    Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore,
-    StoreError, event_record, record,
+    ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore, StoreError,
+    event_record, record,
 };
 
 /// How often a change is tried when other writers keep changing the same message. Every round
@@ -255,12 +255,10 @@ impl ChatStore for RedisStore {
             let stored: Option<String> = connection.hget(&data_key, &field).await.map_err(unavailable)?;
             let stored = stored.ok_or(ModifyError::NotFound)?;
             let current = record::decode(&stored)?;
-            let (operation, replacement, result, event) = match decide(&current).map_err(ModifyError::Rejected)? {
-                Change::Replace(updated) => {
-                    let event = ChatEvent::MessageUpdated { chat, message: updated.clone() };
-                    ("set", record::encode(&updated), updated, event)
-                }
-                Change::Remove => ("del", String::new(), current, ChatEvent::MessageDeleted { chat, id }),
+            let change = decide(&current).map_err(ModifyError::Rejected)?;
+            let (operation, replacement, result, event) = match change.replacement(chat) {
+                Some((updated, event)) => ("set", record::encode(&updated), updated, event),
+                None => ("del", String::new(), current, ChatEvent::MessageDeleted { chat, id }),
             };
             let mut call = self.scripts.compare_and_set.prepare_invoke();
             call.key(&data_key)

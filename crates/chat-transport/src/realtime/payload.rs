@@ -32,7 +32,9 @@ struct MessageEvent<'a> {
 pub(crate) fn event_data(event: &ChatEvent, viewer: UserId) -> Value {
     let chat = || ChatOut::from(event.chat_seen_by(viewer).unwrap_or(ChatTarget::User(viewer)));
     let data = match event {
-        ChatEvent::NewMessage { message, .. } | ChatEvent::MessageUpdated { message, .. } => {
+        ChatEvent::NewMessage { message, .. }
+        | ChatEvent::MessageUpdated { message, .. }
+        | ChatEvent::MessageSeen { message, .. } => {
             serde_json::to_value(MessageEvent { message: MessageOut::with_author_id(message), chat: chat() })
         }
         ChatEvent::MessageDeleted { id, .. } => Ok(json!({"id": id.to_string(), "chat": chat()})),
