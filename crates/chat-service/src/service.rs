@@ -139,7 +139,8 @@ impl ChatService {
         Ok(History { chat, page, total: stored.total, peer, messages })
     }
 
-    /// One page of `caller`'s inbox, with each chat's profile and latest message.
+    /// One page of `caller`'s inbox, with each chat's profile and latest message. A topic the caller
+    /// posted in but is no longer granted keeps its entry, without its latest message.
     pub async fn inbox(
         &self,
         tenant: &DomainHandle,
@@ -165,7 +166,7 @@ impl ChatService {
                 },
                 target: entry.target,
                 updated: entry.updated,
-                latest: entry.latest,
+                latest: entry.latest.filter(|_| caller.check(entry.target).is_ok()),
             })
             .collect();
         Ok(Inbox { page, total: stored.total, items })

@@ -58,7 +58,7 @@ pub struct InboxItem {
     pub target: ChatTarget,
     /// When a message was last sent in it.
     pub updated: Timestamp,
-    /// Its latest message, if any remains.
+    /// Its latest message, if any remains (and the caller may read the chat).
     pub latest: Option<Message>,
     /// The other participant's or the topic's profile.
     pub profile: Profile,

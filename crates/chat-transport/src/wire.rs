@@ -150,7 +150,7 @@ pub(crate) struct InboxEntryOut<'a> {
     #[schema(schema_with = schemas::id)]
     id: u64,
     /// The chat's latest remaining message (`author` is the user id); `null` once every message
-    /// has been deleted.
+    /// has been deleted, or for a topic the caller's token no longer grants.
     #[schema(schema_with = schemas::latest)]
     latest: Option<MessageOut<'a>>,
     /// When a message was last sent in the chat (the inbox's order); edits and deletes keep it.

@@ -70,6 +70,22 @@ async fn only_granted_topics_are_open_over_rest(backend: Backend) {
 }
 both!(topic_access_rest, only_granted_topics_are_open_over_rest);
 
+async fn an_inbox_shows_no_message_of_a_topic_outside_the_grant(backend: Backend) {
+    let app = spawn_guarded(backend).await;
+    let text = |t: &str| Some(json!({"type": "text", "text": t}));
+    let sent = call(&app, Method::POST, "/api/topic/42", &granted(1, json!([42])), text("I was here")).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{:#}", sent.body);
+    call(&app, Method::POST, "/api/topic/42", &granted(9, json!("*")), text("said after you left")).await;
+
+    let still_granted = call(&app, Method::GET, "/api/list", &granted(1, json!([42])), None).await;
+    assert_eq!(still_granted.body["entries"][0]["latest"]["text"], json!("said after you left"));
+    let revoked = call(&app, Method::GET, "/api/list", &granted(1, json!([])), None).await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    let entry = &revoked.body["entries"][0];
+    assert_eq!((&entry["type"], &entry["id"], &entry["latest"]), (&json!("topic"), &json!(42), &Value::Null));
+}
+both!(topic_access_inbox, an_inbox_shows_no_message_of_a_topic_outside_the_grant);
+
 async fn without_the_setting_every_topic_is_open(backend: Backend) {
     let app = spawn_app(backend).await;
     let token = granted(1, json!([42]));
