@@ -111,11 +111,15 @@ impl EventSink for Deliveries {
 impl HubInner {
     /// Tells the users who share a DM with `user` that their status changed.
     async fn announce(&self, tenant: &DomainHandle, user: UserId, status: PresenceStatus) {
-        let partners = match self.presence.dm_partners(tenant, user).await {
-            Ok(partners) => partners,
-            Err(error) => return tracing::warn!(%error, "cannot announce presence"),
-        };
-        let channels: Vec<Channel> = partners.into_iter().map(Channel::User).collect();
+        match self.presence.dm_partners(tenant, user).await {
+            Ok(partners) => self.announce_to(tenant, user, status, &partners).await,
+            Err(error) => tracing::warn!(%error, "cannot announce presence"),
+        }
+    }
+
+    /// Tells `partners` that `user`'s status changed.
+    async fn announce_to(&self, tenant: &DomainHandle, user: UserId, status: PresenceStatus, partners: &[UserId]) {
+        let channels: Vec<Channel> = partners.iter().copied().map(Channel::User).collect();
         if channels.is_empty() {
             return;
         }
@@ -202,17 +206,13 @@ impl HubInner {
         }
     }
 
-    /// Queues, for new connection `id` of `user`, a `presence` `active` event for each of their DM
-    /// partners who is active now (the most recently sent-to first, at most half the queue), so
+    /// Queues, for new connection `id`, a `presence` `active` event for each of the user's DM
+    /// `partners` who is active now (the most recently sent-to first, at most half the queue), so
     /// that a client knows who is online without waiting for changes. A partner whose presence
     /// event reached the connection in the meantime is left out: that event is newer.
-    async fn send_presence_snapshot(&self, tenant: &DomainHandle, id: u64, user: UserId) {
-        let snapshot = async {
-            let mut partners = self.presence.dm_partners(tenant, user).await?;
-            partners.truncate(self.settings.queue_capacity / 2);
-            self.presence.active(tenant, &partners, Timestamp::now()).await
-        };
-        let active = snapshot.await.unwrap_or_else(|error| {
+    async fn send_presence_snapshot(&self, tenant: &DomainHandle, id: u64, partners: &[UserId]) {
+        let partners = &partners[..partners.len().min(self.settings.queue_capacity / 2)];
+        let active = self.presence.active(tenant, partners, Timestamp::now()).await.unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot read the presence snapshot");
             Vec::new()
         });
@@ -297,14 +297,20 @@ impl Hub {
             closed: false,
         };
         self.inner.bus.subscribe(tenant, Channel::User(user)).await?;
+        // Both the announcement of this user and the snapshot for this connection go to the user's
+        // DM partners: read them once.
+        let partners = self.inner.presence.dm_partners(tenant, user).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot read the user's DM partners for presence");
+            Vec::new()
+        });
         if first_here {
             let deadline = self.inner.deadline();
             let arrived = self.inner.presence.refresh(tenant, &[user], &self.inner.instance, deadline).await?;
             if arrived.contains(&user) {
-                self.inner.announce(tenant, user, PresenceStatus::Active).await;
+                self.inner.announce_to(tenant, user, PresenceStatus::Active, &partners).await;
             }
         }
-        self.inner.send_presence_snapshot(tenant, id, user).await;
+        self.inner.send_presence_snapshot(tenant, id, &partners).await;
         Ok(connection)
     }
 
@@ -500,8 +506,9 @@ mod tests {
     #[tokio::test]
     async fn the_snapshot_names_active_partners_unless_a_newer_event_already_did() {
         let (hub, tenant) = hub_with_partner_online().await;
+        let partners = [user(2)];
         let mut fresh = register(&hub, 1, &[]);
-        hub.inner.send_presence_snapshot(&tenant, 1, user(1)).await;
+        hub.inner.send_presence_snapshot(&tenant, 1, &partners).await;
         let event = fresh.try_recv().expect("a snapshot entry");
         assert_eq!(*event, ChatEvent::Presence { user: user(2), status: PresenceStatus::Active });
         assert!(fresh.try_recv().is_err(), "one active partner, one event");
@@ -509,7 +516,7 @@ mod tests {
         // User 2's presence event reached this connection while the snapshot was being read: the
         // snapshot must not follow it with what may be an older state.
         let mut raced = register(&hub, 2, &[user(2)]);
-        hub.inner.send_presence_snapshot(&tenant, 2, user(1)).await;
+        hub.inner.send_presence_snapshot(&tenant, 2, &partners).await;
         assert!(raced.try_recv().is_err(), "no stale snapshot entry");
         assert!(hub.inner.registry().connections[&2].heard_presence.is_none(), "tracking ends with the snapshot");
     }
