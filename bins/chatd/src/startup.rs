@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::{App, HttpServer, middleware};
 use chat_domain::{DomainHandle, PagingLimits};
 use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
 use chat_service::{ChatService, Hub, HubSettings, ServiceSettings};
@@ -219,6 +219,7 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
             max_message_bytes: realtime.max_message_bytes,
             allowed_origins: realtime.allowed_origins.clone(),
         },
+        error_stacks: settings.env != Environment::Production,
         openapi: chat_transport::openapi().merge_from(<crate::telemetry::MetricsDoc as utoipa::OpenApi>::openapi()),
     }))
 }
@@ -272,7 +273,10 @@ impl Application {
                         .custom_request_replace("request", |request| format!("{} {}", request.method(), request.path()))
                         .log_target("chatd::http"),
                 )
-                .service(chat_transport::resource("/metrics", "GET").route(web::get().to(crate::telemetry::metrics)))
+                .service(
+                    chat_transport::resource("/metrics", "GET, HEAD")
+                        .route(chat_transport::get_or_head().to(crate::telemetry::metrics)),
+                )
                 .configure(chat_transport::configure(state.clone()))
         })
         // chatd handles the signals itself, to close realtime connections before stopping.

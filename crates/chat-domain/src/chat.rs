@@ -150,6 +150,7 @@ mod tests {
         assert_eq!(ChatTarget::parse_member("topic-42"), Ok(topic));
         assert_eq!(ChatTarget::parse_member("user-7"), Ok(ChatTarget::User(user(7))));
         assert_eq!(ChatTarget::parse("group", "1"), Err(DomainError::InvalidTarget("group".into())));
+        assert_eq!(DomainError::InvalidTarget("villain".into()).to_string(), r#"Invalid target "villain""#);
         assert!(ChatTarget::parse("user", "0").is_err());
         assert!(ChatTarget::parse_member("user-").is_err());
         assert!(ChatTarget::parse_member("nonsense").is_err());

@@ -2,14 +2,21 @@
 
 /// A rule of the domain that an input or an action broke. Each variant is something the caller
 /// did wrong (never an IO failure), so the transport answers it with a 4xx.
+///
+/// Where the original service had the same error, the text is the original's, word for word
+/// (its clients show it); chatd's own rules say what was wrong in the same plain style.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
-    /// The chat kind in a path was neither `user` nor `topic`.
-    #[error("Invalid message target '{0}', expected 'user' or 'topic'")]
+    /// The chat kind in a path was neither `user` nor `topic` (at most its first 64 characters).
+    #[error("Invalid target \"{0}\"")]
     InvalidTarget(String),
-    /// A message's `type` was missing or unknown.
-    #[error("Invalid message type, expected 'text' or 'image'")]
-    InvalidType,
+    /// A message's `type` was missing or unknown: what the client sent, as JavaScript would print
+    /// it (`undefined` when absent), at most 64 characters.
+    #[error("Invalid type \"{0}\"")]
+    InvalidType(String),
+    /// A text message without `text`, or an image message without `image` (the kind named).
+    #[error("Missing {0} property for {0}-message")]
+    MissingContent(&'static str),
     /// An argument (id, text, paging value, …) was malformed; the text says which and why.
     #[error("{0}")]
     InvalidArgument(String),

@@ -64,9 +64,10 @@ impl PageRequest {
         u64::from(self.page - 1) * u64::from(self.per_page)
     }
 
-    /// How many pages `total` entries fill.
+    /// How many pages `total` entries fill: `ceil(total / per_page)`, and 1 when there are none
+    /// (an empty inbox or chat is one empty page, as the original service answered).
     pub fn total_pages(self, total: u64) -> u64 {
-        total.div_ceil(u64::from(self.per_page))
+        total.div_ceil(u64::from(self.per_page)).max(1)
     }
 }
 
@@ -116,7 +117,8 @@ mod tests {
     fn page_arithmetic() {
         let page = PageRequest::new(3, 10);
         assert_eq!(page.skip(), 20);
-        assert_eq!(page.total_pages(0), 0);
+        assert_eq!(page.total_pages(0), 1);
+        assert_eq!(page.total_pages(1), 1);
         assert_eq!(page.total_pages(21), 3);
         assert_eq!(page.total_pages(30), 3);
     }

@@ -59,16 +59,37 @@ impl Default for JwtSettings {
 
 /// Why a token was refused.
 ///
-/// The texts say what was wrong with the token, never what it contained, so they can be logged.
+/// The texts are those of Node's `jsonwebtoken`, which checked the platform's tokens in the
+/// original service (its clients saw them), and never quote what the token contained, so they can
+/// be logged. The checks run in that library's order, so a token with several faults gets the
+/// same answer as there: its shape, then the signature's presence, the algorithm, the signature,
+/// the time claims, then chatd's own claims.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum TokenError {
-    /// The token failed verification: malformed, bad signature, expired, not yet valid, or
-    /// signed with an algorithm other than the configured one (including `none`).
-    #[error("invalid token: {0}")]
-    Invalid(String),
+    /// Not a JWT: not three dot-separated parts, or a header or payload that is not base64url JSON.
+    #[error("jwt malformed")]
+    Malformed,
+    /// A JWT without its signature part (`header.payload.`), as an `alg: none` token is.
+    #[error("jwt signature is required")]
+    SignatureRequired,
+    /// The header names another algorithm than the configured one (or none).
+    #[error("invalid algorithm")]
+    Algorithm,
+    /// The signature does not verify with the configured secret or key.
+    #[error("invalid signature")]
+    Signature,
+    /// `exp` has passed (beyond the leeway).
+    #[error("jwt expired")]
+    Expired,
+    /// `nbf` has not come yet (beyond the leeway).
+    #[error("jwt not active")]
+    NotActive,
+    /// A time claim that is not a number (`exp`, `nbf`).
+    #[error("invalid {0} value")]
+    BadClaim(String),
     /// The token is genuine but its user claim is missing, falsy, or not a positive integer
     /// (or a string of digits).
-    #[error("the token carries no valid user id")]
+    #[error("Incorrect token - please try a different one")]
     NoUserId,
     /// Topic access control is configured and the token's topics claim is neither a list of topic
     /// ids nor `"*"`.
@@ -84,6 +105,8 @@ pub struct TokenVerifier {
 
 struct Inner {
     algorithm: Algorithm,
+    /// The algorithm as a token's header names it (`HS256`, `EdDSA`, …).
+    algorithm_name: String,
     key: DecodingKey,
     validation: Validation,
     user_claim: String,
@@ -141,19 +164,18 @@ impl TokenVerifier {
         validation.validate_aud = false;
 
         let (user_claim, topics_claim) = (settings.user_claim.clone(), settings.topics_claim.clone());
-        Ok(Self { inner: Arc::new(Inner { algorithm, key, validation, user_claim, topics_claim }) })
+        let algorithm_name = format!("{algorithm:?}");
+        Ok(Self { inner: Arc::new(Inner { algorithm, algorithm_name, key, validation, user_claim, topics_claim }) })
     }
 
     /// Who this token speaks for — the user and the topics granted to them — if the token is
     /// genuine and current.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
         let inner = &*self.inner;
-        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-            token.trim(),
-            &inner.key,
-            &inner.validation,
-        )
-        .map_err(|error| TokenError::Invalid(reason(error.kind())))?;
+        let token = token.trim();
+        let data =
+            jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &inner.key, &inner.validation)
+                .map_err(|error| refusal(token, &inner.algorithm_name, error.kind()))?;
         let claims = data.claims;
         let user = claims
             .get(&inner.user_claim)
@@ -233,17 +255,47 @@ fn decoding_key(algorithm: Algorithm, settings: &JwtSettings) -> Result<Decoding
     }
 }
 
-/// A short, fixed description of why verification failed. Deliberately not the library's
-/// `Display`, which for JSON errors could quote parts of the token.
-fn reason(kind: &ErrorKind) -> String {
-    match kind {
-        ErrorKind::InvalidSignature => "bad signature".to_owned(),
-        ErrorKind::ExpiredSignature => "expired".to_owned(),
-        ErrorKind::ImmatureSignature => "not yet valid (nbf)".to_owned(),
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "algorithm not allowed".to_owned(),
-        ErrorKind::InvalidClaimFormat(claim) => format!("malformed {claim} claim"),
-        _ => "malformed token".to_owned(),
+/// Why `token` was refused, in Node's `jsonwebtoken` terms, given the error the library gave.
+///
+/// Only failures come here, so the common case pays for no second look at the token. The library
+/// checks the signature before the header's algorithm can even be named (it cannot parse
+/// `alg: none`) and reads no empty signature as missing; the shape, the signature's presence and
+/// the algorithm are therefore looked at here first, in the order the original's library did.
+fn refusal(token: &str, algorithm: &str, kind: &ErrorKind) -> TokenError {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return TokenError::Malformed;
+    };
+    let (Some(header), Some(_)) = (json_object(header), json_object(payload)) else {
+        return TokenError::Malformed;
+    };
+    if signature.is_empty() {
+        return TokenError::SignatureRequired;
     }
+    if header.get("alg").and_then(serde_json::Value::as_str) != Some(algorithm) {
+        return TokenError::Algorithm;
+    }
+    match kind {
+        // The header and payload decoded above, so what fails to decode now is the signature.
+        ErrorKind::InvalidSignature | ErrorKind::Base64(_) | ErrorKind::Provider(_) => TokenError::Signature,
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotActive,
+        ErrorKind::InvalidClaimFormat(claim) => TokenError::BadClaim(claim.clone()),
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => TokenError::Algorithm,
+        _ => TokenError::Malformed,
+    }
+}
+
+/// One part of a token, base64url (padded or not) over a JSON object.
+fn json_object(part: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    serde_json::from_slice(&LENIENT.decode(part).ok()?).ok()
 }
 
 #[cfg(test)]
@@ -273,9 +325,25 @@ mod tests {
     }
 
     #[test]
-    fn the_library_error_is_reduced_to_a_fixed_reason() {
-        assert_eq!(reason(&ErrorKind::ExpiredSignature), "expired");
-        assert_eq!(reason(&ErrorKind::InvalidAlgorithm), "algorithm not allowed");
-        assert_eq!(reason(&ErrorKind::InvalidToken), "malformed token");
+    fn a_refusal_looks_at_shape_signature_and_algorithm_before_the_library_error() {
+        // `{"alg":"HS256"}` and `{"user_id":7}`, base64url.
+        let (header, payload) = ("eyJhbGciOiJIUzI1NiJ9", "eyJ1c2VyX2lkIjo3fQ");
+        let refused = |token: &str, kind: ErrorKind| refusal(token, "HS256", &kind);
+        assert_eq!(refused("a.b", ErrorKind::InvalidToken), TokenError::Malformed);
+        assert_eq!(refused(&format!("{header}.{payload}.c.d"), ErrorKind::InvalidToken), TokenError::Malformed);
+        assert_eq!(refused(&format!("{header}.!!.c"), ErrorKind::InvalidSignature), TokenError::Malformed);
+        assert_eq!(
+            refused(&format!("{header}.{payload}."), ErrorKind::InvalidSignature),
+            TokenError::SignatureRequired
+        );
+        // `{"alg":"none"}`: the library cannot even parse it; it is an algorithm that is not allowed.
+        let none = "eyJhbGciOiJub25lIn0";
+        assert_eq!(refused(&format!("{none}.{payload}.c2ln"), ErrorKind::InvalidToken), TokenError::Algorithm);
+        let token = format!("{header}.{payload}.c2ln");
+        assert_eq!(refused(&token, ErrorKind::InvalidSignature), TokenError::Signature);
+        assert_eq!(refused(&token, ErrorKind::ExpiredSignature), TokenError::Expired);
+        assert_eq!(refused(&token, ErrorKind::ImmatureSignature), TokenError::NotActive);
+        assert_eq!(refused(&token, ErrorKind::InvalidClaimFormat("exp".into())), TokenError::BadClaim("exp".into()));
+        assert_eq!(TokenError::BadClaim("exp".into()).to_string(), "invalid exp value");
     }
 }

@@ -1,12 +1,13 @@
-//! The error body, `{"error": true, "code", "name", "message", "status"}`, and the one place every
-//! error becomes a status code and that body.
+//! The error body, `{"error": true, "code", "name", "message", "status"}` (plus `stack` outside
+//! production), and the one place every error becomes a status code and that body. Where the
+//! original service had an error, its status, code, name and message are kept word for word.
 
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chat_domain::DomainError;
 use chat_identity::TokenError;
 use chat_service::ServiceError;
@@ -14,41 +15,65 @@ use chat_storage::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::ApiState;
+
 /// An error as a client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     status: StatusCode,
+    /// `None` where the original service sent `"code": null`.
     code: Option<&'static str>,
     name: &'static str,
     message: String,
+    /// What the first line of `stack` says after the name, where that is not the message (the
+    /// original's internal text: `Route at /api/nothing was not found`).
+    detail: Option<String>,
     /// Seconds to wait before trying again (the `Retry-After` header).
     retry_after: Option<u64>,
     /// The methods a route does answer (the `Allow` header of a 405).
     allow: Option<&'static str>,
 }
 
-/// The body of every error answer (the original service's, without `stack`).
+/// The body of every error answer (the original service's).
 #[derive(Serialize, ToSchema)]
 #[schema(as = Error)]
 pub(crate) struct ErrorBody<'a> {
     /// Always `true`.
     #[schema(schema_with = crate::openapi::schemas::always_true)]
     error: bool,
-    /// Stable, for programs: `INVALID_ARGUMENT`, `NOT_AUTHENTICATED`, …
-    #[schema(value_type = String)]
+    /// Stable, for programs: `INVALID_ARGUMENT`, `NOT_AUTHENTICATED`, …; `null` for the errors the
+    /// original service sent without a code.
+    #[schema(value_type = Option<String>)]
     code: Option<&'a str>,
-    /// The error's class as the original named it: `ArgumentError`, `UnauthenticatedError`, …
+    /// The error's class as the original named it: `ArgumentError`, `JsonWebTokenError`, …
     name: &'a str,
-    /// For people; may change.
+    /// For people.
     message: &'a str,
     /// The HTTP status again.
     #[schema(minimum = 400, maximum = 599)]
     status: u16,
+    /// Outside production only (`env`), as in the original: one line, `<name>: <what happened>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    stack: Option<String>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, name: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code: Some(code), name, message: message.into(), retry_after: None, allow: None }
+        Self::uncoded(status, name, message).with_code(code)
+    }
+
+    /// An error the original service sent with `"code": null`.
+    fn uncoded(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code: None, name, message: message.into(), detail: None, retry_after: None, allow: None }
+    }
+
+    fn with_code(self, code: &'static str) -> Self {
+        Self { code: Some(code), ..self }
+    }
+
+    fn with_detail(self, detail: impl Into<String>) -> Self {
+        Self { detail: Some(detail.into()), ..self }
     }
 
     /// 401: the request carries no token.
@@ -56,29 +81,44 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "NOT_AUTHENTICATED", "UnauthenticatedError", "You are not authenticated")
     }
 
-    /// 401: the token is not valid.
+    /// 401: the token is not valid, named and worded as the original's (Node's `jsonwebtoken`).
     pub fn invalid_token(error: &TokenError) -> Self {
-        let message = match error {
-            TokenError::Invalid(why) => format!("Invalid token: {why}"),
-            TokenError::NoUserId => "Invalid token: it carries no valid user id".to_owned(),
-            TokenError::BadTopics => "Invalid token: its topics claim is not a list of topic ids".to_owned(),
-        };
-        Self::new(StatusCode::UNAUTHORIZED, "INVALID_TOKEN_ERR", "UnauthorizedError", message)
+        let refused = |name| Self::new(StatusCode::UNAUTHORIZED, "INVALID_TOKEN_ERR", name, error.to_string());
+        match error {
+            // The original answered a token that is no JWT at all in words of its own.
+            TokenError::Malformed => refused("JsonWebTokenError")
+                .with_detail(error.to_string())
+                .with_message("Your token is invalid - please check it and try again"),
+            TokenError::SignatureRequired | TokenError::Algorithm | TokenError::Signature | TokenError::BadClaim(_) => {
+                refused("JsonWebTokenError")
+            }
+            TokenError::Expired => refused("TokenExpiredError"),
+            TokenError::NotActive => refused("NotBeforeError"),
+            TokenError::NoUserId => refused("UnauthenticatedError"),
+            // chatd's own: the original had no topic access control.
+            TokenError::BadTopics => {
+                refused("UnauthorizedError").with_message("Invalid token: its topics claim is not a list of topic ids")
+            }
+        }
     }
 
-    /// 400: the body is not JSON.
+    fn with_message(self, message: impl Into<String>) -> Self {
+        Self { message: message.into(), ..self }
+    }
+
+    /// 400: the body is not JSON (the original's body parser's `SyntaxError`).
     pub fn invalid_json(why: &str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
-            "BadRequestError",
-            format!("The body is not valid JSON: {why}"),
-        )
+        Self::uncoded(StatusCode::BAD_REQUEST, "SyntaxError", format!("The body is not valid JSON: {why}"))
     }
 
     /// 400: an argument is wrong.
     pub fn argument(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "ArgumentError", message)
+    }
+
+    /// 413: the body is over the limit (the original's body parser's words).
+    fn payload_too_large() -> Self {
+        Self::uncoded(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeError", "request entity too large")
     }
 
     /// 431: the request line and headers are larger than `limit` bytes.
@@ -109,31 +149,40 @@ impl ApiError {
         }
     }
 
-    /// 404: no route at this path.
-    pub fn route_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "RouteNotFoundError", "Route not found")
+    /// 404: no route at `path`.
+    pub fn route_not_found(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "RouteNotFoundError",
+            "Route not found - please check your URL and try again",
+        )
+        .with_detail(format!("Route at {path} was not found"))
     }
 
     /// 500: the routes were mounted without their [`crate::ApiState`] — a wiring bug.
     pub(crate) fn state_missing() -> Self {
         tracing::error!("the chat API state is not registered in the app");
-        Self::from_status(StatusCode::INTERNAL_SERVER_ERROR)
+        Self::internal(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// The error for a response actix made itself (an oversized body, a wrong method, …).
-    fn from_status(status: StatusCode) -> Self {
+    fn internal(status: StatusCode) -> Self {
+        Self::new(status, "INTERNAL_ERROR", "InternalServerError", "Something went wrong")
+    }
+
+    /// The error for a response actix made itself (an oversized body, a wrong method, …) to a
+    /// request for `path`.
+    fn from_status(status: StatusCode, path: &str) -> Self {
         match status {
-            StatusCode::NOT_FOUND => Self::route_not_found(),
+            StatusCode::NOT_FOUND => Self::route_not_found(path),
             StatusCode::METHOD_NOT_ALLOWED => {
                 Self::new(status, "METHOD_NOT_ALLOWED", "MethodNotAllowedError", "Method not allowed on this route")
             }
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::new(status, "PAYLOAD_TOO_LARGE", "PayloadTooLargeError", "The request body is too large")
-            }
+            StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
             status if status.is_client_error() => {
                 Self::new(status, "BAD_REQUEST", "BadRequestError", status.canonical_reason().unwrap_or("Bad request"))
             }
-            status => Self::new(status, "INTERNAL_ERROR", "InternalServerError", "Something went wrong"),
+            status => Self::internal(status),
         }
     }
 
@@ -142,9 +191,34 @@ impl ApiError {
         self.status
     }
 
-    /// The stable error code.
+    /// The stable error code; `None` for the errors the original sent with `"code": null`.
     pub fn code(&self) -> Option<&'static str> {
         self.code
+    }
+
+    /// The error's name, as the original named it (`ArgumentError`, `JsonWebTokenError`, …).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The answer: status, headers and the error body, with the one-line `stack` when `stack`.
+    pub(crate) fn response(&self, stack: bool) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Some(allow) = self.allow {
+            response.insert_header((header::ALLOW, allow));
+        }
+        let stack = stack.then(|| format!("{}: {}", self.name, self.detail.as_deref().unwrap_or(&self.message)));
+        response.json(ErrorBody {
+            error: true,
+            code: self.code,
+            name: self.name,
+            message: &self.message,
+            status: self.status.as_u16(),
+            stack,
+        })
     }
 }
 
@@ -159,21 +233,9 @@ impl ResponseError for ApiError {
         self.status
     }
 
+    /// The body without `stack`; [`error_bodies`] adds it outside production.
     fn error_response(&self) -> HttpResponse<BoxBody> {
-        let mut response = HttpResponse::build(self.status);
-        if let Some(seconds) = self.retry_after {
-            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
-        }
-        if let Some(allow) = self.allow {
-            response.insert_header((header::ALLOW, allow));
-        }
-        response.json(ErrorBody {
-            error: true,
-            code: self.code,
-            name: self.name,
-            message: &self.message,
-            status: self.status.as_u16(),
-        })
+        self.response(false)
     }
 }
 
@@ -184,11 +246,14 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidTarget(_) => {
                 Self::new(StatusCode::BAD_REQUEST, "MESSAGES_INVALID_TARGET", "ArgumentError", message)
             }
-            DomainError::InvalidType => {
+            DomainError::InvalidType(_) => {
                 Self::new(StatusCode::BAD_REQUEST, "MESSAGES_INVALID_TYPE", "ArgumentError", message)
             }
-            DomainError::InvalidArgument(_) | DomainError::NothingToApply => Self::argument(message),
-            DomainError::MessageNotFound => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NotFoundError", message),
+            DomainError::MissingContent(_) | DomainError::NothingToApply => {
+                Self::uncoded(StatusCode::BAD_REQUEST, "ArgumentError", message)
+            }
+            DomainError::InvalidArgument(_) => Self::argument(message),
+            DomainError::MessageNotFound => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NotFound", message),
             DomainError::NotAuthor | DomainError::NotRecipient => {
                 Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", "ForbiddenError", message)
             }
@@ -234,27 +299,40 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Storage(cause) => {
                 tracing::error!(%cause, "storage failed");
-                Self::from_status(StatusCode::INTERNAL_SERVER_ERROR)
+                Self::internal(StatusCode::INTERNAL_SERVER_ERROR)
             }
         }
     }
 }
 
-/// Middleware that gives every error response without a JSON body (those actix makes itself: an
-/// oversized body, an unknown method, a bad path) the error body, so clients see one shape.
+/// Whether error bodies carry `stack` for this request's app (outside production).
+pub(crate) fn shows_stack(request: &HttpRequest) -> bool {
+    request.app_data::<web::Data<ApiState>>().is_some_and(|state| state.inner.error_stacks)
+}
+
+/// Middleware that gives every error response the error body, so clients see one shape: those
+/// actix makes itself (an oversized body, a bad path) get one made from their status, and outside
+/// production (`ApiParts::error_stacks`) chatd's own get their one-line `stack`.
 pub fn error_bodies<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|response: ServiceResponse<B>| {
-        let is_json = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/json"));
-        if is_json {
-            return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
-        }
-        let error = ApiError::from_status(response.status());
+        let stack = shows_stack(response.request());
+        let own = response.response().error().and_then(|error| error.as_error::<ApiError>());
+        let is_json = || {
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.starts_with("application/json"))
+        };
+        let error = match own {
+            Some(error) if stack => error.clone(),
+            // Already the error body (or another JSON answer of its own, like an Engine.IO error's).
+            Some(_) => return Ok(ErrorHandlerResponse::Response(response.map_into_left_body())),
+            None if is_json() => return Ok(ErrorHandlerResponse::Response(response.map_into_left_body())),
+            None => ApiError::from_status(response.status(), response.request().path()),
+        };
         let (request, _) = response.into_parts();
-        let response = ServiceResponse::new(request, error.error_response());
+        let response = ServiceResponse::new(request, error.response(stack));
         Ok(ErrorHandlerResponse::Response(response.map_into_right_body()))
     })
 }

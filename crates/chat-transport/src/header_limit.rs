@@ -7,7 +7,7 @@
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
+use actix_web::web;
 
 use crate::{ApiError, ApiState};
 
@@ -32,7 +32,7 @@ pub async fn header_limit<B: MessageBody>(
     let limit = request.app_data::<web::Data<ApiState>>().map(|state| state.inner.header_limit);
     match limit {
         Some(limit) if head_size(&request) > limit => {
-            let response = ApiError::headers_too_large(limit).error_response();
+            let response = ApiError::headers_too_large(limit).response(crate::error::shows_stack(request.request()));
             Ok(request.into_response(response).map_into_right_body())
         }
         _ => next.call(request).await.map(ServiceResponse::map_into_left_body),

@@ -17,7 +17,11 @@ pub async fn http_metrics(
     let started = Instant::now();
     let method = request.method().to_string();
     let response = next.call(request).await?;
-    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let mut route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    // `/api/list/` is the same route as `/api/list` (routing ignores a trailing slash).
+    if route.len() > 1 && route.ends_with('/') {
+        route.pop();
+    }
     let status = response.status().as_u16().to_string();
     metrics::counter!("chatd_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);

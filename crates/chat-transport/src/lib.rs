@@ -38,7 +38,7 @@ pub use http_metrics::http_metrics;
 pub use openapi::openapi;
 pub use realtime::RealtimeSettings;
 pub use request_id::{REQUEST_ID, request_ids};
-pub use routes::resource;
+pub use routes::{get_or_head, resource};
 pub use tenant::Tenants;
 
 /// Largest request body accepted (the original's limit).
@@ -63,6 +63,9 @@ pub struct ApiParts {
     pub header_limit: usize,
     /// Realtime timings and limits.
     pub realtime: RealtimeSettings,
+    /// Whether error bodies carry the original's one-line `stack` (`<name>: <what happened>`), as
+    /// it did outside production. Never frames or internals.
+    pub error_stacks: bool,
     /// The OpenAPI document served at `GET /api/openapi.json`: [`openapi()`], plus whatever routes
     /// the embedding application serves itself. Served as configured: with this chatd's text length
     /// and token header, and the `431` of [`header_limit`] on every operation.

@@ -2,7 +2,7 @@
 //! shape the answer. Each handler's `#[utoipa::path]` is its entry in the OpenAPI document.
 
 use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, guard, web};
 use chat_domain::{ChatTarget, Keyspace, MessageId};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -26,13 +26,17 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::argument(error.to_string()).into()))
         .configure(crate::realtime::register)
-        .service(resource("/", "GET").route(web::get().to(about)))
-        .service(resource("/healthz", "GET").route(web::get().to(healthz)))
-        .service(resource("/readyz", "GET").route(web::get().to(readyz)))
-        .service(resource("/api", "GET").route(web::get().to(welcome)))
-        .service(resource("/api/openapi.json", "GET").route(web::get().to(openapi_document)))
-        .service(resource("/api/list", "GET").route(web::get().to(inbox)))
-        .service(resource("/api/{target}/{id}", "GET, POST").route(web::get().to(history)).route(web::post().to(send)))
+        .service(resource("/", "GET, HEAD").route(get_or_head().to(about)))
+        .service(resource("/healthz", "GET, HEAD").route(get_or_head().to(healthz)))
+        .service(resource("/readyz", "GET, HEAD").route(get_or_head().to(readyz)))
+        .service(resource("/api", "GET, HEAD").route(get_or_head().to(welcome)))
+        .service(resource("/api/openapi.json", "GET, HEAD").route(get_or_head().to(openapi_document)))
+        .service(resource("/api/list", "GET, HEAD").route(get_or_head().to(inbox)))
+        .service(
+            resource("/api/{target}/{id}", "GET, HEAD, POST")
+                .route(get_or_head().to(history))
+                .route(web::post().to(send)),
+        )
         .service(
             resource("/api/{target}/{id}/{message_id}", "POST, DELETE")
                 .route(web::post().to(edit))
@@ -41,11 +45,21 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
         .default_service(web::to(not_found));
 }
 
-/// A resource whose other methods are answered 405 with `Allow: <allow>` and the error body.
+/// A resource at `path` and at `path/` (routing is not strict about a trailing slash, as the
+/// original's Express was not), whose other methods are answered 405 with `Allow: <allow>` and
+/// the error body.
 pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move {
+    let bare = path.trim_end_matches('/');
+    let paths = if bare.is_empty() { vec!["/".to_owned()] } else { vec![bare.to_owned(), format!("{bare}/")] };
+    web::resource(paths).default_service(web::to(move || async move {
         Err::<HttpResponse, ApiError>(ApiError::method_not_allowed(allow))
     }))
+}
+
+/// A route for `GET` and `HEAD`: HTTP's `HEAD` is the `GET` answer without its body (actix-http
+/// leaves the body out, keeping its `Content-Length`), as Express answered it.
+pub fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// What this service is.
@@ -152,8 +166,8 @@ async fn openapi_document(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::json()).body(state.openapi_json())
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::route_not_found())
+async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::route_not_found(request.path()))
 }
 
 /// A page of the caller's inbox.

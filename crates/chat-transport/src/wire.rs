@@ -128,7 +128,8 @@ pub(crate) struct PageState {
     per_page: u32,
     /// Entries in the whole inbox, or messages in the whole chat.
     total: u64,
-    /// `ceil(total / per_page)`; 0 when `total` is 0.
+    /// `ceil(total / per_page)`, and 1 when `total` is 0 (one empty page).
+    #[schema(minimum = 1)]
     total_pages: u64,
 }
 
@@ -241,16 +242,36 @@ pub(crate) fn message_body(mut body: Map<String, Value>, max_chars: usize) -> Re
     let kind = body.remove("type");
     match kind.as_ref().and_then(Value::as_str) {
         Some("text") => match body.remove("text") {
-            None | Some(Value::Null) => Err(DomainError::InvalidArgument("text is required for text messages".into())),
+            None | Some(Value::Null) => Err(DomainError::MissingContent("text")),
             Some(text) => text_field(text, max_chars).map(MessageBody::Text),
         },
         Some("image") => match body.remove("image") {
-            None | Some(Value::Null) => {
-                Err(DomainError::InvalidArgument("image is required for image messages".into()))
-            }
+            None | Some(Value::Null) => Err(DomainError::MissingContent("image")),
             Some(image) => image_field(image).map(MessageBody::Image),
         },
-        _ => Err(DomainError::InvalidType),
+        _ => Err(DomainError::InvalidType(js_string(kind.as_ref()).chars().take(64).collect())),
+    }
+}
+
+/// A JSON value as JavaScript's `String(value)` prints it (`undefined` for none), the way the
+/// original service quoted an unknown `type` in its error message.
+fn js_string(value: Option<&Value>) -> String {
+    match value {
+        None => "undefined".to_owned(),
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(number)) => match number.as_f64() {
+            // JavaScript has one number type: `1.0` prints as `1`.
+            Some(float) if number.is_f64() && float.fract() == 0.0 && float.abs() < 1e21 => format!("{float:.0}"),
+            _ => number.to_string(),
+        },
+        // `[1, null, "a"].join()` is `1,,a`.
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| if item.is_null() { String::new() } else { js_string(Some(item)) })
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(Value::Object(_)) => "[object Object]".to_owned(),
+        Some(other) => other.to_string(),
     }
 }
 
@@ -323,4 +344,30 @@ pub(crate) struct MessagePath {
     /// else is answered like an unknown message, 404.
     #[param(value_type = String, format = "uuid")]
     pub(crate) message_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_unknown_type_is_quoted_as_javascript_prints_it() {
+        let quoted = |value: Value| js_string(Some(&value));
+        assert_eq!(js_string(None), "undefined");
+        assert_eq!(quoted(json!("video")), "video");
+        assert_eq!(quoted(json!(null)), "null");
+        assert_eq!(quoted(json!(true)), "true");
+        assert_eq!(quoted(json!(42)), "42");
+        assert_eq!(quoted(json!(1.0)), "1");
+        assert_eq!(quoted(json!(-2.5)), "-2.5");
+        assert_eq!(quoted(json!([1, null, "a", [2, 3]])), "1,,a,2,3");
+        assert_eq!(quoted(json!({"a": 1})), "[object Object]");
+        let body = |value: Value| message_body(value.as_object().cloned().unwrap_or_default(), 10);
+        assert_eq!(body(json!({})), Err(DomainError::InvalidType("undefined".into())));
+        assert_eq!(body(json!({"type": "x".repeat(100)})), Err(DomainError::InvalidType("x".repeat(64))));
+        assert_eq!(body(json!({"type": "text"})), Err(DomainError::MissingContent("text")));
+        assert_eq!(body(json!({"type": "image", "image": null})), Err(DomainError::MissingContent("image")));
+    }
 }

@@ -36,11 +36,12 @@ async fn unknown_paths_and_methods_answer_the_error_body(backend: Backend) {
     assert_eq!(missing.body["name"], json!("RouteNotFoundError"));
     app.request(Method::GET, "/api/user/1/2/3/4", Some(&token(1)), None).await.assert_error(404, "NOT_FOUND");
     for (method, path, allow) in [
-        (Method::PUT, "/api/user/2", "GET, POST"),
-        (Method::PATCH, "/api/list", "GET"),
+        (Method::PUT, "/api/user/2", "GET, HEAD, POST"),
+        (Method::PATCH, "/api/list", "GET, HEAD"),
         (Method::GET, "/api/user/2/7d3f1c1e-0000-4000-8000-000000000000", "POST, DELETE"),
-        (Method::DELETE, "/healthz", "GET"),
-        (Method::POST, "/metrics", "GET"),
+        (Method::DELETE, "/healthz", "GET, HEAD"),
+        (Method::POST, "/metrics", "GET, HEAD"),
+        (Method::OPTIONS, "/api/", "GET, HEAD"),
     ] {
         let answer = app.request(method, path, Some(&token(1)), None).await;
         answer.assert_error(405, "METHOD_NOT_ALLOWED");

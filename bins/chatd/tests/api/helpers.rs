@@ -66,9 +66,11 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// Asserts the error body of the original: `{error: true, code, name, message, status}`.
+    /// Asserts the error body of the original: `{error: true, code, name, message, status}`, with
+    /// this `code` (a string, or [`NULL`] where the original sent `"code": null`).
     #[track_caller]
-    pub fn assert_error(&self, status: u16, code: &str) {
+    pub fn assert_error<'c>(&self, status: u16, code: impl Into<Option<&'c str>>) {
+        let code = code.into();
         assert_eq!(self.status.as_u16(), status, "status of {:#}", self.body);
         assert_eq!(self.body["error"], json!(true), "{:#}", self.body);
         assert_eq!(self.body["code"], json!(code), "{:#}", self.body);
@@ -77,6 +79,9 @@ impl Answer {
         assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{:#}", self.body);
     }
 }
+
+/// The `code` of the errors the original service sent with `"code": null`.
+pub const NULL: Option<&str> = None;
 
 /// Unique names for each test's prefix.
 fn unique(kind: &str) -> String {

@@ -45,6 +45,8 @@ async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: B
     let four = app.get("/api/list", 4).await;
     assert_eq!(four.body["entries"], json!([]));
     assert_eq!(four.body["state"]["total"], json!(0));
+    // An empty inbox is one empty page, as the original answered.
+    assert_eq!(four.body["state"]["total_pages"], json!(1));
 }
 both!(inbox_order, the_inbox_lists_chats_newest_first_with_their_latest_message);
 

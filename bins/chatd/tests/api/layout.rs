@@ -159,6 +159,10 @@ async fn chatd_reads_and_extends_what_the_original_wrote() {
     assert_eq!(entries[0]["timestamp"]["epoch"], json!(1795613395533_i64));
     assert_eq!((entries[1]["type"].clone(), entries[1]["id"].clone()), (json!("topic"), json!(42)));
     assert_eq!(entries[1]["latest"]["text"], json!("second post in topic 42"));
+    // The entry's timestamp is the inbox score — when 388636 last posted in the topic — even though
+    // the topic's latest message (by 524376) is newer.
+    assert_eq!(entries[1]["timestamp"], json!({"epoch": 1795613395159_i64, "iso": "2026-11-25T13:29:55.159Z"}));
+    assert_eq!(entries[1]["latest"]["timestamp"]["epoch"], json!(1795613395224_i64));
 
     // 99 < 1000 numerically, so both sides find dm:99-1000.
     assert_eq!(app.texts("/api/user/1000", 99).await, ["numeric ordering: 99 < 1000"]);

@@ -10,6 +10,7 @@ mod redis_server;
 
 mod auth;
 mod basics;
+mod compat;
 mod consistency;
 mod cors;
 mod edits;

@@ -44,16 +44,30 @@ async fn bad_and_missing_tokens_are_refused(backend: Backend) {
     let mut settings = test_settings();
     settings.realtime.auth_timeout_ms = 300;
     let app = spawn_app_with(backend, settings, None).await;
+    // The original's words (socketio-jwt passing on Node's jsonwebtoken's).
     let expired = token_for(json!({"user_id": 1, "exp": 1_000_000_000}));
-    for url in [format!("/ws?token={expired}"), "/ws?token=garbage".to_owned()] {
+    let anonymous = token_for(json!({"sub": "1"}));
+    for (url, message) in [
+        (format!("/ws?token={expired}"), "jwt expired"),
+        ("/ws?token=garbage".to_owned(), "jwt malformed"),
+        (format!("/ws?token={anonymous}"), "Incorrect token - please try a different one"),
+    ] {
         let mut client = WsClient::connect(app.ws_url(&url)).await;
-        assert_unauthorized(&client.expect("unauthorized").await);
+        let data = client.expect("unauthorized").await;
+        assert_unauthorized(&data);
+        assert_eq!(data["message"], json!(message), "{url}");
         assert_eq!(client.next().await, Incoming::Closed(Some((1008, "unauthorized".into()))));
     }
-    let mut bad_event = WsClient::connect(app.ws_url("/ws")).await;
-    bad_event.send("authenticate", json!({"token": "nope"})).await;
-    assert_unauthorized(&bad_event.expect("unauthorized").await);
-    assert_eq!(bad_event.next().await, Incoming::Closed(Some((1008, "unauthorized".into()))));
+    for (data, message) in
+        [(json!({"token": "nope"}), "jwt malformed"), (json!({"token": 42}), "invalid token datatype")]
+    {
+        let mut bad_event = WsClient::connect(app.ws_url("/ws")).await;
+        bad_event.send("authenticate", data).await;
+        let refused = bad_event.expect("unauthorized").await;
+        assert_unauthorized(&refused);
+        assert_eq!(refused["message"], json!(message));
+        assert_eq!(bad_event.next().await, Incoming::Closed(Some((1008, "unauthorized".into()))));
+    }
 
     let mut silent = WsClient::connect(app.ws_url("/ws")).await;
     let data = silent.expect("unauthorized").await;

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, both, spawn_app, spawn_app_with, test_settings, token};
+use crate::helpers::{Backend, NULL, both, spawn_app, spawn_app_with, test_settings, token};
 
 async fn a_text_message_is_stored_and_answered_like_the_original(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -77,11 +77,11 @@ struct BadSend {
     path: &'static str,
     body: Vec<u8>,
     status: u16,
-    code: &'static str,
+    code: Option<&'static str>,
 }
 
-fn bad(path: &'static str, body: Value, status: u16, code: &'static str) -> BadSend {
-    BadSend { path, body: body.to_string().into_bytes(), status, code }
+fn bad(path: &'static str, body: Value, status: u16, code: impl Into<Option<&'static str>>) -> BadSend {
+    BadSend { path, body: body.to_string().into_bytes(), status, code: code.into() }
 }
 
 async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
@@ -95,16 +95,16 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
         bad("/api/user/2", json!({"text": "no type"}), 400, "MESSAGES_INVALID_TYPE"),
         bad("/api/user/2", json!({"type": "video", "text": "x"}), 400, "MESSAGES_INVALID_TYPE"),
         bad("/api/user/2", json!({"type": 1, "text": "x"}), 400, "MESSAGES_INVALID_TYPE"),
-        bad("/api/user/2", json!({"type": "text"}), 400, "INVALID_ARGUMENT"),
-        bad("/api/user/2", json!({"type": "text", "text": null}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "text"}), 400, NULL),
+        bad("/api/user/2", json!({"type": "text", "text": null}), 400, NULL),
         bad("/api/user/2", json!({"type": "text", "text": 42}), 400, "INVALID_ARGUMENT"),
         bad("/api/user/2", json!({"type": "text", "text": ["a"]}), 400, "INVALID_ARGUMENT"),
         bad("/api/user/2", json!({"type": "text", "text": {"a": 1}}), 400, "INVALID_ARGUMENT"),
         bad("/api/user/2", json!({"type": "text", "text": ""}), 400, "INVALID_ARGUMENT"),
         bad("/api/user/2", json!({"type": "text", "text": "   "}), 400, "INVALID_ARGUMENT"),
         bad("/api/user/2", json!({"type": "text", "text": "eleven char"}), 400, "INVALID_ARGUMENT"),
-        bad("/api/user/2", json!({"type": "image"}), 400, "INVALID_ARGUMENT"),
-        bad("/api/user/2", json!({"type": "image", "image": null}), 400, "INVALID_ARGUMENT"),
+        bad("/api/user/2", json!({"type": "image"}), 400, NULL),
+        bad("/api/user/2", json!({"type": "image", "image": null}), 400, NULL),
         bad("/api/user/2", json!({"type": "image", "image": false}), 400, "INVALID_ARGUMENT"),
         bad("/api/user/2", json!({"type": "image", "image": 0}), 400, "INVALID_ARGUMENT"),
         bad("/api/user/2", json!({"type": "image", "image": ""}), 400, "INVALID_ARGUMENT"),
@@ -120,20 +120,20 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
         bad("/api/user/99999999999999999999", json!({"type": "text", "text": "x"}), 400, "INVALID_ARGUMENT"),
         bad("/api/user/2%3A3", json!({"type": "text", "text": "x"}), 400, "INVALID_ARGUMENT"),
         bad("/api/topic/*", json!({"type": "text", "text": "x"}), 400, "INVALID_ARGUMENT"),
-        BadSend { path: "/api/user/2", body: b"{\"type\": \"text\", ".to_vec(), status: 400, code: "INVALID_JSON" },
-        BadSend { path: "/api/user/2", body: b"not json".to_vec(), status: 400, code: "INVALID_JSON" },
-        BadSend { path: "/api/user/2", body: vec![b'"', 0xff, 0xfe, b'"'], status: 400, code: "INVALID_JSON" },
+        BadSend { path: "/api/user/2", body: b"{\"type\": \"text\", ".to_vec(), status: 400, code: NULL },
+        BadSend { path: "/api/user/2", body: b"not json".to_vec(), status: 400, code: NULL },
+        BadSend { path: "/api/user/2", body: vec![b'"', 0xff, 0xfe, b'"'], status: 400, code: NULL },
         BadSend {
             path: "/api/user/2",
             body: br#"{"type": "text", "text": "lone \ud800 surrogate"}"#.to_vec(),
             status: 400,
-            code: "INVALID_JSON",
+            code: NULL,
         },
         BadSend {
             path: "/api/user/2",
             body: format!(r#"{{"type": "image", "image": {}{}}}"#, "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
             status: 400,
-            code: "INVALID_JSON",
+            code: NULL,
         },
     ];
     for case in cases {
@@ -157,7 +157,8 @@ async fn bodies_over_one_megabyte_are_413(backend: Backend) {
     let before = app.snapshot(&[1, 2]).await;
     let huge = json!({"type": "image", "image": "x".repeat(1024 * 1024)}).to_string().into_bytes();
     let answer = app.request(Method::POST, "/api/user/2", Some(&token(1)), Some(huge)).await;
-    answer.assert_error(413, "PAYLOAD_TOO_LARGE");
+    answer.assert_error(413, NULL);
+    assert_eq!(answer.body["message"], json!("request entity too large"));
     // Just under the limit is fine.
     let fits = json!({"type": "image", "image": "x".repeat(1000 * 1000)}).to_string().into_bytes();
     let answer = app.request(Method::POST, "/api/user/2", Some(&token(1)), Some(fits)).await;

@@ -224,14 +224,15 @@ impl ChatStore for RedisStore {
             }
         }
         // The page and the latest messages are two reads: a message sent in between shows as the
-        // latest, and its chat as updated then.
+        // latest, while `updated` stays the score the page was ordered by (the original's
+        // timestamp), so that the entries' order and timestamps always agree.
         let entries = rows
             .into_iter()
             .zip(latest)
-            .map(|((target, updated), latest)| {
-                let latest = latest.as_deref().and_then(decode_or_skip);
-                let updated = latest.as_ref().map_or(updated, |message| updated.max(message.timestamp));
-                InboxEntry { target, updated, latest }
+            .map(|((target, updated), latest)| InboxEntry {
+                target,
+                updated,
+                latest: latest.as_deref().and_then(decode_or_skip),
             })
             .collect();
         Ok(InboxPage { total, entries })

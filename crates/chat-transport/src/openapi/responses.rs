@@ -4,7 +4,7 @@
 
 use utoipa::ToResponse;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
 /// A header an error answer carries.
@@ -16,10 +16,15 @@ enum Header {
     Allow,
 }
 
-/// The response: the `Error` body with `code` one of `codes` and `status` the status.
-fn error(status: u16, codes: &[&'static str], description: &str, headers: &[Header]) -> Response {
+/// The response: the `Error` body with `code` one of `codes` (`None`: `null`, as the original sent
+/// for some errors) and `status` the status.
+fn error(status: u16, codes: &[Option<&'static str>], description: &str, headers: &[Header]) -> Response {
+    let types = if codes.contains(&None) { vec![Type::String, Type::Null] } else { vec![Type::String] };
     let narrowed = ObjectBuilder::new()
-        .property("code", ObjectBuilder::new().schema_type(Type::String).enum_values(Some(codes.iter().copied())))
+        .property(
+            "code",
+            ObjectBuilder::new().schema_type(SchemaType::from_iter(types)).enum_values(Some(codes.iter().copied())),
+        )
         .property("status", ObjectBuilder::new().schema_type(Type::Integer).enum_values(Some([status])));
     let body = AllOfBuilder::new().item(Ref::from_schema_name("Error")).item(narrowed);
     let mut response = ResponseBuilder::new()
@@ -46,16 +51,26 @@ fn error(status: u16, codes: &[&'static str], description: &str, headers: &[Head
     response.build()
 }
 
+/// One code of a response's list: a string, or `null`.
+macro_rules! code {
+    (null) => {
+        None
+    };
+    ($code:literal) => {
+        Some($code)
+    };
+}
+
 /// Declares a unit type per named response, with its `ToResponse`.
 macro_rules! error_responses {
-    ($($name:ident: $status:literal [$($code:literal),+ $(,)?] $description:literal $(, $header:ident)*;)+) => {
+    ($($name:ident: $status:literal [$($code:tt),+ $(,)?] $description:literal $(, $header:ident)*;)+) => {
         $(
             #[doc = $description]
             pub(crate) struct $name;
 
             impl<'r> ToResponse<'r> for $name {
                 fn response() -> (&'r str, RefOr<Response>) {
-                    let response = error($status, &[$($code),+], $description, &[$(Header::$header),*]);
+                    let response = error($status, &[$(code!($code)),+], $description, &[$(Header::$header),*]);
                     (stringify!($name), response.into())
                 }
             }
@@ -65,8 +80,8 @@ macro_rules! error_responses {
 
 error_responses! {
     InvalidToken: 401 ["INVALID_TOKEN_ERR"]
-        "A token was sent and refused (bad signature, expired, wrong algorithm, no valid user id, a \
-         topics claim that is not a list of topic ids).";
+        "A token was sent and refused (malformed, no signature, wrong algorithm, bad signature, \
+         expired, not yet valid, no valid user id, a topics claim that is not a list of topic ids).";
     Unauthenticated: 401 ["NOT_AUTHENTICATED", "INVALID_TOKEN_ERR"]
         "No token (`NOT_AUTHENTICATED`), or a token that was refused (`INVALID_TOKEN_ERR`).";
     BadPaging: 400 ["INVALID_ARGUMENT"]
@@ -78,18 +93,20 @@ error_responses! {
     BadDelete: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT"]
         "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is not a positive \
          integer up to 2^53−1 (`INVALID_ARGUMENT`).";
-    BadSend: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT", "INVALID_JSON", "MESSAGES_INVALID_TYPE", "BAD_REQUEST"]
+    BadSend: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT", "MESSAGES_INVALID_TYPE", "BAD_REQUEST", null]
         "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is malformed, the \
-         message is to the caller's own user id, the body is not a JSON object, or `text`/`image` is \
-         missing or breaks its rules (`INVALID_ARGUMENT`); the body is not JSON (`INVALID_JSON`); \
-         `type` is not `text` or `image` (`MESSAGES_INVALID_TYPE`); the body could not be read \
-         (`BAD_REQUEST`).";
-    BadEdit: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT", "INVALID_JSON", "BAD_REQUEST"]
+         message is to the caller's own user id, the body is not a JSON object, or `text`/`image` \
+         breaks its rules (`INVALID_ARGUMENT`); `type` is not `text` or `image` \
+         (`MESSAGES_INVALID_TYPE`); the body could not be read (`BAD_REQUEST`). As in the original, \
+         `code` is `null` when `text`/`image` is missing (`ArgumentError`) or the body is not JSON \
+         (`SyntaxError`).";
+    BadEdit: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT", "BAD_REQUEST", null]
         "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is malformed, the \
-         body is not a JSON object, `text`, `image` or `status` breaks its rules, or nothing in the body \
-         applies to this message — e.g. `{}`, or only `text` for an image message (`INVALID_ARGUMENT`, \
-         \"No valid data was supplied\"); the body is not JSON (`INVALID_JSON`); the body could not be \
-         read (`BAD_REQUEST`).";
+         body is not a JSON object, or `text`, `image` or `status` breaks its rules \
+         (`INVALID_ARGUMENT`); the body could not be read (`BAD_REQUEST`). As in the original, `code` \
+         is `null` when nothing in the body applies to this message — e.g. `{}`, or only `text` for an \
+         image message (`ArgumentError`, \"No valid data was supplied\") — or the body is not JSON \
+         (`SyntaxError`).";
     TopicForbidden: 403 ["TOPIC_FORBIDDEN"]
         "Topic access control is on (`jwt.topics_claim`) and the caller's token does not grant this \
          topic.";
@@ -105,7 +122,7 @@ error_responses! {
     Conflict: 409 ["CONFLICT"]
         "Redis store only: the change lost to concurrent changes of the same message 32 times in a row. \
          Safe to retry.";
-    PayloadTooLarge: 413 ["PAYLOAD_TOO_LARGE"]
+    PayloadTooLarge: 413 [null]
         "The body is larger than `http.body_limit_bytes` (1 MiB by default).";
     RateLimited: 429 ["RATE_LIMITED"]
         "More sends than `limits.sends_per_second` / `limits.send_burst` allow this user; nothing was \

@@ -68,7 +68,8 @@ async fn authenticate(
             message = stream.recv() => match message {
                 Some(Ok(AggregatedMessage::Text(text))) => match Frame::decode(&text) {
                     Ok(frame) if frame.event == "authenticate" => {
-                        let token = frame.data["token"].as_str().unwrap_or_default();
+                        // socketio-jwt's words, which the original's clients saw.
+                        let token = frame.data["token"].as_str().ok_or("invalid token datatype")?;
                         return auth::verify(state, token).map_err(|e| e.to_string());
                     }
                     Ok(_) => {
