@@ -72,6 +72,10 @@ impl ApiError {
         Self { code: Some(code), ..self }
     }
 
+    fn with_message(self, message: impl Into<String>) -> Self {
+        Self { message: message.into(), ..self }
+    }
+
     fn with_detail(self, detail: impl Into<String>) -> Self {
         Self { detail: Some(detail.into()), ..self }
     }
@@ -100,10 +104,6 @@ impl ApiError {
                 refused("UnauthorizedError").with_message("Invalid token: its topics claim is not a list of topic ids")
             }
         }
-    }
-
-    fn with_message(self, message: impl Into<String>) -> Self {
-        Self { message: message.into(), ..self }
     }
 
     /// 400: the body is not JSON (the original's body parser's `SyntaxError`).
