@@ -45,7 +45,7 @@ pub(crate) enum CodecError {
     /// An ack id that is missing where required or does not fit in 64 bits.
     #[error("invalid ack id")]
     BadAckId,
-    /// A namespace that is not `/…` followed by a comma, or holds control characters.
+    /// A namespace that holds control characters.
     #[error("invalid namespace")]
     BadNamespace,
     /// The Engine.IO query does not ask for protocol version 4.

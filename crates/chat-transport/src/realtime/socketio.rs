@@ -68,9 +68,9 @@ pub(crate) enum SocketPacket {
 impl SocketPacket {
     /// Decodes one packet's text (the data of an Engine.IO message).
     ///
-    /// Stricter than socket.io-parser where it is lax on purpose: a namespace must end with a
-    /// comma, an EVENT must have a string name and data, an ACK must have an id, and any
-    /// JSON nested deeper than `serde_json`'s limit (128) is an error rather than a stack risk.
+    /// Stricter than socket.io-parser where it is lax on purpose: an EVENT must have a string
+    /// name and data, an ACK must have an id, and any JSON nested deeper than `serde_json`'s limit
+    /// (128) is an error rather than a stack risk.
     pub(crate) fn decode(text: &str) -> Result<Self, CodecError> {
         let mut chars = text.chars();
         let kind = match chars.next().ok_or(CodecError::Empty)? {
@@ -171,14 +171,15 @@ enum Kind {
     ConnectError,
 }
 
-/// Splits off the namespace: `/name,` when the text starts with `/`, else the default.
+/// Splits off the namespace: `/name,` (or `/name` and nothing after it) when the text starts with
+/// `/`, else the default.
 fn split_namespace(text: &str) -> Result<(&str, &str), CodecError> {
     if !text.starts_with('/') {
         return Ok((DEFAULT_NAMESPACE, text));
     }
-    // socket.io-client always writes the comma; without one there is no telling where the
-    // namespace ends and the payload starts.
-    let (namespace, rest) = text.split_once(',').ok_or(CodecError::BadNamespace)?;
+    // socket.io-parser 2.x (socket.io-client 1.x) writes the comma only before an ack id or data
+    // (`0/admin`), later ones always; every version reads the namespace up to a comma or the end.
+    let (namespace, rest) = text.split_once(',').unwrap_or((text, ""));
     if namespace.chars().any(char::is_control) {
         return Err(CodecError::BadNamespace);
     }
@@ -377,6 +378,16 @@ mod tests {
     fn lenient_spellings_decode_to_the_canonical_packet() {
         // An explicit default namespace, leading zeros and JSON whitespace are all accepted.
         assert_eq!(SocketPacket::decode("1/,"), Ok(SocketPacket::Disconnect { namespace: root() }));
+        // socket.io-client 1.x leaves out the comma when nothing follows the namespace.
+        assert_eq!(
+            SocketPacket::decode("0/admin"),
+            Ok(SocketPacket::Connect { namespace: "/admin".to_owned(), data: None })
+        );
+        assert_eq!(
+            SocketPacket::decode("0/admin?token=x"),
+            Ok(SocketPacket::Connect { namespace: "/admin?token=x".to_owned(), data: None })
+        );
+        assert_eq!(SocketPacket::decode("1/admin"), Ok(SocketPacket::Disconnect { namespace: "/admin".to_owned() }));
         assert_eq!(
             SocketPacket::decode(r#"2007 [ "x" , 1 ] "#),
             Ok(SocketPacket::Event { namespace: root(), ack: Some(7), name: "x".to_owned(), args: vec![json!(1)] })
@@ -453,11 +464,11 @@ mod tests {
             ("4", CodecError::MissingData),
             ("4[]", CodecError::NotAnObject),
             ("442", CodecError::NotAnObject),
-            // A namespace must end with a comma and hold no control characters.
-            ("2/chat[\"x\"]", CodecError::BadNamespace),
-            ("0/admin", CodecError::BadNamespace),
-            ("1/admin", CodecError::BadNamespace),
+            // Without a comma the namespace runs to the end, and an EVENT then lacks its data.
+            ("2/chat[\"x\"]", CodecError::MissingData),
+            // A namespace holds no control characters.
             ("2/ch\x1eat,[\"x\"]", CodecError::BadNamespace),
+            ("0/ad\nmin", CodecError::BadNamespace),
             ("2/ch\nat,[\"x\"]", CodecError::BadNamespace),
         ];
         for (text, error) in cases {
