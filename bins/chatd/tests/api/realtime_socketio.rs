@@ -163,6 +163,17 @@ async fn bad_tokens_are_refused_the_socketio_way(backend: Backend) {
     assert_eq!((name.as_str(), data["data"]["code"].clone()), ("unauthorized", json!("invalid_token")));
     assert_eq!(next_text(&mut socket).await, "41");
     assert_eq!(next_text(&mut socket).await, "closed Some(1008)");
+
+    // A token that is not a string: socketio-jwt's words.
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
+    next_text(&mut socket).await;
+    socket.send(Message::text("40")).await.unwrap();
+    next_text(&mut socket).await;
+    socket.send(Message::text(format!("42{}", json!(["authenticate", {"token": ["a"]}])))).await.unwrap();
+    let (name, data) = event(&next_text(&mut socket).await);
+    assert_eq!((name.as_str(), data["message"].clone()), ("unauthorized", json!("invalid token datatype")));
+    assert_eq!(next_text(&mut socket).await, "41");
 }
 both!(socketio_refusals, bad_tokens_are_refused_the_socketio_way);
 

@@ -30,6 +30,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Packets queued for a polling client before it counts as gone.
 const OUTBOX_CAPACITY: usize = 1024;
 
+/// The `unauthorized` message for an `authenticate` event without a string `token`, socketio-jwt's
+/// words.
+const INVALID_TOKEN_DATATYPE: &str = "invalid token datatype";
+
 /// `GET|POST /socket.io/`: the Engine.IO endpoint.
 pub(crate) async fn door(
     request: HttpRequest,
@@ -488,7 +492,10 @@ impl SessionTask {
         ack: Option<u64>,
     ) -> Result<(), End> {
         if name == "authenticate" && client.connection.is_none() {
-            let token = data["token"].as_str().unwrap_or_default();
+            // socketio-jwt refused anything but a string token before looking at it.
+            let Some(token) = data["token"].as_str() else {
+                return self.unauthorized(client, INVALID_TOKEN_DATATYPE).await;
+            };
             return match auth::verify(&self.state, token) {
                 Ok(caller) => self.authenticated(client, caller, ack).await,
                 Err(error) => self.unauthorized(client, &error.to_string()).await,
