@@ -183,6 +183,8 @@ async fn protocol_errors_are_engineio_errors(backend: Backend) {
         ("EIO=4&transport=polling&sid=nosuchsession", 1, "Session ID unknown"),
         ("EIO=3&transport=polling", 5, "Unsupported protocol version"),
         ("EIO=4&transport=carrier-pigeon", 0, "Transport unknown"),
+        // JSONP polling, whose answers would have to be scripts.
+        ("EIO=4&transport=polling&j=0", 0, "Transport unknown"),
     ] {
         let response = app.client.get(format!("{}/socket.io/?{query}", app.address)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");

@@ -51,6 +51,10 @@ pub(crate) enum CodecError {
     /// The Engine.IO query does not ask for protocol version 4.
     #[error("unsupported protocol version")]
     UnsupportedProtocolVersion,
+    /// The Engine.IO query asks for JSONP polling (`j=`), which chatd does not offer: its answers
+    /// are plain text, never a script.
+    #[error("JSONP polling is not supported")]
+    JsonpUnsupported,
     /// The Engine.IO query's `transport` is missing or is neither `polling` nor `websocket`.
     #[error("unknown transport")]
     UnknownTransport,

@@ -160,9 +160,10 @@ impl EngineQuery {
     /// Parses a raw query string (without the `?`).
     ///
     /// Values are compared as raw tokens: the ones that matter never need percent-encoding.
-    /// Parameters other than `EIO`, `transport` and `sid` are ignored, because socket.io-client
-    /// adds `t` and lets applications add their own. A repeated `EIO`, `transport` or `sid`
-    /// is refused rather than resolved by guessing.
+    /// Parameters other than `EIO`, `transport`, `sid` and `j` are ignored, because
+    /// socket.io-client adds `t` and lets applications add their own. A repeated `EIO`,
+    /// `transport` or `sid` is refused rather than resolved by guessing, and so is `j` (JSONP
+    /// polling, whose answers would have to be scripts).
     pub(crate) fn parse(query_string: &str) -> Result<Self, CodecError> {
         let mut eio = None;
         let mut transport = None;
@@ -173,6 +174,7 @@ impl EngineQuery {
                 "EIO" => &mut eio,
                 "transport" => &mut transport,
                 "sid" => &mut sid,
+                "j" => return Err(CodecError::JsonpUnsupported),
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -231,11 +233,12 @@ pub(crate) fn engine_error_body(code: u8) -> String {
     json!({ "code": code, "message": message }).to_string()
 }
 
-/// The Engine.IO error code for a failed [`EngineQuery::parse`]: 0 for the transport, 1 for a
-/// session id (a malformed id is as unknown as a stale one), 5 for the version, 3 otherwise.
+/// The Engine.IO error code for a failed [`EngineQuery::parse`]: 0 for the transport (JSONP
+/// included, a transport chatd does not have), 1 for a session id (a malformed id is as unknown as
+/// a stale one), 5 for the version, 3 otherwise.
 pub(crate) const fn engine_error_code(error: &CodecError) -> u8 {
     match error {
-        CodecError::UnknownTransport => 0,
+        CodecError::UnknownTransport | CodecError::JsonpUnsupported => 0,
         CodecError::BadSessionId => 1,
         CodecError::UnsupportedProtocolVersion => 5,
         _ => BAD_REQUEST,
@@ -421,6 +424,9 @@ mod tests {
             ("EIO=4&EIO=4&transport=polling", CodecError::BadQuery),
             ("EIO=4&transport=polling&transport=websocket", CodecError::BadQuery),
             ("EIO=4&transport=polling&sid=a&sid=b", CodecError::BadQuery),
+            ("EIO=4&transport=polling&j=0", CodecError::JsonpUnsupported),
+            ("j=1&EIO=4&transport=polling", CodecError::JsonpUnsupported),
+            ("EIO=4&transport=polling&sid=abc&j", CodecError::JsonpUnsupported),
         ];
         for (query, error) in cases {
             assert_eq!(EngineQuery::parse(query), Err(error), "{query:?}");
@@ -455,6 +461,7 @@ mod tests {
         assert_eq!(code("EIO=4&transport=polling&sid=!"), 1);
         assert_eq!(code("EIO=4&transport=polling&sid=a&sid=b"), 3);
         assert_eq!(code("EIO=3&transport=polling"), 5);
+        assert_eq!(code("EIO=4&transport=polling&j=0"), 0);
         assert_eq!(engine_error_code(&CodecError::Empty), 3);
     }
 }
