@@ -10,6 +10,10 @@ pub(crate) enum CodecError {
     /// Nothing at all where a packet was expected (also an empty record in a polling payload).
     #[error("empty packet")]
     Empty,
+    /// An Engine.IO v3 polling record whose `<length>:` prefix is missing or not a number, or
+    /// whose length runs past the end of the body or through the middle of a character.
+    #[error("invalid payload length")]
+    BadLength,
     /// The leading packet type is not one the protocol defines.
     #[error("unknown packet type")]
     UnknownPacketType,
@@ -48,7 +52,7 @@ pub(crate) enum CodecError {
     /// A namespace that holds control characters.
     #[error("invalid namespace")]
     BadNamespace,
-    /// The Engine.IO query does not ask for protocol version 4.
+    /// The Engine.IO query asks for neither protocol version 3 nor 4.
     #[error("unsupported protocol version")]
     UnsupportedProtocolVersion,
     /// The Engine.IO query asks for JSONP polling (`j=`), which chatd does not offer: its answers

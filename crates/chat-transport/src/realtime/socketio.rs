@@ -1,8 +1,14 @@
-//! Socket.IO protocol v5 packets (what socket.io-client v4 speaks inside Engine.IO messages):
-//! decoding what a client sends and encoding what it expects back, byte for byte.
+//! Socket.IO packets inside Engine.IO messages, protocol v5 (socket.io-client 3.x and 4.x) and v4
+//! (socket.io-client 1.x and 2.x): decoding what a client sends and encoding what it expects back,
+//! byte for byte.
 //!
 //! A packet is a type digit, then the namespace when it is not `/` (`/admin,`), then an ack id
-//! (digits), then a JSON payload. Binary packets are refused: chatd's events are JSON only.
+//! (digits), then a JSON payload. The two protocols write packets alike; they differ in what
+//! they mean (v4's type 4 is ERROR, any JSON; v5's is CONNECT_ERROR, an object; v4's CONNECT
+//! carries no data), which the session decides. Binary packets are refused: chatd's events are
+//! JSON only.
+
+use std::fmt::Write as _;
 
 use serde_json::Value;
 
@@ -56,7 +62,8 @@ pub(crate) enum SocketPacket {
         /// The answer's arguments.
         args: Vec<Value>,
     },
-    /// `4`: the server refuses a CONNECT; `{"message": …}` (older servers sent a bare string).
+    /// `4`: the server refuses a CONNECT; `{"message": …}` (protocol v5), or any JSON, a string or
+    /// the failing middleware's data (protocol v4's ERROR).
     ConnectError {
         /// The namespace refused.
         namespace: String,
@@ -159,6 +166,53 @@ impl SocketPacket {
         }
         text
     }
+
+    /// [`SocketPacket::encode`], with every non-ASCII character of the JSON written as a `\uXXXX`
+    /// escape (a surrogate pair of them beyond U+FFFF), which every JSON parser reads back as the
+    /// same character. Engine.IO v3 long-polling needs it: socket.io-client 1.x and 2.x count and
+    /// decode a payload's non-ASCII text differently, but read ASCII alike. The namespace is
+    /// written as it is. ASCII packets cost nothing more than `encode`.
+    pub(crate) fn encode_ascii(&self) -> String {
+        let text = self.encode();
+        if text.is_ascii() {
+            return text;
+        }
+        // Outside its strings JSON is ASCII, so every other character is inside one, where an
+        // escape means the same. The type digit and the ack id are ASCII too.
+        let json_start = 1 + namespace_len(self.namespace());
+        let (head, json) = text.split_at(json_start);
+        let mut ascii = String::with_capacity(text.len() + 16);
+        ascii.push_str(head);
+        for c in json.chars() {
+            if c.is_ascii() {
+                ascii.push(c);
+            } else {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    // Writing to a String cannot fail.
+                    let _ = write!(ascii, "\\u{unit:04x}");
+                }
+            }
+        }
+        ascii
+    }
+
+    /// The namespace the packet belongs to.
+    fn namespace(&self) -> &str {
+        match self {
+            Self::Connect { namespace, .. }
+            | Self::Disconnect { namespace }
+            | Self::Event { namespace, .. }
+            | Self::Ack { namespace, .. }
+            | Self::ConnectError { namespace, .. } => namespace,
+        }
+    }
+}
+
+/// The namespace a CONNECT names, without the query string that socket.io-client 1.x and 2.x
+/// append to it when the application gives the namespace a `query` (`/admin?token=…`); socket.io
+/// 2.x answered for the path alone.
+pub(crate) fn namespace_path(namespace: &str) -> &str {
+    namespace.split_once('?').map_or(namespace, |(path, _)| path)
 }
 
 /// The packet types chatd decodes, named so that the decoder's match is exhaustive.
@@ -218,10 +272,15 @@ fn parse_array(text: &str) -> Result<Vec<Value>, CodecError> {
 /// Writes the namespace and its comma, unless it is the default one (or empty, which means the
 /// same), which socket.io-client expects to be left out.
 fn push_namespace(text: &mut String, namespace: &str) {
-    if !namespace.is_empty() && namespace != DEFAULT_NAMESPACE {
+    if namespace_len(namespace) > 0 {
         text.push_str(namespace);
         text.push(',');
     }
+}
+
+/// How many bytes [`push_namespace`] writes: none for the default namespace, else it and a comma.
+fn namespace_len(namespace: &str) -> usize {
+    if namespace.is_empty() || namespace == DEFAULT_NAMESPACE { 0 } else { namespace.len() + 1 }
 }
 
 /// Writes `[name, args…]` (or `[args…]`) without cloning the arguments into a new array.
@@ -410,6 +469,37 @@ mod tests {
             SocketPacket::decode(r#"2["m","\ud83d\udc4b"]"#).map(|packet| packet.encode()),
             Ok("2[\"m\",\"👋\"]".to_owned())
         );
+    }
+
+    #[test]
+    fn ascii_encoding_escapes_json_text_only() {
+        let packet = SocketPacket::Event {
+            namespace: root(),
+            ack: Some(12),
+            name: "new-message".to_owned(),
+            args: vec![json!({"text": "héllo 👋 世界", "clé": "a\"b"})],
+        };
+        let ascii = packet.encode_ascii();
+        assert_eq!(ascii, r#"212["new-message",{"text":"h\u00e9llo \ud83d\udc4b \u4e16\u754c","cl\u00e9":"a\"b"}]"#);
+        assert!(ascii.is_ascii());
+        // It reads back as the very same packet.
+        assert_eq!(SocketPacket::decode(&ascii), Ok(packet.clone()));
+        assert_eq!(SocketPacket::decode(&ascii).map(|p| p.encode()), Ok(packet.encode()));
+        // The namespace is not JSON and stays as written; an ASCII packet is unchanged.
+        let refused = SocketPacket::ConnectError { namespace: "/chät".to_owned(), data: json!("Invalid namespace") };
+        assert_eq!(refused.encode_ascii(), "4/chät,\"Invalid namespace\"");
+        let error = SocketPacket::ConnectError { namespace: "/chät".to_owned(), data: json!("ü") };
+        assert_eq!(error.encode_ascii(), r#"4/chät,"\u00fc""#);
+        let plain = SocketPacket::Event { namespace: root(), ack: None, name: "x".to_owned(), args: vec![json!(1)] };
+        assert_eq!(plain.encode_ascii(), plain.encode());
+    }
+
+    #[test]
+    fn namespace_paths_drop_the_query() {
+        assert_eq!(namespace_path("/admin?token=abc&x=1"), "/admin");
+        assert_eq!(namespace_path("/admin"), "/admin");
+        assert_eq!(namespace_path("/"), "/");
+        assert_eq!(namespace_path("/?x"), "/");
     }
 
     #[test]
