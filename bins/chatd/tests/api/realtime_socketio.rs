@@ -1,7 +1,7 @@
 //! Door 2, `/socket.io/`, spoken by hand at the packet level: the Engine.IO handshake, long-polling,
 //! the upgrade to WebSocket, both ways to authenticate, acks, and the errors — in Engine.IO v4
-//! (socket.io-client 4) and v3 (socket.io-client 1.x and 2.x, further down). (A real
-//! `socket.io-client` runs against chatd in `socketio_client.rs`.)
+//! (socket.io-client 4) and v3 (socket.io-client 1.x and 2.x, further down). (Real
+//! `socket.io-client`s of each generation run against chatd in `socketio_client.rs`.)
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
