@@ -63,9 +63,11 @@ pub mod fuzzing {
         }
     }
 
-    /// Socket.IO packets.
+    /// Socket.IO packets, in both encodings (the ASCII one is what Engine.IO v3 sessions send).
     pub fn socketio(text: &str) {
         if let Ok(packet) = SocketPacket::decode(text) {
+            // Escaping changes no meaning: the ASCII text reads back as the plain one does.
+            assert_eq!(SocketPacket::decode(&packet.encode_ascii()), SocketPacket::decode(&packet.encode()));
             assert_eq!(SocketPacket::decode(&packet.encode()), Ok(packet));
         }
     }
