@@ -1,6 +1,7 @@
 //! Door 2, `/socket.io/`, spoken by hand at the packet level: the Engine.IO handshake, long-polling,
-//! the upgrade to WebSocket, both ways to authenticate, acks, and the errors. (A real
-//! `socket.io-client` runs against chatd in `socketio_client.rs`.)
+//! the upgrade to WebSocket, both ways to authenticate, acks, and the errors — in Engine.IO v4
+//! (socket.io-client 4) and v3 (socket.io-client 1.x and 2.x, further down). (Real
+//! `socket.io-client`s of each generation run against chatd in `socketio_client.rs`.)
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
@@ -163,6 +164,17 @@ async fn bad_tokens_are_refused_the_socketio_way(backend: Backend) {
     assert_eq!((name.as_str(), data["data"]["code"].clone()), ("unauthorized", json!("invalid_token")));
     assert_eq!(next_text(&mut socket).await, "41");
     assert_eq!(next_text(&mut socket).await, "closed Some(1008)");
+
+    // A token that is not a string: socketio-jwt's words.
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
+    next_text(&mut socket).await;
+    socket.send(Message::text("40")).await.unwrap();
+    next_text(&mut socket).await;
+    socket.send(Message::text(format!("42{}", json!(["authenticate", {"token": ["a"]}])))).await.unwrap();
+    let (name, data) = event(&next_text(&mut socket).await);
+    assert_eq!((name.as_str(), data["message"].clone()), ("unauthorized", json!("invalid token datatype")));
+    assert_eq!(next_text(&mut socket).await, "41");
 }
 both!(socketio_refusals, bad_tokens_are_refused_the_socketio_way);
 
@@ -170,8 +182,11 @@ async fn protocol_errors_are_engineio_errors(backend: Backend) {
     let app = spawn_app(backend).await;
     for (query, code, message) in [
         ("EIO=4&transport=polling&sid=nosuchsession", 1, "Session ID unknown"),
-        ("EIO=3&transport=polling", 5, "Unsupported protocol version"),
+        ("EIO=2&transport=polling", 5, "Unsupported protocol version"),
+        ("EIO=5&transport=websocket", 5, "Unsupported protocol version"),
         ("EIO=4&transport=carrier-pigeon", 0, "Transport unknown"),
+        // JSONP polling, whose answers would have to be scripts.
+        ("EIO=4&transport=polling&j=0", 0, "Transport unknown"),
     ] {
         let response = app.client.get(format!("{}/socket.io/?{query}", app.address)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
@@ -243,4 +258,336 @@ async fn sessions_must_authenticate_in_time_and_keep_frames_small() {
     next_text(&mut big).await;
     big.send(Message::text(format!("42{}", json!(["typing", {"padding": "x".repeat(2048)}])))).await.unwrap();
     assert_eq!(next_text(&mut big).await, "closed Some(1009)");
+}
+
+// Engine.IO v3 / Socket.IO protocol 4: what socket.io-client 1.x and 2.x speak.
+
+/// A WebSocket of these tests.
+type WebSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Splits a v3 polling body as engine.io-parser 2.x does, counting each length in UTF-16 code
+/// units (JavaScript's string length); written apart from chatd's decoder on purpose.
+fn split_v3(body: &str) -> Vec<String> {
+    let units: Vec<u16> = body.encode_utf16().collect();
+    let mut packets = Vec::new();
+    let mut at = 0;
+    while at < units.len() {
+        let colon = at + units[at..].iter().position(|&unit| unit == u16::from(b':')).expect("a length");
+        let length: usize = String::from_utf16(&units[at..colon]).unwrap().parse().expect("a number");
+        let end = colon + 1 + length;
+        packets.push(String::from_utf16(&units[colon + 1..end]).expect("whole characters"));
+        at = end;
+    }
+    packets
+}
+
+/// Frames packets as socket.io-client 2.x does: `<UTF-16 length>:<packet>`.
+fn frame_v3(packets: &[&str]) -> String {
+    packets.iter().map(|packet| format!("{}:{packet}", packet.encode_utf16().count())).collect()
+}
+
+/// Frames a packet as socket.io-client 1.x does: UTF-8-encoded into one character per byte first,
+/// and those characters counted.
+fn frame_v3_utf8(packet: &str) -> String {
+    let bytes: String = packet.bytes().map(char::from).collect();
+    format!("{}:{bytes}", bytes.chars().count())
+}
+
+/// A long-polling Engine.IO v3 client.
+struct PollingV3<'a> {
+    app: &'a TestApp,
+    sid: String,
+    /// Packets received but not yet looked at.
+    pending: Vec<String>,
+}
+
+impl<'a> PollingV3<'a> {
+    /// Opens a session with `query` added to the handshake request (e.g. `&token=…`).
+    async fn open(app: &'a TestApp, query: &str) -> (PollingV3<'a>, Value) {
+        let url = format!("{}/socket.io/?EIO=3&transport=polling&t=Mz1a2b3&b64=1{query}", app.address);
+        let response = app.client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/plain"), "{content_type}");
+        let packets = split_v3(&response.text().await.unwrap());
+        assert_eq!(packets.len(), 1, "{packets:?}");
+        let open: Value = serde_json::from_str(packets[0].strip_prefix('0').expect("an open packet")).unwrap();
+        let sid = open["sid"].as_str().unwrap().to_owned();
+        (PollingV3 { app, sid, pending: Vec::new() }, open)
+    }
+
+    fn url(&self) -> String {
+        format!("{}/socket.io/?EIO=3&transport=polling&sid={}", self.app.address, self.sid)
+    }
+
+    async fn post_body(&self, body: String) {
+        let response = self.app.client.post(self.url()).body(body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text().await.unwrap(), "ok");
+    }
+
+    async fn post(&self, packets: &[&str]) {
+        self.post_body(frame_v3(packets)).await;
+    }
+
+    /// The next packet, polling when none is pending. Server pings are not expected in v3, so they
+    /// are returned like any packet.
+    async fn next(&mut self) -> String {
+        while self.pending.is_empty() {
+            let response =
+                tokio::time::timeout(PATIENCE, self.app.client.get(self.url()).send()).await.unwrap().unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let body = response.text().await.unwrap();
+            // chatd writes v3 payloads in ASCII, which 1.x and 2.x clients read alike.
+            assert!(body.is_ascii(), "{body}");
+            self.pending.extend(split_v3(&body));
+        }
+        self.pending.remove(0)
+    }
+}
+
+/// The next text frame or the close, with nothing answered for the client (v3 servers never ping).
+async fn next_frame(socket: &mut WebSocket) -> String {
+    loop {
+        match tokio::time::timeout(PATIENCE, socket.next()).await.unwrap() {
+            Some(Ok(Message::Text(text))) => return text.to_string(),
+            Some(Ok(Message::Close(frame))) => {
+                return format!("closed {:?}", frame.map(|f| (u16::from(f.code), f.reason.to_string())));
+            }
+            Some(Ok(_)) => {}
+            other => panic!("the socket ended: {other:?}"),
+        }
+    }
+}
+
+/// The `43<id>[data]` ack packet's id and data.
+fn ack(packet: &str) -> (u64, Value) {
+    let rest = packet.strip_prefix("43").unwrap_or_else(|| panic!("an ack, got {packet}"));
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let array: Value = serde_json::from_str(&rest[digits..]).unwrap();
+    (rest[..digits].parse().unwrap(), array[0].clone())
+}
+
+/// The handshake's fields, in order: engine.io 3's four, no `maxPayload`.
+fn handshake_keys(open: &Value) -> Vec<&str> {
+    open.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+async fn v3_polling_carries_events_and_text_in_either_framing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (mut client, open) = PollingV3::open(&app, "").await;
+    assert_eq!(handshake_keys(&open), ["sid", "upgrades", "pingInterval", "pingTimeout"]);
+    assert_eq!((open["upgrades"].clone(), open["pingInterval"].clone()), (json!(["websocket"]), json!(25000)));
+    // The server connects the main namespace by itself, as socket.io 1.x and 2.x did.
+    assert_eq!(client.next().await, "40");
+
+    // The client pings; the server answers.
+    client.post(&["2"]).await;
+    assert_eq!(client.next().await, "3");
+
+    client.post(&[r#"42["subscribe",{"topic":5}]"#]).await;
+    assert_eq!(event(&client.next().await), ("error".into(), json!({"message": "authenticate first"})));
+    // socket.io-client counts ack ids from 0.
+    client.post(&["2", &format!("420{}", json!(["authenticate", {"token": token(1)}]))]).await;
+    assert_eq!(client.next().await, "3");
+    assert_eq!(ack(&client.next().await), (0, json!({"user": 1})));
+    assert_eq!(event(&client.next().await), ("authenticated".into(), json!({"user": 1})));
+
+    // Server to client: non-ASCII text arrives whole.
+    let text = "héllo 👋 世界";
+    let sent = app.send_text(2, "/api/user/1", text).await;
+    let (name, data) = event(&client.next().await);
+    assert_eq!(
+        (name.as_str(), data["id"].clone(), data["text"].clone()),
+        ("new-message", sent["id"].clone(), json!(text))
+    );
+
+    // Client to server, as socket.io-client 2.x frames it (UTF-16 lengths, raw text) and as 1.x
+    // does (UTF-8 encoded first): the error echoes the event name exactly either way.
+    let expected = json!({"error": "unknown event \"dänce 👋\""});
+    client.post(&[r#"421["dänce 👋",{}]"#]).await;
+    assert_eq!(ack(&client.next().await), (1, expected.clone()));
+    client.post_body(frame_v3_utf8(r#"422["dänce 👋",{}]"#)).await;
+    assert_eq!(ack(&client.next().await), (2, expected));
+    // Both framings in one body, and a 2.x client's Latin-1 text that is not UTF-8 in disguise.
+    let body = format!("{}{}", frame_v3_utf8(r#"423["ünknown",{}]"#), frame_v3(&[r#"424["ünknown",{}]"#]));
+    client.post_body(body).await;
+    for id in [3, 4] {
+        assert_eq!(ack(&client.next().await), (id, json!({"error": "unknown event \"ünknown\""})));
+    }
+}
+both!(socketio_v3_polling, v3_polling_carries_events_and_text_in_either_framing);
+
+async fn v3_polling_upgrades_to_websocket(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // A token on the first request (`io(url, {query: {token}})`): authenticated at once.
+    let (mut client, _) = PollingV3::open(&app, &format!("&token={}", token(1))).await;
+    assert_eq!(client.next().await, "40");
+    assert_eq!(event(&client.next().await), ("authenticated".into(), json!({"user": 1})));
+
+    let url = app.ws_url(&format!("/socket.io/?EIO=3&transport=websocket&sid={}", client.sid));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    socket.send(Message::text("2probe")).await.unwrap();
+    assert_eq!(next_frame(&mut socket).await, "3probe");
+    // The pending (here: next) poll is ended with a noop, so that the client can send the upgrade.
+    assert_eq!(client.next().await, "6");
+    socket.send(Message::text("5")).await.unwrap();
+
+    let sent = app.send_text(2, "/api/user/1", "über 🚀").await;
+    let (name, data) = event(&next_frame(&mut socket).await);
+    assert_eq!(
+        (name.as_str(), data["id"].clone(), data["text"].clone()),
+        ("new-message", sent["id"].clone(), json!("über 🚀"))
+    );
+    socket.send(Message::text("2")).await.unwrap();
+    assert_eq!(next_frame(&mut socket).await, "3");
+
+    let response = app.client.get(client.url()).send().await.unwrap();
+    let body = response.text().await.unwrap();
+    assert!(body == "1:6" || body.contains("\"code\":3"), "{body}");
+}
+both!(socketio_v3_upgrade, v3_polling_upgrades_to_websocket);
+
+async fn v3_websocket_only_with_acks_subscribe_and_typing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let connect = |user: u64| app.ws_url(&format!("/socket.io/?EIO=3&transport=websocket&token={}", token(user)));
+    let (mut typist, _) = tokio_tungstenite::connect_async(connect(1)).await.unwrap();
+    let open: Value = serde_json::from_str(next_frame(&mut typist).await.strip_prefix('0').unwrap()).unwrap();
+    assert_eq!(handshake_keys(&open), ["sid", "upgrades", "pingInterval", "pingTimeout"]);
+    assert_eq!(open["upgrades"], json!([]));
+    assert_eq!(next_frame(&mut typist).await, "40");
+    assert_eq!(event(&next_frame(&mut typist).await), ("authenticated".into(), json!({"user": 1})));
+
+    // The listener authenticates with the original's event instead.
+    let url = app.ws_url("/socket.io/?EIO=3&transport=websocket");
+    let (mut listener, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    next_frame(&mut listener).await;
+    assert_eq!(next_frame(&mut listener).await, "40");
+    listener.send(Message::text(format!("42{}", json!(["authenticate", {"token": token(2)}])))).await.unwrap();
+    assert_eq!(event(&next_frame(&mut listener).await), ("authenticated".into(), json!({"user": 2})));
+    listener.send(Message::text(format!("420{}", json!(["subscribe", {"topic": 8}])))).await.unwrap();
+    assert_eq!(next_frame(&mut listener).await, format!("430{}", json!([{"topic": 8}])));
+    listener.send(Message::text(format!("42{}", json!(["subscribe", {"topic": 9}])))).await.unwrap();
+    assert_eq!(event(&next_frame(&mut listener).await), ("subscribed".into(), json!({"topic": 9})));
+
+    typist.send(Message::text(format!("427{}", json!(["typing", {"chat": {"type": "user", "id": 2}}])))).await.unwrap();
+    assert_eq!(next_frame(&mut typist).await, format!("437{}", json!([{"ok": true}])));
+    assert_eq!(
+        event(&next_frame(&mut listener).await),
+        ("typing".into(), json!({"chat": {"type": "user", "id": 1}, "user": 1}))
+    );
+
+    app.send_text(3, "/api/topic/8", "to the tópic").await;
+    let (name, data) = event(&next_frame(&mut listener).await);
+    assert_eq!(
+        (name.as_str(), data["chat"].clone(), data["text"].clone()),
+        ("new-message", json!({"type": "topic", "id": 8}), json!("to the tópic"))
+    );
+
+    // Over a WebSocket both generations send raw text.
+    listener.send(Message::text(r#"421["dänce 👋",{}]"#)).await.unwrap();
+    assert_eq!(ack(&next_frame(&mut listener).await), (1, json!({"error": "unknown event \"dänce 👋\""})));
+    listener.send(Message::text("2")).await.unwrap();
+    assert_eq!(next_frame(&mut listener).await, "3");
+}
+both!(socketio_v3_websocket_only, v3_websocket_only_with_acks_subscribe_and_typing);
+
+async fn v3_refusals_are_socketio_2_errors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let open = |query: &str| app.ws_url(&format!("/socket.io/?EIO=3&transport=websocket{query}"));
+
+    // A bad token on the first request: an ERROR packet with what socket.io 2.x sent for
+    // socketio-jwt's failing middleware (its `data`), and "/" is not connected.
+    let (mut socket, _) = tokio_tungstenite::connect_async(open("&token=forged")).await.unwrap();
+    next_frame(&mut socket).await;
+    let refused: Value = serde_json::from_str(next_frame(&mut socket).await.strip_prefix("44").unwrap()).unwrap();
+    assert_eq!(refused["code"], json!("invalid_token"));
+    assert_eq!(refused["type"], json!("UnauthorizedError"));
+    assert!(refused["message"].as_str().is_some_and(|message| !message.is_empty()), "{refused}");
+
+    // Another namespace (socket.io-client 2.x appends its query): socket.io 2.x's ERROR.
+    let (mut socket, _) = tokio_tungstenite::connect_async(open("")).await.unwrap();
+    next_frame(&mut socket).await;
+    assert_eq!(next_frame(&mut socket).await, "40");
+    socket.send(Message::text("40/admin?token=x,")).await.unwrap();
+    assert_eq!(next_frame(&mut socket).await, r#"44/admin,"Invalid namespace""#);
+    // socket.io-client 1.x writes no comma after a namespace when nothing follows it.
+    socket.send(Message::text("40/other")).await.unwrap();
+    assert_eq!(next_frame(&mut socket).await, r#"44/other,"Invalid namespace""#);
+    // Connecting "/" again changes nothing (ack 0 shows the session goes on).
+    socket.send(Message::text("40")).await.unwrap();
+    socket.send(Message::text(r#"420["subscribe",{"topic":1}]"#)).await.unwrap();
+    assert_eq!(ack(&next_frame(&mut socket).await), (0, json!({"error": "authenticate first"})));
+
+    // `authenticate` without a string token: socketio-jwt's words, then the disconnect.
+    socket.send(Message::text(format!("42{}", json!(["authenticate", {"token": 5}])))).await.unwrap();
+    let (name, data) = event(&next_frame(&mut socket).await);
+    assert_eq!((name.as_str(), data["message"].clone()), ("unauthorized", json!("invalid token datatype")));
+    assert_eq!(
+        data["data"],
+        json!({"message": "invalid token datatype", "code": "invalid_token", "type": "UnauthorizedError"})
+    );
+    assert_eq!(next_frame(&mut socket).await, "41");
+    assert_eq!(next_frame(&mut socket).await, "closed Some((1008, \"unauthorized\"))");
+
+    // A forged token in the event.
+    let (mut socket, _) = tokio_tungstenite::connect_async(open("")).await.unwrap();
+    next_frame(&mut socket).await;
+    next_frame(&mut socket).await;
+    socket.send(Message::text(format!("42{}", json!(["authenticate", {"token": "forged"}])))).await.unwrap();
+    let (name, data) = event(&next_frame(&mut socket).await);
+    assert_eq!((name.as_str(), data["data"]["code"].clone()), ("unauthorized", json!("invalid_token")));
+    assert_eq!(next_frame(&mut socket).await, "41");
+
+    // Binary frames end the session.
+    let (mut socket, _) = tokio_tungstenite::connect_async(open("")).await.unwrap();
+    next_frame(&mut socket).await;
+    next_frame(&mut socket).await;
+    socket.send(Message::binary(vec![4, 1, 2, 3])).await.unwrap();
+    assert_eq!(next_frame(&mut socket).await, "closed Some((1003, \"binary packets are not supported\"))");
+
+    // Engine.IO errors: JSONP, malformed v3 bodies, and another version's requests.
+    let get = |query: String| app.client.get(format!("{}/socket.io/?{query}", app.address)).send();
+    let response = get("EIO=3&transport=polling&j=0".into()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"code": 0, "message": "Transport unknown"}));
+    let (client, _) = PollingV3::open(&app, "").await;
+    // A length through the middle of an emoji, a missing length, v4's framing.
+    for body in ["2:4👋", "42[\"x\"]", "42[\"x\"]\x1e2"] {
+        let response = app.client.post(client.url()).body(body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body:?}");
+        assert_eq!(response.json::<Value>().await.unwrap(), json!({"code": 3, "message": "Bad request"}));
+    }
+    let response = get(format!("EIO=4&transport=polling&sid={}", client.sid)).await.unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"code": 3, "message": "Bad request"}));
+}
+both!(socketio_v3_refusals, v3_refusals_are_socketio_2_errors);
+
+#[actix_web::test]
+async fn a_v3_client_that_stops_pinging_is_closed() {
+    let mut settings = test_settings();
+    settings.realtime.ping_interval_ms = 200;
+    settings.realtime.ping_timeout_ms = 200;
+    let app = crate::helpers::spawn_app_with(Backend::Memory, settings, None).await;
+
+    // WebSocket: the server answers pings but never sends one, and closes after the silence.
+    let websocket = async {
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=3&transport=websocket")).await.unwrap();
+        let open: Value = serde_json::from_str(next_frame(&mut socket).await.strip_prefix('0').unwrap()).unwrap();
+        assert_eq!((open["pingInterval"].clone(), open["pingTimeout"].clone()), (json!(200), json!(200)));
+        assert_eq!(next_frame(&mut socket).await, "40");
+        socket.send(Message::text("2")).await.unwrap();
+        assert_eq!(next_frame(&mut socket).await, "3");
+        assert_eq!(next_frame(&mut socket).await, "closed Some((1001, \"no heartbeat\"))");
+    };
+    // Long-polling: polls are no sign of life; the session ends with a close packet.
+    let polling = async {
+        let (mut client, _) = PollingV3::open(&app, "").await;
+        assert_eq!(client.next().await, "40");
+        assert_eq!(client.next().await, "1");
+        let response = app.client.get(client.url()).send().await.unwrap();
+        assert_eq!(response.json::<Value>().await.unwrap(), json!({"code": 1, "message": "Session ID unknown"}));
+    };
+    futures_util::join!(websocket, polling);
 }

@@ -10,6 +10,10 @@ pub(crate) enum CodecError {
     /// Nothing at all where a packet was expected (also an empty record in a polling payload).
     #[error("empty packet")]
     Empty,
+    /// An Engine.IO v3 polling record whose `<length>:` prefix is missing or not a number, or
+    /// whose length runs past the end of the body or through the middle of a character.
+    #[error("invalid payload length")]
+    BadLength,
     /// The leading packet type is not one the protocol defines.
     #[error("unknown packet type")]
     UnknownPacketType,
@@ -45,12 +49,16 @@ pub(crate) enum CodecError {
     /// An ack id that is missing where required or does not fit in 64 bits.
     #[error("invalid ack id")]
     BadAckId,
-    /// A namespace that is not `/…` followed by a comma, or holds control characters.
+    /// A namespace that holds control characters.
     #[error("invalid namespace")]
     BadNamespace,
-    /// The Engine.IO query does not ask for protocol version 4.
+    /// The Engine.IO query asks for neither protocol version 3 nor 4.
     #[error("unsupported protocol version")]
     UnsupportedProtocolVersion,
+    /// The Engine.IO query asks for JSONP polling (`j=`), which chatd does not offer: its answers
+    /// are plain text, never a script.
+    #[error("JSONP polling is not supported")]
+    JsonpUnsupported,
     /// The Engine.IO query's `transport` is missing or is neither `polling` nor `websocket`.
     #[error("unknown transport")]
     UnknownTransport,

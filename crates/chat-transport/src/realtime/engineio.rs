@@ -1,5 +1,7 @@
-//! Engine.IO protocol v4 (the transport under socket.io-client v4): packets, HTTP long-polling
-//! payloads, the handshake, the request query and the error bodies. Pure text in, text out.
+//! Engine.IO, protocol v4 (under socket.io-client 3.x and 4.x) and v3 (under socket.io-client 1.x
+//! and 2.x): packets, HTTP long-polling payloads, the handshake, the request query and the error
+//! bodies. Pure text in, text out. The packets are the same in both versions; v4 separates polling
+//! payloads with `\x1e`, v3 frames them as `<length>:<packet>` (`engineio_v3.rs`).
 //!
 //! Only text packets exist here: chatd's events are JSON, so binary packets (base64 `b…` records
 //! over polling, binary frames over WebSocket) are refused instead of carried.
@@ -67,7 +69,16 @@ impl EnginePacket {
     /// The data is written as is: a [`EnginePacket::Message`] must hold text made by a JSON
     /// encoder (the Socket.IO codec), which is what keeps a raw `\x1e` out of polling payloads.
     pub(crate) fn encode(&self) -> String {
-        let (kind, data) = match self {
+        let (kind, data) = self.parts();
+        let mut text = String::with_capacity(1 + data.len());
+        text.push(kind);
+        text.push_str(data);
+        text
+    }
+
+    /// The type digit and the data, which together are the packet's text.
+    pub(crate) fn parts(&self) -> (char, &str) {
+        match self {
             Self::Open(data) => ('0', data.as_str()),
             Self::Close => ('1', ""),
             Self::Ping(data) => ('2', data.as_deref().unwrap_or_default()),
@@ -75,15 +86,41 @@ impl EnginePacket {
             Self::Message(data) => ('4', data.as_str()),
             Self::Upgrade => ('5', ""),
             Self::Noop => ('6', ""),
-        };
-        let mut text = String::with_capacity(1 + data.len());
-        text.push(kind);
-        text.push_str(data);
-        text
+        }
     }
 }
 
-/// Decodes an HTTP long-polling body: packets separated by `\x1e`.
+/// The Engine.IO protocol a session speaks, from the `EIO` query parameter of its first request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EngineVersion {
+    /// `EIO=3`, socket.io-client 1.x and 2.x (Socket.IO protocol 4): polling payloads framed as
+    /// `<length>:<packet>`, the client pings, the server connects the main namespace by itself.
+    V3,
+    /// `EIO=4`, socket.io-client 3.x and 4.x (Socket.IO protocol 5): polling payloads separated
+    /// by `\x1e`, the server pings, the client connects each namespace.
+    V4,
+}
+
+impl EngineVersion {
+    /// Decodes an HTTP long-polling body of this version; a body with any bad packet is refused
+    /// whole.
+    pub(crate) fn decode_payload(self, body: &str) -> Result<Vec<EnginePacket>, CodecError> {
+        match self {
+            Self::V3 => super::engineio_v3::decode_payload(body),
+            Self::V4 => decode_payload(body),
+        }
+    }
+
+    /// Encodes packets as one HTTP long-polling body of this version.
+    pub(crate) fn encode_payload<'a>(self, packets: impl IntoIterator<Item = &'a EnginePacket>) -> String {
+        match self {
+            Self::V3 => super::engineio_v3::encode_payload(packets),
+            Self::V4 => encode_payload(packets),
+        }
+    }
+}
+
+/// Decodes an Engine.IO v4 HTTP long-polling body: packets separated by `\x1e`.
 ///
 /// Fails on an empty body and on any empty or undecodable record, so that a half-understood
 /// body is never half-applied.
@@ -94,7 +131,7 @@ pub(crate) fn decode_payload(body: &str) -> Result<Vec<EnginePacket>, CodecError
     body.split(RECORD_SEPARATOR).map(EnginePacket::decode).collect()
 }
 
-/// Encodes packets as one HTTP long-polling body. No packets give an empty string, which is not
+/// Encodes packets as one Engine.IO v4 long-polling body. No packets give an empty string, which is not
 /// a valid body: answer a poll with at least one packet (a noop when there is nothing to say).
 pub(crate) fn encode_payload<'a>(packets: impl IntoIterator<Item = &'a EnginePacket>) -> String {
     let mut body = String::new();
@@ -118,22 +155,26 @@ pub(crate) struct Handshake {
     pub(crate) ping_interval_ms: u64,
     /// How long the server waits for the pong, in milliseconds.
     pub(crate) ping_timeout_ms: u64,
-    /// Largest polling body the server accepts, in bytes; the client batches below it.
-    pub(crate) max_payload: usize,
+    /// Largest polling body the server accepts, in bytes; the client batches below it. Engine.IO
+    /// v4 only: a v3 handshake has no such field (engine.io 3 sent none).
+    pub(crate) max_payload: Option<usize>,
 }
 
 impl Handshake {
     /// `{"sid":"…","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`,
-    /// keys in that order (`serde_json`'s `preserve_order` keeps them as written).
+    /// keys in that order (`serde_json`'s `preserve_order` keeps them as written), without
+    /// `maxPayload` when there is none.
     pub(crate) fn to_json(&self) -> String {
-        json!({
+        let mut handshake = json!({
             "sid": self.sid,
             "upgrades": self.upgrades,
             "pingInterval": self.ping_interval_ms,
             "pingTimeout": self.ping_timeout_ms,
-            "maxPayload": self.max_payload,
-        })
-        .to_string()
+        });
+        if let (Some(max_payload), Some(fields)) = (self.max_payload, handshake.as_object_mut()) {
+            fields.insert("maxPayload".to_owned(), max_payload.into());
+        }
+        handshake.to_string()
     }
 }
 
@@ -146,10 +187,13 @@ pub(crate) enum Transport {
     Websocket,
 }
 
-/// The query of an Engine.IO request: `EIO=4`, `transport=polling|websocket`, `sid=…` (absent on
-/// the handshake), `t=…` (a cache buster, ignored).
+/// The query of an Engine.IO request: `EIO=3|4`, `transport=polling|websocket`, `sid=…` (absent on
+/// the handshake), `t=…` (a cache buster) and `b64=1` (a v3 client without binary support; chatd
+/// sends no binary) ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EngineQuery {
+    /// The protocol the client speaks.
+    pub(crate) version: EngineVersion,
     /// The requested transport.
     pub(crate) transport: Transport,
     /// The session the request belongs to; `None` asks for a new session.
@@ -160,9 +204,10 @@ impl EngineQuery {
     /// Parses a raw query string (without the `?`).
     ///
     /// Values are compared as raw tokens: the ones that matter never need percent-encoding.
-    /// Parameters other than `EIO`, `transport` and `sid` are ignored, because socket.io-client
-    /// adds `t` and lets applications add their own. A repeated `EIO`, `transport` or `sid`
-    /// is refused rather than resolved by guessing.
+    /// Parameters other than `EIO`, `transport`, `sid` and `j` are ignored, because
+    /// socket.io-client adds `t` (and `b64`) and lets applications add their own. A repeated
+    /// `EIO`, `transport` or `sid` is refused rather than resolved by guessing, and so is `j`
+    /// (JSONP polling, whose answers would have to be scripts).
     pub(crate) fn parse(query_string: &str) -> Result<Self, CodecError> {
         let mut eio = None;
         let mut transport = None;
@@ -173,6 +218,7 @@ impl EngineQuery {
                 "EIO" => &mut eio,
                 "transport" => &mut transport,
                 "sid" => &mut sid,
+                "j" => return Err(CodecError::JsonpUnsupported),
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -186,11 +232,13 @@ impl EngineQuery {
             Some("websocket") => Transport::Websocket,
             _ => return Err(CodecError::UnknownTransport),
         };
-        if eio != Some("4") {
-            return Err(CodecError::UnsupportedProtocolVersion);
-        }
+        let version = match eio {
+            Some("4") => EngineVersion::V4,
+            Some("3") => EngineVersion::V3,
+            _ => return Err(CodecError::UnsupportedProtocolVersion),
+        };
         let sid = sid.map(parse_sid).transpose()?;
-        Ok(Self { transport, sid })
+        Ok(Self { version, transport, sid })
     }
 }
 
@@ -231,11 +279,12 @@ pub(crate) fn engine_error_body(code: u8) -> String {
     json!({ "code": code, "message": message }).to_string()
 }
 
-/// The Engine.IO error code for a failed [`EngineQuery::parse`]: 0 for the transport, 1 for a
-/// session id (a malformed id is as unknown as a stale one), 5 for the version, 3 otherwise.
+/// The Engine.IO error code for a failed [`EngineQuery::parse`]: 0 for the transport (JSONP
+/// included, a transport chatd does not have), 1 for a session id (a malformed id is as unknown as
+/// a stale one), 5 for the version, 3 otherwise.
 pub(crate) const fn engine_error_code(error: &CodecError) -> u8 {
     match error {
-        CodecError::UnknownTransport => 0,
+        CodecError::UnknownTransport | CodecError::JsonpUnsupported => 0,
         CodecError::BadSessionId => 1,
         CodecError::UnsupportedProtocolVersion => 5,
         _ => BAD_REQUEST,
@@ -341,13 +390,26 @@ mod tests {
     }
 
     #[test]
+    fn each_version_frames_payloads_its_own_way() {
+        let packets = [EnginePacket::Message("2[\"m\",\"👋\"]".to_owned()), EnginePacket::Noop];
+        assert_eq!(EngineVersion::V4.encode_payload(&packets), "42[\"m\",\"👋\"]\x1e6");
+        assert_eq!(EngineVersion::V3.encode_payload(&packets), "12:42[\"m\",\"👋\"]1:6");
+        for version in [EngineVersion::V3, EngineVersion::V4] {
+            assert_eq!(version.decode_payload(&version.encode_payload(&packets)).as_deref(), Ok(&packets[..]));
+        }
+        // Neither reads the other's framing.
+        assert!(EngineVersion::V3.decode_payload("4a\x1e6").is_err());
+        assert_eq!(EngineVersion::V4.decode_payload("1:6"), Err(CodecError::UnexpectedData));
+    }
+
+    #[test]
     fn handshake_json_is_exact() {
         let handshake = Handshake {
             sid: "lv_VI97HAXpY6yYWAAAC".to_owned(),
             upgrades: vec!["websocket"],
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
-            max_payload: 1_000_000,
+            max_payload: Some(1_000_000),
         };
         assert_eq!(
             handshake.to_json(),
@@ -357,8 +419,14 @@ mod tests {
             EnginePacket::Open(handshake.to_json()).encode(),
             r#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#
         );
-        let on_websocket = Handshake { upgrades: vec![], ..handshake };
+        let on_websocket = Handshake { upgrades: vec![], ..handshake.clone() };
         assert!(on_websocket.to_json().contains(r#""upgrades":[],"#));
+        // As engine.io 3 sent it: no maxPayload.
+        let v3 = Handshake { max_payload: None, ..handshake };
+        assert_eq!(
+            v3.to_json(),
+            r#"{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000}"#
+        );
     }
 
     #[test]
@@ -368,7 +436,7 @@ mod tests {
             upgrades: vec![],
             ping_interval_ms: 1,
             ping_timeout_ms: 1,
-            max_payload: 1,
+            max_payload: Some(1),
         };
         let json = handshake.to_json();
         assert!(json.starts_with(r#"{"sid":"a\"\u001e","#), "{json}");
@@ -379,20 +447,41 @@ mod tests {
     fn queries_parse() {
         assert_eq!(
             EngineQuery::parse("EIO=4&transport=polling&t=N8hyd6w"),
-            Ok(EngineQuery { transport: Transport::Polling, sid: None })
+            Ok(EngineQuery { version: EngineVersion::V4, transport: Transport::Polling, sid: None })
         );
         assert_eq!(
             EngineQuery::parse("EIO=4&transport=polling&t=N8hyd7H&sid=lv_VI97HAXpY6yYWAAAC"),
-            Ok(EngineQuery { transport: Transport::Polling, sid: Some("lv_VI97HAXpY6yYWAAAC".to_owned()) })
+            Ok(EngineQuery {
+                version: EngineVersion::V4,
+                transport: Transport::Polling,
+                sid: Some("lv_VI97HAXpY6yYWAAAC".to_owned())
+            })
         );
         assert_eq!(
             EngineQuery::parse("transport=websocket&sid=ab-c_9&EIO=4"),
-            Ok(EngineQuery { transport: Transport::Websocket, sid: Some("ab-c_9".to_owned()) })
+            Ok(EngineQuery {
+                version: EngineVersion::V4,
+                transport: Transport::Websocket,
+                sid: Some("ab-c_9".to_owned())
+            })
         );
         // Application parameters, odd pairs and empty segments are none of Engine.IO's business.
         assert_eq!(
             EngineQuery::parse("&EIO=4&&transport=websocket&token=a%20b&flag&x==y&"),
-            Ok(EngineQuery { transport: Transport::Websocket, sid: None })
+            Ok(EngineQuery { version: EngineVersion::V4, transport: Transport::Websocket, sid: None })
+        );
+        // What socket.io-client 1.x and 2.x send (in Node, without binary support: b64=1).
+        assert_eq!(
+            EngineQuery::parse("token=abc&EIO=3&transport=polling&t=MZx5b2c&b64=1"),
+            Ok(EngineQuery { version: EngineVersion::V3, transport: Transport::Polling, sid: None })
+        );
+        assert_eq!(
+            EngineQuery::parse("EIO=3&transport=websocket&sid=abc"),
+            Ok(EngineQuery {
+                version: EngineVersion::V3,
+                transport: Transport::Websocket,
+                sid: Some("abc".to_owned())
+            })
         );
     }
 
@@ -407,7 +496,9 @@ mod tests {
             ("EIO=4&transport=Polling", CodecError::UnknownTransport),
             ("EIO=4&transport", CodecError::UnknownTransport),
             ("transport=polling", CodecError::UnsupportedProtocolVersion),
-            ("EIO=3&transport=polling", CodecError::UnsupportedProtocolVersion),
+            ("EIO=2&transport=polling", CodecError::UnsupportedProtocolVersion),
+            ("EIO=5&transport=polling", CodecError::UnsupportedProtocolVersion),
+            ("EIO=03&transport=polling", CodecError::UnsupportedProtocolVersion),
             ("EIO=&transport=polling", CodecError::UnsupportedProtocolVersion),
             ("EIO=40&transport=polling", CodecError::UnsupportedProtocolVersion),
             ("eio=4&transport=polling", CodecError::UnsupportedProtocolVersion),
@@ -421,6 +512,9 @@ mod tests {
             ("EIO=4&EIO=4&transport=polling", CodecError::BadQuery),
             ("EIO=4&transport=polling&transport=websocket", CodecError::BadQuery),
             ("EIO=4&transport=polling&sid=a&sid=b", CodecError::BadQuery),
+            ("EIO=3&transport=polling&j=0", CodecError::JsonpUnsupported),
+            ("j=1&EIO=4&transport=polling", CodecError::JsonpUnsupported),
+            ("EIO=3&transport=polling&sid=abc&j", CodecError::JsonpUnsupported),
         ];
         for (query, error) in cases {
             assert_eq!(EngineQuery::parse(query), Err(error), "{query:?}");
@@ -454,7 +548,8 @@ mod tests {
         assert_eq!(code("EIO=4&transport=carrier-pigeon"), 0);
         assert_eq!(code("EIO=4&transport=polling&sid=!"), 1);
         assert_eq!(code("EIO=4&transport=polling&sid=a&sid=b"), 3);
-        assert_eq!(code("EIO=3&transport=polling"), 5);
+        assert_eq!(code("EIO=2&transport=polling"), 5);
+        assert_eq!(code("EIO=3&transport=polling&j=0"), 0);
         assert_eq!(engine_error_code(&CodecError::Empty), 3);
     }
 }

@@ -1,10 +1,13 @@
 //! The realtime doors onto the hub: `/ws` (plain JSON frames) and `/socket.io/` (Engine.IO v4 /
-//! Socket.IO v5), with their protocol codecs as pure functions over text.
+//! Socket.IO v5, and Engine.IO v3 / Socket.IO v4 for socket.io-client 1.x and 2.x), with their
+//! protocol codecs as pure functions over text.
 
 mod codec_error;
 mod commands;
 mod engineio;
+mod engineio_v3;
 mod frames;
+mod heartbeat;
 mod payload;
 mod sessions;
 mod socketio;
@@ -17,11 +20,14 @@ pub(crate) use sessions::Sessions;
 /// survives a round trip.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
+    use std::borrow::Cow;
+
     use super::engineio::{self, EnginePacket, EngineQuery};
+    use super::engineio_v3;
     use super::frames::Frame;
     use super::socketio::SocketPacket;
 
-    /// Engine.IO packets, polling payloads and request queries.
+    /// Engine.IO packets, polling payloads of both versions and request queries.
     pub fn engineio(text: &str) {
         if let Ok(packet) = EnginePacket::decode(text) {
             // Re-encoding may normalise (`2` for an empty ping), but must decode to the same.
@@ -31,12 +37,37 @@ pub mod fuzzing {
             let again = engineio::decode_payload(&engineio::encode_payload(&packets));
             assert_eq!(again.map(|p| p.len()).ok(), Some(packets.len()));
         }
+        engineio_v3_payload(text);
         let _ = EngineQuery::parse(text);
     }
 
-    /// Socket.IO packets.
+    /// Engine.IO v3 polling payloads: the `<length>:` framing (whose records must come back
+    /// exactly, UTF-16 lengths and all), and the undoing of engine.io-parser 1.x's UTF-8 encoding.
+    fn engineio_v3_payload(text: &str) {
+        let decoded: Option<Vec<EnginePacket>> = engineio_v3::split_payload(text)
+            .ok()
+            .and_then(|records| records.into_iter().map(|record| EnginePacket::decode(record).ok()).collect());
+        if let Some(packets) = decoded {
+            // Re-encoded, every record comes back as the same packet, its length counted alike.
+            let body = engineio_v3::encode_payload(&packets);
+            let again: Option<Vec<EnginePacket>> = engineio_v3::split_payload(&body)
+                .ok()
+                .and_then(|records| records.into_iter().map(|record| EnginePacket::decode(record).ok()).collect());
+            assert_eq!(again.as_ref(), Some(&packets));
+        }
+        let _ = engineio_v3::decode_payload(text);
+        if let Cow::Owned(decoded) = engineio_v3::undo_byte_string(text) {
+            // What was undone was a UTF-8 encoding: encoding again gives the input back.
+            let encoded: String = decoded.bytes().map(char::from).collect();
+            assert_eq!(encoded, text);
+        }
+    }
+
+    /// Socket.IO packets, in both encodings (the ASCII one is what Engine.IO v3 sessions send).
     pub fn socketio(text: &str) {
         if let Ok(packet) = SocketPacket::decode(text) {
+            // Escaping changes no meaning: the ASCII text reads back as the plain one does.
+            assert_eq!(SocketPacket::decode(&packet.encode_ascii()), SocketPacket::decode(&packet.encode()));
             assert_eq!(SocketPacket::decode(&packet.encode()), Ok(packet));
         }
     }

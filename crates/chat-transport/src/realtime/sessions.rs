@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Session};
 use tokio::sync::{Notify, mpsc};
 
-use super::engineio::{self, EnginePacket};
+use super::engineio::{EnginePacket, EngineVersion};
 
 /// What the HTTP side hands to a session's task.
 pub(crate) enum Inbound {
@@ -64,11 +64,13 @@ pub(crate) struct Outbox {
     state: Mutex<OutboxState>,
     ready: Notify,
     capacity: usize,
+    /// How a poll's answer is framed.
+    version: EngineVersion,
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self { state: Mutex::new(OutboxState::default()), ready: Notify::new(), capacity }
+    pub(crate) fn new(capacity: usize, version: EngineVersion) -> Self {
+        Self { state: Mutex::new(OutboxState::default()), ready: Notify::new(), capacity, version }
     }
 
     fn state(&self) -> MutexGuard<'_, OutboxState> {
@@ -129,10 +131,10 @@ impl Outbox {
                 if !state.packets.is_empty() || state.closed {
                     state.polling = false;
                     if state.packets.is_empty() {
-                        return Ok(EnginePacket::Close.encode());
+                        return Ok(self.version.encode_payload([&EnginePacket::Close]));
                     }
                     let packets: Vec<EnginePacket> = state.packets.drain(..).collect();
-                    return Ok(engineio::encode_payload(&packets));
+                    return Ok(self.version.encode_payload(&packets));
                 }
             }
             ready.await;
@@ -145,6 +147,8 @@ impl Outbox {
 pub(crate) struct SessionHandle {
     pub(crate) inbound: mpsc::Sender<Inbound>,
     pub(crate) outbox: Arc<Outbox>,
+    /// The protocol the session was opened with; every later request must speak it too.
+    pub(crate) version: EngineVersion,
 }
 
 /// Every session of this process, by id.
@@ -175,7 +179,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_poll_waits_for_packets_and_takes_them_all() {
-        let outbox = Arc::new(Outbox::new(8));
+        let outbox = Arc::new(Outbox::new(8, EngineVersion::V4));
         let waiting = tokio::spawn({
             let outbox = outbox.clone();
             async move { outbox.poll().await }
@@ -189,8 +193,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn polls_are_framed_in_the_session_s_version() {
+        let outbox = Outbox::new(8, EngineVersion::V3);
+        assert!(outbox.push(EnginePacket::Message("0".into())));
+        assert!(outbox.push(EnginePacket::Message("2[\"m\"]".into())));
+        assert_eq!(outbox.poll().await, Ok("2:407:42[\"m\"]".to_owned()));
+        outbox.close();
+        assert_eq!(outbox.poll().await, Ok("1:1".to_owned()));
+    }
+
+    #[tokio::test]
     async fn one_poll_at_a_time_and_none_after_upgrade() {
-        let outbox = Arc::new(Outbox::new(8));
+        let outbox = Arc::new(Outbox::new(8, EngineVersion::V4));
         let first = tokio::spawn({
             let outbox = outbox.clone();
             async move { outbox.poll().await }
@@ -205,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_client_that_stops_polling_overflows() {
-        let outbox = Outbox::new(2);
+        let outbox = Outbox::new(2, EngineVersion::V4);
         assert!(outbox.push(EnginePacket::Noop));
         assert!(outbox.push(EnginePacket::Noop));
         assert!(!outbox.push(EnginePacket::Noop));

@@ -1,8 +1,14 @@
-//! Socket.IO protocol v5 packets (what socket.io-client v4 speaks inside Engine.IO messages):
-//! decoding what a client sends and encoding what it expects back, byte for byte.
+//! Socket.IO packets inside Engine.IO messages, protocol v5 (socket.io-client 3.x and 4.x) and v4
+//! (socket.io-client 1.x and 2.x): decoding what a client sends and encoding what it expects back,
+//! byte for byte.
 //!
 //! A packet is a type digit, then the namespace when it is not `/` (`/admin,`), then an ack id
-//! (digits), then a JSON payload. Binary packets are refused: chatd's events are JSON only.
+//! (digits), then a JSON payload. The two protocols write packets alike; they differ in what
+//! they mean (v4's type 4 is ERROR, any JSON; v5's is CONNECT_ERROR, an object; v4's CONNECT
+//! carries no data), which the session decides. Binary packets are refused: chatd's events are
+//! JSON only.
+
+use std::fmt::Write as _;
 
 use serde_json::Value;
 
@@ -56,7 +62,8 @@ pub(crate) enum SocketPacket {
         /// The answer's arguments.
         args: Vec<Value>,
     },
-    /// `4`: the server refuses a CONNECT; `{"message": …}` (older servers sent a bare string).
+    /// `4`: the server refuses a CONNECT; `{"message": …}` (protocol v5), or any JSON, a string or
+    /// the failing middleware's data (protocol v4's ERROR).
     ConnectError {
         /// The namespace refused.
         namespace: String,
@@ -68,9 +75,9 @@ pub(crate) enum SocketPacket {
 impl SocketPacket {
     /// Decodes one packet's text (the data of an Engine.IO message).
     ///
-    /// Stricter than socket.io-parser where it is lax on purpose: a namespace must end with a
-    /// comma, an EVENT must have a string name and data, an ACK must have an id, and any
-    /// JSON nested deeper than `serde_json`'s limit (128) is an error rather than a stack risk.
+    /// Stricter than socket.io-parser where it is lax on purpose: an EVENT must have a string
+    /// name and data, an ACK must have an id, and any JSON nested deeper than `serde_json`'s limit
+    /// (128) is an error rather than a stack risk.
     pub(crate) fn decode(text: &str) -> Result<Self, CodecError> {
         let mut chars = text.chars();
         let kind = match chars.next().ok_or(CodecError::Empty)? {
@@ -159,6 +166,53 @@ impl SocketPacket {
         }
         text
     }
+
+    /// [`SocketPacket::encode`], with every non-ASCII character of the JSON written as a `\uXXXX`
+    /// escape (a surrogate pair of them beyond U+FFFF), which every JSON parser reads back as the
+    /// same character. Engine.IO v3 long-polling needs it: socket.io-client 1.x and 2.x count and
+    /// decode a payload's non-ASCII text differently, but read ASCII alike. The namespace is
+    /// written as it is. ASCII packets cost nothing more than `encode`.
+    pub(crate) fn encode_ascii(&self) -> String {
+        let text = self.encode();
+        if text.is_ascii() {
+            return text;
+        }
+        // Outside its strings JSON is ASCII, so every other character is inside one, where an
+        // escape means the same. The type digit and the ack id are ASCII too.
+        let json_start = 1 + namespace_len(self.namespace());
+        let (head, json) = text.split_at(json_start);
+        let mut ascii = String::with_capacity(text.len() + 16);
+        ascii.push_str(head);
+        for c in json.chars() {
+            if c.is_ascii() {
+                ascii.push(c);
+            } else {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    // Writing to a String cannot fail.
+                    let _ = write!(ascii, "\\u{unit:04x}");
+                }
+            }
+        }
+        ascii
+    }
+
+    /// The namespace the packet belongs to.
+    fn namespace(&self) -> &str {
+        match self {
+            Self::Connect { namespace, .. }
+            | Self::Disconnect { namespace }
+            | Self::Event { namespace, .. }
+            | Self::Ack { namespace, .. }
+            | Self::ConnectError { namespace, .. } => namespace,
+        }
+    }
+}
+
+/// The namespace a CONNECT names, without the query string that socket.io-client 1.x and 2.x
+/// append to it when the application gives the namespace a `query` (`/admin?token=…`); socket.io
+/// 2.x answered for the path alone.
+pub(crate) fn namespace_path(namespace: &str) -> &str {
+    namespace.split_once('?').map_or(namespace, |(path, _)| path)
 }
 
 /// The packet types chatd decodes, named so that the decoder's match is exhaustive.
@@ -171,14 +225,15 @@ enum Kind {
     ConnectError,
 }
 
-/// Splits off the namespace: `/name,` when the text starts with `/`, else the default.
+/// Splits off the namespace: `/name,` (or `/name` and nothing after it) when the text starts with
+/// `/`, else the default.
 fn split_namespace(text: &str) -> Result<(&str, &str), CodecError> {
     if !text.starts_with('/') {
         return Ok((DEFAULT_NAMESPACE, text));
     }
-    // socket.io-client always writes the comma; without one there is no telling where the
-    // namespace ends and the payload starts.
-    let (namespace, rest) = text.split_once(',').ok_or(CodecError::BadNamespace)?;
+    // socket.io-parser 2.x (socket.io-client 1.x) writes the comma only before an ack id or data
+    // (`0/admin`), later ones always; every version reads the namespace up to a comma or the end.
+    let (namespace, rest) = text.split_once(',').unwrap_or((text, ""));
     if namespace.chars().any(char::is_control) {
         return Err(CodecError::BadNamespace);
     }
@@ -217,10 +272,15 @@ fn parse_array(text: &str) -> Result<Vec<Value>, CodecError> {
 /// Writes the namespace and its comma, unless it is the default one (or empty, which means the
 /// same), which socket.io-client expects to be left out.
 fn push_namespace(text: &mut String, namespace: &str) {
-    if !namespace.is_empty() && namespace != DEFAULT_NAMESPACE {
+    if namespace_len(namespace) > 0 {
         text.push_str(namespace);
         text.push(',');
     }
+}
+
+/// How many bytes [`push_namespace`] writes: none for the default namespace, else it and a comma.
+fn namespace_len(namespace: &str) -> usize {
+    if namespace.is_empty() || namespace == DEFAULT_NAMESPACE { 0 } else { namespace.len() + 1 }
 }
 
 /// Writes `[name, args…]` (or `[args…]`) without cloning the arguments into a new array.
@@ -377,6 +437,16 @@ mod tests {
     fn lenient_spellings_decode_to_the_canonical_packet() {
         // An explicit default namespace, leading zeros and JSON whitespace are all accepted.
         assert_eq!(SocketPacket::decode("1/,"), Ok(SocketPacket::Disconnect { namespace: root() }));
+        // socket.io-client 1.x leaves out the comma when nothing follows the namespace.
+        assert_eq!(
+            SocketPacket::decode("0/admin"),
+            Ok(SocketPacket::Connect { namespace: "/admin".to_owned(), data: None })
+        );
+        assert_eq!(
+            SocketPacket::decode("0/admin?token=x"),
+            Ok(SocketPacket::Connect { namespace: "/admin?token=x".to_owned(), data: None })
+        );
+        assert_eq!(SocketPacket::decode("1/admin"), Ok(SocketPacket::Disconnect { namespace: "/admin".to_owned() }));
         assert_eq!(
             SocketPacket::decode(r#"2007 [ "x" , 1 ] "#),
             Ok(SocketPacket::Event { namespace: root(), ack: Some(7), name: "x".to_owned(), args: vec![json!(1)] })
@@ -399,6 +469,37 @@ mod tests {
             SocketPacket::decode(r#"2["m","\ud83d\udc4b"]"#).map(|packet| packet.encode()),
             Ok("2[\"m\",\"👋\"]".to_owned())
         );
+    }
+
+    #[test]
+    fn ascii_encoding_escapes_json_text_only() {
+        let packet = SocketPacket::Event {
+            namespace: root(),
+            ack: Some(12),
+            name: "new-message".to_owned(),
+            args: vec![json!({"text": "héllo 👋 世界", "clé": "a\"b"})],
+        };
+        let ascii = packet.encode_ascii();
+        assert_eq!(ascii, r#"212["new-message",{"text":"h\u00e9llo \ud83d\udc4b \u4e16\u754c","cl\u00e9":"a\"b"}]"#);
+        assert!(ascii.is_ascii());
+        // It reads back as the very same packet.
+        assert_eq!(SocketPacket::decode(&ascii), Ok(packet.clone()));
+        assert_eq!(SocketPacket::decode(&ascii).map(|p| p.encode()), Ok(packet.encode()));
+        // The namespace is not JSON and stays as written; an ASCII packet is unchanged.
+        let refused = SocketPacket::ConnectError { namespace: "/chät".to_owned(), data: json!("Invalid namespace") };
+        assert_eq!(refused.encode_ascii(), "4/chät,\"Invalid namespace\"");
+        let error = SocketPacket::ConnectError { namespace: "/chät".to_owned(), data: json!("ü") };
+        assert_eq!(error.encode_ascii(), r#"4/chät,"\u00fc""#);
+        let plain = SocketPacket::Event { namespace: root(), ack: None, name: "x".to_owned(), args: vec![json!(1)] };
+        assert_eq!(plain.encode_ascii(), plain.encode());
+    }
+
+    #[test]
+    fn namespace_paths_drop_the_query() {
+        assert_eq!(namespace_path("/admin?token=abc&x=1"), "/admin");
+        assert_eq!(namespace_path("/admin"), "/admin");
+        assert_eq!(namespace_path("/"), "/");
+        assert_eq!(namespace_path("/?x"), "/");
     }
 
     #[test]
@@ -453,11 +554,11 @@ mod tests {
             ("4", CodecError::MissingData),
             ("4[]", CodecError::NotAnObject),
             ("442", CodecError::NotAnObject),
-            // A namespace must end with a comma and hold no control characters.
-            ("2/chat[\"x\"]", CodecError::BadNamespace),
-            ("0/admin", CodecError::BadNamespace),
-            ("1/admin", CodecError::BadNamespace),
+            // Without a comma the namespace runs to the end, and an EVENT then lacks its data.
+            ("2/chat[\"x\"]", CodecError::MissingData),
+            // A namespace holds no control characters.
             ("2/ch\x1eat,[\"x\"]", CodecError::BadNamespace),
+            ("0/ad\nmin", CodecError::BadNamespace),
             ("2/ch\nat,[\"x\"]", CodecError::BadNamespace),
         ];
         for (text, error) in cases {

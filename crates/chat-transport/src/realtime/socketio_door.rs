@@ -1,7 +1,13 @@
-//! Door 2: `/socket.io/`, Engine.IO v4 and Socket.IO v5 for `socket.io-client` v4 — HTTP
-//! long-polling with upgrade to WebSocket, or WebSocket alone; heartbeats from the server;
-//! authentication by the handshake's `auth: {token}` (or the token on the first request), or by
-//! the original's `authenticate` event; acks on client events.
+//! Door 2: `/socket.io/`, for `socket.io-client` v4 (Engine.IO v4, Socket.IO protocol 5) and for
+//! the original's clients, `socket.io-client` 1.x and 2.x (Engine.IO v3, Socket.IO protocol 4) —
+//! HTTP long-polling with upgrade to WebSocket, or WebSocket alone; authentication by the token on
+//! the first request (or v4's handshake `auth: {token}`), or by the original's `authenticate`
+//! event; acks on client events.
+//!
+//! One session task serves both versions; its [`EngineVersion`] decides the payload framing, the
+//! handshake, which side pings ([`Heartbeat`]), and who connects the main namespace (the v4
+//! client sends CONNECT; for v3 the server connects it as soon as the session opens, as
+//! socket.io 1.x and 2.x did).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,10 +21,11 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::commands::{self, Answer};
-use super::engineio::{self, EnginePacket, EngineQuery, Handshake, Transport};
+use super::engineio::{self, EnginePacket, EngineQuery, EngineVersion, Handshake, Transport};
+use super::heartbeat::{Beat, Heartbeat};
 use super::payload;
 use super::sessions::{Inbound, Outbox, PollError, SessionHandle, pump};
-use super::socketio::SocketPacket;
+use super::socketio::{self, SocketPacket};
 use crate::ApiState;
 use crate::auth;
 use crate::tenant::Tenant;
@@ -29,6 +36,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Packets queued for a polling client before it counts as gone.
 const OUTBOX_CAPACITY: usize = 1024;
+
+/// The `unauthorized` message for an `authenticate` event without a string `token`, socketio-jwt's
+/// words.
+const INVALID_TOKEN_DATATYPE: &str = "invalid token datatype";
 
 /// `GET|POST /socket.io/`: the Engine.IO endpoint.
 pub(crate) async fn door(
@@ -45,13 +56,25 @@ pub(crate) async fn door(
         Err(error) => return engine_error(engineio::engine_error_code(&error)),
     };
     let method = request.method().clone();
+    let version = query.version;
     match (query.transport, query.sid, method.as_str()) {
-        (Transport::Polling, None, "GET") => open_polling(&request, state.into_inner(), tenant),
-        (Transport::Websocket, None, "GET") => open_websocket(&request, body, state.into_inner(), tenant),
-        (Transport::Polling, Some(sid), "GET") => poll(&state, &sid).await,
-        (Transport::Polling, Some(sid), "POST") => post(&state, &sid, body).await,
-        (Transport::Websocket, Some(sid), "GET") => upgrade(&request, body, &state, &sid).await,
+        (Transport::Polling, None, "GET") => open_polling(&request, state.into_inner(), tenant, version),
+        (Transport::Websocket, None, "GET") => open_websocket(&request, body, state.into_inner(), tenant, version),
+        (Transport::Polling, Some(sid), "GET") => poll(&state, &sid, version).await,
+        (Transport::Polling, Some(sid), "POST") => post(&state, &sid, version, body).await,
+        (Transport::Websocket, Some(sid), "GET") => upgrade(&request, body, &state, &sid, version).await,
         _ => engine_error(2),
+    }
+}
+
+/// The session a request names, or the Engine.IO error code to answer: 1 "Session ID unknown"
+/// when there is none here, 3 "Bad request" when the request speaks another protocol version
+/// than the one the session was opened with.
+fn session(state: &ApiState, sid: &str, version: EngineVersion) -> Result<Arc<SessionHandle>, u8> {
+    match state.sessions().get(sid) {
+        Some(session) if session.version == version => Ok(session),
+        Some(_) => Err(3),
+        None => Err(1),
     }
 }
 
@@ -63,14 +86,14 @@ fn text(body: String) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; charset=UTF-8").body(body)
 }
 
-fn handshake(state: &ApiState, sid: &str, upgrades: Vec<&'static str>) -> String {
+fn handshake(state: &ApiState, sid: &str, upgrades: Vec<&'static str>, version: EngineVersion) -> String {
     let settings = state.realtime();
     Handshake {
         sid: sid.to_owned(),
         upgrades,
         ping_interval_ms: settings.ping_interval.as_millis() as u64,
         ping_timeout_ms: settings.ping_timeout.as_millis() as u64,
-        max_payload: settings.max_message_bytes,
+        max_payload: (version == EngineVersion::V4).then_some(settings.max_message_bytes),
     }
     .to_json()
 }
@@ -79,24 +102,39 @@ fn new_sid() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// How a session starts: its first request's protocol, tenant and token.
+struct Opening {
+    version: EngineVersion,
+    tenant: DomainHandle,
+    token: Option<String>,
+}
+
 /// Starts a session whose first transport is a WebSocket or long-polling.
-fn start(state: Arc<ApiState>, tenant: DomainHandle, token: Option<String>, socket: Option<Socket>) -> String {
+fn start(state: Arc<ApiState>, opening: Opening, socket: Option<Socket>) -> String {
+    let Opening { version, tenant, token } = opening;
     let sid = new_sid();
     let (inbound, received) = mpsc::channel(64);
-    let outbox = Arc::new(Outbox::new(OUTBOX_CAPACITY));
-    state.sessions().insert(sid.clone(), Arc::new(SessionHandle { inbound, outbox: outbox.clone() }));
+    let outbox = Arc::new(Outbox::new(OUTBOX_CAPACITY, version));
+    state.sessions().insert(sid.clone(), Arc::new(SessionHandle { inbound, outbox: outbox.clone(), version }));
     let output = match socket {
         Some(socket) => Output::Socket(socket),
         None => Output::Polling(outbox),
     };
-    let task = SessionTask { state, tenant, sid: sid.clone(), token, received, output, probe: None };
+    let task = SessionTask { state, version, tenant, sid: sid.clone(), token, received, output, probe: None };
     actix_web::rt::spawn(task.run());
     sid
 }
 
-fn open_polling(request: &HttpRequest, state: Arc<ApiState>, tenant: DomainHandle) -> HttpResponse {
-    let sid = start(state.clone(), tenant, auth::connect_token(request, &state), None);
-    text(EnginePacket::Open(handshake(&state, &sid, vec!["websocket"])).encode())
+fn open_polling(
+    request: &HttpRequest,
+    state: Arc<ApiState>,
+    tenant: DomainHandle,
+    version: EngineVersion,
+) -> HttpResponse {
+    let token = auth::connect_token(request, &state);
+    let sid = start(state.clone(), Opening { version, tenant, token }, None);
+    let open = EnginePacket::Open(handshake(&state, &sid, vec!["websocket"], version));
+    text(version.encode_payload([&open]))
 }
 
 fn websocket(
@@ -115,21 +153,23 @@ fn open_websocket(
     body: web::Payload,
     state: Arc<ApiState>,
     tenant: DomainHandle,
+    version: EngineVersion,
 ) -> HttpResponse {
     match websocket(request, body, &state) {
         Ok((response, session, messages)) => {
             let token = auth::connect_token(request, &state);
             let socket = Socket { session, messages, opened: true };
-            start(state, tenant, token, Some(socket));
+            start(state, Opening { version, tenant, token }, Some(socket));
             response
         }
         Err(error) => HttpResponse::from_error(error),
     }
 }
 
-async fn poll(state: &ApiState, sid: &str) -> HttpResponse {
-    let Some(session) = state.sessions().get(sid) else {
-        return engine_error(1);
+async fn poll(state: &ApiState, sid: &str, version: EngineVersion) -> HttpResponse {
+    let session = match session(state, sid, version) {
+        Ok(session) => session,
+        Err(code) => return engine_error(code),
     };
     match session.outbox.poll().await {
         Ok(payload) => text(payload),
@@ -137,9 +177,10 @@ async fn poll(state: &ApiState, sid: &str) -> HttpResponse {
     }
 }
 
-async fn post(state: &ApiState, sid: &str, body: web::Payload) -> HttpResponse {
-    let Some(session) = state.sessions().get(sid) else {
-        return engine_error(1);
+async fn post(state: &ApiState, sid: &str, version: EngineVersion, body: web::Payload) -> HttpResponse {
+    let session = match session(state, sid, version) {
+        Ok(session) => session,
+        Err(code) => return engine_error(code),
     };
     let limit = state.realtime().max_message_bytes;
     let bytes = match body.to_bytes_limited(limit).await {
@@ -151,7 +192,7 @@ async fn post(state: &ApiState, sid: &str, body: web::Payload) -> HttpResponse {
                 .body(engineio::engine_error_body(3));
         }
     };
-    let packets = std::str::from_utf8(&bytes).ok().map(engineio::decode_payload);
+    let packets = std::str::from_utf8(&bytes).ok().map(|body| version.decode_payload(body));
     match packets {
         Some(Ok(packets)) => {
             if session.inbound.send(Inbound::Packets(packets)).await.is_err() {
@@ -163,9 +204,16 @@ async fn post(state: &ApiState, sid: &str, body: web::Payload) -> HttpResponse {
     }
 }
 
-async fn upgrade(request: &HttpRequest, body: web::Payload, state: &ApiState, sid: &str) -> HttpResponse {
-    let Some(session) = state.sessions().get(sid) else {
-        return engine_error(1);
+async fn upgrade(
+    request: &HttpRequest,
+    body: web::Payload,
+    state: &ApiState,
+    sid: &str,
+    version: EngineVersion,
+) -> HttpResponse {
+    let session = match session(state, sid, version) {
+        Ok(session) => session,
+        Err(code) => return engine_error(code),
     };
     match websocket(request, body, state) {
         Ok((response, socket, messages)) => {
@@ -205,7 +253,8 @@ enum End {
 
 /// The Socket.IO state of a session.
 struct Client {
-    /// The client sent CONNECT for "/".
+    /// The main namespace "/" is connected (the v4 client's CONNECT was accepted, or the v3
+    /// session opened); events are ignored until it is.
     connected: bool,
     /// Authenticated, with a live hub connection.
     connection: Option<Connection>,
@@ -216,6 +265,7 @@ struct Client {
 
 struct SessionTask {
     state: Arc<ApiState>,
+    version: EngineVersion,
     tenant: DomainHandle,
     sid: String,
     token: Option<String>,
@@ -253,9 +303,14 @@ async fn deadline(at: Option<Instant>) {
     }
 }
 
-fn event(name: &str, data: Value) -> EnginePacket {
-    let packet = SocketPacket::Event { namespace: "/".into(), ack: None, name: name.to_owned(), args: vec![data] };
-    EnginePacket::Message(packet.encode())
+/// The event `name` with `data`, on the main namespace.
+fn event(name: &str, data: Value) -> SocketPacket {
+    SocketPacket::Event { namespace: "/".into(), ack: None, name: name.to_owned(), args: vec![data] }
+}
+
+/// The ack `id` answering with `data`, on the main namespace.
+fn ack(id: u64, data: Value) -> SocketPacket {
+    SocketPacket::Ack { namespace: "/".into(), id, args: vec![data] }
 }
 
 impl SessionTask {
@@ -267,83 +322,82 @@ impl SessionTask {
         let auth_deadline = Some(Instant::now() + settings.auth_timeout);
         let mut client = Client { connected: false, connection: None, overflow: None, deadline: auth_deadline };
         let mut stopping = self.state.hub().stopping();
-        let mut ping = tokio::time::interval(settings.ping_interval);
-        ping.tick().await;
-        let mut awaiting_pong: Option<Instant> = None;
-        let mut started = false;
-        let end = loop {
-            if !started {
-                started = true;
-                if let Output::Socket(socket) = &mut self.output
-                    && socket.opened
-                {
-                    let open = EnginePacket::Open(handshake(&self.state, &self.sid, Vec::new()));
-                    if socket.session.text(open.encode()).await.is_err() {
-                        break End::Gone;
-                    }
+        let mut heartbeat = Heartbeat::new(self.version, settings.ping_interval, settings.ping_timeout);
+        let end = match self.open(&mut client).await {
+            Err(end) => end,
+            Ok(()) => loop {
+                if *stopping.borrow() {
+                    break End::Close(CloseCode::Away, "server shutting down");
                 }
-            }
-            if *stopping.borrow() {
-                break End::Close(CloseCode::Away, "server shutting down");
-            }
-            let socket = match &mut self.output {
-                Output::Socket(socket) => Some(socket),
-                Output::Polling(_) => None,
-            };
-            let step = tokio::select! {
-                inbound = self.received.recv() => match inbound {
-                    Some(Inbound::Packets(packets)) => self.handle_all(&mut client, packets, &mut awaiting_pong).await,
-                    Some(Inbound::Upgrade(session, messages)) => {
-                        self.probe = Some(Socket { session, messages, opened: false });
-                        Ok(())
-                    }
-                    None => Err(End::Gone),
-                },
-                message = next_message(socket) => match message {
-                    Some(Ok(AggregatedMessage::Text(text))) => match EnginePacket::decode(&text) {
-                        Ok(packet) => self.handle_all(&mut client, vec![packet], &mut awaiting_pong).await,
-                        Err(_) => Err(End::Close(CloseCode::Protocol, "malformed packet")),
-                    },
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => match &mut self.output {
-                        Output::Socket(socket) => socket.session.pong(&bytes).await.map_err(|_| End::Gone),
-                        Output::Polling(_) => Ok(()),
-                    },
-                    Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
-                    Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Close(CloseCode::Unsupported, "binary packets are not supported")),
-                    Some(Err(ProtocolError::Overflow)) => Err(End::Close(CloseCode::Size, "message too large")),
-                    Some(Err(_)) => Err(End::Close(CloseCode::Protocol, "protocol error")),
-                    Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
-                },
-                message = next_message(self.probe.as_mut()) => self.probe_step(message).await,
-                event = next_event(client.connection.as_mut()) => match (event, client.connection.as_ref()) {
-                    (Some(event), Some(connection)) => {
-                        let user = connection.user();
-                        let packet = self::event(event.name(), payload::event_data(&event, user));
-                        self.send_event(packet, client.overflow.clone()).await
-                    }
-                    _ => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
-                },
-                () = overflowed(client.overflow.as_ref()) => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
-                () = deadline(client.deadline) => {
-                    self.unauthorized(&mut client, "authentication timed out").await
-                }
-                _ = ping.tick() => {
-                    match awaiting_pong {
-                        Some(since) if since.elapsed() > settings.ping_timeout => Err(End::Close(CloseCode::Away, "no heartbeat")),
-                        Some(_) => Ok(()),
-                        None => {
-                            awaiting_pong = Some(Instant::now());
-                            self.send(EnginePacket::Ping(None)).await
+                let socket = match &mut self.output {
+                    Output::Socket(socket) => Some(socket),
+                    Output::Polling(_) => None,
+                };
+                let step = tokio::select! {
+                    inbound = self.received.recv() => match inbound {
+                        Some(Inbound::Packets(packets)) => self.handle_all(&mut client, packets, &mut heartbeat).await,
+                        Some(Inbound::Upgrade(session, messages)) => {
+                            self.probe = Some(Socket { session, messages, opened: false });
+                            Ok(())
                         }
+                        None => Err(End::Gone),
+                    },
+                    message = next_message(socket) => match message {
+                        Some(Ok(AggregatedMessage::Text(text))) => match EnginePacket::decode(&text) {
+                            Ok(packet) => self.handle_all(&mut client, vec![packet], &mut heartbeat).await,
+                            Err(_) => Err(End::Close(CloseCode::Protocol, "malformed packet")),
+                        },
+                        Some(Ok(AggregatedMessage::Ping(bytes))) => match &mut self.output {
+                            Output::Socket(socket) => socket.session.pong(&bytes).await.map_err(|_| End::Gone),
+                            Output::Polling(_) => Ok(()),
+                        },
+                        Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+                        Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Close(CloseCode::Unsupported, "binary packets are not supported")),
+                        Some(Err(ProtocolError::Overflow)) => Err(End::Close(CloseCode::Size, "message too large")),
+                        Some(Err(_)) => Err(End::Close(CloseCode::Protocol, "protocol error")),
+                        Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
+                    },
+                    message = next_message(self.probe.as_mut()) => self.probe_step(message).await,
+                    event = next_event(client.connection.as_mut()) => match (event, client.connection.as_ref()) {
+                        (Some(event), Some(connection)) => {
+                            let user = connection.user();
+                            let packet = self.message(&self::event(event.name(), payload::event_data(&event, user)));
+                            self.send_event(packet, client.overflow.clone()).await
+                        }
+                        _ => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
+                    },
+                    () = overflowed(client.overflow.as_ref()) => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
+                    () = deadline(client.deadline) => {
+                        self.unauthorized(&mut client, "authentication timed out").await
                     }
+                    beat = heartbeat.next() => match beat {
+                        Beat::Ping => self.send(EnginePacket::Ping(None)).await,
+                        Beat::Expired => Err(End::Close(CloseCode::Away, "no heartbeat")),
+                        Beat::Idle => Ok(()),
+                    },
+                    _ = stopping.changed() => Err(End::Close(CloseCode::Away, "server shutting down")),
+                };
+                if let Err(end) = step {
+                    break end;
                 }
-                _ = stopping.changed() => Err(End::Close(CloseCode::Away, "server shutting down")),
-            };
-            if let Err(end) = step {
-                break end;
-            }
+            },
         };
         self.finish(client, end).await;
+    }
+
+    /// What a session says first: the open packet on a WebSocket it started on (polling answered
+    /// the handshake request with it), then, on v3, the main namespace's connection.
+    async fn open(&mut self, client: &mut Client) -> Result<(), End> {
+        if let Output::Socket(socket) = &mut self.output
+            && socket.opened
+        {
+            let open = EnginePacket::Open(handshake(&self.state, &self.sid, Vec::new(), self.version));
+            socket.session.text(open.encode()).await.map_err(|_| End::Gone)?;
+        }
+        match self.version {
+            EngineVersion::V3 => self.connect_main(client, self.token.clone()).await,
+            EngineVersion::V4 => Ok(()),
+        }
     }
 
     /// Handles a probe WebSocket's message: `2probe` → `3probe`, then `5` switches to it.
@@ -390,6 +444,16 @@ impl SessionTask {
         }
     }
 
+    /// The Engine.IO message carrying `packet` in this session's protocol. v3 sessions send
+    /// ASCII-only JSON ([`SocketPacket::encode_ascii`]), which both generations of v3 polling
+    /// clients read alike; the same text over a WebSocket keeps one rule per session.
+    fn message(&self, packet: &SocketPacket) -> EnginePacket {
+        EnginePacket::Message(match self.version {
+            EngineVersion::V3 => packet.encode_ascii(),
+            EngineVersion::V4 => packet.encode(),
+        })
+    }
+
     async fn send(&mut self, packet: EnginePacket) -> Result<(), End> {
         match &mut self.output {
             Output::Polling(outbox) => {
@@ -401,6 +465,12 @@ impl SessionTask {
             }
             Output::Socket(socket) => socket.session.text(packet.encode()).await.map_err(|_| End::Gone),
         }
+    }
+
+    /// Sends a Socket.IO packet.
+    async fn send_socket(&mut self, packet: &SocketPacket) -> Result<(), End> {
+        let message = self.message(packet);
+        self.send(message).await
     }
 
     /// Sends an event; a client that stops reading blocks the send until its queue overflows.
@@ -415,15 +485,16 @@ impl SessionTask {
         &mut self,
         client: &mut Client,
         packets: Vec<EnginePacket>,
-        awaiting_pong: &mut Option<Instant>,
+        heartbeat: &mut Heartbeat,
     ) -> Result<(), End> {
         for packet in packets {
+            heartbeat.heard(&packet);
             match packet {
-                EnginePacket::Pong(_) => *awaiting_pong = None,
+                // Pings come from v3 clients (their heartbeat); answering a v4 client's costs nothing.
                 EnginePacket::Ping(data) => self.send(EnginePacket::Pong(data)).await?,
                 EnginePacket::Message(text) => self.handle_socket(client, &text).await?,
                 EnginePacket::Close => return Err(End::Gone),
-                EnginePacket::Open(_) | EnginePacket::Upgrade | EnginePacket::Noop => {}
+                EnginePacket::Pong(_) | EnginePacket::Open(_) | EnginePacket::Upgrade | EnginePacket::Noop => {}
             }
         }
         Ok(())
@@ -434,38 +505,29 @@ impl SessionTask {
             return Err(End::Close(CloseCode::Protocol, "malformed packet"));
         };
         match packet {
-            SocketPacket::Connect { namespace, data } => {
-                if namespace != "/" {
-                    let error = SocketPacket::ConnectError { namespace, data: json!({"message": "Invalid namespace"}) };
-                    return self.send(EnginePacket::Message(error.encode())).await;
+            SocketPacket::Connect { namespace, data } => match self.version {
+                EngineVersion::V4 if namespace == "/" => {
+                    let token = data
+                        .as_ref()
+                        .and_then(|auth| auth["token"].as_str())
+                        .map(str::to_owned)
+                        .or_else(|| self.token.clone());
+                    self.connect_main(client, token).await
                 }
-                let token = data
-                    .as_ref()
-                    .and_then(|auth| auth["token"].as_str())
-                    .map(str::to_owned)
-                    .or_else(|| self.token.clone());
-                match token {
-                    Some(token) => match auth::verify(&self.state, &token) {
-                        Ok(caller) => {
-                            self.send_connect().await?;
-                            client.connected = true;
-                            self.authenticated(client, caller, None).await
-                        }
-                        Err(error) => {
-                            let message = error.to_string();
-                            let refused =
-                                SocketPacket::ConnectError { namespace, data: payload::unauthorized(&message) };
-                            self.send(EnginePacket::Message(refused.encode())).await
-                        }
-                    },
-                    None => {
-                        self.send_connect().await?;
-                        // Connected, not yet authenticated: the session's deadline still runs.
-                        client.connected = true;
-                        Ok(())
-                    }
+                EngineVersion::V4 => {
+                    let refused = json!({"message": "Invalid namespace"});
+                    self.send_socket(&SocketPacket::ConnectError { namespace, data: refused }).await
                 }
-            }
+                // The server connected "/" when the session opened; socket.io-client 1.x and 2.x
+                // never ask for it.
+                EngineVersion::V3 if socketio::namespace_path(&namespace) == "/" => Ok(()),
+                EngineVersion::V3 => {
+                    // socket.io 2.x's answer, addressed to the namespace without its query.
+                    let namespace = socketio::namespace_path(&namespace).to_owned();
+                    let refused = SocketPacket::ConnectError { namespace, data: json!("Invalid namespace") };
+                    self.send_socket(&refused).await
+                }
+            },
             SocketPacket::Disconnect { .. } => Err(End::Gone),
             SocketPacket::Event { name, args, ack, .. } if client.connected => {
                 let data = args.into_iter().next().unwrap_or(Value::Null);
@@ -475,9 +537,43 @@ impl SessionTask {
         }
     }
 
+    /// Connects the main namespace, authenticated at once when the client brought a token (in the
+    /// v4 CONNECT's auth, or on the first request). A bad token refuses the connection with the
+    /// version's error packet: v4's CONNECT_ERROR with the `unauthorized` object, or v3's ERROR
+    /// with its inner data, which is what socket.io 2.x sent for socketio-jwt's failing
+    /// middleware (`err.data`). The session stays open either way; its deadline ends it.
+    async fn connect_main(&mut self, client: &mut Client, token: Option<String>) -> Result<(), End> {
+        let Some(token) = token else {
+            self.send_connect().await?;
+            // Connected, not yet authenticated: the session's deadline still runs.
+            client.connected = true;
+            return Ok(());
+        };
+        match auth::verify(&self.state, &token) {
+            Ok(caller) => {
+                self.send_connect().await?;
+                client.connected = true;
+                self.authenticated(client, caller, None).await
+            }
+            Err(error) => {
+                let mut refused = payload::unauthorized(&error.to_string());
+                if self.version == EngineVersion::V3
+                    && let Some(data) = refused.get_mut("data").map(Value::take)
+                {
+                    refused = data;
+                }
+                self.send_socket(&SocketPacket::ConnectError { namespace: "/".into(), data: refused }).await
+            }
+        }
+    }
+
+    /// The server's CONNECT for "/": `0{"sid":…}` in protocol 5, a bare `0` in protocol 4.
     async fn send_connect(&mut self) -> Result<(), End> {
-        let connect = SocketPacket::Connect { namespace: "/".into(), data: Some(json!({"sid": new_sid()})) };
-        self.send(EnginePacket::Message(connect.encode())).await
+        let data = match self.version {
+            EngineVersion::V3 => None,
+            EngineVersion::V4 => Some(json!({"sid": new_sid()})),
+        };
+        self.send_socket(&SocketPacket::Connect { namespace: "/".into(), data }).await
     }
 
     async fn handle_event(
@@ -488,7 +584,10 @@ impl SessionTask {
         ack: Option<u64>,
     ) -> Result<(), End> {
         if name == "authenticate" && client.connection.is_none() {
-            let token = data["token"].as_str().unwrap_or_default();
+            // socketio-jwt refused anything but a string token before looking at it.
+            let Some(token) = data["token"].as_str() else {
+                return self.unauthorized(client, INVALID_TOKEN_DATATYPE).await;
+            };
             return match auth::verify(&self.state, token) {
                 Ok(caller) => self.authenticated(client, caller, ack).await,
                 Err(error) => self.unauthorized(client, &error.to_string()).await,
@@ -504,14 +603,14 @@ impl SessionTask {
     /// Answers a client event: by ack when it asked for one, else by a confirming or error event.
     async fn reply(&mut self, ack: Option<u64>, answer: Result<Answer, String>) -> Result<(), End> {
         let packet = match (ack, answer) {
-            (Some(id), Ok(Answer::Done { data, .. })) => ack_packet(id, data),
-            (Some(id), Ok(Answer::Quiet)) => ack_packet(id, json!({"ok": true})),
-            (Some(id), Err(message)) => ack_packet(id, json!({"error": message})),
+            (Some(id), Ok(Answer::Done { data, .. })) => self::ack(id, data),
+            (Some(id), Ok(Answer::Quiet)) => self::ack(id, json!({"ok": true})),
+            (Some(id), Err(message)) => self::ack(id, json!({"error": message})),
             (None, Ok(Answer::Done { event: name, data })) => event(name, data),
             (None, Ok(Answer::Quiet)) => return Ok(()),
             (None, Err(message)) => event("error", payload::error(&message)),
         };
-        self.send(packet).await
+        self.send_socket(&packet).await
     }
 
     async fn authenticated(&mut self, client: &mut Client, caller: Caller, ack: Option<u64>) -> Result<(), End> {
@@ -519,7 +618,7 @@ impl SessionTask {
         let connection = match self.state.hub().connect(&self.tenant, caller).await {
             Ok(connection) => connection,
             Err(ServiceError::TooManyConnections(why)) => {
-                self.send(event("error", payload::error(why))).await?;
+                self.send_socket(&event("error", payload::error(why))).await?;
                 return Err(End::Close(CloseCode::Policy, "too many connections"));
             }
             Err(error) => {
@@ -531,17 +630,16 @@ impl SessionTask {
         client.connection = Some(connection);
         client.deadline = None;
         if let Some(id) = ack {
-            self.send(ack_packet(id, payload::authenticated(user))).await?;
+            self.send_socket(&self::ack(id, payload::authenticated(user))).await?;
         }
-        self.send(event("authenticated", payload::authenticated(user))).await
+        self.send_socket(&event("authenticated", payload::authenticated(user))).await
     }
 
     /// The original's refusal: `unauthorized`, then the socket is disconnected.
     async fn unauthorized(&mut self, client: &mut Client, message: &str) -> Result<(), End> {
         client.deadline = None;
-        self.send(event("unauthorized", payload::unauthorized(message))).await?;
-        let disconnect = SocketPacket::Disconnect { namespace: "/".into() };
-        self.send(EnginePacket::Message(disconnect.encode())).await?;
+        self.send_socket(&event("unauthorized", payload::unauthorized(message))).await?;
+        self.send_socket(&SocketPacket::Disconnect { namespace: "/".into() }).await?;
         Err(End::Close(CloseCode::Policy, "unauthorized"))
     }
 
@@ -579,8 +677,4 @@ impl SessionTask {
             }
         }
     }
-}
-
-fn ack_packet(id: u64, data: Value) -> EnginePacket {
-    EnginePacket::Message(SocketPacket::Ack { namespace: "/".into(), id, args: vec![data] }.encode())
 }
