@@ -84,5 +84,7 @@ async fn only_allowed_browser_origins_open_realtime_connections(backend: Backend
     assert_eq!(polling.status(), StatusCode::FORBIDDEN);
     let body: serde_json::Value = polling.json().await.unwrap();
     assert_eq!(body["code"], json!("ORIGIN_FORBIDDEN"));
+    // Like every error body outside production, with its one line of stack.
+    assert_eq!(body["stack"], json!("ForbiddenError: This origin may not connect"));
 }
 both!(origins, only_allowed_browser_origins_open_realtime_connections);

@@ -40,6 +40,17 @@ async fn image_messages_carry_any_json(backend: Backend) {
     let history = app.get("/api/user/1", 2).await;
     assert_eq!(history.body["messages"][0]["image"], image);
     assert_eq!(history.body["messages"][0]["type"], json!("image"));
+
+    // Numbers come back exactly as sent, to the last digit (not the nearest shorter float).
+    let exact = r#"{"type": "image", "image": {"ratio": 3.0666666666666663e55, "scale": 0.30000000000000004}}"#;
+    let answer = app.request(Method::POST, "/api/user/2", Some(&token(1)), Some(exact.as_bytes().to_vec())).await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let raw = app.client.get(format!("{}/api/user/1", app.address)).header("X-Auth-Token", token(2)).send().await;
+    let raw = raw.unwrap().text().await.unwrap();
+    assert!(
+        raw.contains(r#""ratio":3.0666666666666663e+55"#) && raw.contains(r#""scale":0.30000000000000004"#),
+        "{raw}"
+    );
 }
 both!(image_message, image_messages_carry_any_json);
 

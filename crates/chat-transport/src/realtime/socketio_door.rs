@@ -49,7 +49,8 @@ pub(crate) async fn door(
     Tenant(tenant): Tenant,
 ) -> HttpResponse {
     if let Err(refused) = super::check_origin(&request, state.realtime()) {
-        return actix_web::ResponseError::error_response(&refused);
+        // Kept as the response's error, so that `error_bodies` gives it its `stack` like any other.
+        return HttpResponse::from_error(refused);
     }
     let query = match EngineQuery::parse(request.query_string()) {
         Ok(query) => query,
