@@ -273,10 +273,14 @@ impl Application {
                         .custom_request_replace("request", |request| format!("{} {}", request.method(), request.path()))
                         .log_target("chatd::http"),
                 )
-                .service(
-                    chat_transport::resource("/metrics", "GET, HEAD")
-                        .route(chat_transport::get_or_head().to(crate::telemetry::metrics)),
-                )
+                .configure(|config| {
+                    chat_transport::register_routes(
+                        config,
+                        &[("/metrics", "GET, HEAD", |resource| {
+                            resource.route(chat_transport::get_or_head().to(crate::telemetry::metrics))
+                        })],
+                    )
+                })
                 .configure(chat_transport::configure(state.clone()))
         })
         // chatd handles the signals itself, to close realtime connections before stopping.

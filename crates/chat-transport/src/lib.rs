@@ -38,7 +38,7 @@ pub use http_metrics::http_metrics;
 pub use openapi::openapi;
 pub use realtime::RealtimeSettings;
 pub use request_id::{REQUEST_ID, request_ids};
-pub use routes::{get_or_head, resource};
+pub use routes::{Route, get_or_head, register_routes, resource};
 pub use tenant::Tenants;
 
 /// Largest request body accepted (the original's limit).

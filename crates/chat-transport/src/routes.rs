@@ -24,34 +24,48 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
     config
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(body_limit))
-        .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::argument(error.to_string()).into()))
-        .configure(crate::realtime::register)
-        .service(resource("/", "GET, HEAD").route(get_or_head().to(about)))
-        .service(resource("/healthz", "GET, HEAD").route(get_or_head().to(healthz)))
-        .service(resource("/readyz", "GET, HEAD").route(get_or_head().to(readyz)))
-        .service(resource("/api", "GET, HEAD").route(get_or_head().to(welcome)))
-        .service(resource("/api/openapi.json", "GET, HEAD").route(get_or_head().to(openapi_document)))
-        .service(resource("/api/list", "GET, HEAD").route(get_or_head().to(inbox)))
-        .service(
-            resource("/api/{target}/{id}", "GET, HEAD, POST")
-                .route(get_or_head().to(history))
-                .route(web::post().to(send)),
-        )
-        .service(
-            resource("/api/{target}/{id}/{message_id}", "POST, DELETE")
-                .route(web::post().to(edit))
-                .route(web::delete().to(delete)),
-        )
-        .default_service(web::to(not_found));
+        .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::argument(error.to_string()).into()));
+    let rest: [Route; 8] = [
+        ("/", "GET, HEAD", |resource| resource.route(get_or_head().to(about))),
+        ("/healthz", "GET, HEAD", |resource| resource.route(get_or_head().to(healthz))),
+        ("/readyz", "GET, HEAD", |resource| resource.route(get_or_head().to(readyz))),
+        ("/api", "GET, HEAD", |resource| resource.route(get_or_head().to(welcome))),
+        ("/api/openapi.json", "GET, HEAD", |resource| resource.route(get_or_head().to(openapi_document))),
+        ("/api/list", "GET, HEAD", |resource| resource.route(get_or_head().to(inbox))),
+        ("/api/{target}/{id}", "GET, HEAD, POST", |resource| {
+            resource.route(get_or_head().to(history)).route(web::post().to(send))
+        }),
+        ("/api/{target}/{id}/{message_id}", "POST, DELETE", |resource| {
+            resource.route(web::post().to(edit)).route(web::delete().to(delete))
+        }),
+    ];
+    // The REST routes first: they are most of the traffic, and actix tries routes in order.
+    let routes: Vec<Route> = rest.into_iter().chain(crate::realtime::routes()).collect();
+    register_routes(config, &routes);
+    config.default_service(web::to(not_found));
 }
 
-/// A resource at `path` and at `path/` (routing is not strict about a trailing slash, as the
-/// original's Express was not), whose other methods are answered 405 with `Allow: <allow>` and
-/// the error body.
+/// One route: its path, the methods it answers (for the `Allow` of a 405), and what adds its
+/// handlers to its resource.
+pub type Route = (&'static str, &'static str, fn(actix_web::Resource) -> actix_web::Resource);
+
+/// Registers each route at its path, and then each again at its path with one trailing slash:
+/// routing is not strict about it, as the original's Express was not (`/api/list/` is
+/// `/api/list`). The slashed paths come after all the others, as resources of their own, so that
+/// matching the usual paths costs what it would without them (a resource of several patterns is
+/// matched by a regex set, even where every pattern is plain text).
+pub fn register_routes(config: &mut web::ServiceConfig, routes: &[Route]) {
+    for &(path, allow, handlers) in routes {
+        config.service(handlers(resource(path, allow)));
+    }
+    for &(path, allow, handlers) in routes.iter().filter(|(path, ..)| *path != "/") {
+        config.service(handlers(resource(&format!("{path}/"), allow)));
+    }
+}
+
+/// A resource whose other methods are answered 405 with `Allow: <allow>` and the error body.
 pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    let bare = path.trim_end_matches('/');
-    let paths = if bare.is_empty() { vec!["/".to_owned()] } else { vec![bare.to_owned(), format!("{bare}/")] };
-    web::resource(paths).default_service(web::to(move || async move {
+    web::resource(path).default_service(web::to(move || async move {
         Err::<HttpResponse, ApiError>(ApiError::method_not_allowed(allow))
     }))
 }

@@ -261,6 +261,11 @@ async fn a_trailing_slash_answers_like_the_path_without_it(backend: Backend) {
     assert_eq!(edited.body["entry"]["text"], json!("edited with a slash"));
     assert_eq!(app.delete(&path, 1).await.status, StatusCode::OK);
     assert_eq!(app.texts("/api/user/1/", 5).await, ["hello"]);
+    // The daemon's own route and the Socket.IO door (whose clients ask for `/socket.io/`) too.
+    for path in ["/metrics/", "/socket.io?EIO=4&transport=polling", "/socket.io/?EIO=4&transport=polling"] {
+        let response = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
     // Errors too: a bad target with a slash is the same 400, and one slash is all that is forgiven.
     app.get("/api/group/5/", 1).await.assert_error(400, "MESSAGES_INVALID_TARGET");
     app.get("/api/list//", 1).await.assert_error(404, "NOT_FOUND");

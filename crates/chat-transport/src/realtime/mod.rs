@@ -146,10 +146,12 @@ impl Drop for Counted {
     }
 }
 
-pub(crate) fn register(config: &mut web::ServiceConfig) {
-    config.service(web::resource("/ws").route(web::get().to(ws::door))).service(
-        web::resource(["/socket.io/", "/socket.io"])
-            .route(web::get().to(socketio_door::door))
-            .route(web::post().to(socketio_door::door)),
-    );
+/// The two doors' routes (`/socket.io/` is the slashed form of `/socket.io`).
+pub(crate) fn routes() -> [crate::routes::Route; 2] {
+    [
+        ("/ws", "GET", |resource| resource.route(web::get().to(ws::door))),
+        ("/socket.io", "GET, POST", |resource| {
+            resource.route(web::get().to(socketio_door::door)).route(web::post().to(socketio_door::door))
+        }),
+    ]
 }
