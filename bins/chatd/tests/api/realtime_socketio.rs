@@ -116,6 +116,24 @@ pub(crate) async fn next_text(
     }
 }
 
+async fn a_message_sent_the_moment_connect_arrives_is_heard(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Each round sends the message as soon as CONNECT is in: CONNECT must come only once the
+    // user's subscription is live (it used to come before, and a message could slip past).
+    for round in 0..20 {
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
+        next_text(&mut socket).await;
+        socket.send(Message::text(format!("40{}", json!({"token": token(1)})))).await.unwrap();
+        assert!(next_text(&mut socket).await.starts_with("40{\"sid\":"), "round {round}");
+        let sent = app.send_text(2, "/api/user/1", &format!("right away {round}")).await;
+        assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": 1})));
+        let (name, data) = event(&next_text(&mut socket).await);
+        assert_eq!((name.as_str(), &data["id"]), ("new-message", &sent["id"]), "round {round}");
+    }
+}
+both!(socketio_connect_after_subscription, a_message_sent_the_moment_connect_arrives_is_heard);
+
 async fn websocket_only_with_the_authenticate_event_and_acks(backend: Backend) {
     let app = spawn_app(backend).await;
     let (mut socket, _) =

@@ -46,14 +46,15 @@ impl std::fmt::Debug for Inbound {
 /// Why a poll got no packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PollError {
-    /// Another poll of the same session is still waiting, or the session moved to WebSocket.
+    /// The session moved to WebSocket.
     BadRequest,
 }
 
 #[derive(Debug, Default)]
 struct OutboxState {
     packets: VecDeque<EnginePacket>,
-    polling: bool,
+    /// How many polls have come; the newest is the one that may take packets.
+    polls: u64,
     upgraded: bool,
     closed: bool,
 }
@@ -116,20 +117,33 @@ impl Outbox {
     }
 
     /// Waits for packets and returns them as one payload (a long poll).
+    ///
+    /// A newer poll takes over from one still waiting, which is answered at once with a noop: a
+    /// client only polls again once its last poll is over for it — answered, or given up on (it
+    /// timed out, or a proxy cut it) while actix still holds that request, whose connection chatd
+    /// only notices when it writes the answer. Packets only ever go to the newest poll.
     pub(crate) async fn poll(&self) -> Result<String, PollError> {
-        {
+        let this = {
             let mut state = self.state();
-            if state.polling || (state.upgraded && state.packets.is_empty()) {
+            if state.upgraded && state.packets.is_empty() {
                 return Err(PollError::BadRequest);
             }
-            state.polling = true;
-        }
+            state.polls += 1;
+            state.polls
+        };
+        // Wakes a poll still waiting, to see it is over.
+        self.ready.notify_waiters();
         loop {
             let ready = self.ready.notified();
             {
                 let mut state = self.state();
+                if state.polls != this {
+                    drop(state);
+                    // A packet's wake-up may have come to this poll: hand it on to the newest.
+                    self.ready.notify_one();
+                    return Ok(self.version.encode_payload([&EnginePacket::Noop]));
+                }
                 if !state.packets.is_empty() || state.closed {
-                    state.polling = false;
                     if state.packets.is_empty() {
                         return Ok(self.version.encode_payload([&EnginePacket::Close]));
                     }
@@ -178,6 +192,19 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_newer_poll_takes_over_from_one_still_waiting() {
+        let outbox = Outbox::new(8, EngineVersion::V4);
+        let mut abandoned = Box::pin(outbox.poll());
+        assert!(futures_util::poll!(&mut abandoned).is_pending());
+        let mut newest = Box::pin(outbox.poll());
+        assert!(futures_util::poll!(&mut newest).is_pending());
+        // The one its client gave up on ends with nothing in it; packets go to the newest.
+        assert_eq!(abandoned.await, Ok("6".to_owned()));
+        assert!(outbox.push(EnginePacket::Message("2[\"x\"]".into())));
+        assert_eq!(newest.await, Ok("42[\"x\"]".to_owned()));
+    }
+
+    #[tokio::test]
     async fn a_poll_waits_for_packets_and_takes_them_all() {
         let outbox = Arc::new(Outbox::new(8, EngineVersion::V4));
         let waiting = tokio::spawn({
@@ -203,7 +230,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn one_poll_at_a_time_and_none_after_upgrade() {
+    async fn no_poll_after_upgrade() {
         let outbox = Arc::new(Outbox::new(8, EngineVersion::V4));
         let first = tokio::spawn({
             let outbox = outbox.clone();

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
-use chat_domain::{Caller, DomainHandle};
+use chat_domain::{Caller, DomainHandle, UserId};
 use chat_service::{Connection, Overflow, ServiceError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -552,9 +552,12 @@ impl SessionTask {
         };
         match auth::verify(&self.state, &token) {
             Ok(caller) => {
+                // CONNECT only once the hub hears this user's events: a client that sends (or is
+                // sent) a message the moment it is connected must hear it.
+                let user = self.register(client, caller).await?;
                 self.send_connect().await?;
                 client.connected = true;
-                self.authenticated(client, caller, None).await
+                self.announce(user, None).await
             }
             Err(error) => {
                 let mut refused = payload::unauthorized(&error.to_string());
@@ -615,6 +618,12 @@ impl SessionTask {
     }
 
     async fn authenticated(&mut self, client: &mut Client, caller: Caller, ack: Option<u64>) -> Result<(), End> {
+        let user = self.register(client, caller).await?;
+        self.announce(user, ack).await
+    }
+
+    /// Registers the connection with the hub as `caller`, whose events it hears from then on.
+    async fn register(&mut self, client: &mut Client, caller: Caller) -> Result<UserId, End> {
         let user = caller.user();
         let connection = match self.state.hub().connect(&self.tenant, caller).await {
             Ok(connection) => connection,
@@ -630,6 +639,12 @@ impl SessionTask {
         client.overflow = Some(connection.overflow());
         client.connection = Some(connection);
         client.deadline = None;
+        Ok(user)
+    }
+
+    /// Tells the client it is authenticated: the ack of its `authenticate` event, if it asked for
+    /// one, and the `authenticated` event.
+    async fn announce(&mut self, user: UserId, ack: Option<u64>) -> Result<(), End> {
         if let Some(id) = ack {
             self.send_socket(&self::ack(id, payload::authenticated(user))).await?;
         }
