@@ -367,8 +367,14 @@ impl Connection {
     pub async fn subscribe_topic(&mut self, topic: TopicId) -> Result<(), ServiceError> {
         self.caller.check(ChatTarget::Topic(topic))?;
         if self.topics.insert(topic) {
-            self.hub.inner.registry().listen(self.id, &self.tenant, Channel::Topic(topic));
-            self.hub.inner.bus.subscribe(&self.tenant, Channel::Topic(topic)).await?;
+            let channel = Channel::Topic(topic);
+            self.hub.inner.registry().listen(self.id, &self.tenant, channel);
+            if let Err(error) = self.hub.inner.bus.subscribe(&self.tenant, channel).await {
+                // Not subscribed after all: forget it, so that asking again really subscribes.
+                self.topics.remove(&topic);
+                self.hub.inner.registry().forget(self.id, &self.tenant, channel);
+                return Err(error.into());
+            }
         }
         Ok(())
     }

@@ -202,3 +202,49 @@ async fn every_acknowledged_send_survives_redis_being_killed() {
         }
     }
 }
+
+#[actix_web::test]
+async fn a_topic_subscription_refused_while_redis_is_down_can_be_made_again() {
+    let mut redis = PrivateRedis::start();
+    let store = RedisStore::connect(&RedisSettings {
+        url: redis.url(),
+        prefix: "resubscribe".into(),
+        connect_timeout: Duration::from_millis(500),
+        response_timeout: Duration::from_millis(500),
+    })
+    .unwrap();
+    let app = spawn_app_on(Arc::new(store), test_settings(), None).await;
+    let mut listener = WsClient::authenticated(&app, 2).await;
+
+    redis.kill();
+    listener.send("subscribe", json!({"topic": 5})).await;
+    assert!(listener.expect("error").await["message"].is_string());
+    redis.restart();
+    // Once Redis is back, asking again subscribes for real: the topic's messages arrive.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        listener.send("subscribe", json!({"topic": 5})).await;
+        match listener.next().await {
+            crate::ws_client::Incoming::Event(name, data) if name == "subscribed" => {
+                assert_eq!(data, json!({"topic": 5}));
+                break;
+            }
+            crate::ws_client::Incoming::Event(name, _) if name == "error" => {
+                assert!(Instant::now() < deadline, "the subscription never came through");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let deadline = Instant::now() + PATIENCE;
+    let sent = loop {
+        let answer = app.post("/api/topic/5", 1, json!({"type": "text", "text": "after"})).await;
+        if answer.status == StatusCode::CREATED {
+            break answer.body["entry"].clone();
+        }
+        assert!(Instant::now() < deadline, "chatd did not recover: {:#}", answer.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let heard = listener.expect("new-message").await;
+    assert_eq!((&heard["id"], &heard["chat"]), (&sent["id"], &json!({"type": "topic", "id": 5})));
+}
