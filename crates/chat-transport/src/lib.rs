@@ -121,7 +121,8 @@ impl ApiState {
 
 /// Registers the REST routes (`/`, `/healthz`, `/readyz`, `/api`, `/api/openapi.json`, `/api/list`,
 /// `/api/{target}/{id}`, `/api/{target}/{id}/{message_id}`), the realtime doors (`/ws`, `/socket.io/`) and the JSON 404
-/// for every other path.
+/// for every other path. Each path also answers with one trailing slash, and each `GET` route
+/// `HEAD` (see [`register_routes`], which an embedding app can use for routes of its own).
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config| routes::register(config, state)
 }
