@@ -196,6 +196,11 @@ impl ApiError {
         self.code
     }
 
+    /// The message, for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The error's name, as the original named it (`ArgumentError`, `JsonWebTokenError`, …).
     pub fn name(&self) -> &'static str {
         self.name

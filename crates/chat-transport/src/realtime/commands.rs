@@ -2,8 +2,10 @@
 //! `unsubscribe` to a topic, and `typing`.
 
 use chat_domain::{ChatTarget, TopicId};
-use chat_service::Connection;
+use chat_service::{Connection, ServiceError};
 use serde_json::{Value, json};
+
+use crate::ApiError;
 
 /// The answer to a client event: data for its ack (Socket.IO) or the confirming event (`/ws`).
 #[derive(Debug)]
@@ -20,12 +22,12 @@ pub(crate) async fn handle(connection: &mut Connection, name: &str, data: &Value
     match name {
         "subscribe" => {
             let topic = topic_of(data)?;
-            connection.subscribe_topic(topic).await.map_err(|e| e.to_string())?;
+            connection.subscribe_topic(topic).await.map_err(refusal)?;
             Ok(Answer::Done { event: "subscribed", data: json!({"topic": topic.get()}) })
         }
         "unsubscribe" => {
             let topic = topic_of(data)?;
-            connection.unsubscribe_topic(topic).await.map_err(|e| e.to_string())?;
+            connection.unsubscribe_topic(topic).await.map_err(refusal)?;
             Ok(Answer::Done { event: "unsubscribed", data: json!({"topic": topic.get()}) })
         }
         "typing" => {
@@ -38,12 +40,19 @@ pub(crate) async fn handle(connection: &mut Connection, name: &str, data: &Value
             };
             let target = ChatTarget::parse(kind, &id)
                 .map_err(|e| format!("typing needs {{\"chat\": {{\"type\", \"id\"}}}}: {e}"))?;
-            connection.typing(target).await.map_err(|e| e.to_string())?;
+            connection.typing(target).await.map_err(refusal)?;
             Ok(Answer::Quiet)
         }
         "authenticate" => Err("already authenticated".to_owned()),
         other => Err(format!("unknown event {:?}", other.chars().take(64).collect::<String>())),
     }
+}
+
+/// What a client is told when a use case refuses: the message REST gives for the same error (so
+/// a storage failure says "Storage is unavailable, try again shortly", never Redis's own words;
+/// the cause goes to the log).
+fn refusal(error: ServiceError) -> String {
+    ApiError::from(error).message().to_owned()
 }
 
 fn topic_of(data: &Value) -> Result<TopicId, String> {
