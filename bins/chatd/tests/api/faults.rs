@@ -11,7 +11,7 @@ use chat_storage::{RedisSettings, RedisStore};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app_on, test_settings};
+use crate::helpers::{TestApp, spawn_app_on, test_settings};
 use crate::ws_client::{PATIENCE, WsClient};
 
 /// A redis-server of this test alone, on a unix socket that survives restarts.
@@ -77,6 +77,20 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// Sends "after" from user 1 to `path` as soon as chatd takes sends again (polling until a send is
+/// accepted, within bounds): the message as stored.
+async fn send_once_redis_is_back(app: &TestApp, path: &str) -> serde_json::Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let answer = app.post(path, 1, json!({"type": "text", "text": "after"})).await;
+        if answer.status == StatusCode::CREATED {
+            return answer.body["entry"].clone();
+        }
+        assert!(Instant::now() < deadline, "chatd did not recover: {:#}", answer.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[actix_web::test]
 async fn chatd_rides_out_a_redis_restart() {
     let mut redis = PrivateRedis::start();
@@ -120,16 +134,8 @@ async fn chatd_rides_out_a_redis_restart() {
         assert!(Instant::now() < deadline, "chatd did not re-subscribe");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Requests go through again: poll until a send is accepted.
-    let deadline = Instant::now() + PATIENCE;
-    let sent = loop {
-        let answer = app.post("/api/user/2", 1, json!({"type": "text", "text": "after"})).await;
-        if answer.status == StatusCode::CREATED {
-            break answer.body["entry"].clone();
-        }
-        assert!(Instant::now() < deadline, "chatd did not recover: {:#}", answer.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // Requests go through again.
+    let sent = send_once_redis_is_back(&app, "/api/user/2").await;
     // The same WebSocket hears it: the pub/sub subscription came back by itself.
     assert_eq!(listener.expect("new-message").await["id"], sent["id"]);
     assert_eq!(app.get("/readyz", 1).await.status, StatusCode::OK);
@@ -237,15 +243,7 @@ async fn a_topic_subscription_refused_while_redis_is_down_can_be_made_again() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    let deadline = Instant::now() + PATIENCE;
-    let sent = loop {
-        let answer = app.post("/api/topic/5", 1, json!({"type": "text", "text": "after"})).await;
-        if answer.status == StatusCode::CREATED {
-            break answer.body["entry"].clone();
-        }
-        assert!(Instant::now() < deadline, "chatd did not recover: {:#}", answer.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let sent = send_once_redis_is_back(&app, "/api/topic/5").await;
     let heard = listener.expect("new-message").await;
     assert_eq!((&heard["id"], &heard["chat"]), (&sent["id"], &json!({"type": "topic", "id": 5})));
 }

@@ -4,21 +4,11 @@
 "use strict";
 
 const assert = require("node:assert/strict");
+const { url, tokens, once, rest, run } = require("./common.cjs");
 const { io } = require(process.env.SOCKET_IO_CLIENT);
 
-const url = process.env.CHATD_URL;
-const tokens = { 1: process.env.TOKEN_1, 2: process.env.TOKEN_2 };
 const sockets = [];
 
-function once(socket, event, ms = 10000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    socket.once(event, (data) => {
-      clearTimeout(timer);
-      resolve(data);
-    });
-  });
-}
 
 function connect(options) {
   const socket = io(url, { reconnection: false, ...options });
@@ -26,16 +16,6 @@ function connect(options) {
   return socket;
 }
 
-async function rest(user, method, path, body) {
-  const response = await fetch(url + path, {
-    method,
-    headers: { "X-Auth-Token": tokens[user], "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await response.json();
-  assert.ok(response.ok, `${method} ${path}: ${JSON.stringify(json)}`);
-  return json;
-}
 
 async function main() {
   // User 1: default options (long-polling, then the upgrade to WebSocket), token in the handshake.
@@ -119,13 +99,4 @@ async function main() {
   console.log("ok: refusals");
 }
 
-main()
-  .then(() => {
-    sockets.forEach((socket) => socket.close());
-    console.log("all socket.io-client checks passed");
-    process.exit(0);
-  })
-  .catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
+run(main, sockets, "all socket.io-client checks passed");

@@ -7,25 +7,14 @@
 "use strict";
 
 const assert = require("node:assert/strict");
+const { url, tokens, once, rest, run } = require("./common.cjs");
 const io = require(process.env.SOCKET_IO_CLIENT);
 
-const url = process.env.CHATD_URL;
 const name = process.env.CLIENT_NAME;
-const tokens = { 1: process.env.TOKEN_1, 2: process.env.TOKEN_2 };
 const sockets = [];
 // Text from outside the Basic Multilingual Plane too: an emoji is two UTF-16 code units and four
 // UTF-8 bytes, which is where v3 polling framings differ.
 const hello = "héllo 👋 世界";
-
-function once(socket, event, ms = 10000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${ms} ms`)), ms);
-    socket.once(event, (data) => {
-      clearTimeout(timer);
-      resolve(data);
-    });
-  });
-}
 
 // socket.io-client 1.x and 2.x have no emitWithAck: the ack is a callback.
 function emitWithAck(socket, event, data, ms = 10000) {
@@ -44,16 +33,6 @@ function connect(options, path = "") {
   return socket;
 }
 
-async function rest(user, method, path, body) {
-  const response = await fetch(url + path, {
-    method,
-    headers: { "X-Auth-Token": tokens[user], "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await response.json();
-  assert.ok(response.ok, `${method} ${path}: ${JSON.stringify(json)}`);
-  return json;
-}
 
 async function main() {
   // User 1: the default transports (long-polling, then the upgrade), the token in the query.
@@ -161,13 +140,4 @@ async function main() {
   console.log(`ok ${name}: refusals`);
 }
 
-main()
-  .then(() => {
-    sockets.forEach((socket) => socket.close());
-    console.log(`all ${name} checks passed`);
-    process.exit(0);
-  })
-  .catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
+run(main, sockets, `all ${name} checks passed`);
