@@ -37,6 +37,17 @@ impl PrivateRedis {
         format!("unix://{}", self.socket().display())
     }
 
+    /// A store on this Redis under `prefix`, quick to notice it is gone (half a second).
+    fn store(&self, prefix: &str) -> RedisStore {
+        RedisStore::connect(&RedisSettings {
+            url: self.url(),
+            prefix: prefix.into(),
+            connect_timeout: Duration::from_millis(500),
+            response_timeout: Duration::from_millis(500),
+        })
+        .unwrap()
+    }
+
     fn socket(&self) -> PathBuf {
         self.dir.path().join("redis.sock")
     }
@@ -94,13 +105,7 @@ async fn send_once_redis_is_back(app: &TestApp, path: &str) -> serde_json::Value
 #[actix_web::test]
 async fn chatd_rides_out_a_redis_restart() {
     let mut redis = PrivateRedis::start();
-    let store = RedisStore::connect(&RedisSettings {
-        url: format!("unix://{}", redis.socket().display()),
-        prefix: "faults".into(),
-        connect_timeout: Duration::from_millis(500),
-        response_timeout: Duration::from_millis(500),
-    })
-    .unwrap();
+    let store = redis.store("faults");
     let app = spawn_app_on(Arc::new(store), test_settings(), None).await;
     let mut listener = WsClient::authenticated(&app, 2).await;
     app.send_text(1, "/api/user/2", "before").await;
@@ -144,13 +149,7 @@ async fn chatd_rides_out_a_redis_restart() {
 #[actix_web::test]
 async fn every_acknowledged_send_survives_redis_being_killed() {
     let mut redis = PrivateRedis::start_with(true);
-    let store = RedisStore::connect(&RedisSettings {
-        url: redis.url(),
-        prefix: "durable".into(),
-        connect_timeout: Duration::from_millis(500),
-        response_timeout: Duration::from_millis(500),
-    })
-    .unwrap();
+    let store = redis.store("durable");
     let app = spawn_app_on(Arc::new(store), test_settings(), None).await;
     let acknowledged = std::sync::Mutex::new(Vec::new());
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -212,13 +211,7 @@ async fn every_acknowledged_send_survives_redis_being_killed() {
 #[actix_web::test]
 async fn a_topic_subscription_refused_while_redis_is_down_can_be_made_again() {
     let mut redis = PrivateRedis::start();
-    let store = RedisStore::connect(&RedisSettings {
-        url: redis.url(),
-        prefix: "resubscribe".into(),
-        connect_timeout: Duration::from_millis(500),
-        response_timeout: Duration::from_millis(500),
-    })
-    .unwrap();
+    let store = redis.store("resubscribe");
     let app = spawn_app_on(Arc::new(store), test_settings(), None).await;
     let mut listener = WsClient::authenticated(&app, 2).await;
 
