@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use chat_domain::HistoryWindow;
 use figment::providers::{Env, Format, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -287,6 +288,22 @@ pub struct RealtimeConfig {
     /// Milliseconds an instance vouches for its users' presence (renewed every third of it); a
     /// user whose instance died turns inactive within about this long.
     pub presence_ttl_ms: u64,
+    /// Durable events kept per channel (a user's or a topic's) for clients that resume; a client
+    /// that missed more reloads over REST. Positive.
+    pub history_size: u64,
+    /// Seconds a durable event is kept for clients that resume (a channel with no event for this
+    /// long drops its history). Positive.
+    pub history_ttl_seconds: u64,
+}
+
+impl RealtimeConfig {
+    /// The history window, if both its settings are positive.
+    pub fn history_window(&self) -> Result<HistoryWindow, String> {
+        if self.history_size == 0 || self.history_ttl_seconds == 0 {
+            return Err("realtime.history_size and realtime.history_ttl_seconds must be positive".into());
+        }
+        Ok(HistoryWindow { size: self.history_size, ttl: std::time::Duration::from_secs(self.history_ttl_seconds) })
+    }
 }
 
 impl Default for RealtimeConfig {
@@ -299,6 +316,8 @@ impl Default for RealtimeConfig {
             queue_capacity: 256,
             allowed_origins: Vec::new(),
             presence_ttl_ms: 30_000,
+            history_size: 1_000,
+            history_ttl_seconds: 86_400,
         }
     }
 }

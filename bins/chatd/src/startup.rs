@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
 use actix_web::{App, HttpServer, middleware};
-use chat_domain::{DomainHandle, PagingLimits};
+use chat_domain::{DomainHandle, HistoryWindow, PagingLimits};
 use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
 use chat_service::{ChatService, Hub, HubSettings, ServiceSettings};
 use chat_storage::{ChatStore, EventBus, MemoryStore, PresenceStore, RedisSettings, RedisStore};
@@ -59,9 +59,10 @@ impl Dependencies {
     pub fn from_settings(settings: &Settings) -> Result<Self, StartupError> {
         let directory = directory(settings)?;
         let verifier = verifier(settings)?;
-        Ok(match redis(settings)? {
+        let history = settings.realtime.history_window().map_err(StartupError::Config)?;
+        Ok(match redis(settings, history)? {
             Some(redis) => Self::with_backend(redis, directory, verifier),
-            None => Self::with_backend(Arc::new(MemoryStore::new()), directory, verifier),
+            None => Self::with_backend(Arc::new(MemoryStore::with_history(history)), directory, verifier),
         })
     }
 
@@ -75,7 +76,7 @@ impl Dependencies {
 }
 
 /// The Redis backend the settings ask for, or `None` for the in-memory one.
-fn redis(settings: &Settings) -> Result<Option<Arc<RedisStore>>, StartupError> {
+fn redis(settings: &Settings, history: HistoryWindow) -> Result<Option<Arc<RedisStore>>, StartupError> {
     let config = &settings.redis;
     let Some(url) = config.effective_url() else {
         tracing::warn!(
@@ -88,6 +89,7 @@ fn redis(settings: &Settings) -> Result<Option<Arc<RedisStore>>, StartupError> {
         prefix: config.prefix.clone(),
         connect_timeout: Duration::from_millis(config.connect_timeout_ms),
         response_timeout: Duration::from_millis(config.response_timeout_ms),
+        history,
     };
     let store = RedisStore::connect(&redis).map_err(|e| StartupError::Config(format!("redis.url: {e}")))?;
     tracing::info!(prefix = %config.prefix, "using Redis");
@@ -202,6 +204,8 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
             connections_per_user: limits.connections_per_user,
             connections_total: limits.connections_total,
             presence_ttl: Duration::from_millis(realtime.presence_ttl_ms.max(30)),
+            replay_limit: usize::try_from(realtime.history_window().map_err(StartupError::Config)?.size)
+                .unwrap_or(usize::MAX),
         },
     );
     Ok(ApiState::new(ApiParts {

@@ -114,6 +114,15 @@ impl Chat {
         }
     }
 
+    /// The channel through which `reader` hears about this chat: their own for a DM, the topic's
+    /// for a topic.
+    pub fn channel_of(self, reader: UserId) -> Channel {
+        match self {
+            Self::Direct { .. } => Channel::User(reader),
+            Self::Topic(topic) => Channel::Topic(topic),
+        }
+    }
+
     /// The channels that hear that `typist` is typing here: the other participant of a DM, or
     /// the topic's subscribers.
     pub fn typing_audience(self, typist: UserId) -> Vec<Channel> {
@@ -140,6 +149,8 @@ mod tests {
         let topic = Chat::Topic(TopicId::new(9).expect("valid"));
         assert_eq!(topic.audience(), [Channel::Topic(TopicId::new(9).expect("valid"))]);
         assert_eq!(topic.typing_audience(user(2)), topic.audience());
+        assert_eq!(dm.channel_of(user(2)), Channel::User(user(2)));
+        assert_eq!(topic.channel_of(user(2)), Channel::Topic(TopicId::new(9).expect("valid")));
     }
 
     #[test]

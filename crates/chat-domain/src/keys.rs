@@ -57,6 +57,18 @@ impl Keyspace {
         format!("{}presence:{user}", self.base)
     }
 
+    /// A channel's event history: a stream of its durable events, the entry id `<seq>-<epoch ms>`
+    /// (see [`crate::Position`]).
+    pub fn event_history(&self, channel: Channel) -> String {
+        format!("{}history:{}", self.base, Self::channel_suffix(channel))
+    }
+
+    /// A channel's position: a hash of its epoch (`e`) and the sequence number of its last durable
+    /// event (`s`).
+    pub fn event_position(&self, channel: Channel) -> String {
+        format!("{}position:{}", self.base, Self::channel_suffix(channel))
+    }
+
     /// The index of every presence key under `prefix`, scored with its latest expiry, so that any
     /// instance can find the users whose instances all stopped vouching for them.
     pub fn presence_index(prefix: &str) -> String {
@@ -73,9 +85,13 @@ impl Keyspace {
 
     /// The pub/sub channel of a user (`…:events:<handle>:user:<id>`) or a topic (`…:topic:<id>`).
     pub fn channel(&self, channel: Channel) -> String {
+        format!("{}{}", self.events, Self::channel_suffix(channel))
+    }
+
+    fn channel_suffix(channel: Channel) -> String {
         match channel {
-            Channel::User(user) => format!("{}user:{user}", self.events),
-            Channel::Topic(topic) => format!("{}topic:{topic}", self.events),
+            Channel::User(user) => format!("user:{user}"),
+            Channel::Topic(topic) => format!("topic:{topic}"),
         }
     }
 
@@ -148,5 +164,8 @@ mod tests {
         assert_eq!(Keyspace::presence_index("senna-sockets"), "senna-sockets:presence");
         assert!(Keyspace::parse_channel("senna-sockets", "senna-sockets:events:myplatform:group:1").is_none());
         assert_eq!(Keyspace::public_inbox(&handle, user(7)), "myplatform:inbox:7");
+        assert_eq!(keys.event_history(Channel::User(user(7))), "senna-sockets:messages:myplatform:history:user:7");
+        let topic_position = keys.event_position(Channel::Topic(TopicId::new(42).expect("valid")));
+        assert_eq!(topic_position, "senna-sockets:messages:myplatform:position:topic:42");
     }
 }

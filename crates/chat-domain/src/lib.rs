@@ -13,6 +13,7 @@ pub mod ids;
 pub mod keys;
 pub mod message;
 pub mod paging;
+pub mod position;
 pub mod tenant;
 pub mod time;
 
@@ -24,5 +25,6 @@ pub use ids::{MessageId, TopicId, UserId};
 pub use keys::Keyspace;
 pub use message::{Edit, Message, MessageBody, MessageStatus, MessageText};
 pub use paging::{PageRequest, PagingLimits};
+pub use position::{HistoryWindow, MalformedPosition, Position};
 pub use tenant::DomainHandle;
 pub use time::Timestamp;

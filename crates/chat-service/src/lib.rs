@@ -8,6 +8,6 @@ mod service;
 mod views;
 
 pub use error::ServiceError;
-pub use realtime::{Connection, Hub, HubSettings, Overflow};
+pub use realtime::{CatchUp, Connection, Delivery, Hub, HubSettings, Overflow, ResumeFrom, Resumed};
 pub use service::{ChatService, ServiceSettings};
 pub use views::{Changed, History, Inbox, InboxItem, Sent};

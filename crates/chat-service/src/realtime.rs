@@ -1,19 +1,21 @@
 //! The realtime hub: this process's live connections, which channels each listens to, and the
-//! fan-out of every event the bus delivers to the connections that should hear it.
+//! fan-out of every event the bus delivers to the connections that should hear it; and resuming:
+//! a connection that starts from a position gets the durable events it missed, then the live
+//! stream, with no gap and no duplicate (each channel's positions tell what it already has).
 //!
 //! The registry is a mutex-guarded map rather than a task owning it, because delivery is a short
 //! synchronous fan-out (`try_send` into each connection's bounded queue) that a task would only
 //! add a hop and an allocation to; the lock is never held across an `.await`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
 use std::time::Duration;
 
 use chat_domain::{
-    Caller, Channel, Chat, ChatEvent, ChatTarget, DomainHandle, PresenceStatus, Timestamp, TopicId, UserId,
+    Caller, Channel, Chat, ChatEvent, ChatTarget, DomainHandle, Position, PresenceStatus, Timestamp, TopicId, UserId,
 };
-use chat_storage::{EventBus, EventSink, PresenceStore};
+use chat_storage::{EventBus, EventSink, PresenceStore, Replay};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::ServiceError;
@@ -30,6 +32,8 @@ pub struct HubSettings {
     pub connections_per_user: usize,
     /// Open connections this process accepts in all.
     pub connections_total: usize,
+    /// The most missed events one resume delivers (the history window's size).
+    pub replay_limit: usize,
 }
 
 impl Default for HubSettings {
@@ -39,6 +43,7 @@ impl Default for HubSettings {
             presence_ttl: Duration::from_secs(30),
             connections_per_user: 20,
             connections_total: 100_000,
+            replay_limit: 1_000,
         }
     }
 }
@@ -73,7 +78,7 @@ struct Registry {
 #[derive(Debug)]
 struct Listener {
     user: UserId,
-    queue: mpsc::Sender<Arc<ChatEvent>>,
+    queue: mpsc::Sender<Delivery>,
     overflowed: Arc<Notify>,
     /// Until the presence snapshot is queued: the users whose presence events this connection was
     /// handed meanwhile (they are newer than anything the snapshot could say about them).
@@ -101,11 +106,85 @@ impl Registry {
 struct Deliveries(Weak<HubInner>);
 
 impl EventSink for Deliveries {
-    fn deliver(&self, tenant: &DomainHandle, channel: Channel, event: &Arc<ChatEvent>) {
+    fn deliver(&self, tenant: &DomainHandle, channel: Channel, event: &Arc<ChatEvent>, position: Option<Position>) {
         if let Some(hub) = self.0.upgrade() {
-            hub.fan_out(tenant, channel, event);
+            hub.fan_out(tenant, &Delivery { channel, event: event.clone(), position });
         }
     }
+}
+
+/// An event for a connection: the channel it came on, and its position there if it is durable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The channel it came on.
+    pub channel: Channel,
+    /// What happened.
+    pub event: Arc<ChatEvent>,
+    /// Where it is in the channel's history (durable events only).
+    pub position: Option<Position>,
+}
+
+/// Where a client asks to resume a channel from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeFrom {
+    /// Nothing to resume: start with the live stream.
+    Now,
+    /// After this position.
+    After(Position),
+    /// A position chatd cannot have made: treated as one outside the window.
+    Unreadable,
+}
+
+impl ResumeFrom {
+    /// The client's `since`, if it gave one.
+    pub fn parse(since: Option<&str>) -> Self {
+        match since.map(str::parse::<Position>) {
+            None => Self::Now,
+            Some(Ok(position)) => Self::After(position),
+            Some(Err(_)) => Self::Unreadable,
+        }
+    }
+
+    /// Whether the client asked to resume at all.
+    pub fn asked(self) -> bool {
+        self != Self::Now
+    }
+
+    fn position(self) -> Option<Position> {
+        match self {
+            Self::After(position) => Some(position),
+            Self::Now | Self::Unreadable => None,
+        }
+    }
+}
+
+/// Where a channel stood when a connection started hearing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resumed {
+    /// The channel's position then: the live events after it follow.
+    pub position: Position,
+    /// When the client asked to resume: `Some(n)` when the n events it missed come first, `None`
+    /// when they could not be had (outside the window, another epoch, unreadable) and none come.
+    pub missed: Option<Option<usize>>,
+}
+
+impl Resumed {
+    /// Whether the missed events could be had (`false` also when the client did not ask).
+    pub fn recovered(&self) -> bool {
+        matches!(self.missed, Some(Some(_)))
+    }
+}
+
+/// The durable events a client missed, read without a connection (`Hub::catch_up`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatchUp {
+    /// The events after the position asked for, oldest first, with their positions.
+    pub events: Vec<(Position, ChatEvent)>,
+    /// Where to continue from: the last event's position, or the channel's when none.
+    pub position: Position,
+    /// Whether the events after the position asked for could all be had; when not, `events` is
+    /// empty and the client reloads.
+    pub recovered: bool,
 }
 
 impl HubInner {
@@ -165,15 +244,15 @@ impl HubInner {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn fan_out(&self, tenant: &DomainHandle, channel: Channel, event: &Arc<ChatEvent>) {
+    fn fan_out(&self, tenant: &DomainHandle, delivery: &Delivery) {
         let mut registry = self.registry();
         let Registry { connections, listeners, .. } = &mut *registry;
-        let Some(ids) = listeners.get(&(tenant.clone(), channel)) else {
+        let Some(ids) = listeners.get(&(tenant.clone(), delivery.channel)) else {
             return;
         };
         let mut too_slow = Vec::new();
         // Someone typing in a topic does not need to hear it on their own connections.
-        let (typist, presence_of) = match event.as_ref() {
+        let (typist, presence_of) = match delivery.event.as_ref() {
             ChatEvent::Typing { user, .. } => (Some(*user), None),
             ChatEvent::Presence { user, .. } => (None, Some(*user)),
             _ => (None, None),
@@ -188,7 +267,7 @@ impl HubInner {
             if let (Some(user), Some(heard)) = (presence_of, listener.heard_presence.as_mut()) {
                 heard.insert(user);
             }
-            if listener.queue.try_send(event.clone()).is_err() {
+            if listener.queue.try_send(delivery.clone()).is_err() {
                 // Full (the client stopped reading) or closed (it is going away): either way it
                 // gets nothing more, and a full one is told to close.
                 listener.overflowed.notify_one();
@@ -220,8 +299,9 @@ impl HubInner {
         let Some(listener) = registry.connections.get_mut(&id) else { return };
         let heard = listener.heard_presence.take().unwrap_or_default();
         for partner in active.into_iter().filter(|partner| !heard.contains(partner)) {
-            let event = ChatEvent::Presence { user: partner, status: PresenceStatus::Active };
-            if listener.queue.try_send(Arc::new(event)).is_err() {
+            let event = Arc::new(ChatEvent::Presence { user: partner, status: PresenceStatus::Active });
+            let delivery = Delivery { channel: Channel::User(listener.user), event, position: None };
+            if listener.queue.try_send(delivery).is_err() {
                 break;
             }
         }
@@ -262,9 +342,15 @@ impl Hub {
         self.inner.stopping.subscribe()
     }
 
-    /// Registers a live connection of `caller`. It hears every event on the user's channel from
-    /// the moment this returns, and may follow the topics granted to the caller.
-    pub async fn connect(&self, tenant: &DomainHandle, caller: Caller) -> Result<Connection, ServiceError> {
+    /// Registers a live connection of `caller`. It hears every event on the user's channel after
+    /// the returned position — first those it missed after `since`, when it asked and they can be
+    /// had — and may follow the topics granted to the caller.
+    pub async fn connect(
+        &self,
+        tenant: &DomainHandle,
+        caller: Caller,
+        since: ResumeFrom,
+    ) -> Result<(Connection, Resumed), ServiceError> {
         let user = caller.user();
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, events) = mpsc::channel(self.inner.settings.queue_capacity.max(1));
@@ -286,7 +372,7 @@ impl Hub {
             *count == 1
         };
         self.start_maintenance();
-        let connection = Connection {
+        let mut connection = Connection {
             id,
             tenant: tenant.clone(),
             caller,
@@ -295,8 +381,12 @@ impl Hub {
             overflowed,
             hub: self.clone(),
             closed: false,
+            seen: HashMap::new(),
+            backlog: VecDeque::new(),
+            lost: false,
         };
         self.inner.bus.subscribe(tenant, Channel::User(user)).await?;
+        let resumed = connection.start_hearing(Channel::User(user), since).await?;
         // Both the announcement of this user and the snapshot for this connection go to the user's
         // DM partners: read them once.
         let partners = self.inner.presence.dm_partners(tenant, user).await.unwrap_or_else(|error| {
@@ -311,7 +401,34 @@ impl Hub {
             }
         }
         self.inner.send_presence_snapshot(tenant, id, &partners).await;
-        Ok(connection)
+        Ok((connection, resumed))
+    }
+
+    /// The durable events `caller` missed after `since` on their channel, or on `topic`'s (which
+    /// must be granted to them): at most `limit`, then where to continue from.
+    pub async fn catch_up(
+        &self,
+        tenant: &DomainHandle,
+        caller: &Caller,
+        topic: Option<TopicId>,
+        since: ResumeFrom,
+        limit: usize,
+    ) -> Result<CatchUp, ServiceError> {
+        let channel = match topic {
+            Some(topic) => {
+                caller.check(ChatTarget::Topic(topic))?;
+                Channel::Topic(topic)
+            }
+            None => Channel::User(caller.user()),
+        };
+        let Replay { now, missed } = self.inner.bus.replay(tenant, channel, since.position(), limit).await?;
+        Ok(match missed {
+            Some(events) => {
+                let position = events.last().map_or(now, |(position, _)| *position);
+                CatchUp { events, position, recovered: true }
+            }
+            None => CatchUp { events: Vec::new(), position: now, recovered: false },
+        })
     }
 
     /// Starts presence upkeep (once, from inside the runtime).
@@ -339,10 +456,17 @@ pub struct Connection {
     tenant: DomainHandle,
     caller: Caller,
     topics: HashSet<TopicId>,
-    events: mpsc::Receiver<Arc<ChatEvent>>,
+    events: mpsc::Receiver<Delivery>,
     overflowed: Arc<Notify>,
     hub: Hub,
     closed: bool,
+    /// Per channel, the position of the last durable event this connection was given (or the
+    /// channel's when it started hearing it): anything at or before it is a duplicate.
+    seen: HashMap<Channel, Position>,
+    /// Missed events to give before the next live one.
+    backlog: VecDeque<Delivery>,
+    /// Events were lost that could not be had again: the connection is over.
+    lost: bool,
 }
 
 impl Connection {
@@ -351,9 +475,84 @@ impl Connection {
         self.caller.user()
     }
 
-    /// The next event for this connection, in the order they happened per chat.
-    pub async fn next_event(&mut self) -> Option<Arc<ChatEvent>> {
-        self.events.recv().await
+    /// The next event for this connection, in the order they happened per channel: missed events
+    /// first, then live ones, none twice. A live event that shows a gap (the bus lost events while
+    /// reconnecting to Redis, say) is preceded by the events of the gap, read from the channel's
+    /// history; `None` when the connection is over (dropped as too slow, or a gap that cannot be
+    /// filled: the client then resumes, and learns whether it can).
+    pub async fn next_event(&mut self) -> Option<Delivery> {
+        loop {
+            if let Some(delivery) = self.backlog.pop_front() {
+                return Some(delivery);
+            }
+            let delivery = self.events.recv().await?;
+            let Some(position) = delivery.position else { return Some(delivery) };
+            let seen = self.seen.get(&delivery.channel).copied();
+            match seen {
+                Some(seen) if position.covered_by(seen) => continue,
+                Some(seen) if seen.epoch == position.epoch && position.seq > seen.seq + 1 => {
+                    if let Err(error) = self.fill_gap(delivery.channel, seen).await {
+                        tracing::warn!(%error, "cannot fill a gap in a connection's events");
+                        self.lost = true;
+                        return None;
+                    }
+                    self.backlog.push_back(delivery);
+                }
+                _ => {
+                    self.seen.insert(delivery.channel, position);
+                    return Some(delivery);
+                }
+            }
+        }
+    }
+
+    /// Whether the connection ended because events it should have had were lost (it is then
+    /// closed so that the client resumes, and learns whether it can).
+    pub fn lost_events(&self) -> bool {
+        self.lost
+    }
+
+    /// Queues the durable events of `channel` after `seen`, from its history.
+    async fn fill_gap(&mut self, channel: Channel, seen: Position) -> Result<(), ServiceError> {
+        let limit = self.hub.inner.settings.replay_limit;
+        let replay = self.hub.inner.bus.replay(&self.tenant, channel, Some(seen), limit).await?;
+        let lost = || ServiceError::Storage(chat_storage::StoreError::Unavailable("events left the history".into()));
+        let missed = replay.missed.ok_or_else(lost)?;
+        metrics::counter!("chatd_events_refilled_total").increment(missed.len() as u64);
+        self.queue_missed(channel, missed);
+        Ok(())
+    }
+
+    /// Puts `missed` events of `channel` in the backlog, and counts them seen.
+    fn queue_missed(&mut self, channel: Channel, missed: Vec<(Position, ChatEvent)>) {
+        if let Some((last, _)) = missed.last() {
+            self.seen.insert(channel, *last);
+        }
+        for (position, event) in missed {
+            self.backlog.push_back(Delivery { channel, event: Arc::new(event), position: Some(position) });
+        }
+    }
+
+    /// Reads where `channel` (already subscribed) stands and, when the client asked, what it
+    /// missed after `since`, which then comes before any live event of the channel.
+    async fn start_hearing(&mut self, channel: Channel, since: ResumeFrom) -> Result<Resumed, ServiceError> {
+        let limit = self.hub.inner.settings.replay_limit;
+        let Replay { now, missed } = self.hub.inner.bus.replay(&self.tenant, channel, since.position(), limit).await?;
+        let missed = since.asked().then(|| {
+            missed.map(|missed| {
+                let count = missed.len();
+                self.queue_missed(channel, missed);
+                count
+            })
+        });
+        self.seen.insert(channel, now);
+        metrics::counter!("chatd_resumes_total", "recovered" => match missed {
+            Some(Some(_)) => "true",
+            Some(None) => "false",
+            None => "none",
+        })
+        .increment(u64::from(since.asked()));
+        Ok(Resumed { position: now, missed })
     }
 
     /// The signal that the connection fell too far behind and was dropped from every channel; the
@@ -363,25 +562,44 @@ impl Connection {
         Overflow(self.overflowed.clone())
     }
 
-    /// Starts hearing `topic`'s events, if the topic is granted to the caller.
-    pub async fn subscribe_topic(&mut self, topic: TopicId) -> Result<(), ServiceError> {
+    /// Starts hearing `topic`'s events, if the topic is granted to the caller: those after the
+    /// returned position, preceded by the ones missed after `since` when the client asked and they
+    /// can be had. Already subscribed, it answers where the connection is in the topic.
+    pub async fn subscribe_topic(&mut self, topic: TopicId, since: ResumeFrom) -> Result<Resumed, ServiceError> {
         self.caller.check(ChatTarget::Topic(topic))?;
-        if self.topics.insert(topic) {
-            let channel = Channel::Topic(topic);
-            self.hub.inner.registry().listen(self.id, &self.tenant, channel);
-            if let Err(error) = self.hub.inner.bus.subscribe(&self.tenant, channel).await {
-                // Not subscribed after all: forget it, so that asking again really subscribes.
-                self.topics.remove(&topic);
-                self.hub.inner.registry().forget(self.id, &self.tenant, channel);
-                return Err(error.into());
-            }
+        let channel = Channel::Topic(topic);
+        if !self.topics.insert(topic) {
+            let position = match self.seen.get(&channel) {
+                Some(position) => *position,
+                None => self.hub.inner.bus.replay(&self.tenant, channel, None, 1).await?.now,
+            };
+            return Ok(Resumed { position, missed: None });
         }
-        Ok(())
+        self.hub.inner.registry().listen(self.id, &self.tenant, channel);
+        let resumed = match self.hub.inner.bus.subscribe(&self.tenant, channel).await {
+            Ok(()) => {
+                let resumed = self.start_hearing(channel, since).await;
+                if resumed.is_err() {
+                    self.hub.inner.bus.unsubscribe(&self.tenant, channel).await.ok();
+                }
+                resumed
+            }
+            Err(error) => Err(error.into()),
+        };
+        if resumed.is_err() {
+            // Not subscribed after all: forget it, so that asking again really subscribes.
+            self.topics.remove(&topic);
+            self.seen.remove(&channel);
+            self.hub.inner.registry().forget(self.id, &self.tenant, channel);
+        }
+        resumed
     }
 
     /// Stops hearing `topic`'s events.
     pub async fn unsubscribe_topic(&mut self, topic: TopicId) -> Result<(), ServiceError> {
         if self.topics.remove(&topic) {
+            self.seen.remove(&Channel::Topic(topic));
+            self.backlog.retain(|delivery| delivery.channel != Channel::Topic(topic));
             self.hub.inner.registry().forget(self.id, &self.tenant, Channel::Topic(topic));
             self.hub.inner.bus.unsubscribe(&self.tenant, Channel::Topic(topic)).await?;
         }
@@ -497,7 +715,7 @@ mod tests {
     }
 
     /// Registers connection `id` of user 1 as `connect` does, before its snapshot.
-    fn register(hub: &Hub, id: u64, heard: &[UserId]) -> mpsc::Receiver<Arc<ChatEvent>> {
+    fn register(hub: &Hub, id: u64, heard: &[UserId]) -> mpsc::Receiver<Delivery> {
         let (queue, events) = mpsc::channel(8);
         let listener = Listener {
             user: user(1),
@@ -515,7 +733,7 @@ mod tests {
         let partners = [user(2)];
         let mut fresh = register(&hub, 1, &[]);
         hub.inner.send_presence_snapshot(&tenant, 1, &partners).await;
-        let event = fresh.try_recv().expect("a snapshot entry");
+        let event = fresh.try_recv().expect("a snapshot entry").event;
         assert_eq!(*event, ChatEvent::Presence { user: user(2), status: PresenceStatus::Active });
         assert!(fresh.try_recv().is_err(), "one active partner, one event");
 

@@ -113,7 +113,7 @@ impl ChatService {
     ) -> Result<History, ServiceError> {
         caller.check(target)?;
         let chat = Chat::between(caller.user(), target);
-        let stored = self.store.history(tenant, chat, page).await?;
+        let stored = self.store.history(tenant, chat, page, chat.channel_of(caller.user())).await?;
         let mut users: BTreeSet<UserId> = stored.messages.iter().map(|m| m.author).collect();
         let topics: Vec<TopicId> = match target {
             ChatTarget::User(other) => {
@@ -136,7 +136,7 @@ impl ChatService {
                 (message, author)
             })
             .collect();
-        Ok(History { chat, page, total: stored.total, peer, messages })
+        Ok(History { chat, page, total: stored.total, peer, messages, position: stored.position })
     }
 
     /// One page of `caller`'s inbox, with each chat's profile and latest message. A topic the caller
@@ -169,7 +169,7 @@ impl ChatService {
                 latest: entry.latest.filter(|_| caller.check(entry.target).is_ok()),
             })
             .collect();
-        Ok(Inbox { page, total: stored.total, items })
+        Ok(Inbox { page, total: stored.total, items, position: stored.position })
     }
 
     /// `caller` edits message `id` of the chat with `target` (see [`Message::edited`]).

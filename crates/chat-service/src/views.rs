@@ -1,6 +1,6 @@
 //! What the use cases return: domain values joined with the profiles a client shows.
 
-use chat_domain::{Chat, ChatTarget, Message, PageRequest, Timestamp};
+use chat_domain::{Chat, ChatTarget, Message, PageRequest, Position, Timestamp};
 use chat_identity::Profile;
 
 /// A message that was sent.
@@ -38,6 +38,9 @@ pub struct History {
     pub peer: Profile,
     /// The page's messages, oldest first, each with its author's profile.
     pub messages: Vec<(Message, Profile)>,
+    /// The position of the reader's channel (a DM) or the topic's, as of this page: a client that
+    /// resumes from it misses nothing the page does not show.
+    pub position: Position,
 }
 
 /// A page of an inbox.
@@ -49,6 +52,8 @@ pub struct Inbox {
     pub total: u64,
     /// The page's chats, most recently updated first.
     pub items: Vec<InboxItem>,
+    /// The owner's channel position as of this page (see [`History::position`]).
+    pub position: Position,
 }
 
 /// One chat of an inbox page.

@@ -1,7 +1,8 @@
-//! The form events travel in through Redis pub/sub: compact JSON, internal to chatd (clients never
-//! see it; transports build their own frames from the decoded [`ChatEvent`]).
+//! The form events travel in through Redis pub/sub and rest in channel histories: compact JSON,
+//! internal to chatd (clients never see it; transports build their own frames from the decoded
+//! [`ChatEvent`]). A durable event is published as `<epoch>-<seq> <json>`, its position first.
 
-use chat_domain::{Chat, ChatEvent, MessageId, PresenceStatus, TopicId, UserId};
+use chat_domain::{Chat, ChatEvent, MessageId, Position, PresenceStatus, TopicId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::{StoreError, record};
@@ -90,6 +91,22 @@ pub(crate) fn decode(payload: &[u8]) -> Result<ChatEvent, StoreError> {
     })
 }
 
+/// The position (for a durable event) and the event a published payload carries.
+pub(crate) fn decode_published(payload: &[u8]) -> Result<(Option<Position>, ChatEvent), StoreError> {
+    if payload.first() == Some(&b'{') {
+        return Ok((None, decode(payload)?));
+    }
+    let space = payload.iter().position(|b| *b == b' ').ok_or_else(|| bad("no position"))?;
+    let position = std::str::from_utf8(&payload[..space]).map_err(bad)?.parse::<Position>().map_err(bad)?;
+    Ok((Some(position), decode(&payload[space + 1..])?))
+}
+
+/// A history entry of `epoch`: its stream id `<seq>-<ms>` and its payload.
+pub(crate) fn decode_entry(epoch: u64, id: &str, payload: &[u8]) -> Result<(Position, ChatEvent), StoreError> {
+    let seq = id.split_once('-').and_then(|(seq, _)| seq.parse().ok()).ok_or_else(|| bad("bad entry id"))?;
+    Ok((Position { epoch, seq }, decode(payload)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +129,16 @@ mod tests {
             assert_eq!(decode(encode(&event).as_bytes()).expect("decodes"), event);
         }
         assert!(decode(b"{\"e\":\"New\"}").is_err());
+        let deleted = ChatEvent::MessageDeleted { chat: dm, id: message.id };
+        let published = format!("17-3 {}", encode(&deleted));
+        let position = Position { epoch: 17, seq: 3 };
+        assert_eq!(decode_published(published.as_bytes()).expect("decodes"), (Some(position), deleted.clone()));
+        assert_eq!(decode_published(encode(&deleted).as_bytes()).expect("decodes"), (None, deleted.clone()));
+        assert!(decode_published(b"17 {}").is_err());
+        assert_eq!(
+            decode_entry(17, "3-1700000000000", encode(&deleted).as_bytes()).expect("decodes"),
+            (position, deleted)
+        );
         assert!(decode(b"{\"e\":\"Typing\",\"chat\":{\"Dm\":[0,1]},\"user\":1}").is_err());
     }
 }

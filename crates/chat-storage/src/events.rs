@@ -3,21 +3,24 @@
 //! to the [`EventSink`] (the realtime hub).
 //!
 //! Changes to chats are published by the store itself, inside the same atomic operation as the
-//! write, so that every instance hears the events of one chat in the order they happened.
+//! write, so that every instance hears the events of one chat in the order they happened. Those
+//! durable events are also recorded in each channel's history with their [`Position`], within the
+//! [`HistoryWindow`], so that a client that reconnects gets what it missed ([`EventBus::replay`]).
 
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use chat_domain::{Channel, ChatEvent, DomainHandle};
+use chat_domain::{Channel, ChatEvent, DomainHandle, Position};
 
 use crate::StoreError;
 
 /// Receives every event that arrives on a channel this process is subscribed to. Called from the
 /// bus's own task (Redis) or from the publisher (memory): it must not block.
 pub trait EventSink: Send + Sync + Debug {
-    /// `event` arrived on `channel` of `tenant`.
-    fn deliver(&self, tenant: &DomainHandle, channel: Channel, event: &Arc<ChatEvent>);
+    /// `event` arrived on `channel` of `tenant`, at `position` in the channel's history if it is
+    /// durable.
+    fn deliver(&self, tenant: &DomainHandle, channel: Channel, event: &Arc<ChatEvent>, position: Option<Position>);
 }
 
 /// Publish and subscribe, across every chatd instance that shares the backend.
@@ -35,6 +38,43 @@ pub trait EventBus: Send + Sync + Debug {
 
     /// Stops hearing `channel` once every subscriber of this process has left it.
     async fn unsubscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError>;
+
+    /// `channel`'s position now, and, when `since` is given, up to `limit` of the durable events
+    /// after it, oldest first. Atomic: no event is both after the position and missing from the
+    /// list it starts. A channel that never had an event gets its epoch here.
+    async fn replay(
+        &self,
+        tenant: &DomainHandle,
+        channel: Channel,
+        since: Option<Position>,
+        limit: usize,
+    ) -> Result<Replay, StoreError>;
+}
+
+/// What [`EventBus::replay`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    /// The channel's position at the time of reading (its last durable event).
+    pub now: Position,
+    /// The events after `since` (at most `limit`), each with its position; `None` when `since` was
+    /// not given, or when the events after it cannot all be had: `since` is from another epoch or
+    /// from the future, or some of the events after it have left the history window.
+    pub missed: Option<Vec<(Position, ChatEvent)>>,
+}
+
+impl Replay {
+    /// Whether the events after `since` could be had (`since` was given and is in the window).
+    pub fn recovered(&self) -> bool {
+        self.missed.is_some()
+    }
+}
+
+/// The checks both backends make on a resume from `since` when the channel is at `now`: `Some`
+/// with the first sequence number to read, or `None` when the events after `since` cannot all be
+/// had by count or epoch (the backend then checks that the first of them is still kept).
+pub(crate) fn resumable(since: Position, now: Position, window: chat_domain::HistoryWindow) -> Option<u64> {
+    let within = since.epoch == now.epoch && since.seq <= now.seq && now.seq - since.seq <= window.size;
+    within.then_some(since.seq + 1)
 }
 
 /// The sink slot both backends share.
@@ -48,9 +88,15 @@ impl SinkSlot {
         }
     }
 
-    pub(crate) fn deliver(&self, tenant: &DomainHandle, channel: Channel, event: &Arc<ChatEvent>) {
+    pub(crate) fn deliver(
+        &self,
+        tenant: &DomainHandle,
+        channel: Channel,
+        event: &Arc<ChatEvent>,
+        position: Option<Position>,
+    ) {
         if let Some(sink) = self.0.get() {
-            sink.deliver(tenant, channel, event);
+            sink.deliver(tenant, channel, event, position);
         }
     }
 }

@@ -14,7 +14,7 @@ mod redis;
 mod store;
 
 pub use error::{ModifyError, StoreError};
-pub use events::{EventBus, EventSink};
+pub use events::{EventBus, EventSink, Replay};
 pub use memory::MemoryStore;
 pub use presence::PresenceStore;
 pub use redis::{RedisSettings, RedisStore};

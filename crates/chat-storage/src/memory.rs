@@ -2,35 +2,50 @@
 //! of [`ChatStore`] with the same behaviour as Redis (one lock makes every operation atomic), but
 //! nothing survives a restart and nothing is shared between processes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chat_domain::{
-    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId,
+    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, HistoryWindow, Message, MessageId, PageRequest, Position,
+    Timestamp, UserId,
 };
 
-use crate::events::SinkSlot;
+use crate::events::{SinkSlot, resumable};
 use crate::{
-    ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore, StoreError,
+    ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore, Replay,
+    StoreError,
 };
 
 /// Chats kept in this process's memory, and the in-process event bus: events go straight from the
 /// writer to the sink, in the order of the writes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     tenants: Mutex<HashMap<DomainHandle, Tenant>>,
     subscriptions: Mutex<HashMap<(DomainHandle, Channel), usize>>,
     sink: SinkSlot,
+    /// The epoch of every channel's history: this store's start (nothing outlives it).
+    epoch: u64,
+    window: HistoryWindow,
 }
 
 #[derive(Debug, Default)]
 struct Tenant {
+    histories: HashMap<Channel, ChannelHistory>,
     chats: HashMap<Chat, ChatLog>,
     inboxes: HashMap<UserId, Inbox>,
     last_active: HashMap<UserId, Timestamp>,
     /// Per user: the instances vouching for them, and until when.
     presence: HashMap<UserId, HashMap<String, Timestamp>>,
+}
+
+/// A channel's durable events.
+#[derive(Debug, Default)]
+struct ChannelHistory {
+    /// The sequence number of its last durable event.
+    seq: u64,
+    /// The events still in the window (sequence number, when, event), oldest first.
+    kept: VecDeque<(u64, Timestamp, ChatEvent)>,
 }
 
 #[derive(Debug, Default)]
@@ -62,10 +77,28 @@ impl Inbox {
     }
 }
 
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store keeping the default history window.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_history(HistoryWindow::default())
+    }
+
+    /// An empty store keeping `window` of each channel's events for clients that resume.
+    pub fn with_history(window: HistoryWindow) -> Self {
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Self {
+            tenants: Mutex::default(),
+            subscriptions: Mutex::default(),
+            sink: SinkSlot::default(),
+            epoch: u64::try_from(started.as_micros()).unwrap_or(u64::MAX),
+            window,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<DomainHandle, Tenant>> {
@@ -74,17 +107,43 @@ impl MemoryStore {
         self.tenants.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hands `event` to the sink for each of `channels` someone here listens to. Writers call it
-    /// while holding the data lock, so events leave in the order of the writes.
-    fn publish_now(&self, tenant: &DomainHandle, channels: &[Channel], event: ChatEvent) {
+    /// Records a durable `event` in the history of each of `channels` (trimmed to the window),
+    /// then publishes it. Writers call it while holding the data lock, so events get their
+    /// positions, and leave, in the order of the writes.
+    fn record_and_publish(&self, handle: &DomainHandle, tenant: &mut Tenant, channels: &[Channel], event: ChatEvent) {
+        let now = Timestamp::now();
+        let positions: Vec<Position> = channels
+            .iter()
+            .map(|channel| {
+                let history = tenant.histories.entry(*channel).or_default();
+                history.seq += 1;
+                history.kept.push_back((history.seq, now, event.clone()));
+                while history.kept.len() as u64 > self.window.size {
+                    history.kept.pop_front();
+                }
+                Position { epoch: self.epoch, seq: history.seq }
+            })
+            .collect();
+        self.publish_now(handle, channels, event, &positions);
+    }
+
+    /// Hands `event` to the sink for each of `channels` someone here listens to, with its position
+    /// there when it has one (`positions` is then parallel to `channels`).
+    fn publish_now(&self, tenant: &DomainHandle, channels: &[Channel], event: ChatEvent, positions: &[Position]) {
         metrics::counter!("chatd_events_published_total").increment(1);
         let subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
         let event = Arc::new(event);
-        for channel in channels {
+        for (index, channel) in channels.iter().enumerate() {
             if subscriptions.get(&(tenant.clone(), *channel)).is_some_and(|n| *n > 0) {
-                self.sink.deliver(tenant, *channel, &event);
+                self.sink.deliver(tenant, *channel, &event, positions.get(index).copied());
             }
         }
+    }
+
+    /// `channel`'s position in `tenant`.
+    fn position(&self, tenant: Option<&Tenant>, channel: Channel) -> Position {
+        let seq = tenant.and_then(|t| t.histories.get(&channel)).map_or(0, |history| history.seq);
+        Position { epoch: self.epoch, seq }
     }
 }
 
@@ -108,27 +167,37 @@ impl ChatStore for MemoryStore {
             tenant.inboxes.entry(owner).or_default().touch(entry, message.timestamp);
         }
         tenant.last_active.insert(message.author, message.timestamp);
-        self.publish_now(tenant_handle, &chat.audience(), ChatEvent::NewMessage { chat, message: message.clone() });
+        let event = ChatEvent::NewMessage { chat, message: message.clone() };
+        self.record_and_publish(tenant_handle, tenant, &chat.audience(), event);
         Ok(())
     }
 
-    async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError> {
+    async fn history(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        page: PageRequest,
+        channel: Channel,
+    ) -> Result<HistoryPage, StoreError> {
         let tenants = self.lock();
-        let Some(log) = tenants.get(tenant).and_then(|t| t.chats.get(&chat)) else {
-            return Ok(HistoryPage { total: 0, messages: Vec::new() });
+        let tenant = tenants.get(tenant);
+        let position = self.position(tenant, channel);
+        let Some(log) = tenant.and_then(|t| t.chats.get(&chat)) else {
+            return Ok(HistoryPage { total: 0, messages: Vec::new(), position });
         };
         let (start, end) = page_bounds(log.order.len(), page);
         let messages = log.order[start..end].iter().filter_map(|id| log.messages.get(id).cloned()).collect();
-        Ok(HistoryPage { total: log.order.len() as u64, messages })
+        Ok(HistoryPage { total: log.order.len() as u64, messages, position })
     }
 
     async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError> {
         let tenants = self.lock();
+        let position = self.position(tenants.get(tenant), Channel::User(owner));
         let Some(tenant) = tenants.get(tenant) else {
-            return Ok(InboxPage { total: 0, entries: Vec::new() });
+            return Ok(InboxPage { total: 0, entries: Vec::new(), position });
         };
         let Some(inbox) = tenant.inboxes.get(&owner) else {
-            return Ok(InboxPage { total: 0, entries: Vec::new() });
+            return Ok(InboxPage { total: 0, entries: Vec::new(), position });
         };
         let skip = usize::try_from(page.skip()).unwrap_or(usize::MAX);
         let entries = inbox
@@ -143,7 +212,7 @@ impl ChatStore for MemoryStore {
                 latest: tenant.chats.get(&Chat::between(owner, *target)).and_then(ChatLog::latest).cloned(),
             })
             .collect();
-        Ok(InboxPage { total: inbox.ranked.len() as u64, entries })
+        Ok(InboxPage { total: inbox.ranked.len() as u64, entries, position })
     }
 
     async fn modify(
@@ -153,8 +222,10 @@ impl ChatStore for MemoryStore {
         id: MessageId,
         decide: &Decide<'_>,
     ) -> Result<Message, ModifyError> {
+        let handle = tenant;
         let mut tenants = self.lock();
-        let log = tenants.get_mut(tenant).and_then(|t| t.chats.get_mut(&chat)).ok_or(ModifyError::NotFound)?;
+        let tenant = tenants.get_mut(tenant).ok_or(ModifyError::NotFound)?;
+        let log = tenant.chats.get_mut(&chat).ok_or(ModifyError::NotFound)?;
         let current = log.messages.get(&id).ok_or(ModifyError::NotFound)?;
         let (result, event) = match decide(current).map_err(ModifyError::Rejected)?.replacement(chat) {
             Some((updated, event)) => {
@@ -167,7 +238,7 @@ impl ChatStore for MemoryStore {
                 (removed, ChatEvent::MessageDeleted { chat, id })
             }
         };
-        self.publish_now(tenant, &chat.audience(), event);
+        self.record_and_publish(handle, tenant, &chat.audience(), event);
         Ok(result)
     }
 
@@ -185,7 +256,7 @@ impl EventBus for MemoryStore {
     async fn publish(&self, tenant: &DomainHandle, channels: &[Channel], event: &ChatEvent) -> Result<(), StoreError> {
         // Taking the data lock keeps these in order with the writes' events.
         let _writes = self.lock();
-        self.publish_now(tenant, channels, event.clone());
+        self.publish_now(tenant, channels, event.clone(), &[]);
         Ok(())
     }
 
@@ -205,6 +276,37 @@ impl EventBus for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn replay(
+        &self,
+        tenant: &DomainHandle,
+        channel: Channel,
+        since: Option<Position>,
+        limit: usize,
+    ) -> Result<Replay, StoreError> {
+        let tenants = self.lock();
+        let tenant = tenants.get(tenant);
+        let now = self.position(tenant, channel);
+        let Some(first) = since.and_then(|since| resumable(since, now, self.window)) else {
+            return Ok(Replay { now, missed: None });
+        };
+        let ttl = i64::try_from(self.window.ttl.as_millis()).unwrap_or(i64::MAX);
+        let oldest = Timestamp::now().epoch_millis().saturating_sub(ttl);
+        let kept = tenant.and_then(|t| t.histories.get(&channel)).map(|history| &history.kept);
+        let after: Vec<&(u64, Timestamp, ChatEvent)> =
+            kept.into_iter().flatten().skip_while(|(seq, ..)| *seq < first).take(limit).collect();
+        let complete = match after.first() {
+            Some((seq, at, _)) => *seq == first && at.epoch_millis() >= oldest,
+            None => first > now.seq,
+        };
+        let missed = complete.then(|| {
+            after
+                .into_iter()
+                .map(|(seq, _, event)| (Position { epoch: self.epoch, seq: *seq }, event.clone()))
+                .collect()
+        });
+        Ok(Replay { now, missed })
     }
 }
 

@@ -4,7 +4,8 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use chat_domain::{
-    Chat, ChatEvent, ChatTarget, DomainError, DomainHandle, Message, MessageId, PageRequest, Timestamp, UserId,
+    Channel, Chat, ChatEvent, ChatTarget, DomainError, DomainHandle, Message, MessageId, PageRequest, Position,
+    Timestamp, UserId,
 };
 
 use crate::{ModifyError, StoreError};
@@ -43,6 +44,9 @@ pub struct HistoryPage {
     pub total: u64,
     /// This page's messages, oldest first.
     pub messages: Vec<Message>,
+    /// The position of the channel asked for, read with the page: every event up to it is
+    /// reflected in the page, so resuming from it misses nothing.
+    pub position: Position,
 }
 
 /// One chat in an inbox.
@@ -63,6 +67,8 @@ pub struct InboxPage {
     pub total: u64,
     /// This page's chats, most recently updated first.
     pub entries: Vec<InboxEntry>,
+    /// The owner's channel position, read with the page (as [`HistoryPage::position`]).
+    pub position: Position,
 }
 
 /// Where chats live. Every method is one atomic operation: no reader ever sees part of a write.
@@ -75,10 +81,18 @@ pub trait ChatStore: Send + Sync + Debug {
     async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError>;
 
     /// One page of `chat`, counted from the newest message: page 1 holds the newest `per_page`
-    /// messages, returned oldest first.
-    async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError>;
+    /// messages, returned oldest first, with the position of `channel` (the reader's channel for
+    /// a DM, the topic's for a topic).
+    async fn history(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        page: PageRequest,
+        channel: Channel,
+    ) -> Result<HistoryPage, StoreError>;
 
-    /// One page of `owner`'s inbox, most recently updated first, with each chat's latest message.
+    /// One page of `owner`'s inbox, most recently updated first, with each chat's latest message
+    /// and the position of the owner's channel.
     async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError>;
 
     /// Changes message `id` of `chat` as `decide` says, given its current version; returns the

@@ -67,13 +67,12 @@ pub(crate) fn verify(state: &ApiState, token: &str) -> Result<Caller, chat_ident
 /// The token a realtime connection brings when it opens: `?token=` in the URL (browsers cannot set
 /// headers on a WebSocket), else the headers.
 pub(crate) fn connect_token(request: &HttpRequest, state: &ApiState) -> Option<String> {
-    web::Query::<Vec<(String, String)>>::from_query(request.query_string())
-        .ok()
-        .and_then(|query| {
-            query
-                .into_inner()
-                .into_iter()
-                .find_map(|(key, value)| (key == "token" && !value.is_empty()).then_some(value))
-        })
-        .or_else(|| token(request, state))
+    query_value(request, "token").or_else(|| token(request, state))
+}
+
+/// The first non-empty value of query parameter `key`.
+pub(crate) fn query_value(request: &HttpRequest, key: &str) -> Option<String> {
+    web::Query::<Vec<(String, String)>>::from_query(request.query_string()).ok().and_then(|query| {
+        query.into_inner().into_iter().find_map(|(k, value)| (k == key && !value.is_empty()).then_some(value))
+    })
 }

@@ -7,6 +7,7 @@
 //! OpenAPI 3.1 document ([`openapi`]), served at `GET /api/openapi.json`.
 
 mod auth;
+mod catch_up;
 mod cors;
 mod error;
 mod header_limit;

@@ -25,13 +25,14 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::argument(error.to_string()).into()));
-    let rest: [Route; 8] = [
+    let rest: [Route; 9] = [
         ("/", "GET, HEAD", |resource| resource.route(get_or_head().to(about))),
         ("/healthz", "GET, HEAD", |resource| resource.route(get_or_head().to(healthz))),
         ("/readyz", "GET, HEAD", |resource| resource.route(get_or_head().to(readyz))),
         ("/api", "GET, HEAD", |resource| resource.route(get_or_head().to(welcome))),
         ("/api/openapi.json", "GET, HEAD", |resource| resource.route(get_or_head().to(openapi_document))),
         ("/api/list", "GET, HEAD", |resource| resource.route(get_or_head().to(inbox))),
+        ("/api/events", "GET, HEAD", |resource| resource.route(get_or_head().to(crate::catch_up::events))),
         ("/api/{target}/{id}", "GET, HEAD, POST", |resource| {
             resource.route(get_or_head().to(history)).route(web::post().to(send))
         }),
@@ -222,7 +223,7 @@ async fn inbox(
     let page = query.parse(service.settings().paging)?;
     let inbox = service.inbox(&tenant, &caller, page).await?;
     Ok(HttpResponse::Ok().json(InboxAnswer {
-        state: PageState::new(Keyspace::public_inbox(&tenant, caller.user()), inbox.page, inbox.total),
+        state: PageState::new(Keyspace::public_inbox(&tenant, caller.user()), inbox.page, inbox.total, inbox.position),
         entries: inbox.items.iter().map(InboxEntryOut::new).collect(),
     }))
 }
@@ -275,7 +276,12 @@ async fn history(
     let page = query.parse(service.settings().paging)?;
     let history = service.history(&tenant, &caller, target, page).await?;
     Ok(HttpResponse::Ok().json(HistoryAnswer {
-        state: PageState::new(Keyspace::public_chat(&tenant, history.chat), history.page, history.total),
+        state: PageState::new(
+            Keyspace::public_chat(&tenant, history.chat),
+            history.page,
+            history.total,
+            history.position,
+        ),
         entry: &history.peer,
         messages: history
             .messages

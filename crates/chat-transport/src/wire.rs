@@ -4,7 +4,7 @@
 
 use chat_domain::{
     Chat, ChatTarget, DomainError, DomainHandle, Edit, Keyspace, Message, MessageBody, MessageText, PageRequest,
-    Timestamp,
+    Position, Timestamp,
 };
 use chat_identity::Profile;
 use serde::Serialize;
@@ -131,11 +131,23 @@ pub(crate) struct PageState {
     /// `ceil(total / per_page)`, and 1 when `total` is 0 (one empty page).
     #[schema(minimum = 1)]
     total_pages: u64,
+    /// The caller's realtime position as of this page — their own channel's for an inbox or a DM,
+    /// the topic's for a topic — to connect (or subscribe) `since`, or to read `/api/events`
+    /// from: every event after it is one the page does not show yet. Opaque.
+    #[schema(value_type = String, example = "1764590000123456-42")]
+    position: String,
 }
 
 impl PageState {
-    pub(crate) fn new(key: String, page: PageRequest, total: u64) -> Self {
-        Self { key, page: page.page(), per_page: page.per_page(), total, total_pages: page.total_pages(total) }
+    pub(crate) fn new(key: String, page: PageRequest, total: u64, position: Position) -> Self {
+        Self {
+            key,
+            page: page.page(),
+            per_page: page.per_page(),
+            total,
+            total_pages: page.total_pages(total),
+            position: position.to_string(),
+        }
     }
 }
 

@@ -44,6 +44,7 @@ impl PrivateRedis {
             prefix: prefix.into(),
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(500),
+            history: chat_domain::HistoryWindow::default(),
         })
         .unwrap()
     }

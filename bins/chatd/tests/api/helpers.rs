@@ -66,6 +66,12 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Asserts the status, showing the body when it is another.
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) {
+        assert_eq!(self.status.as_u16(), status, "status of {:#}", self.body);
+    }
+
     /// Asserts the error body of the original: `{error: true, code, name, message, status}`, with
     /// this `code` (a string, or [`NULL`] where the original sent `"code": null`).
     #[track_caller]
@@ -124,6 +130,7 @@ async fn spawn_instance(
     platform: Option<&StandInPlatform>,
 ) -> TestApp {
     settings.redis.prefix = prefix.to_owned();
+    let history = settings.realtime.history_window().expect("a valid history window");
     let mut app = match backend {
         Backend::Redis => {
             let redis = RedisStore::connect(&RedisSettings {
@@ -131,11 +138,12 @@ async fn spawn_instance(
                 prefix: prefix.to_owned(),
                 connect_timeout: std::time::Duration::from_secs(2),
                 response_timeout: std::time::Duration::from_secs(5),
+                history,
             })
             .expect("connect to the test redis-server");
             spawn_app_on(Arc::new(redis), settings, platform).await
         }
-        Backend::Memory => spawn_app_on(Arc::new(MemoryStore::new()), settings, platform).await,
+        Backend::Memory => spawn_app_on(Arc::new(MemoryStore::with_history(history)), settings, platform).await,
     };
     app.backend = backend;
     app

@@ -4,6 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{Backend, both, spawn_app};
+use crate::ws_client::take_position;
 
 async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -15,10 +16,9 @@ async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: B
 
     let inbox = app.get("/api/list", 1).await;
     assert_eq!(inbox.status, StatusCode::OK);
-    assert_eq!(
-        inbox.body["state"],
-        json!({"key": "myplatform:inbox:1", "page": 1, "per_page": 10, "total": 3, "total_pages": 1})
-    );
+    let mut state = inbox.body["state"].clone();
+    assert!(take_position(&mut state).is_some(), "the inbox's position");
+    assert_eq!(state, json!({"key": "myplatform:inbox:1", "page": 1, "per_page": 10, "total": 3, "total_pages": 1}));
     let entries = inbox.body["entries"].as_array().unwrap();
     assert_newest_first(entries);
     let entry = |kind: &str, id: u64| {

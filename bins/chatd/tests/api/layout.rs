@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, spawn_app};
 use crate::redis_server::RedisServer;
+use crate::ws_client::take_position;
 
 #[actix_web::test]
 async fn a_send_writes_the_originals_layout() {
@@ -48,9 +49,15 @@ async fn a_send_writes_the_originals_layout() {
             ":activity:1000",
             ":dm:99-1000",
             ":dm:99-1000:data",
+            ":history:topic:42",
+            ":history:user:1000",
+            ":history:user:99",
             ":inbox:1000",
             ":inbox:99",
             ":latest",
+            ":position:topic:42",
+            ":position:user:1000",
+            ":position:user:99",
             ":topic:42",
             ":topic:42:data"
         ]
@@ -129,8 +136,11 @@ async fn chatd_reads_and_extends_what_the_original_wrote() {
 
     let history = app.get("/api/user/524376", 388636).await;
     assert_eq!(history.status, StatusCode::OK);
+    let mut state = history.body["state"].clone();
+    let position = take_position(&mut state).expect("the page's position");
+    assert!(position.ends_with("-0"), "the original recorded no events: {position}");
     assert_eq!(
-        history.body["state"],
+        state,
         json!({"key": "myplatform:dm:388636-524376", "page": 1, "per_page": 10, "total": 5, "total_pages": 1})
     );
     let messages = history.body["messages"].as_array().unwrap();

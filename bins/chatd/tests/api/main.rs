@@ -25,6 +25,7 @@ mod process;
 mod profiles;
 mod realtime_socketio;
 mod realtime_ws;
+mod resume;
 mod sending;
 mod socketio_client;
 mod tenants;

@@ -19,6 +19,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api", &["GET"]),
     ("/api/openapi.json", &["GET"]),
     ("/api/list", &["GET"]),
+    ("/api/events", &["GET"]),
     ("/api/{target}/{id}", &["GET", "POST"]),
     ("/api/{target}/{id}/{message_id}", &["POST", "DELETE"]),
 ];
@@ -161,6 +162,7 @@ async fn the_document_lists_every_route_with_its_parameters_security_and_errors(
     let either = json!([{"token": []}, {"bearer": []}]);
     for (path, method) in [
         ("/api/list", "GET"),
+        ("/api/events", "GET"),
         ("/api/{target}/{id}", "GET"),
         ("/api/{target}/{id}", "POST"),
         ("/api/{target}/{id}/{message_id}", "POST"),

@@ -61,10 +61,12 @@ impl<'a> Polling<'a> {
 }
 
 /// The `42["name", data]` packet's name and data.
-fn event(packet: &str) -> (String, Value) {
+pub fn event(packet: &str) -> (String, Value) {
     let array: Value =
         serde_json::from_str(packet.strip_prefix("42").unwrap_or_else(|| panic!("an event, got {packet}"))).unwrap();
-    (array[0].as_str().unwrap().to_owned(), array[1].clone())
+    let mut data = array[1].clone();
+    crate::ws_client::take_position(&mut data);
+    (array[0].as_str().unwrap().to_owned(), data)
 }
 
 async fn polling_then_upgrade_carries_every_event(backend: Backend) {
@@ -144,11 +146,11 @@ async fn websocket_only_with_the_authenticate_event_and_acks(backend: Backend) {
     assert!(next_text(&mut socket).await.starts_with("40{\"sid\":"));
 
     socket.send(Message::text(format!("421{}", json!(["authenticate", {"token": token(4)}])))).await.unwrap();
-    assert_eq!(next_text(&mut socket).await, format!("431{}", json!([{"user": 4}])));
+    assert_eq!(ack(&next_text(&mut socket).await), (1, json!({"user": 4})));
     assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": 4})));
 
     socket.send(Message::text(format!("422{}", json!(["subscribe", {"topic": 8}])))).await.unwrap();
-    assert_eq!(next_text(&mut socket).await, format!("432{}", json!([{"topic": 8}])));
+    assert_eq!(ack(&next_text(&mut socket).await), (2, json!({"topic": 8})));
     socket.send(Message::text(format!("423{}", json!(["dance", {}])))).await.unwrap();
     assert_eq!(next_text(&mut socket).await, format!("433{}", json!([{"error": "unknown event \"dance\""}])));
     socket.send(Message::text(format!("42{}", json!(["dance", {}])))).await.unwrap();
@@ -385,11 +387,13 @@ async fn next_frame(socket: &mut WebSocket) -> String {
 }
 
 /// The `43<id>[data]` ack packet's id and data.
-fn ack(packet: &str) -> (u64, Value) {
+pub fn ack(packet: &str) -> (u64, Value) {
     let rest = packet.strip_prefix("43").unwrap_or_else(|| panic!("an ack, got {packet}"));
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     let array: Value = serde_json::from_str(&rest[digits..]).unwrap();
-    (rest[..digits].parse().unwrap(), array[0].clone())
+    let mut data = array[0].clone();
+    crate::ws_client::take_position(&mut data);
+    (rest[..digits].parse().unwrap(), data)
 }
 
 /// The handshake's fields, in order: engine.io 3's four, no `maxPayload`.
@@ -490,7 +494,7 @@ async fn v3_websocket_only_with_acks_subscribe_and_typing(backend: Backend) {
     listener.send(Message::text(format!("42{}", json!(["authenticate", {"token": token(2)}])))).await.unwrap();
     assert_eq!(event(&next_frame(&mut listener).await), ("authenticated".into(), json!({"user": 2})));
     listener.send(Message::text(format!("420{}", json!(["subscribe", {"topic": 8}])))).await.unwrap();
-    assert_eq!(next_frame(&mut listener).await, format!("430{}", json!([{"topic": 8}])));
+    assert_eq!(ack(&next_frame(&mut listener).await), (0, json!({"topic": 8})));
     listener.send(Message::text(format!("42{}", json!(["subscribe", {"topic": 9}])))).await.unwrap();
     assert_eq!(event(&next_frame(&mut listener).await), ("subscribed".into(), json!({"topic": 9})));
 

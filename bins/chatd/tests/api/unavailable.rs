@@ -17,6 +17,7 @@ async fn an_unreachable_redis_is_a_503_with_retry_after() {
         prefix: "unreachable".into(),
         connect_timeout: Duration::from_millis(500),
         response_timeout: Duration::from_millis(500),
+        history: chat_domain::HistoryWindow::default(),
     })
     .unwrap();
     let app = spawn_app_on(Arc::new(store), test_settings(), None).await;

@@ -26,20 +26,46 @@ pub enum Incoming {
 
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The `position` of the last frame that had one: [`Self::next`] checks it and takes it out of
+    /// the data, so that tests about other things compare data without it.
+    pub position: Option<String>,
+}
+
+/// Takes `position` out of an event's data, checking that it is a position (`<epoch>-<seq>`).
+pub fn take_position(data: &mut Value) -> Option<String> {
+    let position = data.as_object_mut()?.remove("position")?;
+    let text = position.as_str().unwrap_or_else(|| panic!("a position is a string: {position}"));
+    let (epoch, seq) = text.split_once('-').unwrap_or_else(|| panic!("a position: {text}"));
+    assert!(epoch.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok(), "a position: {text}");
+    Some(text.to_owned())
 }
 
 impl WsClient {
     /// Connects to `url` (with any headers already on the request).
     pub async fn connect(request: impl IntoClientRequest + Unpin) -> Self {
         let (stream, _) = tokio_tungstenite::connect_async(request).await.expect("the WebSocket upgrade succeeds");
-        Self { stream }
+        Self { stream, position: None }
     }
 
     /// Connects to `/ws` of `app` as `user` (token in the query) and waits for `authenticated`.
     pub async fn authenticated(app: &TestApp, user: u64) -> Self {
         let mut client = Self::connect(app.ws_url(&format!("/ws?token={}", token(user)))).await;
-        assert_eq!(client.next().await, Incoming::Event("authenticated".into(), json!({"user": user})));
+        assert_eq!(client.expect("authenticated").await, json!({"user": user}));
+        assert!(client.position.is_some(), "authenticated carries the user's position");
         client
+    }
+
+    /// Connects to `/ws` of `app` as `user`, resuming `since` a position; returns the
+    /// `authenticated` data.
+    pub async fn resumed(app: &TestApp, user: u64, since: &str) -> (Self, Value) {
+        let url =
+            reqwest::Url::parse_with_params(&app.ws_url("/ws"), [("token", token(user).as_str()), ("since", since)])
+                .expect("a valid URL");
+        let mut client = Self::connect(url.as_str()).await;
+        let mut data = client.expect("authenticated").await;
+        assert_eq!(data["user"], user, "{data}");
+        data["position"] = json!(client.position.take().expect("authenticated carries the user's position"));
+        (client, data)
     }
 
     /// Sends `{"event", "data"}`.
@@ -61,7 +87,11 @@ impl WsClient {
                 Some(Ok(Message::Text(text))) => {
                     let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
                     let event = frame["event"].as_str().expect("frames have an event").to_owned();
-                    return Incoming::Event(event, frame["data"].clone());
+                    let mut data = frame["data"].clone();
+                    if let Some(position) = take_position(&mut data) {
+                        self.position = Some(position);
+                    }
+                    return Incoming::Event(event, data);
                 }
                 Some(Ok(Message::Close(frame))) => {
                     return Incoming::Closed(frame.map(|f| (u16::from(f.code), f.reason.to_string())));
@@ -91,5 +121,6 @@ impl WsClient {
     pub async fn subscribe(&mut self, topic: u64) {
         self.send("subscribe", json!({"topic": topic})).await;
         assert_eq!(self.expect("subscribed").await, json!({"topic": topic}));
+        assert!(self.position.take().is_some(), "the answer carries the topic's position");
     }
 }

@@ -1,6 +1,6 @@
 // What the socket.io-client scripts share: chatd's address and the two users' tokens from the
-// environment (CHATD_URL, TOKEN_1, TOKEN_2), waiting for one event, calling the REST API, and
-// running a script's checks to a clear exit code.
+// environment (CHATD_URL, TOKEN_1, TOKEN_2), waiting for one event, calling the REST API, setting
+// positions aside, and running a script's checks to a clear exit code.
 "use strict";
 
 const assert = require("node:assert/strict");
@@ -31,6 +31,27 @@ async function rest(user, method, path, body) {
   return json;
 }
 
+// `data` without its `position`, which must be one (`<epoch>-<seq>`): for comparing the rest.
+function withoutPosition(data) {
+  const { position, ...rest } = data;
+  assert.match(position, /^[0-9]+-[0-9]+$/, `a position in ${JSON.stringify(data)}`);
+  return rest;
+}
+
+// Resuming: user 2 sends user 1 a message, then user 1 comes back with `connectSince(position)`
+// (`position` being the last event it had) and gets exactly that message, after `authenticated`
+// says that one event was recovered.
+async function checkResume(connectSince, position) {
+  await rest(2, "POST", "/api/user/1", { type: "text", text: "while away" });
+  const socket = connectSince(position);
+  const missed = once(socket, "new-message");
+  const resumed = await once(socket, "authenticated");
+  assert.deepEqual([resumed.recovered, resumed.missed], [true, 1]);
+  const event = await missed;
+  assert.equal(event.text, "while away");
+  assert.equal(event.position, resumed.position);
+}
+
 // Runs `checks`, then closes `sockets` and exits 0 saying `passed`; exits 1 on any failure.
 function run(checks, sockets, passed) {
   checks()
@@ -45,4 +66,4 @@ function run(checks, sockets, passed) {
     });
 }
 
-module.exports = { url, tokens, once, rest, run };
+module.exports = { url, tokens, once, rest, run, withoutPosition, checkResume };

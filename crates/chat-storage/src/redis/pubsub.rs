@@ -85,8 +85,8 @@ async fn read_messages(mut received: mpsc::UnboundedReceiver<PushInfo>, prefix: 
         else {
             continue;
         };
-        match event_record::decode(payload) {
-            Ok(event) => sink.deliver(&tenant, channel, &Arc::new(event)),
+        match event_record::decode_published(payload) {
+            Ok((position, event)) => sink.deliver(&tenant, channel, &Arc::new(event), position),
             Err(error) => tracing::warn!(%error, "dropping an unreadable event"),
         }
     }

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 use chat_domain::{
-    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, Keyspace, Message, MessageId, PageRequest, Timestamp, UserId,
+    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, HistoryWindow, Keyspace, Message, MessageId, PageRequest,
+    Position, Timestamp, UserId,
 };
 use deadpool_redis::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use deadpool_redis::redis::{self, AsyncCommands, RedisError};
@@ -17,8 +18,8 @@ use deadpool_redis::redis::{self, AsyncCommands, RedisError};
 use super::pubsub::PubSub;
 use super::scripts::Scripts;
 use crate::{
-    ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore, StoreError,
-    event_record, record,
+    ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore, Replay,
+    StoreError, event_record, record,
 };
 
 /// How often a change is tried when other writers keep changing the same message. Every round
@@ -39,6 +40,8 @@ pub struct RedisSettings {
     pub connect_timeout: Duration,
     /// How long one command may wait for its answer.
     pub response_timeout: Duration,
+    /// How much of each channel's event history is kept for clients that resume.
+    pub history: HistoryWindow,
 }
 
 /// Chats in Redis, in the original service's layout, and the event bus on Redis pub/sub.
@@ -51,6 +54,7 @@ pub struct RedisStore {
     /// Tells this store's connections apart from other stores' in the thread-local table.
     id: u64,
     prefix: String,
+    history: HistoryWindow,
     client: redis::Client,
     config: ConnectionManagerConfig,
     scripts: Scripts,
@@ -78,6 +82,7 @@ impl RedisStore {
         Ok(Self {
             id: NEXT_STORE.fetch_add(1, Ordering::Relaxed),
             prefix: settings.prefix.clone(),
+            history: settings.history,
             client,
             config,
             scripts: Scripts::new(),
@@ -101,6 +106,31 @@ impl RedisStore {
     fn keys(&self, tenant: &DomainHandle) -> Keyspace {
         Keyspace::new(&self.prefix, tenant)
     }
+
+    /// The history window's ttl in ms, as the scripts take it.
+    fn history_ttl_ms(&self) -> u64 {
+        u64::try_from(self.history.ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// Adds what a write script needs to record its event in the histories of `chat`'s audience and
+    /// publish it there: per channel its position and history keys, then the window and the
+    /// channel names.
+    fn record_in_audience(&self, call: &mut redis::ScriptInvocation<'_>, keys: &Keyspace, chat: Chat) {
+        let audience = chat.audience();
+        for channel in &audience {
+            call.key(keys.event_position(*channel)).key(keys.event_history(*channel));
+        }
+        call.arg(self.history.size).arg(self.history_ttl_ms());
+        for channel in audience {
+            call.arg(keys.channel(channel));
+        }
+    }
+}
+
+/// A position read from Redis: the epoch as the scripts wrote it, and the sequence number.
+fn position(epoch: &str, seq: u64) -> Result<Position, StoreError> {
+    let epoch = epoch.parse().map_err(|_| StoreError::Backend(format!("unreadable epoch {epoch:?}")))?;
+    Ok(Position { epoch, seq })
 }
 
 /// Maps a Redis failure to a storage error without leaking Redis types upward.
@@ -148,31 +178,37 @@ impl ChatStore for RedisStore {
         for (owner, entry) in inboxes {
             call.key(keys.inbox(owner)).arg(entry.to_string());
         }
-        for channel in chat.audience() {
-            call.arg(keys.channel(channel));
-        }
+        self.record_in_audience(&mut call, &keys, chat);
         call.invoke_async::<i64>(&mut self.connection()?).await.map_err(unavailable)?;
         metrics::counter!("chatd_events_published_total").increment(1);
         Ok(())
     }
 
-    async fn history(&self, tenant: &DomainHandle, chat: Chat, page: PageRequest) -> Result<HistoryPage, StoreError> {
+    async fn history(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        page: PageRequest,
+        channel: Channel,
+    ) -> Result<HistoryPage, StoreError> {
         let keys = self.keys(tenant);
         let skip = i64::try_from(page.skip()).unwrap_or(i64::MAX - 1);
         let first = -(skip.saturating_add(i64::from(page.per_page())));
         let last = -(skip + 1);
-        let (total, records): (u64, Vec<Option<String>>) = self
+        let (total, records, epoch, seq): (u64, Vec<Option<String>>, String, u64) = self
             .scripts
             .history
             .key(keys.chat(chat))
             .key(keys.chat_data(chat))
+            .key(keys.event_position(channel))
+            .key(keys.event_history(channel))
             .arg(first)
             .arg(last)
             .invoke_async(&mut self.connection()?)
             .await
             .map_err(unavailable)?;
         let messages = records.iter().flatten().filter_map(|json| decode_or_skip(json)).collect();
-        Ok(HistoryPage { total, messages })
+        Ok(HistoryPage { total, messages, position: position(&epoch, seq)? })
     }
 
     async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError> {
@@ -180,13 +216,26 @@ impl ChatStore for RedisStore {
         let first = page.skip();
         let last = first + u64::from(page.per_page()) - 1;
         let mut connection = self.connection()?;
-        // Plain commands, no script: the page, then its chats' latest messages.
-        let (total, page): (u64, Vec<(String, f64)>) = redis::pipe()
+        // Plain commands, no script: the owner's position with the page (atomic, so that resuming
+        // from it misses nothing the page does not show), then the page's latest messages.
+        let channel = Channel::User(owner);
+        let read_page = redis::pipe()
+            .atomic()
+            .cmd("HMGET")
+            .arg(keys.event_position(channel))
+            .arg("e")
+            .arg("s")
             .zcard(keys.inbox(owner))
             .zrevrange_withscores(keys.inbox(owner), first as isize, last as isize)
-            .query_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+            .clone();
+        let ((mut epoch, mut seq), mut total, mut page): ((Option<String>, Option<u64>), u64, Vec<(String, f64)>) =
+            read_page.query_async(&mut connection).await.map_err(unavailable)?;
+        if epoch.is_none() {
+            // The owner's channel never had an event: give it its epoch, then read again.
+            self.replay(tenant, channel, None, 0).await?;
+            ((epoch, seq), total, page) = read_page.query_async(&mut connection).await.map_err(unavailable)?;
+        }
+        let position = position(epoch.as_deref().unwrap_or_default(), seq.unwrap_or(0))?;
         let rows: Vec<(ChatTarget, Timestamp)> = page
             .into_iter()
             .filter_map(|(member, score)| {
@@ -235,7 +284,7 @@ impl ChatStore for RedisStore {
                 latest: latest.as_deref().and_then(decode_or_skip),
             })
             .collect();
-        Ok(InboxPage { total, entries })
+        Ok(InboxPage { total, entries, position })
     }
 
     async fn modify(
@@ -270,10 +319,9 @@ impl ChatStore for RedisStore {
                 .arg(operation)
                 .arg(replacement)
                 .arg(event_record::encode(&event))
-                .arg(&latest_field);
-            for channel in chat.audience() {
-                call.arg(keys.channel(channel));
-            }
+                .arg(&latest_field)
+                .arg(Timestamp::now().epoch_millis());
+            self.record_in_audience(&mut call, &keys, chat);
             let applied: i64 = call.invoke_async(&mut connection).await.map_err(unavailable)?;
             if applied == 1 {
                 metrics::counter!("chatd_events_published_total").increment(1);
@@ -314,6 +362,45 @@ impl EventBus for RedisStore {
 
     async fn unsubscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
         self.pubsub.unsubscribe(tenant, channel).await
+    }
+
+    async fn replay(
+        &self,
+        tenant: &DomainHandle,
+        channel: Channel,
+        since: Option<Position>,
+        limit: usize,
+    ) -> Result<Replay, StoreError> {
+        let keys = self.keys(tenant);
+        let oldest = Timestamp::now().epoch_millis().saturating_sub(i64::try_from(self.history_ttl_ms()).unwrap_or(0));
+        type Entry = (String, HashMap<String, Vec<u8>>);
+        let (epoch, seq, recovered, entries): (String, u64, i64, Vec<Entry>) = self
+            .scripts
+            .replay
+            .key(keys.event_position(channel))
+            .key(keys.event_history(channel))
+            .arg(since.map(|since| since.epoch.to_string()).unwrap_or_default())
+            .arg(since.map_or(0, |since| since.seq))
+            .arg(limit.max(1))
+            .arg(self.history.size)
+            .arg(oldest)
+            .invoke_async(&mut self.connection()?)
+            .await
+            .map_err(unavailable)?;
+        let now = position(&epoch, seq)?;
+        let missed = match recovered {
+            1 => Some(
+                entries
+                    .iter()
+                    .map(|(id, fields)| {
+                        let payload = fields.get("d").map(Vec::as_slice).unwrap_or_default();
+                        event_record::decode_entry(now.epoch, id, payload)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            _ => None,
+        };
+        Ok(Replay { now, missed })
     }
 }
 

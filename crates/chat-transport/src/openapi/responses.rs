@@ -86,6 +86,9 @@ error_responses! {
         "No token (`NOT_AUTHENTICATED`), or a token that was refused (`INVALID_TOKEN_ERR`).";
     BadPaging: 400 ["INVALID_ARGUMENT"]
         "`page`, `per_page` or `limit` is not a positive integer up to 4294967295, or is given twice.";
+    BadEvents: 400 ["INVALID_ARGUMENT"]
+        "`since` is missing, `limit` is not a positive integer, or `topic` is not a positive integer \
+         up to 2^53−1.";
     BadHistory: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT"]
         "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is not a positive \
          integer up to 2^53−1, or `page`, `per_page` or `limit` is not a positive integer up to \

@@ -2,10 +2,21 @@
 //! `unsubscribe` to a topic, and `typing`.
 
 use chat_domain::{ChatTarget, TopicId};
-use chat_service::{Connection, ServiceError};
+use chat_service::{Connection, ResumeFrom, ServiceError};
 use serde_json::{Value, json};
 
+use super::payload;
 use crate::ApiError;
+
+/// The position a client asks to resume from in an event's data (`{"since": "<position>"}`): a
+/// `since` that is not a string is one chatd cannot have made.
+pub(crate) fn since_in(data: &Value) -> ResumeFrom {
+    match &data["since"] {
+        Value::Null => ResumeFrom::Now,
+        Value::String(since) => ResumeFrom::parse(Some(since)),
+        _ => ResumeFrom::Unreadable,
+    }
+}
 
 /// The answer to a client event: data for its ack (Socket.IO) or the confirming event (`/ws`).
 #[derive(Debug)]
@@ -22,8 +33,8 @@ pub(crate) async fn handle(connection: &mut Connection, name: &str, data: &Value
     match name {
         "subscribe" => {
             let topic = topic_of(data)?;
-            connection.subscribe_topic(topic).await.map_err(refusal)?;
-            Ok(Answer::Done { event: "subscribed", data: json!({"topic": topic.get()}) })
+            let resumed = connection.subscribe_topic(topic, since_in(data)).await.map_err(refusal)?;
+            Ok(Answer::Done { event: "subscribed", data: payload::subscribed(topic, &resumed) })
         }
         "unsubscribe" => {
             let topic = topic_of(data)?;

@@ -8,7 +8,7 @@ mod engineio;
 mod engineio_v3;
 mod frames;
 mod heartbeat;
-mod payload;
+pub(crate) mod payload;
 mod sessions;
 mod socketio;
 mod socketio_door;

@@ -16,7 +16,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use chat_domain::{Caller, DomainHandle, UserId};
-use chat_service::{Connection, Overflow, ServiceError};
+use chat_service::{Connection, Delivery, Overflow, ResumeFrom, Resumed, ServiceError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -33,6 +33,9 @@ use crate::tenant::Tenant;
 /// How long the close frame may take to go out after the packets already written (an
 /// `unauthorized`, say).
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Why a connection is closed when events it should have had were lost (the client resumes).
+pub(super) const LOST_EVENTS: &str = "events were lost: reconnect to resume";
 
 /// Packets queued for a polling client before it counts as gone.
 const OUTBOX_CAPACITY: usize = 1024;
@@ -103,16 +106,17 @@ fn new_sid() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// How a session starts: its first request's protocol, tenant and token.
+/// How a session starts: its first request's protocol, tenant, token and `since`.
 struct Opening {
     version: EngineVersion,
     tenant: DomainHandle,
     token: Option<String>,
+    since: Option<String>,
 }
 
 /// Starts a session whose first transport is a WebSocket or long-polling.
 fn start(state: Arc<ApiState>, opening: Opening, socket: Option<Socket>) -> String {
-    let Opening { version, tenant, token } = opening;
+    let Opening { version, tenant, token, since } = opening;
     let sid = new_sid();
     let (inbound, received) = mpsc::channel(64);
     let outbox = Arc::new(Outbox::new(OUTBOX_CAPACITY, version));
@@ -121,7 +125,7 @@ fn start(state: Arc<ApiState>, opening: Opening, socket: Option<Socket>) -> Stri
         Some(socket) => Output::Socket(socket),
         None => Output::Polling(outbox),
     };
-    let task = SessionTask { state, version, tenant, sid: sid.clone(), token, received, output, probe: None };
+    let task = SessionTask { state, version, tenant, sid: sid.clone(), token, since, received, output, probe: None };
     actix_web::rt::spawn(task.run());
     sid
 }
@@ -133,7 +137,8 @@ fn open_polling(
     version: EngineVersion,
 ) -> HttpResponse {
     let token = auth::connect_token(request, &state);
-    let sid = start(state.clone(), Opening { version, tenant, token }, None);
+    let since = auth::query_value(request, "since");
+    let sid = start(state.clone(), Opening { version, tenant, token, since }, None);
     let open = EnginePacket::Open(handshake(&state, &sid, vec!["websocket"], version));
     text(version.encode_payload([&open]))
 }
@@ -159,8 +164,9 @@ fn open_websocket(
     match websocket(request, body, &state) {
         Ok((response, session, messages)) => {
             let token = auth::connect_token(request, &state);
+            let since = auth::query_value(request, "since");
             let socket = Socket { session, messages, opened: true };
-            start(state, Opening { version, tenant, token }, Some(socket));
+            start(state, Opening { version, tenant, token, since }, Some(socket));
             response
         }
         Err(error) => HttpResponse::from_error(error),
@@ -270,6 +276,8 @@ struct SessionTask {
     tenant: DomainHandle,
     sid: String,
     token: Option<String>,
+    /// The first request's `since`, for a client that authenticates without giving its own.
+    since: Option<String>,
     received: mpsc::Receiver<Inbound>,
     output: Output,
     /// A WebSocket being probed for an upgrade.
@@ -283,7 +291,7 @@ async fn next_message(socket: Option<&mut Socket>) -> Option<Result<AggregatedMe
     }
 }
 
-async fn next_event(connection: Option<&mut Connection>) -> Option<Arc<chat_domain::ChatEvent>> {
+async fn next_event(connection: Option<&mut Connection>) -> Option<Delivery> {
     match connection {
         Some(connection) => connection.next_event().await,
         None => std::future::pending().await,
@@ -359,11 +367,14 @@ impl SessionTask {
                         Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
                     },
                     message = next_message(self.probe.as_mut()) => self.probe_step(message).await,
-                    event = next_event(client.connection.as_mut()) => match (event, client.connection.as_ref()) {
-                        (Some(event), Some(connection)) => {
-                            let user = connection.user();
-                            let packet = self.message(&self::event(event.name(), payload::event_data(&event, user)));
+                    delivery = next_event(client.connection.as_mut()) => match (delivery, client.connection.as_ref()) {
+                        (Some(Delivery { event, position, .. }), Some(connection)) => {
+                            let data = payload::event_data(&event, position, connection.user());
+                            let packet = self.message(&self::event(event.name(), data));
                             self.send_event(packet, client.overflow.clone()).await
+                        }
+                        (None, Some(connection)) if connection.lost_events() => {
+                            Err(End::Close(CloseCode::Again, LOST_EVENTS))
                         }
                         _ => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
                     },
@@ -396,9 +407,14 @@ impl SessionTask {
             socket.session.text(open.encode()).await.map_err(|_| End::Gone)?;
         }
         match self.version {
-            EngineVersion::V3 => self.connect_main(client, self.token.clone()).await,
+            EngineVersion::V3 => self.connect_main(client, self.token.clone(), self.since()).await,
             EngineVersion::V4 => Ok(()),
         }
+    }
+
+    /// The first request's `since`.
+    fn since(&self) -> ResumeFrom {
+        ResumeFrom::parse(self.since.as_deref())
     }
 
     /// Handles a probe WebSocket's message: `2probe` → `3probe`, then `5` switches to it.
@@ -508,12 +524,13 @@ impl SessionTask {
         match packet {
             SocketPacket::Connect { namespace, data } => match self.version {
                 EngineVersion::V4 if namespace == "/" => {
-                    let token = data
-                        .as_ref()
-                        .and_then(|auth| auth["token"].as_str())
-                        .map(str::to_owned)
-                        .or_else(|| self.token.clone());
-                    self.connect_main(client, token).await
+                    let auth = data.unwrap_or(Value::Null);
+                    let token = auth["token"].as_str().map(str::to_owned).or_else(|| self.token.clone());
+                    let since = match commands::since_in(&auth) {
+                        ResumeFrom::Now => self.since(),
+                        asked => asked,
+                    };
+                    self.connect_main(client, token, since).await
                 }
                 EngineVersion::V4 => {
                     let refused = json!({"message": "Invalid namespace"});
@@ -543,7 +560,7 @@ impl SessionTask {
     /// version's error packet: v4's CONNECT_ERROR with the `unauthorized` object, or v3's ERROR
     /// with its inner data, which is what socket.io 2.x sent for socketio-jwt's failing
     /// middleware (`err.data`). The session stays open either way; its deadline ends it.
-    async fn connect_main(&mut self, client: &mut Client, token: Option<String>) -> Result<(), End> {
+    async fn connect_main(&mut self, client: &mut Client, token: Option<String>, since: ResumeFrom) -> Result<(), End> {
         let Some(token) = token else {
             self.send_connect().await?;
             // Connected, not yet authenticated: the session's deadline still runs.
@@ -554,10 +571,10 @@ impl SessionTask {
             Ok(caller) => {
                 // CONNECT only once the hub hears this user's events: a client that sends (or is
                 // sent) a message the moment it is connected must hear it.
-                let user = self.register(client, caller).await?;
+                let (user, resumed) = self.register(client, caller, since).await?;
                 self.send_connect().await?;
                 client.connected = true;
-                self.announce(user, None).await
+                self.announce(user, &resumed, None).await
             }
             Err(error) => {
                 let mut refused = payload::unauthorized(&error.to_string());
@@ -592,8 +609,12 @@ impl SessionTask {
             let Some(token) = data["token"].as_str() else {
                 return self.unauthorized(client, INVALID_TOKEN_DATATYPE).await;
             };
+            let since = match commands::since_in(data) {
+                ResumeFrom::Now => self.since(),
+                asked => asked,
+            };
             return match auth::verify(&self.state, token) {
-                Ok(caller) => self.authenticated(client, caller, ack).await,
+                Ok(caller) => self.authenticated(client, caller, since, ack).await,
                 Err(error) => self.unauthorized(client, &error.to_string()).await,
             };
         }
@@ -617,16 +638,28 @@ impl SessionTask {
         self.send_socket(&packet).await
     }
 
-    async fn authenticated(&mut self, client: &mut Client, caller: Caller, ack: Option<u64>) -> Result<(), End> {
-        let user = self.register(client, caller).await?;
-        self.announce(user, ack).await
+    async fn authenticated(
+        &mut self,
+        client: &mut Client,
+        caller: Caller,
+        since: ResumeFrom,
+        ack: Option<u64>,
+    ) -> Result<(), End> {
+        let (user, resumed) = self.register(client, caller, since).await?;
+        self.announce(user, &resumed, ack).await
     }
 
-    /// Registers the connection with the hub as `caller`, whose events it hears from then on.
-    async fn register(&mut self, client: &mut Client, caller: Caller) -> Result<UserId, End> {
+    /// Registers the connection with the hub as `caller`, whose events it hears from then on (after
+    /// those it missed since `since`, when it asked).
+    async fn register(
+        &mut self,
+        client: &mut Client,
+        caller: Caller,
+        since: ResumeFrom,
+    ) -> Result<(UserId, Resumed), End> {
         let user = caller.user();
-        let connection = match self.state.hub().connect(&self.tenant, caller).await {
-            Ok(connection) => connection,
+        let (connection, resumed) = match self.state.hub().connect(&self.tenant, caller, since).await {
+            Ok(connected) => connected,
             Err(ServiceError::TooManyConnections(why)) => {
                 self.send_socket(&event("error", payload::error(why))).await?;
                 return Err(End::Close(CloseCode::Policy, "too many connections"));
@@ -639,16 +672,17 @@ impl SessionTask {
         client.overflow = Some(connection.overflow());
         client.connection = Some(connection);
         client.deadline = None;
-        Ok(user)
+        Ok((user, resumed))
     }
 
     /// Tells the client it is authenticated: the ack of its `authenticate` event, if it asked for
     /// one, and the `authenticated` event.
-    async fn announce(&mut self, user: UserId, ack: Option<u64>) -> Result<(), End> {
+    async fn announce(&mut self, user: UserId, resumed: &Resumed, ack: Option<u64>) -> Result<(), End> {
+        let data = payload::authenticated(user, resumed);
         if let Some(id) = ack {
-            self.send_socket(&self::ack(id, payload::authenticated(user))).await?;
+            self.send_socket(&self::ack(id, data.clone())).await?;
         }
-        self.send_socket(&event("authenticated", payload::authenticated(user))).await
+        self.send_socket(&event("authenticated", data)).await
     }
 
     /// The original's refusal: `unauthorized`, then the socket is disconnected.

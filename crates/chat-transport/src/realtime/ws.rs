@@ -10,7 +10,7 @@ use std::time::Instant;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
 use chat_domain::{Caller, DomainHandle};
-use chat_service::ServiceError;
+use chat_service::{ResumeFrom, ServiceError};
 use serde_json::Value;
 
 use super::commands::{self, Answer};
@@ -29,10 +29,11 @@ pub(crate) async fn door(
 ) -> Result<HttpResponse, actix_web::Error> {
     super::check_origin(&request, state.realtime())?;
     let token = auth::connect_token(&request, &state);
+    let since = auth::query_value(&request, "since");
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let limit = state.realtime().max_message_bytes;
     let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
-    actix_web::rt::spawn(run(state.into_inner(), tenant, token, session, stream));
+    actix_web::rt::spawn(run(state.into_inner(), tenant, (token, since), session, stream));
     Ok(response)
 }
 
@@ -50,15 +51,18 @@ async fn refuse(mut session: Session, message: &str) {
     session.close(close_reason(CloseCode::Policy, "unauthorized")).await.ok();
 }
 
-/// Finds out who is connecting. `None` means the connection was refused (and closed).
+/// Finds out who is connecting, and where they resume from: the token and `since` of the URL (or
+/// the token headers), or those of a first `authenticate` frame. An `Err` is why the connection is
+/// refused.
 async fn authenticate(
     state: &ApiState,
-    token: Option<String>,
+    (token, since): (Option<String>, Option<String>),
     session: &mut Session,
     stream: &mut AggregatedMessageStream,
-) -> Result<Caller, String> {
+) -> Result<(Caller, ResumeFrom), String> {
     if let Some(token) = token {
-        return auth::verify(state, &token).map_err(|e| e.to_string());
+        let caller = auth::verify(state, &token).map_err(|e| e.to_string())?;
+        return Ok((caller, ResumeFrom::parse(since.as_deref())));
     }
     let deadline = tokio::time::sleep(state.realtime().auth_timeout);
     tokio::pin!(deadline);
@@ -70,7 +74,8 @@ async fn authenticate(
                     Ok(frame) if frame.event == "authenticate" => {
                         // socketio-jwt's words, which the original's clients saw.
                         let token = frame.data["token"].as_str().ok_or("invalid token datatype")?;
-                        return auth::verify(state, token).map_err(|e| e.to_string());
+                        let caller = auth::verify(state, token).map_err(|e| e.to_string())?;
+                        return Ok((caller, commands::since_in(&frame.data)));
                     }
                     Ok(_) => {
                         send(session, "error", &payload::error("authenticate first")).await;
@@ -92,20 +97,20 @@ async fn authenticate(
 async fn run(
     state: Arc<ApiState>,
     tenant: DomainHandle,
-    token: Option<String>,
+    credentials: (Option<String>, Option<String>),
     mut session: Session,
     mut stream: AggregatedMessageStream,
 ) {
-    let caller = match authenticate(&state, token, &mut session, &mut stream).await {
-        Ok(caller) => caller,
+    let (caller, since) = match authenticate(&state, credentials, &mut session, &mut stream).await {
+        Ok(authenticated) => authenticated,
         Err(message) => return refuse(session, &message).await,
     };
     let user = caller.user();
     let _counted = super::Counted::open("ws");
     let hub = state.hub();
     let mut stopping = hub.stopping();
-    let mut connection = match hub.connect(&tenant, caller).await {
-        Ok(connection) => connection,
+    let (mut connection, resumed) = match hub.connect(&tenant, caller, since).await {
+        Ok(connected) => connected,
         Err(ServiceError::TooManyConnections(why)) => {
             send(&mut session, "error", &payload::error(why)).await;
             session.close(close_reason(CloseCode::Policy, "too many connections")).await.ok();
@@ -117,7 +122,7 @@ async fn run(
             return;
         }
     };
-    if !send(&mut session, "authenticated", &payload::authenticated(user)).await {
+    if !send(&mut session, "authenticated", &payload::authenticated(user, &resumed)).await {
         return connection.close().await;
     }
     let settings = state.realtime();
@@ -164,9 +169,14 @@ async fn run(
                     Some(Err(error)) => break close_reason(CloseCode::Protocol, &error.to_string()),
                 }
             }
-            event = connection.next_event() => {
-                let Some(event) = event else { break close_reason(CloseCode::Policy, "too slow: send queue full") };
-                let frame = Frame::encode(event.name(), &payload::event_data(&event, user));
+            delivery = connection.next_event() => {
+                let Some(delivery) = delivery else {
+                    if connection.lost_events() {
+                        break close_reason(CloseCode::Again, super::socketio_door::LOST_EVENTS);
+                    }
+                    break close_reason(CloseCode::Policy, "too slow: send queue full");
+                };
+                let frame = Frame::encode(delivery.event.name(), &payload::event_data(&delivery.event, delivery.position, user));
                 // A client that stops reading blocks this send; its queue then overflows.
                 tokio::select! {
                     sent = session.text(frame) => if sent.is_err() { break None },
