@@ -693,10 +693,99 @@ impl Drop for Connection {
 
 #[cfg(test)]
 mod tests {
-    use chat_domain::{Message, MessageBody, MessageText};
-    use chat_storage::{ChatStore, MemoryStore};
+    use chat_domain::{Message, MessageBody, MessageText, TopicGrant};
+    use chat_storage::{ChatStore, MemoryStore, StoreError};
 
     use super::*;
+
+    /// The memory bus, losing the deliveries of chosen sequence numbers on their way to the hub,
+    /// as Redis pub/sub loses what is published while it reconnects.
+    #[derive(Debug)]
+    struct Lossy {
+        store: Arc<MemoryStore>,
+        lose: Vec<u64>,
+    }
+
+    #[derive(Debug)]
+    struct Losing {
+        sink: Arc<dyn EventSink>,
+        lose: Vec<u64>,
+    }
+
+    impl EventSink for Losing {
+        fn deliver(&self, tenant: &DomainHandle, channel: Channel, event: &Arc<ChatEvent>, at: Option<Position>) {
+            if !at.is_some_and(|at| self.lose.contains(&at.seq)) {
+                self.sink.deliver(tenant, channel, event, at);
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EventBus for Lossy {
+        fn attach(&self, sink: Arc<dyn EventSink>) {
+            self.store.attach(Arc::new(Losing { sink, lose: self.lose.clone() }));
+        }
+
+        async fn publish(
+            &self,
+            tenant: &DomainHandle,
+            channels: &[Channel],
+            event: &ChatEvent,
+        ) -> Result<(), StoreError> {
+            self.store.publish(tenant, channels, event).await
+        }
+
+        async fn subscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
+            self.store.subscribe(tenant, channel).await
+        }
+
+        async fn unsubscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
+            self.store.unsubscribe(tenant, channel).await
+        }
+
+        async fn replay(
+            &self,
+            tenant: &DomainHandle,
+            channel: Channel,
+            since: Option<Position>,
+            limit: usize,
+        ) -> Result<Replay, StoreError> {
+            self.store.replay(tenant, channel, since, limit).await
+        }
+    }
+
+    fn text(text: &str) -> Message {
+        Message::new(user(2), MessageBody::Text(MessageText::parse(text.to_owned(), 100).expect("valid text")))
+    }
+
+    #[tokio::test]
+    async fn events_the_bus_lost_are_read_from_the_history_in_their_place() {
+        let store = Arc::new(MemoryStore::new());
+        let hub =
+            Hub::new(Arc::new(Lossy { store: store.clone(), lose: vec![2, 3] }), store.clone(), HubSettings::default());
+        let tenant = DomainHandle::parse("test").expect("a valid handle");
+        let caller = Caller::new(user(1), TopicGrant::All);
+        let (mut connection, _) = hub.connect(&tenant, caller, ResumeFrom::Now).await.expect("connected");
+        let dm = Chat::between(user(2), ChatTarget::User(user(1)));
+        for word in ["one", "two", "three", "four"] {
+            store.append(&tenant, dm, &text(word)).await.expect("stored");
+        }
+        let mut heard = Vec::new();
+        while heard.len() < 4 {
+            let next = tokio::time::timeout(Duration::from_secs(10), connection.next_event());
+            let delivery = next.await.expect("the next event in time").expect("an event");
+            if let ChatEvent::NewMessage { message, .. } = delivery.event.as_ref() {
+                heard.push((delivery.position.expect("durable").seq, message.body.clone()));
+            }
+        }
+        let words: Vec<(u64, MessageBody)> = ["one", "two", "three", "four"]
+            .iter()
+            .enumerate()
+            .map(|(n, word)| (n as u64 + 1, text(word).body))
+            .collect();
+        assert_eq!(heard, words, "2 and 3 were lost on the bus and come from the history, in order");
+        assert!(!connection.lost_events());
+    }
 
     fn user(n: u64) -> UserId {
         UserId::new(n).expect("a valid id")

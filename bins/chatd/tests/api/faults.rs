@@ -241,3 +241,26 @@ async fn a_topic_subscription_refused_while_redis_is_down_can_be_made_again() {
     let heard = listener.expect("new-message").await;
     assert_eq!((&heard["id"], &heard["chat"]), (&sent["id"], &json!({"type": "topic", "id": 5})));
 }
+
+#[actix_web::test]
+async fn positions_survive_a_redis_restart_with_aof() {
+    let mut redis = PrivateRedis::start_with(true);
+    let app = spawn_app_on(Arc::new(redis.store("aof")), test_settings(), None).await;
+    let mut listener = WsClient::authenticated(&app, 2).await;
+    app.send_text(1, "/api/user/2", "before").await;
+    listener.expect("new-message").await;
+    let since = listener.position.clone().expect("a position");
+    drop(listener);
+
+    redis.kill();
+    redis.restart();
+    let first = send_once_redis_is_back(&app, "/api/user/2").await;
+    let second = app.send_text(1, "/api/user/2", "after").await;
+    // The history and its epoch came back from the append-only file: positions go on.
+    let (mut resumed, authenticated) = WsClient::resumed(&app, 2, &since).await;
+    assert_eq!((authenticated["recovered"].clone(), authenticated["missed"].clone()), (json!(true), json!(2)));
+    assert_eq!(resumed.expect("new-message").await["id"], first["id"]);
+    assert_eq!(resumed.expect("new-message").await["id"], second["id"]);
+    let (epoch, seq) = since.split_once('-').unwrap();
+    assert_eq!(resumed.position, Some(format!("{epoch}-{}", seq.parse::<u64>().unwrap() + 2)));
+}

@@ -214,6 +214,16 @@ async fn a_slow_consumer_is_dropped_without_stalling_others(backend: Backend) {
     };
     assert!(received < 200, "the slow client was cut off ({received} events)");
     assert_eq!(close, Incoming::Closed(Some((1008, "too slow: send queue full".into()))));
+
+    // It resumes from the last event it read, and gets exactly the rest.
+    let since = slow.position.clone().expect("the position of what it read last");
+    let (mut resumed, authenticated) = WsClient::resumed(&app, 2, &since).await;
+    assert_eq!(authenticated["recovered"], json!(true), "{authenticated}");
+    assert_eq!(authenticated["missed"], json!(200 - received));
+    for n in received..200 {
+        let event = resumed.expect("new-message").await;
+        assert!(event["text"].as_str().unwrap().starts_with(&format!("{n} ")), "message {n} comes next");
+    }
 }
 both!(ws_slow_consumer, a_slow_consumer_is_dropped_without_stalling_others);
 

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token};
+use crate::process::ChatdProcess;
 use crate::ws_client::{Incoming, WsClient};
 
 /// The sequence number of a position (`<epoch>-<seq>`): tests may look inside what clients treat
@@ -356,4 +357,42 @@ async fn after_redis_lost_its_data_resume_says_not_recovered() {
 #[actix_web::test]
 async fn a_flush_starts_a_new_epoch() {
     after_redis_lost_its_data_resume_says_not_recovered().await;
+}
+
+/// Sends a text from `from` to `to` through the chatd process at `address`.
+async fn send_through(address: &str, from: u64, to: u64, text: &str) {
+    let answer = reqwest::Client::new()
+        .post(format!("{address}/api/user/{to}"))
+        .header("X-Auth-Token", token(from))
+        .json(&json!({"type": "text", "text": text}))
+        .send()
+        .await
+        .expect("the send is answered");
+    assert_eq!(answer.status(), 201);
+}
+
+#[actix_web::test]
+async fn a_client_of_a_killed_instance_resumes_on_another() {
+    let prefix = format!("resume-kill-{}", std::process::id());
+    let mut doomed = ChatdProcess::start(&prefix, &[]).await;
+    let survivor = ChatdProcess::start(&prefix, &[]).await;
+    let mut client = WsClient::connect(doomed.ws_url(&format!("/ws?token={}", token(1)))).await;
+    client.expect("authenticated").await;
+    send_through(&survivor.address, 2, 1, "heard").await;
+    assert_eq!(client.expect("new-message").await["text"], "heard");
+    let since = client.position.clone().expect("a position");
+
+    doomed.kill();
+    assert!(matches!(client.next().await, Incoming::Closed(_)), "the connection died with its instance");
+    for text in ["x", "y"] {
+        send_through(&survivor.address, 2, 1, text).await;
+    }
+    let url =
+        reqwest::Url::parse_with_params(&survivor.ws_url("/ws"), [("token", token(1)), ("since", since)]).unwrap();
+    let mut resumed = WsClient::connect(url.as_str()).await;
+    let authenticated = resumed.expect("authenticated").await;
+    assert_eq!((authenticated["recovered"].clone(), authenticated["missed"].clone()), (json!(true), json!(2)));
+    for text in ["x", "y"] {
+        assert_eq!(resumed.expect("new-message").await["text"], text);
+    }
 }
