@@ -546,12 +546,10 @@ impl Connection {
             })
         });
         self.seen.insert(channel, now);
-        metrics::counter!("chatd_resumes_total", "recovered" => match missed {
-            Some(Some(_)) => "true",
-            Some(None) => "false",
-            None => "none",
-        })
-        .increment(u64::from(since.asked()));
+        if let Some(recovered) = missed {
+            let recovered = if recovered.is_some() { "true" } else { "false" };
+            metrics::counter!("chatd_resumes_total", "recovered" => recovered).increment(1);
+        }
         Ok(Resumed { position: now, missed })
     }
 
