@@ -3,13 +3,15 @@
 //! (socket.io-client 4) and v3 (socket.io-client 1.x and 2.x, further down). (Real
 //! `socket.io-client`s of each generation run against chatd in `socketio_client.rs`.)
 
+use std::time::Duration;
+
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_second_instance, test_settings, token};
-use crate::ws_client::PATIENCE;
+use crate::ws_client::{PATIENCE, close_handshake};
 
 /// A long-polling Engine.IO client.
 struct Polling<'a> {
@@ -218,6 +220,35 @@ async fn protocol_errors_are_engineio_errors(backend: Backend) {
     }
 }
 both!(socketio_protocol_errors, protocol_errors_are_engineio_errors);
+
+/// As on `/ws`: a client's close ends the TCP connection at once, on a WebSocket-only session and
+/// on one upgraded from polling (whose socket the session task got from another request).
+async fn a_client_close_ends_the_connection_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
+    assert!(next_text(&mut socket).await.starts_with('0'));
+    socket.send(Message::text(format!("40{}", json!({"token": token(1)})))).await.unwrap();
+    assert!(next_text(&mut socket).await.starts_with("40{\"sid\":"));
+    assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": 1})));
+    let (answer, took) = close_handshake(&mut socket).await;
+    assert_eq!(answer, None, "an empty close frame answers the client's");
+    assert!(took < Duration::from_millis(300), "the connection ended {took:?} after the client's close");
+
+    let (client, _) = Polling::open(&app).await;
+    let url = app.ws_url(&format!("/socket.io/?EIO=4&transport=websocket&sid={}", client.sid));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    socket.send(Message::text("2probe")).await.unwrap();
+    assert_eq!(next_text(&mut socket).await, "3probe");
+    socket.send(Message::text("5")).await.unwrap();
+    socket.send(Message::text(format!("40{}", json!({"token": token(1)})))).await.unwrap();
+    assert!(next_text(&mut socket).await.starts_with("40{\"sid\":"));
+    assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": 1})));
+    let (answer, took) = close_handshake(&mut socket).await;
+    assert_eq!(answer, None);
+    assert!(took < Duration::from_millis(300), "the upgraded connection ended {took:?} after the client's close");
+}
+both!(socketio_client_close, a_client_close_ends_the_connection_at_once);
 
 #[actix_web::test]
 async fn polling_on_the_wrong_instance_is_a_clean_error() {
