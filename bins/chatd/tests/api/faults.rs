@@ -216,7 +216,10 @@ async fn a_topic_subscription_refused_while_redis_is_down_can_be_made_again() {
     redis.kill();
     listener.send("subscribe", json!({"topic": 5})).await;
     // In REST's words, not Redis's.
-    assert_eq!(listener.expect("error").await, json!({"message": "Storage is unavailable, try again shortly"}));
+    assert_eq!(
+        listener.expect("error").await,
+        json!({"code": "storage_unavailable", "message": "Storage is unavailable, try again shortly"})
+    );
     redis.restart();
     // Once Redis is back, asking again subscribes for real: the topic's messages arrive.
     let deadline = Instant::now() + PATIENCE;
@@ -251,7 +254,10 @@ async fn a_topic_unsubscribed_while_redis_is_down_stays_unsubscribed_when_it_is_
 
     redis.kill();
     listener.send("unsubscribe", json!({"topic": 5})).await;
-    assert_eq!(listener.expect("error").await, json!({"message": "Storage is unavailable, try again shortly"}));
+    assert_eq!(
+        listener.expect("error").await,
+        json!({"code": "storage_unavailable", "message": "Storage is unavailable, try again shortly"})
+    );
     redis.restart();
     // The connection comes back with the channels chatd still wants (user 2's: the signal that
     // it re-subscribed) and, within bounds, without topic 5's, though Redis never confirmed

@@ -28,7 +28,7 @@ async fn every_way_to_authenticate_works(backend: Backend) {
 
     let mut by_event = WsClient::connect(app.ws_url("/ws")).await;
     by_event.send("subscribe", json!({"topic": 1})).await;
-    assert_eq!(by_event.expect("error").await, json!({"message": "authenticate first"}));
+    assert_eq!(by_event.expect("error").await, json!({"code": "authenticate_first", "message": "authenticate first"}));
     by_event.send("authenticate", json!({"token": token(7)})).await;
     assert_eq!(by_event.expect("authenticated").await, json!({"user": 7}));
 }
@@ -139,17 +139,35 @@ async fn topics_typing_and_client_errors(backend: Backend) {
     app.send_text(7, "/api/user/6", "after typing").await;
     assert_eq!(writer.expect("new-message").await["text"], json!("after typing"));
 
-    for (frame, message) in [
-        (json!({"event": "dance", "data": {}}).to_string(), "unknown event \"dance\""),
-        (json!({"event": "subscribe", "data": {"topic": "x"}}).to_string(), "expected {\"topic\": <positive integer>}"),
-        ("not json".to_owned(), ""),
+    // Every refusal has a stable code beside its message.
+    for (frame, code, message) in [
+        (json!({"event": "dance", "data": {}}).to_string(), "unknown_event", "unknown event \"dance\""),
+        (
+            json!({"event": "subscribe", "data": {"topic": "x"}}).to_string(),
+            "invalid_payload",
+            "expected {\"topic\": <positive integer>}",
+        ),
+        (json!({"event": "typing", "data": {"chat": {"type": "room", "id": 1}}}).to_string(), "invalid_payload", ""),
+        (
+            json!({"event": "authenticate", "data": {"token": token(5)}}).to_string(),
+            "already_authenticated",
+            "already authenticated",
+        ),
+        ("not json".to_owned(), "invalid_frame", ""),
+        (json!({"data": {}}).to_string(), "invalid_frame", "missing event name"),
     ] {
         reader.send_raw(frame).await;
         let error = reader.expect("error").await;
+        assert_eq!(error["code"], json!(code), "{error}");
         if !message.is_empty() {
-            assert_eq!(error, json!({"message": message}));
+            assert_eq!(error, json!({"code": code, "message": message}));
         }
     }
+    reader.send_binary(vec![1, 2, 3]).await;
+    assert_eq!(
+        reader.expect("error").await,
+        json!({"code": "binary_unsupported", "message": "binary frames are not supported"})
+    );
 
     reader.send("unsubscribe", json!({"topic": 42})).await;
     assert_eq!(reader.expect("unsubscribed").await, json!({"topic": 42}));

@@ -57,6 +57,11 @@ impl WsClient {
         self.stream.send(Message::text(text)).await.expect("the frame is sent");
     }
 
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.stream.send(Message::binary(bytes)).await.expect("the frame is sent");
+    }
+
     /// The next frame or the close, skipping pings and pongs.
     pub async fn next(&mut self) -> Incoming {
         loop {

@@ -10,6 +10,7 @@ mod engineio_v3;
 mod frames;
 mod heartbeat;
 mod payload;
+mod refusal;
 mod sessions;
 mod socketio;
 mod socketio_door;

@@ -5,6 +5,7 @@ use chat_domain::{ChatEvent, ChatTarget, UserId};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::refusal::Refusal;
 use crate::wire::MessageOut;
 
 /// `{"type": "user"|"topic", "id": N}`.
@@ -59,6 +60,11 @@ pub(crate) fn unauthorized(message: &str) -> Value {
 }
 
 /// The data of an `error` event: a client event that could not be handled.
-pub(crate) fn error(message: &str) -> Value {
-    json!({"message": message})
+pub(crate) fn error(refusal: &Refusal) -> Value {
+    json!({"code": refusal.code(), "message": refusal.message()})
+}
+
+/// The Socket.IO ack of a refused client event: `error` is the message, as it always was.
+pub(crate) fn error_ack(refusal: &Refusal) -> Value {
+    json!({"error": refusal.message(), "code": refusal.code()})
 }

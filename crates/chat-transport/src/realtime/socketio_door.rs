@@ -25,6 +25,7 @@ use super::commands::{self, Answer};
 use super::engineio::{self, EnginePacket, EngineQuery, EngineVersion, Handshake, Transport};
 use super::heartbeat::{Beat, Heartbeat};
 use super::payload;
+use super::refusal::Refusal;
 use super::sessions::{Inbound, Outbox, PollError, SessionHandle, pump};
 use super::socketio::{self, SocketPacket};
 use crate::ApiState;
@@ -622,21 +623,21 @@ impl SessionTask {
             };
         }
         let Some(connection) = client.connection.as_mut() else {
-            return self.reply(ack, Err("authenticate first".to_owned())).await;
+            return self.reply(ack, Err(Refusal::authenticate_first())).await;
         };
         let answer = commands::handle(connection, name, data).await;
         self.reply(ack, answer).await
     }
 
     /// Answers a client event: by ack when it asked for one, else by a confirming or error event.
-    async fn reply(&mut self, ack: Option<u64>, answer: Result<Answer, String>) -> Result<(), End> {
+    async fn reply(&mut self, ack: Option<u64>, answer: Result<Answer, Refusal>) -> Result<(), End> {
         let packet = match (ack, answer) {
             (Some(id), Ok(Answer::Done { data, .. })) => self::ack(id, data),
             (Some(id), Ok(Answer::Quiet)) => self::ack(id, json!({"ok": true})),
-            (Some(id), Err(message)) => self::ack(id, json!({"error": message})),
+            (Some(id), Err(refusal)) => self::ack(id, payload::error_ack(&refusal)),
             (None, Ok(Answer::Done { event: name, data })) => event(name, data),
             (None, Ok(Answer::Quiet)) => return Ok(()),
-            (None, Err(message)) => event("error", payload::error(&message)),
+            (None, Err(refusal)) => event("error", payload::error(&refusal)),
         };
         self.send_socket(&packet).await
     }
@@ -651,8 +652,8 @@ impl SessionTask {
         let user = caller.user();
         let connection = match self.state.hub().connect(&self.tenant, caller).await {
             Ok(connection) => connection,
-            Err(ServiceError::TooManyConnections(why)) => {
-                self.send_socket(&event("error", payload::error(why))).await?;
+            Err(error @ ServiceError::TooManyConnections(_)) => {
+                self.send_socket(&event("error", payload::error(&error.into()))).await?;
                 return Err(End::Close(CloseCode::Policy, "too many connections"));
             }
             Err(error) => {

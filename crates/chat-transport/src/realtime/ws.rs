@@ -17,6 +17,7 @@ use super::closing::{self, TcpHandle};
 use super::commands::{self, Answer};
 use super::frames::Frame;
 use super::payload;
+use super::refusal::Refusal;
 use crate::ApiState;
 use crate::auth;
 use crate::tenant::Tenant;
@@ -101,10 +102,10 @@ async fn authenticate(
                         return auth::verify(state, token).map_err(|e| e.to_string());
                     }
                     Ok(_) => {
-                        send(session, "error", &payload::error("authenticate first")).await;
+                        send(session, "error", &payload::error(&Refusal::authenticate_first())).await;
                     }
                     Err(error) => {
-                        send(session, "error", &payload::error(&error.to_string())).await;
+                        send(session, "error", &payload::error(&error.into())).await;
                     }
                 },
                 Some(Ok(AggregatedMessage::Ping(bytes))) => {
@@ -135,8 +136,8 @@ async fn run(
     let mut stopping = hub.stopping();
     let mut connection = match hub.connect(&tenant, caller).await {
         Ok(connection) => connection,
-        Err(ServiceError::TooManyConnections(why)) => {
-            let last = vec![Frame::encode("error", &payload::error(why))];
+        Err(error @ ServiceError::TooManyConnections(_)) => {
+            let last = vec![Frame::encode("error", &payload::error(&error.into()))];
             let reason = close_reason(CloseCode::Policy, "too many connections");
             return Closable { session, tcp }.close(last, reason, &mut stream, false).await;
         }
@@ -168,9 +169,9 @@ async fn run(
                             Ok(frame) => match commands::handle(&mut connection, &frame.event, &frame.data).await {
                                 Ok(Answer::Done { event, data }) => Some((event, data)),
                                 Ok(Answer::Quiet) => None,
-                                Err(message) => Some(("error", payload::error(&message))),
+                                Err(refusal) => Some(("error", payload::error(&refusal))),
                             },
-                            Err(error) => Some(("error", payload::error(&error.to_string()))),
+                            Err(error) => Some(("error", payload::error(&error.into()))),
                         };
                         if let Some((event, data)) = reply
                             && !send(&mut session, event, &data).await
@@ -179,7 +180,7 @@ async fn run(
                         }
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
-                        if !send(&mut session, "error", &payload::error("binary frames are not supported")).await {
+                        if !send(&mut session, "error", &payload::error(&Refusal::binary_unsupported())).await {
                             break None;
                         }
                     }
