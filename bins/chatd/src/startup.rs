@@ -287,6 +287,8 @@ impl Application {
                 })
                 .configure(chat_transport::configure(state.clone()))
         })
+        // The realtime doors end their WebSockets' TCP connections themselves.
+        .on_connect(chat_transport::remember_sockets)
         // chatd handles the signals itself, to close realtime connections before stopping.
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout_seconds);

@@ -3,7 +3,9 @@
 //!
 //! An embedding application mounts the API into its own `App` with [`configure`] and wraps it in
 //! [`error_bodies`] so that every error, even one actix produces itself, has the same JSON shape
-//! (and in [`header_limit`] to answer oversized heads with it too). The API describes itself in an
+//! (and in [`header_limit`] to answer oversized heads with it too); its `HttpServer` calls
+//! [`remember_sockets`] on each connection (`.on_connect(remember_sockets)`), so that the realtime
+//! doors can close their WebSockets' TCP connections promptly. The API describes itself in an
 //! OpenAPI 3.1 document ([`openapi`]), served at `GET /api/openapi.json`.
 
 mod auth;
@@ -37,7 +39,7 @@ pub use error::{ApiError, error_bodies};
 pub use header_limit::{DEFAULT_HEADER_LIMIT, header_limit};
 pub use http_metrics::http_metrics;
 pub use openapi::openapi;
-pub use realtime::RealtimeSettings;
+pub use realtime::{CLOSE_TIMEOUT, RealtimeSettings, remember_sockets};
 pub use request_id::{REQUEST_ID, request_ids};
 pub use routes::{Route, get_or_head, register_routes, resource};
 pub use tenant::Tenants;

@@ -49,6 +49,15 @@ impl PrivateRedis {
         .unwrap()
     }
 
+    /// How many subscribers this Redis counts for `channel` (`PUBSUB NUMSUB`).
+    async fn numsub(&self, channel: &str) -> u64 {
+        let client = deadpool_redis::redis::Client::open(self.url()).unwrap();
+        let mut direct = client.get_multiplexed_async_connection().await.unwrap();
+        let counts: Vec<(String, u64)> =
+            deadpool_redis::redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query_async(&mut direct).await.unwrap();
+        counts[0].1
+    }
+
     fn socket(&self) -> PathBuf {
         self.dir.path().join("redis.sock")
     }
@@ -124,19 +133,8 @@ async fn chatd_rides_out_a_redis_restart() {
     // chatd re-subscribes on its own: poll the restarted Redis until user 2's channel has its
     // subscriber back (the signal), within bounds. Events published before that are lost: pub/sub
     // keeps nothing for absent subscribers.
-    let client = deadpool_redis::redis::Client::open(format!("unix://{}", redis.socket().display())).unwrap();
-    let mut direct = client.get_multiplexed_async_connection().await.unwrap();
     let deadline = Instant::now() + PATIENCE;
-    loop {
-        let counts: Vec<(String, u64)> = deadpool_redis::redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg("faults:events:myplatform:user:2")
-            .query_async(&mut direct)
-            .await
-            .unwrap();
-        if counts.first().is_some_and(|(_, n)| *n == 1) {
-            break;
-        }
+    while redis.numsub("faults:events:myplatform:user:2").await != 1 {
         assert!(Instant::now() < deadline, "chatd did not re-subscribe");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -219,7 +217,10 @@ async fn a_topic_subscription_refused_while_redis_is_down_can_be_made_again() {
     redis.kill();
     listener.send("subscribe", json!({"topic": 5})).await;
     // In REST's words, not Redis's.
-    assert_eq!(listener.expect("error").await, json!({"message": "Storage is unavailable, try again shortly"}));
+    assert_eq!(
+        listener.expect("error").await,
+        json!({"code": "storage_unavailable", "message": "Storage is unavailable, try again shortly"})
+    );
     redis.restart();
     // Once Redis is back, asking again subscribes for real: the topic's messages arrive.
     let deadline = Instant::now() + PATIENCE;
@@ -263,4 +264,46 @@ async fn positions_survive_a_redis_restart_with_aof() {
     assert_eq!(resumed.expect("new-message").await["id"], second["id"]);
     let (epoch, seq) = since.split_once('-').unwrap();
     assert_eq!(resumed.position, Some(format!("{epoch}-{}", seq.parse::<u64>().unwrap() + 2)));
+}
+
+#[actix_web::test]
+async fn a_topic_unsubscribed_while_redis_is_down_stays_unsubscribed_when_it_is_back() {
+    let mut redis = PrivateRedis::start();
+    let store = redis.store("unsubscribe");
+    let app = spawn_app_on(Arc::new(store), test_settings(), None).await;
+    let mut listener = WsClient::authenticated(&app, 2).await;
+    listener.subscribe(5).await;
+    let (user, topic) = ("unsubscribe:events:myplatform:user:2", "unsubscribe:events:myplatform:topic:5");
+    assert_eq!(redis.numsub(topic).await, 1);
+
+    redis.kill();
+    listener.send("unsubscribe", json!({"topic": 5})).await;
+    assert_eq!(
+        listener.expect("error").await,
+        json!({"code": "storage_unavailable", "message": "Storage is unavailable, try again shortly"})
+    );
+    redis.restart();
+    // The connection comes back with the channels chatd still wants (user 2's: the signal that
+    // it re-subscribed) and, within bounds, without topic 5's, though Redis never confirmed
+    // the UNSUBSCRIBE sent while it was down.
+    let deadline = Instant::now() + PATIENCE;
+    while redis.numsub(user).await != 1 {
+        assert!(Instant::now() < deadline, "chatd did not re-subscribe");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while redis.numsub(topic).await != 0 {
+        assert!(Instant::now() < deadline, "topic 5 came back with the reconnection, for nobody");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Once requests go through again (a subscribe reads the topic's position too), subscribing
+    // again subscribes for real, and unsubscribing unsubscribes.
+    send_once_redis_is_back(&app, "/api/topic/6").await;
+    listener.subscribe(5).await;
+    assert_eq!(redis.numsub(topic).await, 1);
+    let sent = app.send_text(1, "/api/topic/5", "back").await;
+    assert_eq!(listener.expect("new-message").await["id"], sent["id"]);
+    listener.send("unsubscribe", json!({"topic": 5})).await;
+    assert_eq!(listener.expect("unsubscribed").await, json!({"topic": 5}));
+    assert_eq!(redis.numsub(topic).await, 0);
 }

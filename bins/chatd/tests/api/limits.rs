@@ -35,12 +35,18 @@ async fn realtime_connections_are_capped_per_user_and_in_total(backend: Backend)
     let _first = WsClient::authenticated(&app, 1).await;
     let _second = WsClient::authenticated(&app, 1).await;
     let mut third = WsClient::connect(app.ws_url(&format!("/ws?token={}", token(1)))).await;
-    assert_eq!(third.expect("error").await, json!({"message": "too many connections for this user"}));
+    assert_eq!(
+        third.expect("error").await,
+        json!({"code": "too_many_connections", "message": "too many connections for this user"})
+    );
     assert_eq!(third.next().await, Incoming::Closed(Some((1008, "too many connections".into()))));
 
     let _other = WsClient::authenticated(&app, 2).await;
     let mut over = WsClient::connect(app.ws_url(&format!("/ws?token={}", token(3)))).await;
-    assert_eq!(over.expect("error").await, json!({"message": "this server has as many connections as it accepts"}));
+    assert_eq!(
+        over.expect("error").await,
+        json!({"code": "too_many_connections", "message": "this server has as many connections as it accepts"})
+    );
     assert_eq!(over.next().await, Incoming::Closed(Some((1008, "too many connections".into()))));
 }
 both!(connection_caps, realtime_connections_are_capped_per_user_and_in_total);

@@ -5,11 +5,14 @@ use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use futures_util::SinkExt;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::SECRET;
+use crate::helpers::{SECRET, token};
+use crate::realtime_socketio::next_text;
 use crate::redis_server::RedisServer;
-use crate::ws_client::{Incoming, PATIENCE, WsClient};
+use crate::ws_client::{Incoming, PATIENCE, WsClient, connect_small};
 
 pub struct ChatdProcess {
     child: Child,
@@ -84,4 +87,100 @@ async fn sigterm_closes_websockets_with_going_away_and_exits_cleanly() {
     let status = actix_web::rt::task::spawn_blocking(move || chatd.terminate()).await.unwrap();
     assert_eq!(client.next().await, Incoming::Closed(Some((1001, "server shutting down".into()))));
     assert!(status.success(), "chatd exits 0 on SIGTERM: {status}");
+}
+
+/// Which door a client that stops reading uses.
+#[derive(Clone, Copy)]
+enum Door {
+    Ws,
+    SocketIo,
+}
+
+/// A client that stopped reading (its socket buffers full, chatd's writes to it blocked) holds
+/// neither its connection nor the process: SIGTERM ends chatd promptly, not after
+/// `http.shutdown_timeout_seconds`.
+async fn sigterm_exits_promptly_though_a_client_stopped_reading(door: Door) {
+    let mut chatd = ChatdProcess::start(
+        "chatd-stuck-reader",
+        &[("CHATD_REALTIME__QUEUE_CAPACITY", "4"), ("CHATD_CHAT__MAX_TEXT_CHARS", "60000")],
+    )
+    .await;
+    let api = chatd.address.clone();
+    let post = |text: String| {
+        let client = reqwest::Client::new();
+        let url = format!("{api}/api/user/2");
+        async move {
+            let answer = client
+                .post(url)
+                .header("X-Auth-Token", token(1))
+                .json(&json!({"type": "text", "text": text}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), reqwest::StatusCode::CREATED);
+        }
+    };
+    // User 1 watches user 2's presence (they share a DM).
+    post("we share a DM".into()).await;
+    let mut watcher = WsClient::connect(chatd.ws_url(&format!("/ws?token={}", token(1)))).await;
+    assert_eq!(watcher.expect("authenticated").await, json!({"user": 1}));
+    // User 2 connects on a socket with a small receive buffer, authenticates, and never reads again.
+    let stuck = match door {
+        Door::Ws => {
+            let mut stuck = connect_small(chatd.ws_url(&format!("/ws?token={}", token(2)))).await;
+            assert!(next_text(&mut stuck).await.contains("\"authenticated\""));
+            stuck
+        }
+        Door::SocketIo => {
+            let url = chatd.ws_url(&format!("/socket.io/?EIO=4&transport=websocket&token={}", token(2)));
+            let mut stuck = connect_small(url).await;
+            assert!(next_text(&mut stuck).await.starts_with('0'));
+            stuck.send(Message::text("40")).await.unwrap();
+            assert!(next_text(&mut stuck).await.starts_with("40{"));
+            assert!(next_text(&mut stuck).await.starts_with("42[\"authenticated\""));
+            stuck
+        }
+    };
+    // Events pile up until chatd gives up on user 2 (its queue overflowed behind the full socket):
+    // user 1 hears user 2 leave. That is the signal that chatd's writes to the socket are blocked.
+    let text = "x".repeat(50_000);
+    let gave_up = async {
+        loop {
+            match watcher.next().await {
+                Incoming::Event(name, data) if name == "presence" && data["status"] == "inactive" => {
+                    assert_eq!(data["user"], json!(2));
+                    return;
+                }
+                Incoming::Event(..) => {}
+                closed @ Incoming::Closed(_) => panic!("the watcher was closed: {closed:?}"),
+            }
+        }
+    };
+    let flood = async {
+        for n in 0..400 {
+            post(format!("{n} {text}")).await;
+        }
+    };
+    tokio::select! {
+        () = gave_up => {}
+        () = flood => panic!("400 events of 50 kB did not fill the socket"),
+    }
+
+    let started = Instant::now();
+    let status = actix_web::rt::task::spawn_blocking(move || chatd.terminate()).await.unwrap();
+    let took = started.elapsed();
+    assert!(status.success(), "chatd exits 0 on SIGTERM: {status}");
+    // The shutdown timeout is 30 s; a close handshake that cannot complete is cut after a second.
+    assert!(took < Duration::from_secs(5), "chatd took {took:?} to exit");
+    drop(stuck);
+}
+
+#[actix_web::test]
+async fn sigterm_exits_promptly_though_a_ws_client_stopped_reading() {
+    sigterm_exits_promptly_though_a_client_stopped_reading(Door::Ws).await;
+}
+
+#[actix_web::test]
+async fn sigterm_exits_promptly_though_a_socketio_client_stopped_reading() {
+    sigterm_exits_promptly_though_a_client_stopped_reading(Door::SocketIo).await;
 }

@@ -3,13 +3,15 @@
 //! (socket.io-client 4) and v3 (socket.io-client 1.x and 2.x, further down). (Real
 //! `socket.io-client`s of each generation run against chatd in `socketio_client.rs`.)
 
+use std::time::Duration;
+
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_second_instance, test_settings, token};
-use crate::ws_client::PATIENCE;
+use crate::ws_client::{PATIENCE, close_handshake};
 
 /// A long-polling Engine.IO client.
 struct Polling<'a> {
@@ -152,9 +154,15 @@ async fn websocket_only_with_the_authenticate_event_and_acks(backend: Backend) {
     socket.send(Message::text(format!("422{}", json!(["subscribe", {"topic": 8}])))).await.unwrap();
     assert_eq!(ack(&next_text(&mut socket).await), (2, json!({"topic": 8})));
     socket.send(Message::text(format!("423{}", json!(["dance", {}])))).await.unwrap();
-    assert_eq!(next_text(&mut socket).await, format!("433{}", json!([{"error": "unknown event \"dance\""}])));
+    assert_eq!(
+        next_text(&mut socket).await,
+        format!("433{}", json!([{"error": "unknown event \"dance\"", "code": "unknown_event"}]))
+    );
     socket.send(Message::text(format!("42{}", json!(["dance", {}])))).await.unwrap();
-    assert_eq!(event(&next_text(&mut socket).await), ("error".into(), json!({"message": "unknown event \"dance\""})));
+    assert_eq!(
+        event(&next_text(&mut socket).await),
+        ("error".into(), json!({"code": "unknown_event", "message": "unknown event \"dance\""}))
+    );
 
     app.send_text(3, "/api/topic/8", "to the topic").await;
     let (name, data) = event(&next_text(&mut socket).await);
@@ -220,6 +228,35 @@ async fn protocol_errors_are_engineio_errors(backend: Backend) {
     }
 }
 both!(socketio_protocol_errors, protocol_errors_are_engineio_errors);
+
+/// As on `/ws`: a client's close ends the TCP connection at once, on a WebSocket-only session and
+/// on one upgraded from polling (whose socket the session task got from another request).
+async fn a_client_close_ends_the_connection_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
+    assert!(next_text(&mut socket).await.starts_with('0'));
+    socket.send(Message::text(format!("40{}", json!({"token": token(1)})))).await.unwrap();
+    assert!(next_text(&mut socket).await.starts_with("40{\"sid\":"));
+    assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": 1})));
+    let (answer, took) = close_handshake(&mut socket).await;
+    assert_eq!(answer, None, "an empty close frame answers the client's");
+    assert!(took < Duration::from_millis(300), "the connection ended {took:?} after the client's close");
+
+    let (client, _) = Polling::open(&app).await;
+    let url = app.ws_url(&format!("/socket.io/?EIO=4&transport=websocket&sid={}", client.sid));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    socket.send(Message::text("2probe")).await.unwrap();
+    assert_eq!(next_text(&mut socket).await, "3probe");
+    socket.send(Message::text("5")).await.unwrap();
+    socket.send(Message::text(format!("40{}", json!({"token": token(1)})))).await.unwrap();
+    assert!(next_text(&mut socket).await.starts_with("40{\"sid\":"));
+    assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": 1})));
+    let (answer, took) = close_handshake(&mut socket).await;
+    assert_eq!(answer, None);
+    assert!(took < Duration::from_millis(300), "the upgraded connection ended {took:?} after the client's close");
+}
+both!(socketio_client_close, a_client_close_ends_the_connection_at_once);
 
 #[actix_web::test]
 async fn polling_on_the_wrong_instance_is_a_clean_error() {
@@ -414,7 +451,10 @@ async fn v3_polling_carries_events_and_text_in_either_framing(backend: Backend) 
     assert_eq!(client.next().await, "3");
 
     client.post(&[r#"42["subscribe",{"topic":5}]"#]).await;
-    assert_eq!(event(&client.next().await), ("error".into(), json!({"message": "authenticate first"})));
+    assert_eq!(
+        event(&client.next().await),
+        ("error".into(), json!({"code": "authenticate_first", "message": "authenticate first"}))
+    );
     // socket.io-client counts ack ids from 0.
     client.post(&["2", &format!("420{}", json!(["authenticate", {"token": token(1)}]))]).await;
     assert_eq!(client.next().await, "3");
@@ -432,7 +472,7 @@ async fn v3_polling_carries_events_and_text_in_either_framing(backend: Backend) 
 
     // Client to server, as socket.io-client 2.x frames it (UTF-16 lengths, raw text) and as 1.x
     // does (UTF-8 encoded first): the error echoes the event name exactly either way.
-    let expected = json!({"error": "unknown event \"dänce 👋\""});
+    let expected = json!({"error": "unknown event \"dänce 👋\"", "code": "unknown_event"});
     client.post(&[r#"421["dänce 👋",{}]"#]).await;
     assert_eq!(ack(&client.next().await), (1, expected.clone()));
     client.post_body(frame_v3_utf8(r#"422["dänce 👋",{}]"#)).await;
@@ -441,7 +481,10 @@ async fn v3_polling_carries_events_and_text_in_either_framing(backend: Backend) 
     let body = format!("{}{}", frame_v3_utf8(r#"423["ünknown",{}]"#), frame_v3(&[r#"424["ünknown",{}]"#]));
     client.post_body(body).await;
     for id in [3, 4] {
-        assert_eq!(ack(&client.next().await), (id, json!({"error": "unknown event \"ünknown\""})));
+        assert_eq!(
+            ack(&client.next().await),
+            (id, json!({"error": "unknown event \"ünknown\"", "code": "unknown_event"}))
+        );
     }
 }
 both!(socketio_v3_polling, v3_polling_carries_events_and_text_in_either_framing);
@@ -514,7 +557,10 @@ async fn v3_websocket_only_with_acks_subscribe_and_typing(backend: Backend) {
 
     // Over a WebSocket both generations send raw text.
     listener.send(Message::text(r#"421["dänce 👋",{}]"#)).await.unwrap();
-    assert_eq!(ack(&next_frame(&mut listener).await), (1, json!({"error": "unknown event \"dänce 👋\""})));
+    assert_eq!(
+        ack(&next_frame(&mut listener).await),
+        (1, json!({"error": "unknown event \"dänce 👋\"", "code": "unknown_event"}))
+    );
     listener.send(Message::text("2")).await.unwrap();
     assert_eq!(next_frame(&mut listener).await, "3");
 }
@@ -545,7 +591,10 @@ async fn v3_refusals_are_socketio_2_errors(backend: Backend) {
     // Connecting "/" again changes nothing (ack 0 shows the session goes on).
     socket.send(Message::text("40")).await.unwrap();
     socket.send(Message::text(r#"420["subscribe",{"topic":1}]"#)).await.unwrap();
-    assert_eq!(ack(&next_frame(&mut socket).await), (0, json!({"error": "authenticate first"})));
+    assert_eq!(
+        ack(&next_frame(&mut socket).await),
+        (0, json!({"error": "authenticate first", "code": "authenticate_first"}))
+    );
 
     // `authenticate` without a string token: socketio-jwt's words, then the disconnect.
     socket.send(Message::text(format!("42{}", json!(["authenticate", {"token": 5}])))).await.unwrap();

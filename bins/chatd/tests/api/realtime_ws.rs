@@ -1,6 +1,8 @@
 //! Door 1, `/ws`: authentication, every event to every kind of recipient, topics, typing, errors,
 //! slow consumers and shutdown.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -26,7 +28,7 @@ async fn every_way_to_authenticate_works(backend: Backend) {
 
     let mut by_event = WsClient::connect(app.ws_url("/ws")).await;
     by_event.send("subscribe", json!({"topic": 1})).await;
-    assert_eq!(by_event.expect("error").await, json!({"message": "authenticate first"}));
+    assert_eq!(by_event.expect("error").await, json!({"code": "authenticate_first", "message": "authenticate first"}));
     by_event.send("authenticate", json!({"token": token(7)})).await;
     assert_eq!(by_event.expect("authenticated").await, json!({"user": 7}));
 }
@@ -137,17 +139,35 @@ async fn topics_typing_and_client_errors(backend: Backend) {
     app.send_text(7, "/api/user/6", "after typing").await;
     assert_eq!(writer.expect("new-message").await["text"], json!("after typing"));
 
-    for (frame, message) in [
-        (json!({"event": "dance", "data": {}}).to_string(), "unknown event \"dance\""),
-        (json!({"event": "subscribe", "data": {"topic": "x"}}).to_string(), "expected {\"topic\": <positive integer>}"),
-        ("not json".to_owned(), ""),
+    // Every refusal has a stable code beside its message.
+    for (frame, code, message) in [
+        (json!({"event": "dance", "data": {}}).to_string(), "unknown_event", "unknown event \"dance\""),
+        (
+            json!({"event": "subscribe", "data": {"topic": "x"}}).to_string(),
+            "invalid_payload",
+            "expected {\"topic\": <positive integer>}",
+        ),
+        (json!({"event": "typing", "data": {"chat": {"type": "room", "id": 1}}}).to_string(), "invalid_payload", ""),
+        (
+            json!({"event": "authenticate", "data": {"token": token(5)}}).to_string(),
+            "already_authenticated",
+            "already authenticated",
+        ),
+        ("not json".to_owned(), "invalid_frame", ""),
+        (json!({"data": {}}).to_string(), "invalid_frame", "missing event name"),
     ] {
         reader.send_raw(frame).await;
         let error = reader.expect("error").await;
+        assert_eq!(error["code"], json!(code), "{error}");
         if !message.is_empty() {
-            assert_eq!(error, json!({"message": message}));
+            assert_eq!(error, json!({"code": code, "message": message}));
         }
     }
+    reader.send_binary(vec![1, 2, 3]).await;
+    assert_eq!(
+        reader.expect("error").await,
+        json!({"code": "binary_unsupported", "message": "binary frames are not supported"})
+    );
 
     reader.send("unsubscribe", json!({"topic": 42})).await;
     assert_eq!(reader.expect("unsubscribed").await, json!({"topic": 42}));
@@ -192,16 +212,38 @@ async fn a_slow_consumer_is_dropped_without_stalling_others(backend: Backend) {
     settings.realtime.queue_capacity = 4;
     settings.chat.max_text_chars = 60_000;
     let app = spawn_app_with(backend, settings, None).await;
-    let mut slow = WsClient::authenticated(&app, 2).await;
-    let mut fast = WsClient::authenticated(&app, 2).await;
+    app.send_text(1, "/api/user/2", "we share a DM").await;
+    // User 2 reads nothing while events are sent its way; user 1 hears the same events (its own
+    // sends) on another connection, and user 2's presence.
+    let mut slow = WsClient::connect_small(app.ws_url(&format!("/ws?token={}", token(2)))).await;
+    assert_eq!(slow.expect("authenticated").await, json!({"user": 2}));
+    let mut fast = WsClient::authenticated(&app, 1).await;
+    assert_eq!(fast.expect("presence").await, json!({"user": 2, "status": "active"}));
     let text = "x".repeat(50_000);
-    // The slow client reads nothing while ~10 MB of events are sent its way.
-    for n in 0..200 {
-        app.send_text(1, "/api/user/2", &format!("{n} {text}")).await;
-        let event = fast.expect("new-message").await;
-        assert!(event["text"].as_str().unwrap().starts_with(&format!("{n} ")));
+    let mut dropped = false;
+    let mut sent = 0;
+    // Until chatd drops user 2's connection (its queue overflowed): user 1 hears user 2 leave.
+    while !dropped {
+        assert!(sent < 200, "200 events of 50 kB did not overflow the slow client's queue");
+        app.send_text(1, "/api/user/2", &format!("{sent} {text}")).await;
+        loop {
+            match fast.next().await {
+                Incoming::Event(name, data) if name == "new-message" => {
+                    assert!(data["text"].as_str().unwrap().starts_with(&format!("{sent} ")), "in order");
+                    break;
+                }
+                Incoming::Event(name, data) if name == "presence" => {
+                    assert_eq!(data, json!({"user": 2, "status": "inactive"}));
+                    dropped = true;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        sent += 1;
     }
-    // The slow client finds what it was sent before its queue overflowed, then the close.
+    // The slow client, reading again within the close timeout, finds what it was sent before its
+    // queue overflowed (after user 1's arrival), then the close.
+    assert_eq!(slow.expect("presence").await, json!({"user": 1, "status": "active"}));
     let mut received = 0;
     let close = loop {
         match slow.next().await {
@@ -212,15 +254,15 @@ async fn a_slow_consumer_is_dropped_without_stalling_others(backend: Backend) {
             closed @ Incoming::Closed(_) => break closed,
         }
     };
-    assert!(received < 200, "the slow client was cut off ({received} events)");
+    assert!(received < sent, "the slow client was cut off ({received} of {sent} events)");
     assert_eq!(close, Incoming::Closed(Some((1008, "too slow: send queue full".into()))));
 
     // It resumes from the last event it read, and gets exactly the rest.
     let since = slow.position.clone().expect("the position of what it read last");
     let (mut resumed, authenticated) = WsClient::resumed(&app, 2, &since).await;
     assert_eq!(authenticated["recovered"], json!(true), "{authenticated}");
-    assert_eq!(authenticated["missed"], json!(200 - received));
-    for n in received..200 {
+    assert_eq!(authenticated["missed"], json!(sent - received));
+    for n in received..sent {
         let event = resumed.expect("new-message").await;
         assert!(event["text"].as_str().unwrap().starts_with(&format!("{n} ")), "message {n} comes next");
     }
@@ -234,6 +276,17 @@ async fn shutdown_closes_connections_with_going_away(backend: Backend) {
     assert_eq!(client.next().await, Incoming::Closed(Some((1001, "server shutting down".into()))));
 }
 both!(ws_shutdown, shutdown_closes_connections_with_going_away);
+
+/// RFC 6455: once the close handshake is done, the server closes the TCP connection, and a
+/// client waits for that. chatd does so at once, not after actix-http's linger (a second).
+async fn a_client_close_ends_the_connection_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = WsClient::authenticated(&app, 1).await;
+    let (answer, took) = client.close_handshake().await;
+    assert_eq!(answer, Some((1000, "bye".into())));
+    assert!(took < Duration::from_millis(300), "the connection ended {took:?} after the client's close");
+}
+both!(ws_client_close, a_client_close_ends_the_connection_at_once);
 
 async fn oversized_frames_close_with_1009(backend: Backend) {
     let mut settings = test_settings();

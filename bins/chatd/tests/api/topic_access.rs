@@ -100,9 +100,15 @@ async fn ws_connections_follow_and_type_only_in_granted_topics(backend: Backend)
     assert_eq!(client.expect("authenticated").await, json!({"user": 1}));
 
     client.send("subscribe", json!({"topic": 44})).await;
-    assert_eq!(client.expect("error").await, json!({"message": "Topic 44 is not open to you"}));
+    assert_eq!(
+        client.expect("error").await,
+        json!({"code": "topic_forbidden", "message": "Topic 44 is not open to you"})
+    );
     client.send("typing", json!({"chat": {"type": "topic", "id": 44}})).await;
-    assert_eq!(client.expect("error").await, json!({"message": "Topic 44 is not open to you"}));
+    assert_eq!(
+        client.expect("error").await,
+        json!({"code": "topic_forbidden", "message": "Topic 44 is not open to you"})
+    );
     // The connection stays, and granted topics work.
     client.subscribe(42).await;
 
@@ -128,7 +134,10 @@ async fn socketio_acks_refuse_topics_outside_the_grant(backend: Backend) {
     assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": 1})));
 
     socket.send(Message::text(format!("421{}", json!(["subscribe", {"topic": 44}])))).await.unwrap();
-    assert_eq!(next_text(&mut socket).await, format!("431{}", json!([{"error": "Topic 44 is not open to you"}])));
+    assert_eq!(
+        next_text(&mut socket).await,
+        format!("431{}", json!([{"error": "Topic 44 is not open to you", "code": "topic_forbidden"}]))
+    );
     socket.send(Message::text(format!("422{}", json!(["subscribe", {"topic": 42}])))).await.unwrap();
     assert_eq!(ack(&next_text(&mut socket).await), (2, json!({"topic": 42})));
 }

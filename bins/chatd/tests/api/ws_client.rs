@@ -1,7 +1,7 @@
 //! A WebSocket client for the `/ws` door (tokio-tungstenite): JSON frames in and out, close frames
 //! reported, and a generous timeout so that a missing event fails the test instead of hanging it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -47,6 +47,11 @@ impl WsClient {
         Self { stream, position: None }
     }
 
+    /// Connects to `url` on a socket with a small receive buffer (see [`connect_small`]).
+    pub async fn connect_small(url: String) -> Self {
+        Self { stream: connect_small(url).await, position: None }
+    }
+
     /// Connects to `/ws` of `app` as `user` (token in the query) and waits for `authenticated`.
     pub async fn authenticated(app: &TestApp, user: u64) -> Self {
         let mut client = Self::connect(app.ws_url(&format!("/ws?token={}", token(user)))).await;
@@ -76,6 +81,11 @@ impl WsClient {
     /// Sends a text frame as it is.
     pub async fn send_raw(&mut self, text: String) {
         self.stream.send(Message::text(text)).await.expect("the frame is sent");
+    }
+
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.stream.send(Message::binary(bytes)).await.expect("the frame is sent");
     }
 
     /// The next frame or the close, skipping pings and pongs.
@@ -117,10 +127,47 @@ impl WsClient {
         while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, self.stream.next()).await {}
     }
 
+    /// Closes from the client's side as RFC 6455 has it (see [`close_handshake`]).
+    pub async fn close_handshake(mut self) -> (Option<(u16, String)>, Duration) {
+        close_handshake(&mut self.stream).await
+    }
+
     /// Subscribes to a topic and waits for the confirmation.
     pub async fn subscribe(&mut self, topic: u64) {
         self.send("subscribe", json!({"topic": topic})).await;
         assert_eq!(self.expect("subscribed").await, json!({"topic": topic}));
         assert!(self.position.take().is_some(), "the answer carries the topic's position");
     }
+}
+
+/// Closes `stream` from the client's side as RFC 6455 has it: sends a close frame, reads the
+/// server's answering close (code and reason), then waits for the server to end the TCP
+/// connection, which a client leaves to the server. Returns the answer and how long it all took.
+pub async fn close_handshake(
+    stream: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+) -> (Option<(u16, String)>, Duration) {
+    let started = Instant::now();
+    stream.close(None).await.expect("the close frame is sent");
+    let answer = loop {
+        match tokio::time::timeout(PATIENCE, stream.next()).await.expect("the server answers the close in time") {
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+            Some(Ok(_)) => {}
+            other => panic!("the server did not answer the close: {other:?}"),
+        }
+    };
+    let end = tokio::time::timeout(PATIENCE, stream.next()).await.expect("the server ends the connection in time");
+    assert!(end.is_none(), "nothing after the close: {end:?}");
+    (answer, started.elapsed())
+}
+
+/// Opens a WebSocket to `url` on a socket with a small receive buffer (4 KiB): once such a client
+/// stops reading, chatd's writes to it are held up after a few frames.
+pub async fn connect_small(url: String) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+    let address = url.trim_start_matches("ws://").split('/').next().expect("a host and port").to_owned();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(address.parse().expect("an IP address and port")).await.unwrap();
+    let (stream, _) =
+        tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await.expect("the WebSocket upgrade succeeds");
+    stream
 }

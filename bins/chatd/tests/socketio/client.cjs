@@ -32,7 +32,12 @@ async function main() {
   two.emit("authenticate", { token: tokens[2] });
   assert.equal((await once(two, "authenticated")).user, 2);
   assert.deepEqual(withoutPosition(await two.emitWithAck("subscribe", { topic: 77 })), { topic: 77 });
-  console.log("ok: websocket only, authenticate event, ack");
+  // A refusal's ack: the message as it always was, and its code.
+  assert.deepEqual(await two.emitWithAck("subscribe", { topic: "x" }), {
+    error: 'expected {"topic": <positive integer>}',
+    code: "invalid_payload",
+  });
+  console.log("ok: websocket only, authenticate event, acks");
 
   // User 2 again, long-polling only.
   const twoPolling = connect({ transports: ["polling"], auth: { token: tokens[2] } });

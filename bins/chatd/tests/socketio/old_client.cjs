@@ -46,7 +46,7 @@ async function main() {
   // User 2: WebSocket only, the original's authenticate event, then an ack.
   const two = connect({ transports: ["websocket"] });
   await once(two, "connect");
-  assert.deepEqual(await emitWithAck(two, "subscribe", { topic: 1 }), { error: "authenticate first" });
+  assert.deepEqual(await emitWithAck(two, "subscribe", { topic: 1 }), { error: "authenticate first", code: "authenticate_first" });
   two.emit("authenticate", { token: tokens[2] });
   assert.equal((await once(two, "authenticated")).user, 2);
   assert.deepEqual(withoutPosition(await emitWithAck(two, "subscribe", { topic: 77 })), { topic: 77 });
@@ -60,7 +60,10 @@ async function main() {
   await pollingAuthenticated;
   assert.equal(twoPolling.io.engine.transport.name, "polling");
   // Client to server and back over polling: the error names the event exactly as sent.
-  assert.deepEqual(await emitWithAck(twoPolling, "dänce 👋", {}), { error: 'unknown event "dänce 👋"' });
+  assert.deepEqual(await emitWithAck(twoPolling, "dänce 👋", {}), {
+    error: 'unknown event "dänce 👋"',
+    code: "unknown_event",
+  });
   console.log(`ok ${name}: polling only, non-ASCII both ways`);
 
   // A DM reaches the recipient on both its connections and the sender's own device.

@@ -2,7 +2,8 @@
 //! subscription, re-subscribes by itself after Redis comes back, and hands each message to the sink.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use chat_domain::{Channel, DomainHandle, Keyspace};
 use deadpool_redis::redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -19,9 +20,10 @@ use crate::events::SinkSlot;
 pub(super) struct PubSub {
     prefix: String,
     connection: ConnectionManager,
-    /// How many local subscribers each channel has. Held across the SUBSCRIBE/UNSUBSCRIBE round
-    /// trip, so that changes to one channel reach Redis in the order they were made.
-    counts: Mutex<HashMap<String, usize>>,
+    /// How many local subscribers each channel has; 0 while an UNSUBSCRIBE is owed (see
+    /// [`Self::unsubscribe`]). Held across the SUBSCRIBE/UNSUBSCRIBE round trip, so that changes to
+    /// one channel reach Redis in the order they were made.
+    counts: Arc<Mutex<HashMap<String, usize>>>,
     pub(super) sink: Arc<SinkSlot>,
 }
 
@@ -41,7 +43,7 @@ impl PubSub {
         let connection = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
         let sink = Arc::new(SinkSlot::default());
         tokio::spawn(read_messages(received, settings.prefix.clone(), sink.clone()));
-        Ok(Self { prefix: settings.prefix.clone(), connection, counts: Mutex::new(HashMap::new()), sink })
+        Ok(Self { prefix: settings.prefix.clone(), connection, counts: Arc::default(), sink })
     }
 
     pub(super) async fn subscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
@@ -55,20 +57,57 @@ impl PubSub {
         Ok(())
     }
 
+    /// One local subscriber leaves `channel`; the last one unsubscribes in Redis.
+    ///
+    /// The subscriber is gone whatever Redis answers (the hub forgot it before asking). So when
+    /// the UNSUBSCRIBE fails, the count goes to 0 but the entry stays, an UNSUBSCRIBE still owed:
+    /// Redis may still hold the subscription, and the connection manager, which counts a channel
+    /// as subscribed until Redis confirms otherwise, would subscribe it again after reconnecting,
+    /// for nobody. A task sends the UNSUBSCRIBE once Redis takes it ([`settle`]); a subscribe in
+    /// the meantime finds the count at 0 and subscribes for real, which ends the debt.
     pub(super) async fn unsubscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
         let name = Keyspace::new(&self.prefix, tenant).channel(channel);
         let mut counts = self.counts.lock().await;
         match counts.get(&name).copied() {
-            Some(1) => {
-                counts.remove(&name);
-                self.connection.clone().unsubscribe(&name).await.map_err(unavailable)?;
-            }
+            Some(0 | 1) => match self.connection.clone().unsubscribe(&name).await {
+                Ok(()) => {
+                    counts.remove(&name);
+                }
+                Err(error) => {
+                    counts.insert(name.clone(), 0);
+                    tokio::spawn(settle(Arc::downgrade(&self.counts), self.connection.clone(), name));
+                    return Err(unavailable(error));
+                }
+            },
             Some(count) => {
                 counts.insert(name, count - 1);
             }
             None => {}
         }
         Ok(())
+    }
+}
+
+/// The first pause before an owed UNSUBSCRIBE is tried again; it doubles up to [`SETTLE_PAUSE_MAX`].
+const SETTLE_PAUSE: Duration = Duration::from_millis(100);
+const SETTLE_PAUSE_MAX: Duration = Duration::from_secs(5);
+
+/// Sends the UNSUBSCRIBE owed for `name` (see [`PubSub::unsubscribe`]) until Redis takes it, unless
+/// the channel has subscribers again (or is settled already), or the store is gone.
+async fn settle(counts: Weak<Mutex<HashMap<String, usize>>>, connection: ConnectionManager, name: String) {
+    let mut pause = SETTLE_PAUSE;
+    loop {
+        tokio::time::sleep(pause).await;
+        let Some(counts) = counts.upgrade() else { return };
+        let mut counts = counts.lock().await;
+        if counts.get(&name) != Some(&0) {
+            return;
+        }
+        if connection.clone().unsubscribe(&name).await.is_ok() {
+            counts.remove(&name);
+            return;
+        }
+        pause = (pause * 2).min(SETTLE_PAUSE_MAX);
     }
 }
 

@@ -2,11 +2,11 @@
 //! `unsubscribe` to a topic, and `typing`.
 
 use chat_domain::{ChatTarget, TopicId};
-use chat_service::{Connection, ResumeFrom, ServiceError};
+use chat_service::{Connection, ResumeFrom};
 use serde_json::{Value, json};
 
 use super::payload;
-use crate::ApiError;
+use super::refusal::Refusal;
 
 /// The position a client asks to resume from in an event's data (`{"since": "<position>"}`): a
 /// `since` that is not a string is one chatd cannot have made.
@@ -27,18 +27,18 @@ pub(crate) enum Answer {
     Quiet,
 }
 
-/// Handles client event `name` with `data`. An `Err` is a message for an `error` event; the
+/// Handles client event `name` with `data`. An `Err` is for an `error` event (or the ack); the
 /// connection stays open.
-pub(crate) async fn handle(connection: &mut Connection, name: &str, data: &Value) -> Result<Answer, String> {
+pub(crate) async fn handle(connection: &mut Connection, name: &str, data: &Value) -> Result<Answer, Refusal> {
     match name {
         "subscribe" => {
             let topic = topic_of(data)?;
-            let resumed = connection.subscribe_topic(topic, since_in(data)).await.map_err(refusal)?;
+            let resumed = connection.subscribe_topic(topic, since_in(data)).await?;
             Ok(Answer::Done { event: "subscribed", data: payload::subscribed(topic, &resumed) })
         }
         "unsubscribe" => {
             let topic = topic_of(data)?;
-            connection.unsubscribe_topic(topic).await.map_err(refusal)?;
+            connection.unsubscribe_topic(topic).await?;
             Ok(Answer::Done { event: "unsubscribed", data: json!({"topic": topic.get()}) })
         }
         "typing" => {
@@ -49,23 +49,17 @@ pub(crate) async fn handle(connection: &mut Connection, name: &str, data: &Value
                 Value::String(s) => s.clone(),
                 _ => String::new(),
             };
-            let target = ChatTarget::parse(kind, &id)
-                .map_err(|e| format!("typing needs {{\"chat\": {{\"type\", \"id\"}}}}: {e}"))?;
-            connection.typing(target).await.map_err(refusal)?;
+            let target = ChatTarget::parse(kind, &id).map_err(|e| {
+                Refusal::invalid_payload(format!("typing needs {{\"chat\": {{\"type\", \"id\"}}}}: {e}"))
+            })?;
+            connection.typing(target).await?;
             Ok(Answer::Quiet)
         }
-        "authenticate" => Err("already authenticated".to_owned()),
-        other => Err(format!("unknown event {:?}", other.chars().take(64).collect::<String>())),
+        "authenticate" => Err(Refusal::already_authenticated()),
+        other => Err(Refusal::unknown_event(other)),
     }
 }
 
-/// What a client is told when a use case refuses: the message REST gives for the same error (so
-/// a storage failure says "Storage is unavailable, try again shortly", never Redis's own words;
-/// the cause goes to the log).
-fn refusal(error: ServiceError) -> String {
-    ApiError::from(error).message().to_owned()
-}
-
-fn topic_of(data: &Value) -> Result<TopicId, String> {
-    TopicId::from_json(&data["topic"]).map_err(|_| "expected {\"topic\": <positive integer>}".to_owned())
+fn topic_of(data: &Value) -> Result<TopicId, Refusal> {
+    TopicId::from_json(&data["topic"]).map_err(|_| Refusal::invalid_payload("expected {\"topic\": <positive integer>}"))
 }

@@ -2,6 +2,7 @@
 //! Socket.IO v5, and Engine.IO v3 / Socket.IO v4 for socket.io-client 1.x and 2.x), with their
 //! protocol codecs as pure functions over text.
 
+mod closing;
 mod codec_error;
 mod commands;
 mod engineio;
@@ -9,11 +10,13 @@ mod engineio_v3;
 mod frames;
 mod heartbeat;
 pub(crate) mod payload;
+mod refusal;
 mod sessions;
 mod socketio;
 mod socketio_door;
 mod ws;
 
+pub use closing::{CLOSE_TIMEOUT, remember_sockets};
 pub(crate) use sessions::Sessions;
 
 /// Entry points for the fuzz targets: each decodes arbitrary text and checks that what it accepts

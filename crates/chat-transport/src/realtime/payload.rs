@@ -7,6 +7,7 @@ use chat_service::Resumed;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::refusal::Refusal;
 use crate::wire::MessageOut;
 
 /// `{"type": "user"|"topic", "id": N}`.
@@ -87,6 +88,11 @@ pub(crate) fn unauthorized(message: &str) -> Value {
 }
 
 /// The data of an `error` event: a client event that could not be handled.
-pub(crate) fn error(message: &str) -> Value {
-    json!({"message": message})
+pub(crate) fn error(refusal: &Refusal) -> Value {
+    json!({"code": refusal.code(), "message": refusal.message()})
+}
+
+/// The Socket.IO ack of a refused client event: `error` is the message, as it always was.
+pub(crate) fn error_ack(refusal: &Refusal) -> Value {
+    json!({"error": refusal.message(), "code": refusal.code()})
 }

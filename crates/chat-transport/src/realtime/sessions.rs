@@ -9,14 +9,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Session};
 use tokio::sync::{Notify, mpsc};
 
+use super::closing::TcpHandle;
 use super::engineio::{EnginePacket, EngineVersion};
 
 /// What the HTTP side hands to a session's task.
 pub(crate) enum Inbound {
     /// Packets a polling POST carried.
     Packets(Vec<EnginePacket>),
-    /// A WebSocket opened for this session: the upgrade probe is about to start on it.
-    Upgrade(Session, mpsc::Receiver<Result<AggregatedMessage, ProtocolError>>),
+    /// A WebSocket opened for this session (its session, messages and TCP socket): the upgrade
+    /// probe is about to start on it.
+    Upgrade(Session, mpsc::Receiver<Result<AggregatedMessage, ProtocolError>>, Option<TcpHandle>),
 }
 
 /// Reads a WebSocket in the worker that accepted it (its stream cannot leave that thread) and

@@ -10,7 +10,7 @@
 //! socket.io 1.x and 2.x did).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -18,21 +18,19 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session
 use chat_domain::{Caller, DomainHandle, UserId};
 use chat_service::{Connection, Delivery, Overflow, ResumeFrom, Resumed, ServiceError};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
+use super::closing::{self, TcpHandle};
 use super::commands::{self, Answer};
 use super::engineio::{self, EnginePacket, EngineQuery, EngineVersion, Handshake, Transport};
 use super::heartbeat::{Beat, Heartbeat};
 use super::payload;
+use super::refusal::Refusal;
 use super::sessions::{Inbound, Outbox, PollError, SessionHandle, pump};
 use super::socketio::{self, SocketPacket};
 use crate::ApiState;
 use crate::auth;
 use crate::tenant::Tenant;
-
-/// How long the close frame may take to go out after the packets already written (an
-/// `unauthorized`, say).
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Why a connection is closed when events it should have had were lost (the client resumes).
 pub(super) const LOST_EVENTS: &str = "events were lost: reconnect to resume";
@@ -143,15 +141,17 @@ fn open_polling(
     text(version.encode_payload([&open]))
 }
 
+/// Accepts a WebSocket: the upgrade's answer, and the socket for the session task.
 fn websocket(
     request: &HttpRequest,
     body: web::Payload,
     state: &ApiState,
-) -> Result<(HttpResponse, Session, Messages), actix_web::Error> {
+) -> Result<(HttpResponse, Socket), actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(request, body)?;
     let limit = state.realtime().max_message_bytes;
     let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
-    Ok((response, session, pump(stream)))
+    let socket = Socket { session, messages: pump(stream), opened: false, tcp: TcpHandle::of(request) };
+    Ok((response, socket))
 }
 
 fn open_websocket(
@@ -162,11 +162,10 @@ fn open_websocket(
     version: EngineVersion,
 ) -> HttpResponse {
     match websocket(request, body, &state) {
-        Ok((response, session, messages)) => {
+        Ok((response, socket)) => {
             let token = auth::connect_token(request, &state);
             let since = auth::query_value(request, "since");
-            let socket = Socket { session, messages, opened: true };
-            start(state, Opening { version, tenant, token, since }, Some(socket));
+            start(state, Opening { version, tenant, token, since }, Some(Socket { opened: true, ..socket }));
             response
         }
         Err(error) => HttpResponse::from_error(error),
@@ -223,8 +222,8 @@ async fn upgrade(
         Err(code) => return engine_error(code),
     };
     match websocket(request, body, state) {
-        Ok((response, socket, messages)) => {
-            if session.inbound.send(Inbound::Upgrade(socket, messages)).await.is_err() {
+        Ok((response, socket)) => {
+            if session.inbound.send(Inbound::Upgrade(socket.session, socket.messages, socket.tcp)).await.is_err() {
                 return engine_error(1);
             }
             response
@@ -242,6 +241,22 @@ struct Socket {
     messages: Messages,
     /// Whether the session started on it (then it must be sent the open packet).
     opened: bool,
+    tcp: Option<TcpHandle>,
+}
+
+impl Socket {
+    /// Sends the packets `last`, then closes with `reason` (see [`closing::close`]); `client_closed`
+    /// when the client's close frame came (or its messages ended), so that there is no answer to
+    /// wait for.
+    async fn close(self, last: Vec<String>, reason: Option<CloseReason>, client_closed: bool) {
+        let Self { session, mut messages, tcp, .. } = self;
+        let answered = async {
+            if !client_closed {
+                closing::answer(async || messages.recv().await).await;
+            }
+        };
+        closing::close(session, last, reason, answered, tcp.as_ref()).await;
+    }
 }
 
 /// Where the session's packets go.
@@ -252,7 +267,10 @@ enum Output {
 
 /// Why a session ends.
 enum End {
-    /// The client closed it, or its transport broke.
+    /// The client closed its WebSocket (its close frame came, or its messages ended).
+    Closed,
+    /// The client left (an Engine.IO close, a Socket.IO disconnect, polling ended), or its
+    /// transport broke.
     Gone,
     /// The server ends it with a reason (sent as the WebSocket close).
     Close(CloseCode, &'static str),
@@ -345,8 +363,8 @@ impl SessionTask {
                 let step = tokio::select! {
                     inbound = self.received.recv() => match inbound {
                         Some(Inbound::Packets(packets)) => self.handle_all(&mut client, packets, &mut heartbeat).await,
-                        Some(Inbound::Upgrade(session, messages)) => {
-                            self.probe = Some(Socket { session, messages, opened: false });
+                        Some(Inbound::Upgrade(session, messages, tcp)) => {
+                            self.probe = Some(Socket { session, messages, opened: false, tcp });
                             Ok(())
                         }
                         None => Err(End::Gone),
@@ -364,14 +382,14 @@ impl SessionTask {
                         Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Close(CloseCode::Unsupported, "binary packets are not supported")),
                         Some(Err(ProtocolError::Overflow)) => Err(End::Close(CloseCode::Size, "message too large")),
                         Some(Err(_)) => Err(End::Close(CloseCode::Protocol, "protocol error")),
-                        Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
+                        Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Closed),
                     },
                     message = next_message(self.probe.as_mut()) => self.probe_step(message).await,
                     delivery = next_event(client.connection.as_mut()) => match (delivery, client.connection.as_ref()) {
                         (Some(Delivery { event, position, .. }), Some(connection)) => {
                             let data = payload::event_data(&event, position, connection.user());
                             let packet = self.message(&self::event(event.name(), data));
-                            self.send_event(packet, client.overflow.clone()).await
+                            self.send_event(packet, client.overflow.clone(), &mut stopping).await
                         }
                         (None, Some(connection)) if connection.lost_events() => {
                             Err(End::Close(CloseCode::Again, LOST_EVENTS))
@@ -490,11 +508,18 @@ impl SessionTask {
         self.send(message).await
     }
 
-    /// Sends an event; a client that stops reading blocks the send until its queue overflows.
-    async fn send_event(&mut self, packet: EnginePacket, overflow: Option<Overflow>) -> Result<(), End> {
+    /// Sends an event; a client that stops reading blocks the send until its queue overflows (or
+    /// the server stops).
+    async fn send_event(
+        &mut self,
+        packet: EnginePacket,
+        overflow: Option<Overflow>,
+        stopping: &mut watch::Receiver<bool>,
+    ) -> Result<(), End> {
         tokio::select! {
             sent = self.send(packet) => sent,
             () = overflowed(overflow.as_ref()) => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
+            _ = stopping.changed() => Err(End::Close(CloseCode::Away, "server shutting down")),
         }
     }
 
@@ -619,21 +644,21 @@ impl SessionTask {
             };
         }
         let Some(connection) = client.connection.as_mut() else {
-            return self.reply(ack, Err("authenticate first".to_owned())).await;
+            return self.reply(ack, Err(Refusal::authenticate_first())).await;
         };
         let answer = commands::handle(connection, name, data).await;
         self.reply(ack, answer).await
     }
 
     /// Answers a client event: by ack when it asked for one, else by a confirming or error event.
-    async fn reply(&mut self, ack: Option<u64>, answer: Result<Answer, String>) -> Result<(), End> {
+    async fn reply(&mut self, ack: Option<u64>, answer: Result<Answer, Refusal>) -> Result<(), End> {
         let packet = match (ack, answer) {
             (Some(id), Ok(Answer::Done { data, .. })) => self::ack(id, data),
             (Some(id), Ok(Answer::Quiet)) => self::ack(id, json!({"ok": true})),
-            (Some(id), Err(message)) => self::ack(id, json!({"error": message})),
+            (Some(id), Err(refusal)) => self::ack(id, payload::error_ack(&refusal)),
             (None, Ok(Answer::Done { event: name, data })) => event(name, data),
             (None, Ok(Answer::Quiet)) => return Ok(()),
-            (None, Err(message)) => event("error", payload::error(&message)),
+            (None, Err(refusal)) => event("error", payload::error(&refusal)),
         };
         self.send_socket(&packet).await
     }
@@ -660,8 +685,8 @@ impl SessionTask {
         let user = caller.user();
         let (connection, resumed) = match self.state.hub().connect(&self.tenant, caller, since).await {
             Ok(connected) => connected,
-            Err(ServiceError::TooManyConnections(why)) => {
-                self.send_socket(&event("error", payload::error(why))).await?;
+            Err(error @ ServiceError::TooManyConnections(_)) => {
+                self.send_socket(&event("error", payload::error(&error.into()))).await?;
                 return Err(End::Close(CloseCode::Policy, "too many connections"));
             }
             Err(error) => {
@@ -698,9 +723,10 @@ impl SessionTask {
         if let Some(connection) = client.connection {
             connection.close().await;
         }
+        let client_closed = matches!(end, End::Closed);
         let reason = match end {
             End::Close(code, description) => Some(CloseReason { code, description: Some(description.into()) }),
-            End::Gone => None,
+            End::Closed | End::Gone => None,
         };
         match self.output {
             Output::Polling(outbox) => {
@@ -709,21 +735,19 @@ impl SessionTask {
                 }
                 // A client in the middle of an upgrade may already have left polling for the
                 // probed WebSocket: the last packets go there too (it reads only one of the two).
-                if let Some(mut probe) = self.probe.take() {
-                    for packet in outbox.pending() {
-                        if probe.session.text(packet.encode()).await.is_err() {
-                            break;
-                        }
-                    }
-                    let _ = tokio::time::timeout(CLOSE_GRACE, probe.session.close(reason)).await;
+                if let Some(probe) = self.probe.take() {
+                    let last = outbox.pending().iter().map(EnginePacket::encode).collect();
+                    probe.close(last, reason, false).await;
                 }
                 outbox.close();
             }
             Output::Socket(socket) => {
-                let _ = tokio::time::timeout(CLOSE_GRACE, socket.session.close(reason)).await;
-                if let Some(probe) = self.probe.take() {
-                    probe.session.close(None).await.ok();
-                }
+                let probe = async {
+                    if let Some(probe) = self.probe.take() {
+                        probe.close(Vec::new(), None, false).await;
+                    }
+                };
+                tokio::join!(socket.close(Vec::new(), reason, client_closed), probe);
             }
         }
     }

@@ -13,9 +13,11 @@ use chat_domain::{Caller, DomainHandle};
 use chat_service::{ResumeFrom, ServiceError};
 use serde_json::Value;
 
+use super::closing::{self, TcpHandle};
 use super::commands::{self, Answer};
 use super::frames::Frame;
 use super::payload;
+use super::refusal::Refusal;
 use crate::ApiState;
 use crate::auth;
 use crate::tenant::Tenant;
@@ -33,7 +35,8 @@ pub(crate) async fn door(
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let limit = state.realtime().max_message_bytes;
     let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
-    actix_web::rt::spawn(run(state.into_inner(), tenant, (token, since), session, stream));
+    let tcp = TcpHandle::of(&request);
+    actix_web::rt::spawn(run(state.into_inner(), tenant, (token, since), session, tcp, stream));
     Ok(response)
 }
 
@@ -45,10 +48,36 @@ fn close_reason(code: CloseCode, description: &str) -> Option<CloseReason> {
     Some(CloseReason { code, description: Some(description.to_owned()) })
 }
 
+/// The WebSocket's session and TCP socket, for ending the connection.
+struct Closable {
+    session: Session,
+    tcp: Option<TcpHandle>,
+}
+
+impl Closable {
+    /// Sends the frames `last`, then closes the connection with `reason` (see [`closing::close`]);
+    /// `client_closed` when the client's close frame came (or its messages ended), so that there
+    /// is no answer to wait for.
+    async fn close(
+        self,
+        last: Vec<String>,
+        reason: Option<CloseReason>,
+        stream: &mut AggregatedMessageStream,
+        client_closed: bool,
+    ) {
+        let answered = async {
+            if !client_closed {
+                closing::answer(async || stream.recv().await).await;
+            }
+        };
+        closing::close(self.session, last, reason, answered, self.tcp.as_ref()).await;
+    }
+}
+
 /// Refuses the connection the way the original did: `unauthorized`, then a close frame.
-async fn refuse(mut session: Session, message: &str) {
-    send(&mut session, "unauthorized", &payload::unauthorized(message)).await;
-    session.close(close_reason(CloseCode::Policy, "unauthorized")).await.ok();
+async fn refuse(closable: Closable, stream: &mut AggregatedMessageStream, message: &str) {
+    let last = vec![Frame::encode("unauthorized", &payload::unauthorized(message))];
+    closable.close(last, close_reason(CloseCode::Policy, "unauthorized"), stream, false).await;
 }
 
 /// Finds out who is connecting, and where they resume from: the token and `since` of the URL (or
@@ -78,10 +107,10 @@ async fn authenticate(
                         return Ok((caller, commands::since_in(&frame.data)));
                     }
                     Ok(_) => {
-                        send(session, "error", &payload::error("authenticate first")).await;
+                        send(session, "error", &payload::error(&Refusal::authenticate_first())).await;
                     }
                     Err(error) => {
-                        send(session, "error", &payload::error(&error.to_string())).await;
+                        send(session, "error", &payload::error(&error.into())).await;
                     }
                 },
                 Some(Ok(AggregatedMessage::Ping(bytes))) => {
@@ -99,11 +128,12 @@ async fn run(
     tenant: DomainHandle,
     credentials: (Option<String>, Option<String>),
     mut session: Session,
+    tcp: Option<TcpHandle>,
     mut stream: AggregatedMessageStream,
 ) {
     let (caller, since) = match authenticate(&state, credentials, &mut session, &mut stream).await {
         Ok(authenticated) => authenticated,
-        Err(message) => return refuse(session, &message).await,
+        Err(message) => return refuse(Closable { session, tcp }, &mut stream, &message).await,
     };
     let user = caller.user();
     let _counted = super::Counted::open("ws");
@@ -111,15 +141,15 @@ async fn run(
     let mut stopping = hub.stopping();
     let (mut connection, resumed) = match hub.connect(&tenant, caller, since).await {
         Ok(connected) => connected,
-        Err(ServiceError::TooManyConnections(why)) => {
-            send(&mut session, "error", &payload::error(why)).await;
-            session.close(close_reason(CloseCode::Policy, "too many connections")).await.ok();
-            return;
+        Err(error @ ServiceError::TooManyConnections(_)) => {
+            let last = vec![Frame::encode("error", &payload::error(&error.into()))];
+            let reason = close_reason(CloseCode::Policy, "too many connections");
+            return Closable { session, tcp }.close(last, reason, &mut stream, false).await;
         }
         Err(error) => {
             tracing::warn!(%error, "cannot register a realtime connection");
-            session.close(close_reason(CloseCode::Again, "realtime is unavailable, try again")).await.ok();
-            return;
+            let reason = close_reason(CloseCode::Again, "realtime is unavailable, try again");
+            return Closable { session, tcp }.close(Vec::new(), reason, &mut stream, false).await;
         }
     };
     if !send(&mut session, "authenticated", &payload::authenticated(user, &resumed)).await {
@@ -130,6 +160,7 @@ async fn run(
     ping.tick().await;
     let mut last_heard = Instant::now();
     let overflow = connection.overflow();
+    let mut client_closed = false;
     let reason = loop {
         if *stopping.borrow() {
             break close_reason(CloseCode::Away, "server shutting down");
@@ -143,9 +174,9 @@ async fn run(
                             Ok(frame) => match commands::handle(&mut connection, &frame.event, &frame.data).await {
                                 Ok(Answer::Done { event, data }) => Some((event, data)),
                                 Ok(Answer::Quiet) => None,
-                                Err(message) => Some(("error", payload::error(&message))),
+                                Err(refusal) => Some(("error", payload::error(&refusal))),
                             },
-                            Err(error) => Some(("error", payload::error(&error.to_string()))),
+                            Err(error) => Some(("error", payload::error(&error.into()))),
                         };
                         if let Some((event, data)) = reply
                             && !send(&mut session, event, &data).await
@@ -154,7 +185,7 @@ async fn run(
                         }
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
-                        if !send(&mut session, "error", &payload::error("binary frames are not supported")).await {
+                        if !send(&mut session, "error", &payload::error(&Refusal::binary_unsupported())).await {
                             break None;
                         }
                     }
@@ -164,7 +195,10 @@ async fn run(
                         }
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
-                    Some(Ok(AggregatedMessage::Close(_))) | None => break close_reason(CloseCode::Normal, "bye"),
+                    Some(Ok(AggregatedMessage::Close(_))) | None => {
+                        client_closed = true;
+                        break close_reason(CloseCode::Normal, "bye");
+                    }
                     Some(Err(ProtocolError::Overflow)) => break close_reason(CloseCode::Size, "message too large"),
                     Some(Err(error)) => break close_reason(CloseCode::Protocol, &error.to_string()),
                 }
@@ -181,6 +215,7 @@ async fn run(
                 tokio::select! {
                     sent = session.text(frame) => if sent.is_err() { break None },
                     () = overflow.happened() => break close_reason(CloseCode::Policy, "too slow: send queue full"),
+                    _ = stopping.changed() => break close_reason(CloseCode::Away, "server shutting down"),
                 }
             }
             () = overflow.happened() => break close_reason(CloseCode::Policy, "too slow: send queue full"),
@@ -197,6 +232,6 @@ async fn run(
     };
     connection.close().await;
     if let Some(reason) = reason {
-        session.close(Some(reason)).await.ok();
+        Closable { session, tcp }.close(Vec::new(), Some(reason), &mut stream, client_closed).await;
     }
 }
