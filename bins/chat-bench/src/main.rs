@@ -56,6 +56,9 @@ struct Args {
     /// Seconds of sending before every socket drops.
     #[arg(long, default_value_t = 3)]
     storm_before: u64,
+    /// Milliseconds every socket stays away once all have dropped (more missed events each).
+    #[arg(long, default_value_t = 0)]
+    storm_away_ms: u64,
     /// Seconds of sending once every socket is live again.
     #[arg(long, default_value_t = 3)]
     storm_after: u64,
@@ -139,6 +142,7 @@ async fn run(args: Args) -> Result<Report, String> {
                 sockets: args.storm_sockets.unwrap_or(args.sockets),
                 rate: args.storm_rate,
                 before: Duration::from_secs(args.storm_before),
+                away: Duration::from_millis(args.storm_away_ms),
                 after: Duration::from_secs(args.storm_after),
                 drain: Duration::from_secs(args.storm_drain),
                 hangup: args.storm_hangup,

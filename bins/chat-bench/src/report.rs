@@ -65,6 +65,8 @@ pub(crate) struct Storm {
     pub(crate) hangup: String,
     /// `same` or `other` instance.
     pub(crate) reconnect_to: String,
+    /// How long the sockets stayed away once all had dropped.
+    pub(crate) away_seconds: f64,
     /// Sends per second asked for, and reached over the whole run.
     pub(crate) send_rate: u64,
     pub(crate) sent_per_second: f64,
@@ -92,6 +94,8 @@ pub(crate) struct Storm {
     pub(crate) server_closes: u64,
     /// Until the last socket had hung up (the bench's own speed at waking 10,000 tasks).
     pub(crate) all_dropped_seconds: f64,
+    /// When the bench let them reconnect (all at once), once every socket had dropped.
+    pub(crate) reconnect_from_seconds: f64,
     /// Until the last socket was authenticated again; none if some never came back.
     pub(crate) all_live_seconds: Option<f64>,
     /// Until the last replayed (missed) event arrived; none if nothing was missed.
@@ -137,9 +141,10 @@ impl Storm {
             self.sockets, self.instances, self.hangup, self.reconnect_to, self.send_rate, self.sent_per_second
         );
         out.push_str(&format!(
-            "  all dropped after {:.2} s, all live again after {}; last missed event delivered after {}; {} missed \
-             events replayed\n",
+            "  all dropped after {:.2} s, all reconnecting from {:.2} s, all live again after {}; last missed event \
+             delivered after {}; {} missed events replayed\n",
             self.all_dropped_seconds,
+            self.reconnect_from_seconds,
             secs(self.all_live_seconds),
             secs(self.last_missed_seconds),
             self.missed_replayed

@@ -66,6 +66,8 @@ pub(crate) struct Settings {
     pub(crate) rate: u64,
     /// Sending before the storm.
     pub(crate) before: Duration,
+    /// How long every socket stays away once all have dropped.
+    pub(crate) away: Duration,
     /// Sending after every socket is live again.
     pub(crate) after: Duration,
     /// At most this long, once sending stopped, for the last events to arrive.
@@ -78,8 +80,10 @@ pub(crate) struct Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Live,
-    /// Drop now, then reconnect `since` the last position.
+    /// Drop now, and wait.
     Storm,
+    /// Every socket has dropped: reconnect `since` the last position, all at once.
+    Reconnect,
     /// The run is over: hand in the log.
     Stop,
 }
@@ -331,6 +335,7 @@ struct Sends {
 /// What the sockets share with the bench while it runs.
 #[derive(Debug, Default)]
 struct Counters {
+    dropped: AtomicUsize,
     live_again: AtomicUsize,
     /// First arrivals of messages, over all sockets.
     received: AtomicU64,
@@ -365,6 +370,10 @@ impl Client {
                     changed = self.control.changed() => Step::Control(changed.is_ok()),
                     frame = connection.next() => Step::Frame(frame),
                 },
+                // Dropped by the storm: wait until every socket has, then come back together.
+                None if self.log.dropped_at.is_some() && *self.control.borrow() == Phase::Storm => {
+                    Step::Control(self.control.changed().await.is_ok())
+                }
                 None => {
                     let since = self.log.position.clone();
                     tokio::select! {
@@ -380,12 +389,13 @@ impl Client {
                     if !open || phase == Phase::Stop {
                         return self.log;
                     }
-                    if phase == Phase::Storm && self.log.dropped_at.is_none() {
+                    if phase != Phase::Live && self.log.dropped_at.is_none() {
                         self.log.dropped_at = Some(Instant::now());
                         if let Some(connection) = socket.take() {
                             hang_up(connection, self.hangup).await;
                         }
                         self.port = self.port_after_storm;
+                        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 Step::Frame(Some(Ok(Message::Text(text)))) => {
@@ -565,6 +575,10 @@ pub(crate) async fn run(
     progress.set_message("storm: reconnecting");
     let storm_at = Instant::now();
     control.send(Phase::Storm).map_err(|_| "every storm client is gone")?;
+    wait_until(Duration::from_secs(10), || counters.dropped.load(Ordering::Relaxed) >= settings.sockets).await;
+    tokio::time::sleep(settings.away).await;
+    let reconnect_at = Instant::now();
+    control.send(Phase::Reconnect).map_err(|_| "every storm client is gone")?;
     wait_until(RECONNECT_DEADLINE + ATTEMPT_TIMEOUT, || {
         let back = counters.live_again.load(Ordering::Relaxed);
         progress.set_position(back as u64);
@@ -593,17 +607,23 @@ pub(crate) async fn run(
     logs.sort_by_key(|log| log.index);
 
     let sent = std::mem::take(&mut *sends.sent.lock().map_err(|_| "poisoned")?);
-    let mut tally = tally(&sent, &logs, storm_at)?;
+    let mut tally = tally(&sent, &logs, storm_at, reconnect_at)?;
     let storm = &mut tally.storm;
     storm.hangup = format!("{:?}", settings.hangup).to_lowercase();
-    storm.reconnect_to = format!("{:?}", settings.reconnect_to).to_lowercase();
+    storm.reconnect_to = match settings.reconnect_to {
+        Target::Other if instances.len() > 1 => "other",
+        _ => "same",
+    }
+    .to_owned();
+    storm.away_seconds = settings.away.as_secs_f64();
     storm.instances = instances.len();
     storm.send_rate = settings.rate;
     storm.send_errors = sends.errors.load(Ordering::Relaxed);
     storm.sent_per_second = sent.len() as f64 / sending_seconds;
     storm.judge();
 
-    let reconnect_seconds = storm.all_live_seconds.unwrap_or(RECONNECT_DEADLINE.as_secs_f64());
+    let reconnect_seconds =
+        storm.all_live_seconds.map_or(RECONNECT_DEADLINE.as_secs_f64(), |live| live - storm.reconnect_from_seconds);
     let rows = vec![
         Scenario {
             name: "storm reconnect".to_owned(),
@@ -637,14 +657,21 @@ pub(crate) async fn run(
 #[derive(Debug)]
 struct Tally {
     storm: Storm,
-    /// From the storm to each socket's `authenticated`, µs.
+    /// From letting the sockets back to each one's `authenticated`, µs.
     reconnects: Histogram<u64>,
     /// From each send to its first arrival, µs.
     events: Histogram<u64>,
 }
 
 /// Holds what was sent against what every socket received.
-fn tally(sent: &HashMap<String, Sent>, logs: &[SocketLog], storm_at: Instant) -> Result<Tally, String> {
+/// Times are from `storm_at`, when every socket was told to drop; the reconnect latencies from
+/// `reconnect_at`, when they were let back.
+fn tally(
+    sent: &HashMap<String, Sent>,
+    logs: &[SocketLog],
+    storm_at: Instant,
+    reconnect_at: Instant,
+) -> Result<Tally, String> {
     let histogram = || Histogram::<u64>::new(3).map_err(|e| e.to_string());
     let (mut reconnects, mut events) = (histogram()?, histogram()?);
     let mut storm = Storm { sockets: logs.len(), sent: sent.len() as u64, ..Storm::default() };
@@ -714,7 +741,7 @@ fn tally(sent: &HashMap<String, Sent>, logs: &[SocketLog], storm_at: Instant) ->
         }
         let Some(session) = log.storm_session() else { continue };
         storm.sockets_back += 1;
-        reconnects.record(micros(storm_at, session.authenticated_at)).map_err(|e| e.to_string())?;
+        reconnects.record(micros(reconnect_at, session.authenticated_at)).map_err(|e| e.to_string())?;
         let back = seconds(session.authenticated_at, storm_at);
         last_back = last_back.max(back);
         storm.missed_replayed += if session.recovered == Some(true) { session.missed.unwrap_or(0) } else { 0 };
@@ -733,6 +760,7 @@ fn tally(sent: &HashMap<String, Sent>, logs: &[SocketLog], storm_at: Instant) ->
         storm.all_live_seconds = Some(last_back);
     }
     storm.all_dropped_seconds = last_drop;
+    storm.reconnect_from_seconds = seconds(reconnect_at, storm_at);
     Ok(Tally { storm, reconnects, events })
 }
 
@@ -868,12 +896,14 @@ mod tests {
         third.dropped_at = Some(later(100));
         third.authenticated(&authenticated("f-1", Some((false, 0))), later(250), Some("e-0".to_owned()), true);
 
-        let tally = tally(&sent, &[first, second, third], later(100)).expect("a tally");
+        let tally = tally(&sent, &[first, second, third], later(100), later(150)).expect("a tally");
         let storm = &tally.storm;
         assert_eq!((storm.sent, storm.delivered, storm.lost, storm.duplicated), (5, 3, 1, 1));
         assert_eq!((storm.unexpected, storm.left_to_rest, storm.recovered_false), (1, 1, 1));
         assert_eq!((storm.sockets_back, storm.missed_replayed, storm.incomplete_replays), (3, 1, 0));
         assert_eq!((storm.all_dropped_seconds, storm.all_live_seconds), (0.0, Some(0.2)));
+        assert_eq!(storm.reconnect_from_seconds, 0.05);
+        assert_eq!(tally.reconnects.max() / 1000, 150, "ms from being let back at 150 to the last back at 300");
         assert_eq!(storm.last_missed_seconds, Some(0.21));
         assert_eq!(storm.position_mismatches, 0);
         assert_eq!(tally.reconnects.len(), 3);
