@@ -7,6 +7,7 @@ mod processes;
 mod realtime;
 mod report;
 mod rest;
+mod storm;
 mod tokens;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::processes::{Chatd, Redis};
 use crate::report::{Memory, Report};
 use crate::rest::Rest;
+use crate::storm::{Hangup, Target};
 
 /// chatd's benchmark: REST, realtime and connection scale, against Redis's ceiling.
 #[derive(Debug, Parser)]
@@ -45,10 +47,34 @@ struct Args {
     /// chatd instances the sockets are spread over (1 or 2).
     #[arg(long, default_value_t = 2)]
     instances: usize,
+    /// Sockets of the reconnect storm (default: `--sockets`).
+    #[arg(long)]
+    storm_sockets: Option<usize>,
+    /// Sends per second during the whole storm scenario.
+    #[arg(long, default_value_t = 500)]
+    storm_rate: u64,
+    /// Seconds of sending before every socket drops.
+    #[arg(long, default_value_t = 3)]
+    storm_before: u64,
+    /// Milliseconds every socket stays away once all have dropped (more missed events each).
+    #[arg(long, default_value_t = 0)]
+    storm_away_ms: u64,
+    /// Seconds of sending once every socket is live again.
+    #[arg(long, default_value_t = 3)]
+    storm_after: u64,
+    /// Seconds, at most, for the last events to arrive once sending stopped.
+    #[arg(long, default_value_t = 5)]
+    storm_drain: u64,
+    /// How the sockets drop: a TCP reset with no close frame, or a WebSocket close.
+    #[arg(long, value_enum, default_value_t = Hangup::Abrupt)]
+    storm_hangup: Hangup,
+    /// Where they reconnect: the same instance, or the next one.
+    #[arg(long, value_enum, default_value_t = Target::Other)]
+    storm_reconnect_to: Target,
     /// The chatd binary (default: the one beside this binary).
     #[arg(long)]
     chatd: Option<PathBuf>,
-    /// Which scenarios to run: any of send, history, inbox, realtime.
+    /// Which scenarios to run: any of send, history, inbox, realtime, storm (the reconnect storm).
     #[arg(long, value_delimiter = ',', default_value = "send,history,inbox,realtime")]
     only: Vec<String>,
     /// Where results.json, table.txt and latency.svg go.
@@ -87,31 +113,49 @@ async fn run(args: Args) -> Result<Report, String> {
         scenarios.push(result);
     }
     let mut memory = Memory { resident_after_rest_kib: first.resident_kib(), ..Memory::default() };
-    if !wanted("realtime") {
-        return Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, scenarios, memory });
+    let mut storm = None;
+    if wanted("realtime") || wanted("storm") {
+        let second =
+            if args.instances > 1 { Some(Chatd::start(&chatd_binary, redis.port, tokens::SECRET)?) } else { None };
+        let mut ports = vec![first.port];
+        ports.extend(second.as_ref().map(|chatd| chatd.port));
+        if wanted("realtime") {
+            let before = first.resident_kib();
+            let progress = bar(args.sockets as u64, "opening sockets");
+            let opened = realtime::open(&ports, args.sockets, &progress).await?;
+            progress.finish();
+            let after = first.resident_kib();
+            let on_first = args.sockets.div_ceil(ports.len());
+            memory.idle_connections = args.sockets;
+            memory.open_seconds = Some(opened.seconds);
+            memory.per_connection_kib =
+                before.zip(after).map(|(before, after)| (after.saturating_sub(before)) as f64 / on_first as f64);
+            let progress = bar(args.rate * args.realtime_seconds, "realtime events");
+            scenarios.extend(
+                realtime::run(&opened, args.rate, Duration::from_secs(args.realtime_seconds), ceiling, &progress)
+                    .await?,
+            );
+            progress.finish();
+        }
+        if wanted("storm") {
+            let settings = storm::Settings {
+                sockets: args.storm_sockets.unwrap_or(args.sockets),
+                rate: args.storm_rate,
+                before: Duration::from_secs(args.storm_before),
+                away: Duration::from_millis(args.storm_away_ms),
+                after: Duration::from_secs(args.storm_after),
+                drain: Duration::from_secs(args.storm_drain),
+                hangup: args.storm_hangup,
+                reconnect_to: args.storm_reconnect_to,
+            };
+            let progress = bar(0, "storm");
+            let (rows, figures) = storm::run(&ports, &settings, ceiling, &progress).await?;
+            progress.finish_with_message(format!("storm: {}", figures.verdict));
+            scenarios.extend(rows);
+            storm = Some(figures);
+        }
     }
-
-    let second = if args.instances > 1 { Some(Chatd::start(&chatd_binary, redis.port, tokens::SECRET)?) } else { None };
-    let mut ports = vec![first.port];
-    ports.extend(second.as_ref().map(|chatd| chatd.port));
-    let before = first.resident_kib();
-    let progress = bar(args.sockets as u64, "opening sockets");
-    let opened = realtime::open(&ports, args.sockets, &progress).await?;
-    progress.finish();
-    let after = first.resident_kib();
-    let on_first = args.sockets.div_ceil(ports.len());
-    memory.idle_connections = args.sockets;
-    memory.open_seconds = Some(opened.seconds);
-    memory.per_connection_kib =
-        before.zip(after).map(|(before, after)| (after.saturating_sub(before)) as f64 / on_first as f64);
-    let progress = bar(args.rate * args.realtime_seconds, "realtime events");
-    scenarios.extend(
-        realtime::run(&opened, args.rate, Duration::from_secs(args.realtime_seconds), ceiling, &progress).await?,
-    );
-    progress.finish();
-    drop(opened);
-
-    Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, scenarios, memory })
+    Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, scenarios, memory, storm })
 }
 
 fn cpus() -> usize {

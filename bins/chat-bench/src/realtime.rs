@@ -11,6 +11,8 @@ use bytes::Bytes;
 use futures_util::{StreamExt, stream};
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::http::Connection;
@@ -68,6 +70,65 @@ impl Drop for Opened {
     }
 }
 
+/// A `/ws` connection of the benchmark's.
+pub(crate) type Socket = WebSocketStream<TcpStream>;
+
+/// Opens `/ws` on `port` as `user`, resuming `since` a position when one is given, and waits for
+/// the first frame, which must be `authenticated`: returns the socket and that frame's text.
+pub(crate) async fn connect(port: u16, user: u64, since: Option<&str>) -> Result<(Socket, String), String> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).ok();
+    let mut url = format!("ws://127.0.0.1:{port}/ws?token={}", token(user));
+    if let Some(since) = since {
+        url.push_str("&since=");
+        url.push_str(&query_encoded(since));
+    }
+    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|e| e.to_string())?;
+    // Open means authenticated.
+    match socket.next().await {
+        Some(Ok(Message::Text(text))) if text.contains("\"authenticated\"") => Ok((socket, text.as_str().to_owned())),
+        other => Err(format!("user {user} was not authenticated: {other:?}")),
+    }
+}
+
+/// `text` as a URL query value: positions are opaque, so anything but the unreserved characters
+/// is percent-encoded.
+fn query_encoded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Opens `count` authenticated sockets, 256 handshakes at a time, user `first_user + i` on instance
+/// `i % instances.len()`, and hands each to `opened` with its index and its `authenticated` frame.
+/// Returns the seconds it took.
+pub(crate) async fn open_each(
+    instances: &[u16],
+    first_user: u64,
+    count: usize,
+    progress: &ProgressBar,
+    mut opened: impl FnMut(usize, Socket, String),
+) -> Result<f64, String> {
+    let started = Instant::now();
+    let connects = (0..count).map(|index| {
+        let port = instances[index % instances.len()];
+        async move { connect(port, first_user + index as u64, None).await.map(|(socket, text)| (index, socket, text)) }
+    });
+    let mut connecting = stream::iter(connects).buffer_unordered(256);
+    while let Some(socket) = connecting.next().await {
+        let (index, socket, authenticated) = socket?;
+        opened(index, socket, authenticated);
+        progress.inc(1);
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
 /// Opens `count` authenticated sockets, user i on instance `i % instances.len()`, each then
 /// reading events into the tracker.
 pub(crate) async fn open(instances: &[u16], count: usize, progress: &ProgressBar) -> Result<Opened, String> {
@@ -76,24 +137,8 @@ pub(crate) async fn open(instances: &[u16], count: usize, progress: &ProgressBar
         across: Mutex::new(Some(Histogram::new(3).map_err(|e| e.to_string())?)),
         ..Tracker::default()
     });
-    let started = Instant::now();
-    let connects = (0..count).map(|index| {
-        let port = instances[index % instances.len()];
-        let user = SOCKET_USERS_FROM + index as u64;
-        async move {
-            let url = format!("ws://127.0.0.1:{port}/ws?token={}", token(user));
-            let (mut socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
-            // Open means authenticated.
-            match socket.next().await {
-                Some(Ok(Message::Text(text))) if text.contains("\"authenticated\"") => Ok(socket),
-                other => Err(format!("socket {index} was not authenticated: {other:?}")),
-            }
-        }
-    });
     let mut sockets = Vec::with_capacity(count);
-    let mut opened = stream::iter(connects).buffer_unordered(256);
-    while let Some(socket) = opened.next().await {
-        let mut socket = socket?;
+    let seconds = open_each(instances, SOCKET_USERS_FROM, count, progress, |_, mut socket, _| {
         let tracker = tracker.clone();
         sockets.push(tokio::spawn(async move {
             while let Some(Ok(message)) = socket.next().await {
@@ -105,9 +150,9 @@ pub(crate) async fn open(instances: &[u16], count: usize, progress: &ProgressBar
                 }
             }
         }));
-        progress.inc(1);
-    }
-    Ok(Opened { seconds: started.elapsed().as_secs_f64(), sockets, tracker, instances: instances.to_vec() })
+    })
+    .await?;
+    Ok(Opened { seconds, sockets, tracker, instances: instances.to_vec() })
 }
 
 /// Posts `rate` events per second for `duration` through the first instance, to random socket
@@ -199,4 +244,15 @@ pub(crate) async fn run(
         });
     }
     Ok(scenarios)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_goes_into_the_query_as_it_is_or_percent_encoded() {
+        assert_eq!(query_encoded("17-42"), "17-42");
+        assert_eq!(query_encoded("a b/c+d=é"), "a%20b%2Fc%2Bd%3D%C3%A9");
+    }
 }

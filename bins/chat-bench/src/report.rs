@@ -55,6 +55,129 @@ pub(crate) struct Memory {
     pub(crate) open_seconds: Option<f64>,
 }
 
+/// The reconnect storm's own figures (its latencies are the `storm reconnect` and `storm events`
+/// rows). Times are seconds from the moment every socket was told to drop.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Storm {
+    pub(crate) sockets: usize,
+    pub(crate) instances: usize,
+    /// `abrupt` (TCP reset, no close frame) or `clean` (a close frame).
+    pub(crate) hangup: String,
+    /// `same` or `other` instance.
+    pub(crate) reconnect_to: String,
+    /// How long the sockets stayed away once all had dropped.
+    pub(crate) away_seconds: f64,
+    /// Sends per second asked for, and reached over the whole run.
+    pub(crate) send_rate: u64,
+    pub(crate) sent_per_second: f64,
+    /// Messages chatd accepted (201), each owed to one socket.
+    pub(crate) sent: u64,
+    pub(crate) send_errors: u64,
+    pub(crate) delivered: u64,
+    /// Owed, never received by the end of the drain (sockets answered `recovered: false` apart).
+    pub(crate) lost: u64,
+    /// Second and later arrivals of one message on one socket.
+    pub(crate) duplicated: u64,
+    /// Messages a socket received that were not sent to it (or whose send was not answered 201).
+    pub(crate) unexpected: u64,
+    /// Resumes answered `recovered: false`, and the messages their sockets did not get (theirs to
+    /// reload over REST).
+    pub(crate) recovered_false: u64,
+    pub(crate) left_to_rest: u64,
+    /// The `missed` of every `recovered: true` answer after the storm, added up.
+    pub(crate) missed_replayed: u64,
+    /// Replays that delivered fewer durable events than their `missed` said.
+    pub(crate) incomplete_replays: u64,
+    pub(crate) sockets_back: usize,
+    pub(crate) failed_attempts: u64,
+    /// Connections chatd ended (the client resumes those too).
+    pub(crate) server_closes: u64,
+    /// Until the last socket had hung up (the bench's own speed at waking 10,000 tasks).
+    pub(crate) all_dropped_seconds: f64,
+    /// When the bench let them reconnect (all at once), once every socket had dropped.
+    pub(crate) reconnect_from_seconds: f64,
+    /// Until the last socket was authenticated again; none if some never came back.
+    pub(crate) all_live_seconds: Option<f64>,
+    /// Until the last replayed (missed) event arrived; none if nothing was missed.
+    pub(crate) last_missed_seconds: Option<f64>,
+    /// Replays after which the socket's position was not the one `authenticated` announced.
+    pub(crate) position_mismatches: u64,
+    /// Frames against the contract (a durable event without a position, `authenticated` without
+    /// `recovered` after `since`, …).
+    pub(crate) protocol_violations: u64,
+    /// Lost and duplicated are both 0, every socket came back, none was refused recovery.
+    pub(crate) ok: bool,
+    pub(crate) verdict: String,
+    /// What was sent and what the socket received, for the first few things that went wrong.
+    pub(crate) examples: Vec<String>,
+}
+
+impl Storm {
+    /// Sets `ok` and `verdict` from the counts.
+    pub(crate) fn judge(&mut self) {
+        let mut failures = Vec::new();
+        if self.lost > 0 || self.duplicated > 0 {
+            failures.push(format!("{} lost, {} duplicated (both must be 0)", self.lost, self.duplicated));
+        }
+        if self.sockets_back < self.sockets {
+            failures.push(format!("{} of {} sockets never came back", self.sockets - self.sockets_back, self.sockets));
+        }
+        if self.recovered_false > 0 {
+            failures.push(format!("{} resumes answered recovered: false", self.recovered_false));
+        }
+        self.ok = failures.is_empty();
+        self.verdict = if self.ok {
+            "OK: 0 lost, 0 duplicated, every socket resumed".to_owned()
+        } else {
+            format!("FAILED: {}", failures.join("; "))
+        };
+    }
+
+    fn lines(&self) -> String {
+        let secs = |s: Option<f64>| s.map_or("-".to_owned(), |s| format!("{s:.2} s"));
+        let mut out = format!(
+            "\nreconnect storm: {} sockets on {} instance(s) dropped at once ({}) and reconnected `since` their last \
+             position ({} instance), {} sends/s asked, {:.0}/s reached\n",
+            self.sockets, self.instances, self.hangup, self.reconnect_to, self.send_rate, self.sent_per_second
+        );
+        out.push_str(&format!(
+            "  all dropped after {:.2} s, all reconnecting from {:.2} s, all live again after {}; last missed event \
+             delivered after {}; {} missed events replayed\n",
+            self.all_dropped_seconds,
+            self.reconnect_from_seconds,
+            secs(self.all_live_seconds),
+            secs(self.last_missed_seconds),
+            self.missed_replayed
+        ));
+        out.push_str(&format!(
+            "  sent {}, delivered {}, lost {}, duplicated {}, unexpected {}; recovered: false {} ({} left to REST)\n",
+            self.sent,
+            self.delivered,
+            self.lost,
+            self.duplicated,
+            self.unexpected,
+            self.recovered_false,
+            self.left_to_rest
+        ));
+        out.push_str(&format!(
+            "  sockets back {}/{}, failed connection attempts {}, closed by chatd {}, incomplete replays {}, \
+             position mismatches {}, contract violations {}\n",
+            self.sockets_back,
+            self.sockets,
+            self.failed_attempts,
+            self.server_closes,
+            self.incomplete_replays,
+            self.position_mismatches,
+            self.protocol_violations
+        ));
+        out.push_str(&format!("  {}\n", self.verdict));
+        for example in &self.examples {
+            out.push_str(&format!("  - {example}\n"));
+        }
+        out
+    }
+}
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
@@ -63,6 +186,8 @@ pub(crate) struct Report {
     pub(crate) redis_ceiling_per_second: f64,
     pub(crate) scenarios: Vec<Scenario>,
     pub(crate) memory: Memory,
+    /// When the reconnect storm ran.
+    pub(crate) storm: Option<Storm>,
 }
 
 impl Report {
@@ -116,6 +241,9 @@ impl Report {
             m.per_connection_kib.map_or("-".to_owned(), |k| format!("{k:.1} KiB")),
             m.open_seconds.map_or("-".to_owned(), |s| format!("{s:.2} s"))
         ));
+        if let Some(storm) = &self.storm {
+            out.push_str(&storm.lines());
+        }
         out
     }
 
@@ -165,4 +293,23 @@ impl Report {
 /// How many nines a quantile has: 0.9 → 1, 0.99 → 2, 0.999 → 3.
 fn nines(quantile: f64) -> f64 {
     -(1.0 - quantile).log10()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_storm_verdict_says_plainly_what_failed() {
+        let mut storm = Storm { sockets: 10, sockets_back: 10, ..Storm::default() };
+        storm.judge();
+        assert!(storm.ok);
+        assert_eq!(storm.verdict, "OK: 0 lost, 0 duplicated, every socket resumed");
+
+        let mut storm = Storm { sockets: 10, sockets_back: 9, lost: 2, ..Storm::default() };
+        storm.judge();
+        assert!(!storm.ok);
+        assert_eq!(storm.verdict, "FAILED: 2 lost, 0 duplicated (both must be 0); 1 of 10 sockets never came back");
+        assert!(storm.lines().contains("lost 2, duplicated 0"));
+    }
 }

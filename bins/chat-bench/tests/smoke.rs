@@ -1,32 +1,42 @@
 //! chat-bench end to end at toy scale: it starts its own Redis and chatd, runs every scenario, and
-//! writes results that hold what it measured (every scenario ran, nothing lost).
+//! writes results that hold what it measured (every scenario ran, nothing lost); and a small
+//! reconnect storm, after which every socket has every message exactly once.
 
 #![allow(clippy::unwrap_used)]
 use std::path::PathBuf;
 use std::process::Command;
 
-#[test]
-fn a_small_run_measures_every_scenario() {
+/// Runs chat-bench with `args` (and a small ceiling measurement) into `out`; returns results.json.
+fn bench(args: &[&str], out: &std::path::Path) -> serde_json::Value {
     let bench = PathBuf::from(env!("CARGO_BIN_EXE_chat-bench"));
     // `cargo test --workspace` builds chatd into the same folder.
     let chatd = bench.with_file_name("chatd");
     assert!(chatd.exists(), "build chatd first (cargo build -p chatd): {}", chatd.display());
-    let out = tempfile::tempdir().expect("a temporary folder");
     let status = Command::new(&bench)
-        .args(["--seconds", "1", "--realtime-seconds", "1", "--sockets", "40", "--rate", "64", "--concurrency", "4"])
+        .args(args)
         .args(["--ceiling-requests", "5000", "--chatd"])
         .arg(&chatd)
         .arg("--out")
-        .arg(out.path())
+        .arg(out)
         .status()
         .expect("chat-bench runs");
     assert!(status.success());
+    serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results.json")).expect("JSON")
+}
 
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("results.json")).expect("results.json")).expect("JSON");
+fn scenario_names(results: &serde_json::Value) -> Vec<&str> {
+    results["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn a_small_run_measures_every_scenario() {
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let results = bench(
+        &["--seconds", "1", "--realtime-seconds", "1", "--sockets", "40", "--rate", "64", "--concurrency", "4"],
+        out.path(),
+    );
     assert!(results["redis_ceiling_per_second"].as_f64().is_some_and(|rate| rate > 0.0));
-    let names: Vec<&str> =
-        results["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names = scenario_names(&results);
     assert_eq!(
         names,
         ["send", "history page (10)", "inbox page (10)", "realtime same instance", "realtime across instances"]
@@ -45,4 +55,23 @@ fn a_small_run_measures_every_scenario() {
     let chart = std::fs::read_to_string(out.path().join("latency.svg")).expect("the chart");
     assert!(chart.contains("<svg") && chart.contains("inbox page (10)"));
     assert!(std::fs::read_to_string(out.path().join("table.txt")).expect("the table").contains("Redis ceiling"));
+}
+
+#[test]
+fn a_small_storm_loses_nothing() {
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let results = bench(
+        &["--only", "storm", "--sockets", "40", "--storm-rate", "100", "--storm-before", "1", "--storm-after", "1"],
+        out.path(),
+    );
+    let names = scenario_names(&results);
+    assert_eq!(names, ["storm reconnect", "storm events"]);
+    let storm = &results["storm"];
+    assert_eq!(storm["ok"], true, "{storm:#}");
+    assert_eq!((storm["lost"].as_u64(), storm["duplicated"].as_u64()), (Some(0), Some(0)), "{storm:#}");
+    assert_eq!((storm["sockets"].as_u64(), storm["sockets_back"].as_u64()), (Some(40), Some(40)), "{storm:#}");
+    assert!(storm["sent"].as_u64().is_some_and(|sent| sent > 100), "{storm:#}");
+    assert_eq!(storm["protocol_violations"], 0, "{storm:#}");
+    assert!(storm["all_live_seconds"].as_f64().is_some_and(|seconds| seconds > 0.0), "{storm:#}");
+    assert!(std::fs::read_to_string(out.path().join("table.txt")).expect("the table").contains("OK: 0 lost"));
 }
