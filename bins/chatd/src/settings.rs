@@ -186,6 +186,8 @@ pub struct ChatConfig {
     pub default_per_page: u32,
     /// Larger `per_page` values are clamped to this.
     pub max_per_page: u32,
+    /// Seconds a send's `Idempotency-Key` is remembered. Positive.
+    pub idempotency_ttl_seconds: u64,
 }
 
 impl Default for ChatConfig {
@@ -196,6 +198,7 @@ impl Default for ChatConfig {
             max_text_chars: 4000,
             default_per_page: 10,
             max_per_page: 100,
+            idempotency_ttl_seconds: 86_400,
         }
     }
 }

@@ -177,6 +177,9 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
     if chat.max_text_chars == 0 {
         return Err(StartupError::Config("chat.max_text_chars must be positive".into()));
     }
+    if chat.idempotency_ttl_seconds == 0 {
+        return Err(StartupError::Config("chat.idempotency_ttl_seconds must be positive".into()));
+    }
     if !(1024..=65536).contains(&settings.http.header_limit_bytes) {
         return Err(StartupError::Config("http.header_limit_bytes must be between 1024 and 65536".into()));
     }
@@ -186,6 +189,7 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
         send_burst: limits.send_burst.max(1),
         max_text_chars: chat.max_text_chars,
         paging: PagingLimits { default_per_page: chat.default_per_page, max_per_page: chat.max_per_page },
+        idempotency_ttl: Duration::from_secs(chat.idempotency_ttl_seconds),
     };
     let token_header = HeaderName::try_from(settings.jwt.header.as_str()).map_err(|_| {
         StartupError::Config(format!("jwt.header {:?} is not a valid header name", settings.jwt.header))

@@ -57,6 +57,12 @@ impl Keyspace {
         format!("{}presence:{user}", self.base)
     }
 
+    /// The first answer to `owner`'s send with idempotency key `key` (a string: the chat's suffix,
+    /// a newline, the message JSON), kept for the idempotency ttl.
+    pub fn idempotency(&self, owner: UserId, key: &crate::IdempotencyKey) -> String {
+        format!("{}idempotency:{owner}:{key}", self.base)
+    }
+
     /// A channel's event history: a stream of its durable events, the entry id `<seq>-<epoch ms>`
     /// (see [`crate::Position`]).
     pub fn event_history(&self, channel: Channel) -> String {

@@ -9,6 +9,9 @@ pub enum ServiceError {
     /// The caller's input or action broke a rule (a 4xx for a transport).
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// The idempotency key was used for a send to another chat or with another body.
+    #[error("This Idempotency-Key was used for another message")]
+    IdempotencyKeyReused,
     /// Concurrent changes to the same message kept winning; the caller may retry.
     #[error("the message is being changed by others; try again")]
     Conflict,

@@ -766,7 +766,7 @@ mod tests {
         let (mut connection, _) = hub.connect(&tenant, caller, ResumeFrom::Now).await.expect("connected");
         let dm = Chat::between(user(2), ChatTarget::User(user(1)));
         for word in ["one", "two", "three", "four"] {
-            store.append(&tenant, dm, &text(word)).await.expect("stored");
+            store.append(&tenant, dm, &text(word), None).await.expect("stored");
         }
         let mut heard = Vec::new();
         while heard.len() < 4 {
@@ -795,7 +795,7 @@ mod tests {
         let tenant = DomainHandle::parse("test").expect("a valid handle");
         let text = MessageText::parse("hi".to_owned(), 10).expect("valid text");
         let message = Message::new(user(1), MessageBody::Text(text));
-        store.append(&tenant, Chat::between(user(1), ChatTarget::User(user(2))), &message).await.expect("stored");
+        store.append(&tenant, Chat::between(user(1), ChatTarget::User(user(2))), &message, None).await.expect("stored");
         let far_future = Timestamp::from_epoch_millis(i64::MAX / 2);
         store.refresh(&tenant, &[user(2)], "elsewhere", far_future).await.expect("vouched");
         (Hub::new(store.clone(), store, HubSettings::default()), tenant)

@@ -9,12 +9,12 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
 use chat_domain::{
-    Caller, Chat, ChatTarget, DomainError, DomainHandle, Edit, Message, MessageBody, MessageId, PageRequest,
-    PagingLimits, TopicId, UserId,
+    Caller, Chat, ChatTarget, DomainError, DomainHandle, Edit, IdempotencyKey, Message, MessageBody, MessageId,
+    PageRequest, PagingLimits, TopicId, UserId,
 };
 use chat_identity::directory::degraded_profile;
 use chat_identity::{Directory, Profile};
-use chat_storage::{Change, ChatStore, Decide};
+use chat_storage::{Appended, Change, ChatStore, Decide, Idempotency};
 
 use crate::{Changed, History, Inbox, InboxItem, Sent, ServiceError};
 
@@ -29,11 +29,19 @@ pub struct ServiceSettings {
     pub sends_per_second: u32,
     /// Sends one user may make in a burst above the average.
     pub send_burst: u32,
+    /// How long a send's idempotency key is remembered.
+    pub idempotency_ttl: std::time::Duration,
 }
 
 impl Default for ServiceSettings {
     fn default() -> Self {
-        Self { max_text_chars: 4000, paging: PagingLimits::default(), sends_per_second: 20, send_burst: 40 }
+        Self {
+            max_text_chars: 4000,
+            paging: PagingLimits::default(),
+            sends_per_second: 20,
+            send_burst: 40,
+            idempotency_ttl: std::time::Duration::from_secs(86_400),
+        }
     }
 }
 
@@ -83,13 +91,16 @@ impl ChatService {
         Ok(self.store.ping().await?)
     }
 
-    /// `caller` sends `body` to `target`.
+    /// `caller` sends `body` to `target`. With an idempotency `key` the caller already sent with
+    /// (within the ttl), nothing is written: the first send's message comes back (`replayed`), or
+    /// [`ServiceError::IdempotencyKeyReused`] when that send was to another chat or said otherwise.
     pub async fn send(
         &self,
         tenant: &DomainHandle,
         caller: &Caller,
         target: ChatTarget,
         body: MessageBody,
+        key: Option<IdempotencyKey>,
     ) -> Result<Sent, ServiceError> {
         caller.check(target)?;
         let caller = caller.user();
@@ -99,8 +110,16 @@ impl ChatService {
         self.check_send_rate(tenant, caller)?;
         let chat = Chat::between(caller, target);
         let message = Message::new(caller, body);
-        self.store.append(tenant, chat, &message).await?;
-        Ok(Sent { chat, target, message })
+        let idempotency = key.map(|key| Idempotency { key, ttl: self.settings.idempotency_ttl });
+        match self.store.append(tenant, chat, &message, idempotency.as_ref()).await? {
+            Appended::Stored => Ok(Sent { chat, target, message, replayed: false }),
+            Appended::Replayed { chat: first_chat, message: first }
+                if first_chat == chat && first.body == message.body =>
+            {
+                Ok(Sent { chat, target, message: first, replayed: true })
+            }
+            Appended::Replayed { .. } => Err(ServiceError::IdempotencyKeyReused),
+        }
     }
 
     /// One page of the chat `caller` has with `target`, with profiles.

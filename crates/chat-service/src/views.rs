@@ -12,6 +12,9 @@ pub struct Sent {
     pub target: ChatTarget,
     /// The stored message.
     pub message: Message,
+    /// Whether this was a retry of an earlier send with the same idempotency key: nothing was
+    /// written, and `message` is the one the first send stored.
+    pub replayed: bool,
 }
 
 /// A message after an edit, or the message a delete removed.

@@ -18,4 +18,4 @@ pub use events::{EventBus, EventSink, Replay};
 pub use memory::MemoryStore;
 pub use presence::PresenceStore;
 pub use redis::{RedisSettings, RedisStore};
-pub use store::{Change, ChatStore, Decide, HistoryPage, InboxEntry, InboxPage};
+pub use store::{Appended, Change, ChatStore, Decide, HistoryPage, Idempotency, InboxEntry, InboxPage};

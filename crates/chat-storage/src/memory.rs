@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chat_domain::{
-    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, HistoryWindow, Message, MessageId, PageRequest, Position,
-    Timestamp, UserId,
+    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, HistoryWindow, IdempotencyKey, Message, MessageId, PageRequest,
+    Position, Timestamp, UserId,
 };
 
 use crate::events::{SinkSlot, resumable};
 use crate::{
-    ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore, Replay,
-    StoreError,
+    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, ModifyError,
+    PresenceStore, Replay, StoreError,
 };
 
 /// Chats kept in this process's memory, and the in-process event bus: events go straight from the
@@ -32,12 +32,18 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Tenant {
     histories: HashMap<Channel, ChannelHistory>,
+    /// Per author and key: the first send, and until when it is remembered.
+    idempotency: HashMap<(UserId, IdempotencyKey), (Timestamp, Chat, Message)>,
     chats: HashMap<Chat, ChatLog>,
     inboxes: HashMap<UserId, Inbox>,
     last_active: HashMap<UserId, Timestamp>,
     /// Per user: the instances vouching for them, and until when.
     presence: HashMap<UserId, HashMap<String, Timestamp>>,
 }
+
+/// Remembered idempotency keys of one tenant beyond which expired ones are dropped on the next send
+/// that has a key.
+const IDEMPOTENCY_TIDY_AT: usize = 10_000;
 
 /// A channel's durable events.
 #[derive(Debug, Default)]
@@ -156,10 +162,29 @@ fn page_bounds(len: usize, page: PageRequest) -> (usize, usize) {
 
 #[async_trait]
 impl ChatStore for MemoryStore {
-    async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        message: &Message,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Appended, StoreError> {
         let tenant_handle = tenant;
         let mut tenants = self.lock();
         let tenant = tenants.entry(tenant.clone()).or_default();
+        if let Some(idempotency) = idempotency {
+            let now = Timestamp::now();
+            let key = (message.author, idempotency.key.clone());
+            if let Some((_, chat, first)) = tenant.idempotency.get(&key).filter(|(until, ..)| *until > now) {
+                return Ok(Appended::Replayed { chat: *chat, message: first.clone() });
+            }
+            if tenant.idempotency.len() >= IDEMPOTENCY_TIDY_AT {
+                tenant.idempotency.retain(|_, (until, ..)| *until > now);
+            }
+            let ttl = i64::try_from(idempotency.ttl.as_millis()).unwrap_or(i64::MAX / 2);
+            let until = Timestamp::from_epoch_millis(now.epoch_millis().saturating_add(ttl));
+            tenant.idempotency.insert(key, (until, chat, message.clone()));
+        }
         let log = tenant.chats.entry(chat).or_default();
         log.order.push(message.id);
         log.messages.insert(message.id, message.clone());
@@ -169,7 +194,7 @@ impl ChatStore for MemoryStore {
         tenant.last_active.insert(message.author, message.timestamp);
         let event = ChatEvent::NewMessage { chat, message: message.clone() };
         self.record_and_publish(tenant_handle, tenant, &chat.audience(), event);
-        Ok(())
+        Ok(Appended::Stored)
     }
 
     async fn history(

@@ -4,8 +4,8 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use chat_domain::{
-    Channel, Chat, ChatEvent, ChatTarget, DomainError, DomainHandle, Message, MessageId, PageRequest, Position,
-    Timestamp, UserId,
+    Channel, Chat, ChatEvent, ChatTarget, DomainError, DomainHandle, IdempotencyKey, Message, MessageId, PageRequest,
+    Position, Timestamp, UserId,
 };
 
 use crate::{ModifyError, StoreError};
@@ -36,6 +36,29 @@ impl Change {
 /// Decides, from the current version of a message, what to do with it. It may run more than once
 /// (when another writer changed the message in between), so it must be a pure function.
 pub type Decide<'a> = dyn Fn(&Message) -> Result<Change, DomainError> + Send + Sync + 'a;
+
+/// A send that a retry with the same key (by the same author) must not repeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The client's key.
+    pub key: IdempotencyKey,
+    /// How long the first answer is remembered.
+    pub ttl: std::time::Duration,
+}
+
+/// What [`ChatStore::append`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Appended {
+    /// The message was stored (and announced).
+    Stored,
+    /// Nothing was written: the author's key was already used, for this message in this chat.
+    Replayed {
+        /// The chat the first send went to.
+        chat: Chat,
+        /// The message the first send stored.
+        message: Message,
+    },
+}
 
 /// One page of a chat's history.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,8 +100,17 @@ pub struct InboxPage {
 #[async_trait]
 pub trait ChatStore: Send + Sync + Debug {
     /// Appends `message` to `chat`, refreshes the inbox entries of the chat (see
-    /// [`Chat::inbox_entries_on_send`]) and the author's `last_active`, all at once.
-    async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError>;
+    /// [`Chat::inbox_entries_on_send`]) and the author's `last_active`, all at once — unless
+    /// `idempotency`'s key was used by the author within its ttl: then nothing is written and the
+    /// first send is returned. The check and the write are one atomic step, so concurrent sends
+    /// with one key store one message.
+    async fn append(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        message: &Message,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Appended, StoreError>;
 
     /// One page of `chat`, counted from the newest message: page 1 holds the newest `per_page`
     /// messages, returned oldest first, with the position of `channel` (the reader's channel for

@@ -280,6 +280,12 @@ impl From<ServiceError> for ApiError {
         match error {
             ServiceError::Domain(rule) => rule.into(),
             ServiceError::Conflict => Self::new(StatusCode::CONFLICT, "CONFLICT", "ConflictError", error.to_string()),
+            ServiceError::IdempotencyKeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "UnprocessableEntityError",
+                error.to_string(),
+            ),
             ServiceError::RateLimited { retry_after } => Self {
                 retry_after: Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "TooManyRequestsError", error.to_string())

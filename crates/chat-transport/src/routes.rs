@@ -3,14 +3,15 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, guard, web};
-use chat_domain::{ChatTarget, Keyspace, MessageId};
+use chat_domain::{ChatTarget, DomainError, IdempotencyKey, Keyspace, MessageId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::{Authenticated, MaybeCaller};
 use crate::openapi::responses::{
-    BadDelete, BadEdit, BadHistory, BadPaging, BadSend, Conflict, InvalidToken, MessageForbidden, MessageNotFound,
-    NoRoute, PayloadTooLarge, RateLimited, StorageFailed, StorageUnavailable, TopicForbidden, Unauthenticated,
+    BadDelete, BadEdit, BadHistory, BadPaging, BadSend, Conflict, IdempotencyKeyReused, InvalidToken, MessageForbidden,
+    MessageNotFound, NoRoute, PayloadTooLarge, RateLimited, StorageFailed, StorageUnavailable, TopicForbidden,
+    Unauthenticated,
 };
 use crate::openapi::schemas;
 use crate::tenant::Tenant;
@@ -305,16 +306,26 @@ struct EntryAnswer<'a> {
 ///
 /// To user `id` (a DM; not the caller's own id) or to topic `id`. The message becomes the chat's
 /// latest; a DM moves to the top of both participants' inboxes, a topic to the top of the sender's.
+/// With an `Idempotency-Key`, a retry by the same caller within `chat.idempotency_ttl_seconds`
+/// answers exactly the first answer (`Idempotent-Replayed: true`) and stores nothing.
 #[utoipa::path(
     post,
     path = "/api/{target}/{id}",
     tag = "chat",
-    params(ChatPath),
+    params(
+        ChatPath,
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters \
+            naming this send: a repeat of the key by the caller answers the first answer and stores nothing.",
+            pattern = r"^[!-~]{1,255}$"),
+    ),
     request_body(content = SendBody, description = "A text or an image message. Read as JSON whatever the \
         `Content-Type`; an empty body counts as `{}`."),
     security(("token" = []), ("bearer" = [])),
     responses(
-        (status = 201, description = "The message as stored", body = EntryAnswer, links(
+        (status = 201, description = "The message as stored", body = EntryAnswer, headers(
+            ("Idempotent-Replayed" = String, description = "`true` when this answers a repeat of an \
+                `Idempotency-Key`: the first send's answer, nothing stored"),
+        ), links(
             ("EditMessage" = (operation_id = "edit", description = "Edit the message just sent", parameters(
                 ("target" = "$request.path.target"),
                 ("id" = "$request.path.id"),
@@ -331,12 +342,14 @@ struct EntryAnswer<'a> {
         (status = 403, response = TopicForbidden),
         (status = 404, response = NoRoute),
         (status = 413, response = PayloadTooLarge),
+        (status = 422, response = IdempotencyKeyReused),
         (status = 429, response = RateLimited),
         (status = 500, response = StorageFailed),
         (status = 503, response = StorageUnavailable),
     )
 )]
 async fn send(
+    request: HttpRequest,
     state: web::Data<ApiState>,
     Authenticated(caller): Authenticated,
     Tenant(tenant): Tenant,
@@ -346,11 +359,33 @@ async fn send(
     let service = state.service();
     let target = ChatTarget::parse(&path.target, &path.id)?;
     let body = wire::message_body(wire::parse_body(&body)?, service.settings().max_text_chars)?;
-    let sent = service.send(&tenant, &caller, target, body).await?;
-    Ok(HttpResponse::Created().json(EntryAnswer {
+    let key = idempotency_key(&request)?;
+    let sent = service.send(&tenant, &caller, target, body, key).await?;
+    let mut answer = HttpResponse::Created();
+    if sent.replayed {
+        answer.insert_header((IDEMPOTENT_REPLAYED, "true"));
+    }
+    Ok(answer.json(EntryAnswer {
         state: ChatState::new(&tenant, sent.chat, sent.target),
         entry: MessageOut::with_author_id(&sent.message),
     }))
+}
+
+/// The header that marks the answer to a repeated `Idempotency-Key`.
+const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// The send's `Idempotency-Key`, if it has one (one only).
+fn idempotency_key(request: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let mut values = request.headers().get_all("idempotency-key");
+    let Some(value) = values.next() else { return Ok(None) };
+    let refused = || {
+        ApiError::from(DomainError::InvalidArgument("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))
+    };
+    if values.next().is_some() {
+        return Err(ApiError::from(DomainError::InvalidArgument("Idempotency-Key is given twice".into())));
+    }
+    let text = value.to_str().map_err(|_| refused())?;
+    Ok(Some(IdempotencyKey::parse(text)?))
 }
 
 /// Edit a message, or mark it seen.

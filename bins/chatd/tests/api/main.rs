@@ -16,6 +16,7 @@ mod cors;
 mod edits;
 mod faults;
 mod history;
+mod idempotency;
 mod inbox;
 mod layout;
 mod limits;

@@ -208,8 +208,12 @@ async fn the_document_lists_every_route_with_its_parameters_security_and_errors(
     assert_eq!(statuses("/api/{target}/{id}", "GET"), ["200", "400", "401", "403", "404", "431", "500", "503"]);
     assert_eq!(
         statuses("/api/{target}/{id}", "POST"),
-        ["201", "400", "401", "403", "404", "413", "429", "431", "500", "503"]
+        ["201", "400", "401", "403", "404", "413", "422", "429", "431", "500", "503"]
     );
+    assert_eq!(document.error_codes("/api/{target}/{id}", "POST", 422), set(&["IDEMPOTENCY_KEY_REUSED"]));
+    let send_parameters = parameters("/api/{target}/{id}", "POST");
+    let key = send_parameters.iter().find(|p| p["name"] == "Idempotency-Key").expect("the Idempotency-Key header");
+    assert_eq!((&key["in"], &key["required"]), (&json!("header"), &json!(false)));
     assert_eq!(
         statuses("/api/{target}/{id}/{message_id}", "POST"),
         ["200", "400", "401", "403", "404", "409", "413", "431", "500", "503"]

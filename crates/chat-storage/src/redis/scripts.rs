@@ -38,24 +38,37 @@ end
 /// entry to refresh, then per channel of the chat's audience its position hash and its history.
 /// ARGV: message id, message JSON, epoch ms (inbox score and history entry time), `last_active`
 /// text, event payload, the chat's field in the latest-message hash, the number n of inbox keys,
-/// the n inbox members (in the order of their keys), the history window's size and ttl (ms), then
+/// the n inbox members (in the order of their keys), the history window's size and ttl (ms), the
+/// idempotency ttl (ms; empty for a send without a key, whose key is then the last of KEYS), then
 /// the channels to publish the event on. Recording and publishing inside the script orders each
 /// channel's events like its writes.
+/// Returns 1, or — when the idempotency key holds an earlier send — that send's event payload,
+/// having written nothing.
 const APPEND: &str = concat!(
     history_lua!(),
     r"
+local inboxes = tonumber(ARGV[7])
+local idempotency = ARGV[10 + inboxes]
+if idempotency ~= '' then
+  local first = redis.call('GET', KEYS[#KEYS])
+  if first then
+    return first
+  end
+end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], 'last_active', ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[6], ARGV[2])
-local inboxes = tonumber(ARGV[7])
 for i = 1, inboxes do
   redis.call('ZADD', KEYS[4 + i], ARGV[3], ARGV[7 + i])
 end
 local size, ttl = ARGV[8 + inboxes], ARGV[9 + inboxes]
-for i = 10 + inboxes, #ARGV do
-  local k = 4 + inboxes + 2 * (i - 10 - inboxes)
+for i = 11 + inboxes, #ARGV do
+  local k = 4 + inboxes + 2 * (i - 11 - inboxes)
   record(KEYS[k + 1], KEYS[k + 2], ARGV[i], ARGV[5], ARGV[3], size, ttl)
+end
+if idempotency ~= '' then
+  redis.call('SET', KEYS[#KEYS], ARGV[5], 'PX', idempotency)
 end
 return 1
 "

@@ -18,8 +18,8 @@ use deadpool_redis::redis::{self, AsyncCommands, RedisError};
 use super::pubsub::PubSub;
 use super::scripts::Scripts;
 use crate::{
-    ChatStore, Decide, EventBus, EventSink, HistoryPage, InboxEntry, InboxPage, ModifyError, PresenceStore, Replay,
-    StoreError, event_record, record,
+    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, ModifyError,
+    PresenceStore, Replay, StoreError, event_record, record,
 };
 
 /// How often a change is tried when other writers keep changing the same message. Every round
@@ -113,14 +113,23 @@ impl RedisStore {
     }
 
     /// Adds what a write script needs to record its event in the histories of `chat`'s audience and
-    /// publish it there: per channel its position and history keys, then the window and the
-    /// channel names.
-    fn record_in_audience(&self, call: &mut redis::ScriptInvocation<'_>, keys: &Keyspace, chat: Chat) {
+    /// publish it there: per channel its position and history keys, then the window, the script's
+    /// own `between` arguments, and the channel names.
+    fn record_in_audience(
+        &self,
+        call: &mut redis::ScriptInvocation<'_>,
+        keys: &Keyspace,
+        chat: Chat,
+        between: &[&str],
+    ) {
         let audience = chat.audience();
         for channel in &audience {
             call.key(keys.event_position(*channel)).key(keys.event_history(*channel));
         }
         call.arg(self.history.size).arg(self.history_ttl_ms());
+        for arg in between {
+            call.arg(*arg);
+        }
         for channel in audience {
             call.arg(keys.channel(channel));
         }
@@ -158,7 +167,13 @@ fn decode_or_skip(json: &str) -> Option<Message> {
 
 #[async_trait]
 impl ChatStore for RedisStore {
-    async fn append(&self, tenant: &DomainHandle, chat: Chat, message: &Message) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        message: &Message,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Appended, StoreError> {
         let keys = self.keys(tenant);
         let id = message.id.to_string();
         let mut call = self.scripts.append.prepare_invoke();
@@ -178,10 +193,21 @@ impl ChatStore for RedisStore {
         for (owner, entry) in inboxes {
             call.key(keys.inbox(owner)).arg(entry.to_string());
         }
-        self.record_in_audience(&mut call, &keys, chat);
-        call.invoke_async::<i64>(&mut self.connection()?).await.map_err(unavailable)?;
-        metrics::counter!("chatd_events_published_total").increment(1);
-        Ok(())
+        let idempotency_ttl = idempotency.map(|i| i.ttl.as_millis().max(1).to_string()).unwrap_or_default();
+        self.record_in_audience(&mut call, &keys, chat, &[&idempotency_ttl]);
+        if let Some(idempotency) = idempotency {
+            call.key(keys.idempotency(message.author, &idempotency.key));
+        }
+        match call.invoke_async::<redis::Value>(&mut self.connection()?).await.map_err(unavailable)? {
+            redis::Value::BulkString(first) => match event_record::decode(&first)? {
+                ChatEvent::NewMessage { chat, message } => Ok(Appended::Replayed { chat, message }),
+                _ => Err(StoreError::Backend("an idempotency key holds another event".into())),
+            },
+            _ => {
+                metrics::counter!("chatd_events_published_total").increment(1);
+                Ok(Appended::Stored)
+            }
+        }
     }
 
     async fn history(
@@ -321,7 +347,7 @@ impl ChatStore for RedisStore {
                 .arg(event_record::encode(&event))
                 .arg(&latest_field)
                 .arg(Timestamp::now().epoch_millis());
-            self.record_in_audience(&mut call, &keys, chat);
+            self.record_in_audience(&mut call, &keys, chat, &[]);
             let applied: i64 = call.invoke_async(&mut connection).await.map_err(unavailable)?;
             if applied == 1 {
                 metrics::counter!("chatd_events_published_total").increment(1);

@@ -44,6 +44,7 @@ use crate::routes;
             responses::NoRoute,
             responses::MessageNotFound,
             responses::Conflict,
+            responses::IdempotencyKeyReused,
             responses::PayloadTooLarge,
             responses::RateLimited,
             responses::StorageFailed,

@@ -122,6 +122,9 @@ error_responses! {
     MessageNotFound: 404 ["NOT_FOUND"]
         "The message id is not a UUID, or names no message of this chat (already deleted, or in \
          another chat or tenant) — or a path parameter is empty, so that no route matches.";
+    IdempotencyKeyReused: 422 ["IDEMPOTENCY_KEY_REUSED"]
+        "The `Idempotency-Key` was used by the caller, within `chat.idempotency_ttl_seconds`, for a \
+         send to another chat or with another body. Nothing was stored.";
     Conflict: 409 ["CONFLICT"]
         "Redis store only: the change lost to concurrent changes of the same message 32 times in a row. \
          Safe to retry.";
