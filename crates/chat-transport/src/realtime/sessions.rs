@@ -66,6 +66,8 @@ struct OutboxState {
 pub(crate) struct Outbox {
     state: Mutex<OutboxState>,
     ready: Notify,
+    /// Signalled whenever a poll takes the queued packets.
+    emptied: Notify,
     capacity: usize,
     /// How a poll's answer is framed.
     version: EngineVersion,
@@ -73,7 +75,13 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     pub(crate) fn new(capacity: usize, version: EngineVersion) -> Self {
-        Self { state: Mutex::new(OutboxState::default()), ready: Notify::new(), capacity, version }
+        Self {
+            state: Mutex::new(OutboxState::default()),
+            ready: Notify::new(),
+            emptied: Notify::new(),
+            capacity,
+            version,
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, OutboxState> {
@@ -103,6 +111,17 @@ impl Outbox {
         drop(state);
         self.ready.notify_one();
         pending
+    }
+
+    /// Resolves once no packet waits for a poll (a poll took them).
+    pub(crate) async fn drained(&self) {
+        loop {
+            let emptied = self.emptied.notified();
+            if self.state().packets.is_empty() {
+                return;
+            }
+            emptied.await;
+        }
     }
 
     /// A copy of the packets waiting for a poll.
@@ -150,6 +169,8 @@ impl Outbox {
                         return Ok(self.version.encode_payload([&EnginePacket::Close]));
                     }
                     let packets: Vec<EnginePacket> = state.packets.drain(..).collect();
+                    drop(state);
+                    self.emptied.notify_waiters();
                     return Ok(self.version.encode_payload(&packets));
                 }
             }

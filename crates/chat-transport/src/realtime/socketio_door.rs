@@ -719,7 +719,9 @@ impl SessionTask {
     }
 
     async fn finish(mut self, client: Client, end: End) {
-        self.state.sessions().remove(&self.sid);
+        if let Output::Socket(_) = self.output {
+            self.state.sessions().remove(&self.sid);
+        }
         if let Some(connection) = client.connection {
             connection.close().await;
         }
@@ -740,6 +742,10 @@ impl SessionTask {
                     probe.close(last, reason, false).await;
                 }
                 outbox.close();
+                // The last packets (an `unauthorized`, the close) wait for the client's next poll,
+                // which names this session: it stays known until then, or for the close timeout.
+                let _ = tokio::time::timeout(super::closing::CLOSE_TIMEOUT, outbox.drained()).await;
+                self.state.sessions().remove(&self.sid);
             }
             Output::Socket(socket) => {
                 let probe = async {
