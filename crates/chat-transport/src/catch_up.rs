@@ -21,14 +21,16 @@ const MAX_LIMIT: usize = 1_000;
 
 /// What to read.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EventsQuery {
     /// The position to read after: from `authenticated`, an event's `position`, a page's
     /// `state.position`, or the `position` of the previous answer. One chatd did not make answers
     /// `"recovered": false`.
-    #[param(required = true, example = "1764590000123456-42")]
-    since: Option<String>,
-    /// The most events to return (default 100; larger than 1000 is lowered to it).
-    #[param(value_type = Option<u64>, minimum = 1)]
+    #[param(example = "1764590000123456-42")]
+    since: String,
+    /// The most events to return: 1 to 4294967295 (default 100; larger than 1000 is lowered to
+    /// it).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64)]
     limit: Option<String>,
     /// A topic id: read that topic's events (the topic must be open to the caller) instead of the
     /// caller's own channel.
@@ -91,14 +93,14 @@ pub(crate) async fn events(
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let bad = |message: &str| ApiError::from(DomainError::InvalidArgument(message.to_owned()));
-    let since = query.since.as_deref().ok_or_else(|| bad("since is required: the position to read after"))?;
-    let limit = match query.limit.as_deref() {
+    let since = query.since.as_str();
+    let limit = match query.limit.as_deref().map(|text| (text, text.parse::<u32>())) {
         None => DEFAULT_LIMIT,
-        // Digits, not all zeros: too many of them is more than the most.
-        Some(text) if text.bytes().all(|b| b.is_ascii_digit()) && text.bytes().any(|b| b != b'0') => {
-            text.parse::<usize>().map_or(MAX_LIMIT, |limit| limit.min(MAX_LIMIT))
+        // Digits only (`u32::from_str` would take a leading `+`), 1 to 2^32 − 1, as paging's.
+        Some((text, Ok(limit))) if limit > 0 && text.bytes().all(|b| b.is_ascii_digit()) => {
+            usize::try_from(limit).unwrap_or(MAX_LIMIT).min(MAX_LIMIT)
         }
-        Some(_) => return Err(bad("limit must be a positive integer")),
+        Some(_) => return Err(bad("limit must be an integer from 1 to 4294967295")),
     };
     let topic = query.topic.as_deref().map(TopicId::parse).transpose()?;
     let catch_up = state.hub().catch_up(&tenant, &caller, topic, ResumeFrom::parse(Some(since)), limit).await?;

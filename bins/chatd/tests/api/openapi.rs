@@ -211,6 +211,18 @@ async fn the_document_lists_every_route_with_its_parameters_security_and_errors(
         ["201", "400", "401", "403", "404", "413", "422", "429", "431", "500", "503"]
     );
     assert_eq!(document.error_codes("/api/{target}/{id}", "POST", 422), set(&["IDEMPOTENCY_KEY_REUSED"]));
+    let events: Vec<(Value, Value, Value)> = parameters("/api/events", "GET")
+        .iter()
+        .map(|p| (p["name"].clone(), p["in"].clone(), p["required"].clone()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (json!("since"), json!("query"), json!(true)),
+            (json!("limit"), json!("query"), json!(false)),
+            (json!("topic"), json!("query"), json!(false))
+        ]
+    );
     let send_parameters = parameters("/api/{target}/{id}", "POST");
     let key = send_parameters.iter().find(|p| p["name"] == "Idempotency-Key").expect("the Idempotency-Key header");
     assert_eq!((&key["in"], &key["required"]), (&json!("header"), &json!(false)));

@@ -257,6 +257,8 @@ async fn rest_catch_up_returns_what_the_socket_would_have(backend: Backend) {
     app.get("/api/events", 1).await.assert_error(400, "INVALID_ARGUMENT");
     app.get("/api/events?since=1-1&limit=0", 1).await.assert_error(400, "INVALID_ARGUMENT");
     app.get("/api/events?since=1-1&limit=ten", 1).await.assert_error(400, "INVALID_ARGUMENT");
+    app.get("/api/events?since=1-1&limit=4294967296", 1).await.assert_error(400, "INVALID_ARGUMENT");
+    assert_eq!(app.get("/api/events?since=1-1&limit=4294967295", 1).await.status, 200, "lowered to 1000");
     app.get("/api/events?since=1-1&topic=x", 1).await.assert_error(400, "INVALID_ARGUMENT");
     let anonymous = app.request(reqwest::Method::GET, "/api/events?since=1-1", None, None).await;
     anonymous.assert_error(401, "NOT_AUTHENTICATED");
