@@ -168,13 +168,6 @@ pub struct Resumed {
     pub missed: Option<Option<usize>>,
 }
 
-impl Resumed {
-    /// Whether the missed events could be had (`false` also when the client did not ask).
-    pub fn recovered(&self) -> bool {
-        matches!(self.missed, Some(Some(_)))
-    }
-}
-
 /// The durable events a client missed, read without a connection (`Hub::catch_up`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatchUp {

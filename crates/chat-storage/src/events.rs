@@ -62,16 +62,10 @@ pub struct Replay {
     pub missed: Option<Vec<(Position, ChatEvent)>>,
 }
 
-impl Replay {
-    /// Whether the events after `since` could be had (`since` was given and is in the window).
-    pub fn recovered(&self) -> bool {
-        self.missed.is_some()
-    }
-}
-
-/// The checks both backends make on a resume from `since` when the channel is at `now`: `Some`
-/// with the first sequence number to read, or `None` when the events after `since` cannot all be
-/// had by count or epoch (the backend then checks that the first of them is still kept).
+/// The checks of a resume from `since` when the channel is at `now` (the memory store's; the Redis
+/// replay script makes the same ones in Lua): `Some` with the first sequence number to read, or
+/// `None` when the events after `since` cannot all be had by count or epoch (the caller then checks
+/// that the first of them is still kept).
 pub(crate) fn resumable(since: Position, now: Position, window: chat_domain::HistoryWindow) -> Option<u64> {
     let within = since.epoch == now.epoch && since.seq <= now.seq && now.seq - since.seq <= window.size;
     within.then_some(since.seq + 1)

@@ -435,6 +435,15 @@ impl SessionTask {
         ResumeFrom::parse(self.since.as_deref())
     }
 
+    /// The `since` of a CONNECT's auth or an `authenticate` event's data, else the first
+    /// request's.
+    fn since_in(&self, data: &Value) -> ResumeFrom {
+        match commands::since_in(data) {
+            ResumeFrom::Now => self.since(),
+            asked => asked,
+        }
+    }
+
     /// Handles a probe WebSocket's message: `2probe` → `3probe`, then `5` switches to it.
     async fn probe_step(&mut self, message: Option<Result<AggregatedMessage, ProtocolError>>) -> Result<(), End> {
         let Some(Ok(AggregatedMessage::Text(text))) = message else {
@@ -551,10 +560,7 @@ impl SessionTask {
                 EngineVersion::V4 if namespace == "/" => {
                     let auth = data.unwrap_or(Value::Null);
                     let token = auth["token"].as_str().map(str::to_owned).or_else(|| self.token.clone());
-                    let since = match commands::since_in(&auth) {
-                        ResumeFrom::Now => self.since(),
-                        asked => asked,
-                    };
+                    let since = self.since_in(&auth);
                     self.connect_main(client, token, since).await
                 }
                 EngineVersion::V4 => {
@@ -634,10 +640,7 @@ impl SessionTask {
             let Some(token) = data["token"].as_str() else {
                 return self.unauthorized(client, INVALID_TOKEN_DATATYPE).await;
             };
-            let since = match commands::since_in(data) {
-                ResumeFrom::Now => self.since(),
-                asked => asked,
-            };
+            let since = self.since_in(data);
             return match auth::verify(&self.state, token) {
                 Ok(caller) => self.authenticated(client, caller, since, ack).await,
                 Err(error) => self.unauthorized(client, &error.to_string()).await,
