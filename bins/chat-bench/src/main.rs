@@ -74,8 +74,9 @@ struct Args {
     /// The chatd binary (default: the one beside this binary).
     #[arg(long)]
     chatd: Option<PathBuf>,
-    /// Which scenarios to run: any of send, history, inbox, realtime, storm (the reconnect storm).
-    #[arg(long, value_delimiter = ',', default_value = "send,history,inbox,realtime")]
+    /// Which scenarios to run: any of send, history, inbox, read, realtime, storm (the reconnect
+    /// storm).
+    #[arg(long, value_delimiter = ',', default_value = "send,history,inbox,read,realtime")]
     only: Vec<String>,
     /// Where results.json, table.txt and latency.svg go.
     #[arg(long, default_value = "target/bench")]
@@ -103,7 +104,7 @@ async fn run(args: Args) -> Result<Report, String> {
     rest::seed(first.port).await?;
     let mut scenarios = Vec::new();
     let wanted = |name: &str| args.only.iter().any(|only| only == name);
-    let kinds = [(Rest::Send, "send"), (Rest::History, "history"), (Rest::Inbox, "inbox")];
+    let kinds = [(Rest::Send, "send"), (Rest::History, "history"), (Rest::Inbox, "inbox"), (Rest::Read, "read")];
     for kind in kinds.into_iter().filter(|(_, name)| wanted(name)).map(|(kind, _)| kind) {
         let progress = bar(0, kind.name());
         let result =

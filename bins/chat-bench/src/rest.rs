@@ -1,5 +1,5 @@
-//! REST scenarios: sends, history pages and inbox pages at a fixed concurrency for a fixed time,
-//! each task on its own keep-alive connection.
+//! REST scenarios: sends, history pages, inbox pages and reads at a fixed concurrency for a fixed
+//! time, each task on its own keep-alive connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +28,9 @@ pub(crate) enum Rest {
     History,
     /// `GET /api/list?per_page=10`.
     Inbox,
+    /// `POST /api/user/{id}/read` with `{}`, each right after the other side sent a message there
+    /// (the send is not timed), so that every read moves the position and announces it.
+    Read,
 }
 
 impl Rest {
@@ -36,6 +39,7 @@ impl Rest {
             Self::Send => "send",
             Self::History => "history page (10)",
             Self::Inbox => "inbox page (10)",
+            Self::Read => "read (after a send)",
         }
     }
 }
@@ -114,6 +118,30 @@ pub(crate) async fn run(
                     Rest::Inbox => {
                         let owner = rng.u64(0..INBOX_OWNERS);
                         connection.get("/api/list?per_page=10", &token(3_000 + owner)).await
+                    }
+                    Rest::Read => {
+                        // Each task its own chat, so that every read has a new message to read.
+                        let (reader, writer) = (200_000 + task as u64, 300_000 + task as u64);
+                        let sent =
+                            connection.post(&format!("/api/user/{reader}"), &token(writer), send_body.clone()).await;
+                        if !matches!(&sent, Ok(reply) if reply.status == 201) {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let started = Instant::now();
+                        let reply = connection
+                            .post(&format!("/api/user/{writer}/read"), &token(reader), Bytes::from_static(b"{}"))
+                            .await;
+                        if started >= warm_until {
+                            histogram.record(started.elapsed().as_micros() as u64).map_err(|e| e.to_string())?;
+                            progress.inc(1);
+                            if !matches!(&reply, Ok(reply) if reply.status == 200) {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        if reply.is_err() {
+                            connection = Connection::open(port).await?;
+                        }
+                        continue;
                     }
                 };
                 let ok = matches!(&reply, Ok(reply) if reply.status < 300);

@@ -39,14 +39,21 @@ fn a_small_run_measures_every_scenario() {
     let names = scenario_names(&results);
     assert_eq!(
         names,
-        ["send", "history page (10)", "inbox page (10)", "realtime same instance", "realtime across instances"]
+        [
+            "send",
+            "history page (10)",
+            "inbox page (10)",
+            "read (after a send)",
+            "realtime same instance",
+            "realtime across instances"
+        ]
     );
     for scenario in results["scenarios"].as_array().unwrap() {
         assert!(scenario["operations"].as_u64().is_some_and(|n| n > 0), "{scenario}");
         assert_eq!(scenario["errors"], 0, "{scenario}");
         assert!(scenario["latency"]["p99"].as_f64().is_some_and(|ms| ms > 0.0), "{scenario}");
     }
-    for realtime in &results["scenarios"].as_array().unwrap()[3..] {
+    for realtime in &results["scenarios"].as_array().unwrap()[4..] {
         assert_eq!((realtime["lost"].as_u64(), realtime["duplicated"].as_u64()), (Some(0), Some(0)), "{realtime}");
     }
     let memory = &results["memory"];

@@ -26,6 +26,9 @@ pub enum DomainError {
     /// The message id does not name a message of this chat.
     #[error("Message not found")]
     MessageNotFound,
+    /// The chat has no message (nobody wrote in it, or every message was deleted).
+    #[error("Chat not found")]
+    ChatNotFound,
     /// Someone other than the author tried to change or delete a message.
     #[error("Only the author of a message can change or delete it")]
     NotAuthor,

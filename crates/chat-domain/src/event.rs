@@ -62,6 +62,19 @@ pub enum ChatEvent {
         /// Which message.
         id: MessageId,
     },
+    /// A user's read position in a chat moved forward, to `message`: every device of the reader
+    /// hears it with the reader's `unread` count there (badges stay in step), and the other
+    /// participant of a DM without it (the read receipt).
+    Read {
+        /// Where.
+        chat: Chat,
+        /// Who read.
+        reader: UserId,
+        /// The message read up to (inclusive).
+        message: MessageId,
+        /// Messages by others after it, for the reader's own devices; `None` in the receipt.
+        unread: Option<u64>,
+    },
     /// Someone is typing (not stored).
     Typing {
         /// Where.
@@ -86,6 +99,7 @@ impl ChatEvent {
             Self::MessageUpdated { .. } => "message-updated",
             Self::MessageSeen { .. } => "message-seen",
             Self::MessageDeleted { .. } => "message-deleted",
+            Self::Read { .. } => "read",
             Self::Typing { .. } => "typing",
             Self::Presence { .. } => "presence",
         }
@@ -98,6 +112,7 @@ impl ChatEvent {
             | Self::MessageUpdated { chat, .. }
             | Self::MessageSeen { chat, .. }
             | Self::MessageDeleted { chat, .. }
+            | Self::Read { chat, .. }
             | Self::Typing { chat, .. } => Some(chat.seen_by(viewer)),
             Self::Presence { .. } => None,
         }
@@ -120,6 +135,16 @@ impl Chat {
         match self {
             Self::Direct { .. } => Channel::User(reader),
             Self::Topic(topic) => Channel::Topic(topic),
+        }
+    }
+
+    /// The channels that hear that `reader` read here, each with whether its event carries the
+    /// reader's unread count: the reader's own (every device of theirs), and in a DM the other
+    /// participant's (the read receipt, without the count).
+    pub fn read_audience(self, reader: UserId) -> Vec<(Channel, bool)> {
+        match self.seen_by(reader) {
+            ChatTarget::User(other) => vec![(Channel::User(reader), true), (Channel::User(other), false)],
+            ChatTarget::Topic(_) => vec![(Channel::User(reader), true)],
         }
     }
 
@@ -150,6 +175,8 @@ mod tests {
         assert_eq!(topic.audience(), [Channel::Topic(TopicId::new(9).expect("valid"))]);
         assert_eq!(topic.typing_audience(user(2)), topic.audience());
         assert_eq!(dm.channel_of(user(2)), Channel::User(user(2)));
+        assert_eq!(dm.read_audience(user(2)), [(Channel::User(user(2)), true), (Channel::User(user(1)), false)]);
+        assert_eq!(topic.read_audience(user(2)), [(Channel::User(user(2)), true)]);
         assert_eq!(topic.channel_of(user(2)), Channel::Topic(TopicId::new(9).expect("valid")));
     }
 

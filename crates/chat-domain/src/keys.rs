@@ -46,6 +46,36 @@ impl Keyspace {
         format!("{}{}", self.base, Self::inbox_suffix(owner))
     }
 
+    /// A chat's order: a sorted set of its message ids, each scored with its ordinal (a number
+    /// that grows with every message sent; messages the original service wrote get theirs,
+    /// counting down from 0, when chatd first indexes the chat).
+    pub fn chat_order(&self, chat: Chat) -> String {
+        format!("{}{}:order", self.base, Self::chat_suffix(chat))
+    }
+
+    /// The messages one author wrote in a chat: a sorted set of their ordinals (member and score).
+    pub fn chat_by(&self, chat: Chat, author: UserId) -> String {
+        format!("{}{}:by:{author}", self.base, Self::chat_suffix(chat))
+    }
+
+    /// Where each reader of a chat has read up to: a hash of user id → ordinal.
+    pub fn chat_read(&self, chat: Chat) -> String {
+        format!("{}{}:read", self.base, Self::chat_suffix(chat))
+    }
+
+    /// A chat's index state: a hash of `n` (the last ordinal given to a sent message), `p` (how
+    /// many of the list's oldest entries — the original's — still wait to be indexed) and `o`
+    /// (the lowest ordinal given to one of those).
+    pub fn chat_index(&self, chat: Chat) -> String {
+        format!("{}{}:index", self.base, Self::chat_suffix(chat))
+    }
+
+    /// A user's unread state: a hash of `t` (unread messages over their direct chats' indexed
+    /// messages) and `i` (set once every direct chat of theirs is indexed, so `t` is complete).
+    pub fn unread(&self, user: UserId) -> String {
+        format!("{}unread:{user}", self.base)
+    }
+
     /// A user's activity hash (`last_active`).
     pub fn activity(&self, user: UserId) -> String {
         format!("{}activity:{user}", self.base)
@@ -157,6 +187,11 @@ mod tests {
         assert_eq!(keys.inbox(user(388636)), "senna-sockets:messages:myplatform:inbox:388636");
         assert_eq!(keys.latest(), "senna-sockets:messages:myplatform:latest");
         assert_eq!(keys.activity(user(7)), "senna-sockets:messages:myplatform:activity:7");
+        assert_eq!(keys.chat_order(dm), "senna-sockets:messages:myplatform:dm:99-1000:order");
+        assert_eq!(keys.chat_by(dm, user(99)), "senna-sockets:messages:myplatform:dm:99-1000:by:99");
+        assert_eq!(keys.chat_read(topic), "senna-sockets:messages:myplatform:topic:42:read");
+        assert_eq!(keys.chat_index(topic), "senna-sockets:messages:myplatform:topic:42:index");
+        assert_eq!(keys.unread(user(7)), "senna-sockets:messages:myplatform:unread:7");
         assert_eq!(Keyspace::public_chat(&handle, dm), "myplatform:dm:99-1000");
         let channel = keys.channel(Channel::User(user(7)));
         assert_eq!(channel, "senna-sockets:events:myplatform:user:7");

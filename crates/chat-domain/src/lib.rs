@@ -26,7 +26,7 @@ pub use idempotency::IdempotencyKey;
 pub use ids::{MessageId, TopicId, UserId};
 pub use keys::Keyspace;
 pub use message::{Edit, Message, MessageBody, MessageStatus, MessageText};
-pub use paging::{PageRequest, PagingLimits};
+pub use paging::{HistoryQuery, PageRequest, PagingLimits};
 pub use position::{HistoryWindow, MalformedPosition, Position};
 pub use tenant::DomainHandle;
 pub use time::Timestamp;

@@ -1,6 +1,6 @@
 //! Paging of histories and inboxes: `page` and `per_page` (or the original's `limit`).
 
-use crate::DomainError;
+use crate::{DomainError, MessageId};
 
 /// The defaults and the ceiling for `per_page`, from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,62 @@ impl PageRequest {
     }
 }
 
+/// Which messages of a chat a history page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryQuery {
+    /// The original's page numbers, counted from the newest message.
+    Page(PageRequest),
+    /// Up to `limit` messages strictly older than message `id`, the nearest ones.
+    Before {
+        /// The cursor: a message of the chat.
+        id: MessageId,
+        /// The most messages to return.
+        limit: u32,
+    },
+    /// Up to `limit` messages strictly newer than message `id`, the nearest ones.
+    After {
+        /// The cursor: a message of the chat.
+        id: MessageId,
+        /// The most messages to return.
+        limit: u32,
+    },
+}
+
+impl HistoryQuery {
+    /// Parses the query values: `before` or `after` (one of them; not with `page`) pages by cursor,
+    /// sized by `per_page` or `limit` as [`PageRequest::parse`] says; otherwise the page form.
+    pub fn parse(
+        page: Option<&str>,
+        per_page: Option<&str>,
+        limit: Option<&str>,
+        before: Option<&str>,
+        after: Option<&str>,
+        limits: PagingLimits,
+    ) -> Result<Self, DomainError> {
+        let cursor = |name: &str, text: &str| {
+            MessageId::parse(text).map_err(|_| DomainError::argument(format!("{name} must be a message id")))
+        };
+        let size = || PageRequest::parse(None, per_page, limit, limits).map(PageRequest::per_page);
+        match (before, after) {
+            (None, None) => PageRequest::parse(page, per_page, limit, limits).map(Self::Page),
+            (Some(_), Some(_)) => Err(DomainError::argument("give either before or after, not both")),
+            (Some(_), None) | (None, Some(_)) if page.is_some() => {
+                Err(DomainError::argument("page cannot be combined with before or after"))
+            }
+            (Some(id), None) => Ok(Self::Before { id: cursor("before", id)?, limit: size()? }),
+            (None, Some(id)) => Ok(Self::After { id: cursor("after", id)?, limit: size()? }),
+        }
+    }
+
+    /// The most messages the page may hold.
+    pub fn limit(self) -> u32 {
+        match self {
+            Self::Page(page) => page.per_page(),
+            Self::Before { limit, .. } | Self::After { limit, .. } => limit,
+        }
+    }
+}
+
 fn positive(name: &str, value: &str) -> Result<u32, DomainError> {
     value
         .parse::<u32>()
@@ -111,6 +167,21 @@ mod tests {
             // Found by schemathesis: a bad `limit` beside a good `per_page` used to pass unread.
             assert!(parse(None, Some("5"), Some(bad)).is_err(), "limit {bad:?} beside per_page");
         }
+    }
+
+    #[test]
+    fn cursors_page_by_message_id() {
+        let id = MessageId::random();
+        let text = id.to_string();
+        let query = |page, before, after| HistoryQuery::parse(page, Some("5"), None, before, after, LIMITS);
+        assert_eq!(query(None, Some(text.as_str()), None), Ok(HistoryQuery::Before { id, limit: 5 }));
+        assert_eq!(query(None, None, Some(text.as_str())), Ok(HistoryQuery::After { id, limit: 5 }));
+        assert_eq!(query(Some("2"), None, None), Ok(HistoryQuery::Page(PageRequest::new(2, 5))));
+        assert!(query(None, Some(text.as_str()), Some(text.as_str())).is_err());
+        assert!(query(Some("1"), Some(text.as_str()), None).is_err());
+        assert!(query(None, Some("nope"), None).is_err());
+        let big = HistoryQuery::parse(None, None, Some("1000"), None, Some(text.as_str()), LIMITS);
+        assert_eq!(big.map(HistoryQuery::limit), Ok(100));
     }
 
     #[test]

@@ -10,4 +10,4 @@ mod views;
 pub use error::ServiceError;
 pub use realtime::{CatchUp, Connection, Delivery, Hub, HubSettings, Overflow, ResumeFrom, Resumed};
 pub use service::{ChatService, ServiceSettings};
-pub use views::{Changed, History, Inbox, InboxItem, Sent};
+pub use views::{Changed, History, Inbox, InboxItem, ReadMark, Sent};

@@ -9,14 +9,14 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 
 use chat_domain::{
-    Caller, Chat, ChatTarget, DomainError, DomainHandle, Edit, IdempotencyKey, Message, MessageBody, MessageId,
-    PageRequest, PagingLimits, TopicId, UserId,
+    Caller, Chat, ChatTarget, DomainError, DomainHandle, Edit, HistoryQuery, IdempotencyKey, Message, MessageBody,
+    MessageId, PageRequest, PagingLimits, TopicId, UserId,
 };
 use chat_identity::directory::degraded_profile;
 use chat_identity::{Directory, Profile};
-use chat_storage::{Appended, Change, ChatStore, Decide, Idempotency};
+use chat_storage::{Appended, Change, ChatStore, Decide, Idempotency, LookupError};
 
-use crate::{Changed, History, Inbox, InboxItem, Sent, ServiceError};
+use crate::{Changed, History, Inbox, InboxItem, ReadMark, Sent, ServiceError};
 
 /// The limits the use cases enforce, from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,17 +122,23 @@ impl ChatService {
         }
     }
 
-    /// One page of the chat `caller` has with `target`, with profiles.
+    /// One page of the chat `caller` has with `target`, with profiles and read positions. A cursor
+    /// that names no message of the chat is refused.
     pub async fn history(
         &self,
         tenant: &DomainHandle,
         caller: &Caller,
         target: ChatTarget,
-        page: PageRequest,
+        query: HistoryQuery,
     ) -> Result<History, ServiceError> {
         caller.check(target)?;
         let chat = Chat::between(caller.user(), target);
-        let stored = self.store.history(tenant, chat, page, chat.channel_of(caller.user())).await?;
+        let stored = self.store.history(tenant, chat, query, caller.user()).await.map_err(|error| match error {
+            LookupError::UnknownMessage | LookupError::EmptyChat => {
+                ServiceError::from(DomainError::InvalidArgument("The cursor names no message of this chat".into()))
+            }
+            LookupError::Store(store) => store.into(),
+        })?;
         let mut users: BTreeSet<UserId> = stored.messages.iter().map(|m| m.author).collect();
         let topics: Vec<TopicId> = match target {
             ChatTarget::User(other) => {
@@ -155,7 +161,36 @@ impl ChatService {
                 (message, author)
             })
             .collect();
-        Ok(History { chat, page, total: stored.total, peer, messages, position: stored.position })
+        Ok(History {
+            chat,
+            query,
+            total: stored.total,
+            peer,
+            messages,
+            position: stored.position,
+            more: stored.more,
+            read: stored.read,
+        })
+    }
+
+    /// `caller` has read the chat with `target` up to message `up_to` (`None`: its latest message):
+    /// their read position moves there unless it is already there or later, and every device of
+    /// theirs (and, in a DM, the other participant) hears it.
+    pub async fn read(
+        &self,
+        tenant: &DomainHandle,
+        caller: &Caller,
+        target: ChatTarget,
+        up_to: Option<MessageId>,
+    ) -> Result<ReadMark, ServiceError> {
+        caller.check(target)?;
+        let chat = Chat::between(caller.user(), target);
+        let state = self.store.read(tenant, chat, caller.user(), up_to).await.map_err(|error| match error {
+            LookupError::UnknownMessage => ServiceError::from(DomainError::MessageNotFound),
+            LookupError::EmptyChat => ServiceError::from(DomainError::ChatNotFound),
+            LookupError::Store(store) => store.into(),
+        })?;
+        Ok(ReadMark { chat, target, message: state.message, unread: state.unread })
     }
 
     /// One page of `caller`'s inbox, with each chat's profile and latest message. A topic the caller
@@ -186,9 +221,10 @@ impl ChatService {
                 target: entry.target,
                 updated: entry.updated,
                 latest: entry.latest.filter(|_| caller.check(entry.target).is_ok()),
+                unread: entry.unread,
             })
             .collect();
-        Ok(Inbox { page, total: stored.total, items, position: stored.position })
+        Ok(Inbox { page, total: stored.total, items, position: stored.position, unread_total: stored.unread_total })
     }
 
     /// `caller` edits message `id` of the chat with `target` (see [`Message::edited`]).
@@ -201,9 +237,14 @@ impl ChatService {
         edit: Edit,
     ) -> Result<Changed, ServiceError> {
         // An edit either changes the author's content or marks a recipient's message seen, never
-        // both (`Message::edited`), and each has its own event.
-        let change = if edit.mark_seen { Change::MarkSeen } else { Change::Replace };
-        let decide = |current: &Message| current.edited(caller.user(), edit.clone()).map(change);
+        // both (`Message::edited`), and each has its own event. Marking seen also moves the
+        // recipient's read position there.
+        let reader = caller.user();
+        let change = move |message| match edit.mark_seen {
+            true => Change::MarkSeen { message, by: reader },
+            false => Change::Replace(message),
+        };
+        let decide = |current: &Message| current.edited(reader, edit.clone()).map(change);
         self.change(tenant, caller, target, id, &decide).await
     }
 

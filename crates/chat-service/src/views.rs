@@ -1,6 +1,7 @@
 //! What the use cases return: domain values joined with the profiles a client shows.
 
-use chat_domain::{Chat, ChatTarget, Message, PageRequest, Position, Timestamp};
+use chat_domain::PageRequest;
+use chat_domain::{Chat, ChatTarget, HistoryQuery, Message, MessageId, Position, Timestamp, UserId};
 use chat_identity::Profile;
 
 /// A message that was sent.
@@ -34,7 +35,7 @@ pub struct History {
     /// The conversation.
     pub chat: Chat,
     /// The page that was asked for.
-    pub page: PageRequest,
+    pub query: HistoryQuery,
     /// Messages in the whole conversation.
     pub total: u64,
     /// The other participant's profile, or the topic's.
@@ -44,6 +45,24 @@ pub struct History {
     /// The position of the reader's channel (a DM) or the topic's, as of this page: a client that
     /// resumes from it misses nothing the page does not show.
     pub position: Position,
+    /// Whether the chat has more messages beyond the page, the way it went.
+    pub more: bool,
+    /// Where the participants (both of a DM, the caller in a topic) have read up to: the latest
+    /// remaining message at or before each one's read position.
+    pub read: Vec<(UserId, Option<MessageId>)>,
+}
+
+/// Where a reader stands in a chat after marking it read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadMark {
+    /// The conversation.
+    pub chat: Chat,
+    /// The chat as the reader addressed it.
+    pub target: ChatTarget,
+    /// The latest remaining message at or before the read position.
+    pub message: Option<MessageId>,
+    /// Messages by others after it.
+    pub unread: u64,
 }
 
 /// A page of an inbox.
@@ -57,6 +76,8 @@ pub struct Inbox {
     pub items: Vec<InboxItem>,
     /// The owner's channel position as of this page (see [`History::position`]).
     pub position: Position,
+    /// Unread messages over all the owner's direct chats.
+    pub unread_total: u64,
 }
 
 /// One chat of an inbox page.
@@ -70,4 +91,6 @@ pub struct InboxItem {
     pub latest: Option<Message>,
     /// The other participant's or the topic's profile.
     pub profile: Profile,
+    /// Messages by others after the owner's read position there.
+    pub unread: u64,
 }

@@ -29,3 +29,17 @@ pub enum ModifyError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Why a read of a chat by one of its messages did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The chat has no message with that id.
+    #[error("message not found")]
+    UnknownMessage,
+    /// The chat has no message at all.
+    #[error("the chat has no message")]
+    EmptyChat,
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -16,12 +16,37 @@ enum ChatRecord {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "e")]
 enum EventRecord {
-    New { chat: ChatRecord, message: String },
-    Updated { chat: ChatRecord, message: String },
-    Seen { chat: ChatRecord, message: String },
-    Deleted { chat: ChatRecord, id: String },
-    Typing { chat: ChatRecord, user: u64 },
-    Presence { user: u64, active: bool },
+    New {
+        chat: ChatRecord,
+        message: String,
+    },
+    Updated {
+        chat: ChatRecord,
+        message: String,
+    },
+    Seen {
+        chat: ChatRecord,
+        message: String,
+    },
+    Deleted {
+        chat: ChatRecord,
+        id: String,
+    },
+    Read {
+        chat: ChatRecord,
+        reader: u64,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unread: Option<u64>,
+    },
+    Typing {
+        chat: ChatRecord,
+        user: u64,
+    },
+    Presence {
+        user: u64,
+        active: bool,
+    },
 }
 
 fn chat_out(chat: Chat) -> ChatRecord {
@@ -56,6 +81,12 @@ pub(crate) fn encode(event: &ChatEvent) -> String {
             EventRecord::Seen { chat: chat_out(*chat), message: record::encode(message) }
         }
         ChatEvent::MessageDeleted { chat, id } => EventRecord::Deleted { chat: chat_out(*chat), id: id.to_string() },
+        ChatEvent::Read { chat, reader, message, unread } => EventRecord::Read {
+            chat: chat_out(*chat),
+            reader: reader.get(),
+            message: message.to_string(),
+            unread: *unread,
+        },
         ChatEvent::Typing { chat, user } => EventRecord::Typing { chat: chat_out(*chat), user: user.get() },
         ChatEvent::Presence { user, status } => {
             EventRecord::Presence { user: user.get(), active: *status == PresenceStatus::Active }
@@ -63,6 +94,13 @@ pub(crate) fn encode(event: &ChatEvent) -> String {
     };
     // Plain strings and numbers: serialising cannot fail.
     serde_json::to_string(&record).unwrap_or_default()
+}
+
+/// The start of a `read` event's payload, for the scripts that decide its message and count: they
+/// append `,"message":"<id>"`, then `,"unread":<n>` for the reader's own channel, then `}`.
+pub(crate) fn read_head(chat: Chat, reader: UserId) -> String {
+    let chat = serde_json::to_string(&chat_out(chat)).unwrap_or_default();
+    format!(r#"{{"e":"Read","chat":{chat},"reader":{reader}"#)
 }
 
 /// The event a pub/sub payload carries.
@@ -81,6 +119,12 @@ pub(crate) fn decode(payload: &[u8]) -> Result<ChatEvent, StoreError> {
         EventRecord::Deleted { chat, id } => {
             ChatEvent::MessageDeleted { chat: chat_in(chat)?, id: MessageId::parse(&id).map_err(bad)? }
         }
+        EventRecord::Read { chat, reader, message, unread } => ChatEvent::Read {
+            chat: chat_in(chat)?,
+            reader: UserId::new(reader).map_err(bad)?,
+            message: MessageId::parse(&message).map_err(bad)?,
+            unread,
+        },
         EventRecord::Typing { chat, user } => {
             ChatEvent::Typing { chat: chat_in(chat)?, user: UserId::new(user).map_err(bad)? }
         }
@@ -123,12 +167,20 @@ mod tests {
             ChatEvent::MessageSeen { chat: dm, message: message.clone() },
             ChatEvent::MessageDeleted { chat: dm, id: message.id },
             ChatEvent::Typing { chat: dm, user: user(3) },
+            ChatEvent::Read { chat: dm, reader: user(3), message: message.id, unread: Some(2) },
+            ChatEvent::Read { chat: dm, reader: user(3), message: message.id, unread: None },
             ChatEvent::Presence { user: user(3), status: PresenceStatus::Inactive },
         ];
         for event in events {
             assert_eq!(decode(encode(&event).as_bytes()).expect("decodes"), event);
         }
         assert!(decode(b"{\"e\":\"New\"}").is_err());
+        // What the scripts build from the head is what encode writes.
+        let read = ChatEvent::Read { chat: dm, reader: user(3), message: message.id, unread: Some(7) };
+        let built = format!(r#"{},"message":"{}","unread":7}}"#, read_head(dm, user(3)), message.id);
+        assert_eq!(built, encode(&read));
+        let receipt = ChatEvent::Read { chat: dm, reader: user(3), message: message.id, unread: None };
+        assert_eq!(format!(r#"{},"message":"{}"}}"#, read_head(dm, user(3)), message.id), encode(&receipt));
         let deleted = ChatEvent::MessageDeleted { chat: dm, id: message.id };
         let published = format!("17-3 {}", encode(&deleted));
         let position = Position { epoch: 17, seq: 3 };

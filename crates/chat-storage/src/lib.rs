@@ -13,9 +13,9 @@ mod record;
 mod redis;
 mod store;
 
-pub use error::{ModifyError, StoreError};
+pub use error::{LookupError, ModifyError, StoreError};
 pub use events::{EventBus, EventSink, Replay};
 pub use memory::MemoryStore;
 pub use presence::PresenceStore;
 pub use redis::{RedisSettings, RedisStore};
-pub use store::{Appended, Change, ChatStore, Decide, HistoryPage, Idempotency, InboxEntry, InboxPage};
+pub use store::{Appended, Change, ChatStore, Decide, HistoryPage, Idempotency, InboxEntry, InboxPage, ReadState};

@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chat_domain::{
-    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, HistoryWindow, IdempotencyKey, Message, MessageId, PageRequest,
-    Position, Timestamp, UserId,
+    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, HistoryQuery, HistoryWindow, IdempotencyKey, Message,
+    MessageId, PageRequest, Position, Timestamp, UserId,
 };
 
 use crate::events::{SinkSlot, resumable};
 use crate::{
-    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, ModifyError,
-    PresenceStore, Replay, StoreError,
+    Appended, Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage,
+    LookupError, ModifyError, PresenceStore, ReadState, Replay, StoreError,
 };
 
 /// Chats kept in this process's memory, and the in-process event bus: events go straight from the
@@ -36,6 +36,8 @@ struct Tenant {
     idempotency: HashMap<(UserId, IdempotencyKey), (Timestamp, Chat, Message)>,
     chats: HashMap<Chat, ChatLog>,
     inboxes: HashMap<UserId, Inbox>,
+    /// Per user: unread messages over their direct chats.
+    unread_totals: HashMap<UserId, u64>,
     last_active: HashMap<UserId, Timestamp>,
     /// Per user: the instances vouching for them, and until when.
     presence: HashMap<UserId, HashMap<String, Timestamp>>,
@@ -54,16 +56,111 @@ struct ChannelHistory {
     kept: VecDeque<(u64, Timestamp, ChatEvent)>,
 }
 
+/// One chat: its messages in sending order, each with an ordinal (1, 2, … as they are sent), and
+/// where each reader has read up to.
 #[derive(Debug, Default)]
 struct ChatLog {
-    /// Message ids in the order they were sent.
-    order: Vec<MessageId>,
+    /// `(ordinal, id)` of the remaining messages, ordinals ascending.
+    order: Vec<(u64, MessageId)>,
+    ordinals: HashMap<MessageId, u64>,
     messages: HashMap<MessageId, Message>,
+    /// Per author, the ordinals of their remaining messages, ascending.
+    by_author: HashMap<UserId, Vec<u64>>,
+    /// Per reader, the ordinal read up to.
+    read: HashMap<UserId, u64>,
+    /// The last ordinal given.
+    last: u64,
 }
 
 impl ChatLog {
     fn latest(&self) -> Option<&Message> {
-        self.order.last().and_then(|id| self.messages.get(id))
+        self.order.last().and_then(|(_, id)| self.messages.get(id))
+    }
+
+    fn push(&mut self, message: &Message) {
+        self.last += 1;
+        self.order.push((self.last, message.id));
+        self.ordinals.insert(message.id, self.last);
+        self.messages.insert(message.id, message.clone());
+        self.by_author.entry(message.author).or_default().push(self.last);
+    }
+
+    /// Removes message `id`; returns it and its ordinal.
+    fn remove(&mut self, id: MessageId) -> Option<(Message, u64)> {
+        let message = self.messages.remove(&id)?;
+        let ordinal = self.ordinals.remove(&id)?;
+        if let Ok(index) = self.order.binary_search_by_key(&ordinal, |(o, _)| *o) {
+            self.order.remove(index);
+        }
+        if let Some(mine) = self.by_author.get_mut(&message.author)
+            && let Ok(index) = mine.binary_search(&ordinal)
+        {
+            mine.remove(index);
+        }
+        Some((message, ordinal))
+    }
+
+    /// How many of the messages are after ordinal `read` (all, for `None`).
+    fn after(ordinals: impl ExactSizeIterator, position: usize) -> u64 {
+        (ordinals.len() - position) as u64
+    }
+
+    /// Messages by others than `reader` after the reader's read position.
+    fn unread(&self, reader: UserId) -> u64 {
+        let read = self.read.get(&reader).copied().unwrap_or(0);
+        let all = Self::after(self.order.iter(), self.order.partition_point(|(o, _)| *o <= read));
+        let mine = self
+            .by_author
+            .get(&reader)
+            .map_or(0, |mine| Self::after(mine.iter(), mine.partition_point(|o| *o <= read)));
+        all - mine
+    }
+
+    /// The latest remaining message at or before `reader`'s read position.
+    fn read_message(&self, reader: UserId) -> Option<MessageId> {
+        let read = *self.read.get(&reader)?;
+        let index = self.order.partition_point(|(o, _)| *o <= read);
+        index.checked_sub(1).map(|index| self.order[index].1)
+    }
+
+    fn read_state(&self, reader: UserId) -> ReadState {
+        ReadState { message: self.read_message(reader), unread: self.unread(reader) }
+    }
+
+    /// The messages of `query`, oldest first, and whether more lie beyond them that way.
+    fn page(&self, query: HistoryQuery) -> Result<(Vec<Message>, bool), LookupError> {
+        let range = match query {
+            HistoryQuery::Page(page) => {
+                let (start, end) = page_bounds(self.order.len(), page);
+                (start, end, start > 0)
+            }
+            HistoryQuery::Before { id, limit } => {
+                let end = self.index_of(id)?;
+                let start = end.saturating_sub(limit as usize);
+                (start, end, start > 0)
+            }
+            HistoryQuery::After { id, limit } => {
+                let start = self.index_of(id)? + 1;
+                let end = (start + limit as usize).min(self.order.len());
+                (start, end, end < self.order.len())
+            }
+        };
+        let (start, end, more) = range;
+        let messages = self.order[start..end].iter().filter_map(|(_, id)| self.messages.get(id).cloned()).collect();
+        Ok((messages, more))
+    }
+
+    fn index_of(&self, id: MessageId) -> Result<usize, LookupError> {
+        let ordinal = self.ordinals.get(&id).ok_or(LookupError::UnknownMessage)?;
+        self.order.binary_search_by_key(ordinal, |(o, _)| *o).map_err(|_| LookupError::UnknownMessage)
+    }
+}
+
+/// The readers whose read positions a history page of `chat` shows to `reader`.
+fn readers_shown(chat: Chat, reader: UserId) -> Vec<UserId> {
+    match chat {
+        Chat::Direct { lo, hi } => vec![lo, hi],
+        Chat::Topic(_) => vec![reader],
     }
 }
 
@@ -133,6 +230,34 @@ impl MemoryStore {
         self.publish_now(handle, channels, event, &positions);
     }
 
+    /// Moves `reader`'s read position in `chat` to `ordinal` (message `id`) if that is later, keeping
+    /// the reader's total right and announcing it; returns whether it moved.
+    fn move_read(
+        &self,
+        handle: &DomainHandle,
+        tenant: &mut Tenant,
+        chat: Chat,
+        reader: UserId,
+        (id, ordinal): (MessageId, u64),
+    ) -> bool {
+        let Some(log) = tenant.chats.get_mut(&chat) else { return false };
+        if log.read.get(&reader).is_some_and(|read| *read >= ordinal) {
+            return false;
+        }
+        let before = log.unread(reader);
+        log.read.insert(reader, ordinal);
+        let after = log.unread(reader);
+        if let Chat::Direct { .. } = chat {
+            let total = tenant.unread_totals.entry(reader).or_default();
+            *total = total.saturating_sub(before - after);
+        }
+        for (channel, counts) in chat.read_audience(reader) {
+            let event = ChatEvent::Read { chat, reader, message: id, unread: counts.then_some(after) };
+            self.record_and_publish(handle, tenant, &[channel], event);
+        }
+        true
+    }
+
     /// Hands `event` to the sink for each of `channels` someone here listens to, with its position
     /// there when it has one (`positions` is then parallel to `channels`).
     fn publish_now(&self, tenant: &DomainHandle, channels: &[Channel], event: ChatEvent, positions: &[Position]) {
@@ -185,11 +310,12 @@ impl ChatStore for MemoryStore {
             let until = Timestamp::from_epoch_millis(now.epoch_millis().saturating_add(ttl));
             tenant.idempotency.insert(key, (until, chat, message.clone()));
         }
-        let log = tenant.chats.entry(chat).or_default();
-        log.order.push(message.id);
-        log.messages.insert(message.id, message.clone());
+        tenant.chats.entry(chat).or_default().push(message);
         for (owner, entry) in chat.inbox_entries_on_send(message.author) {
             tenant.inboxes.entry(owner).or_default().touch(entry, message.timestamp);
+            if owner != message.author && matches!(chat, Chat::Direct { .. }) {
+                *tenant.unread_totals.entry(owner).or_default() += 1;
+            }
         }
         tenant.last_active.insert(message.author, message.timestamp);
         let event = ChatEvent::NewMessage { chat, message: message.clone() };
@@ -201,28 +327,53 @@ impl ChatStore for MemoryStore {
         &self,
         tenant: &DomainHandle,
         chat: Chat,
-        page: PageRequest,
-        channel: Channel,
-    ) -> Result<HistoryPage, StoreError> {
+        query: HistoryQuery,
+        reader: UserId,
+    ) -> Result<HistoryPage, LookupError> {
         let tenants = self.lock();
         let tenant = tenants.get(tenant);
-        let position = self.position(tenant, channel);
+        let position = self.position(tenant, chat.channel_of(reader));
+        let readers = readers_shown(chat, reader);
         let Some(log) = tenant.and_then(|t| t.chats.get(&chat)) else {
-            return Ok(HistoryPage { total: 0, messages: Vec::new(), position });
+            if !matches!(query, HistoryQuery::Page(_)) {
+                return Err(LookupError::UnknownMessage);
+            }
+            let read = readers.into_iter().map(|user| (user, None)).collect();
+            return Ok(HistoryPage { total: 0, messages: Vec::new(), position, more: false, read });
         };
-        let (start, end) = page_bounds(log.order.len(), page);
-        let messages = log.order[start..end].iter().filter_map(|id| log.messages.get(id).cloned()).collect();
-        Ok(HistoryPage { total: log.order.len() as u64, messages, position })
+        let (messages, more) = log.page(query)?;
+        let read = readers.into_iter().map(|user| (user, log.read_message(user))).collect();
+        Ok(HistoryPage { total: log.order.len() as u64, messages, position, more, read })
+    }
+
+    async fn read(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        reader: UserId,
+        up_to: Option<MessageId>,
+    ) -> Result<ReadState, LookupError> {
+        let handle = tenant;
+        let mut tenants = self.lock();
+        let tenant = tenants.entry(tenant.clone()).or_default();
+        let log = tenant.chats.get(&chat).filter(|log| !log.order.is_empty()).ok_or(LookupError::EmptyChat)?;
+        let target = match up_to {
+            Some(id) => (id, *log.ordinals.get(&id).ok_or(LookupError::UnknownMessage)?),
+            None => log.order.last().map(|(ordinal, id)| (*id, *ordinal)).ok_or(LookupError::EmptyChat)?,
+        };
+        self.move_read(handle, tenant, chat, reader, target);
+        let log = tenant.chats.get(&chat).ok_or(LookupError::EmptyChat)?;
+        Ok(log.read_state(reader))
     }
 
     async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError> {
         let tenants = self.lock();
         let position = self.position(tenants.get(tenant), Channel::User(owner));
         let Some(tenant) = tenants.get(tenant) else {
-            return Ok(InboxPage { total: 0, entries: Vec::new(), position });
+            return Ok(InboxPage { total: 0, entries: Vec::new(), position, unread_total: 0 });
         };
         let Some(inbox) = tenant.inboxes.get(&owner) else {
-            return Ok(InboxPage { total: 0, entries: Vec::new(), position });
+            return Ok(InboxPage { total: 0, entries: Vec::new(), position, unread_total: 0 });
         };
         let skip = usize::try_from(page.skip()).unwrap_or(usize::MAX);
         let entries = inbox
@@ -231,13 +382,18 @@ impl ChatStore for MemoryStore {
             .rev()
             .skip(skip)
             .take(page.per_page() as usize)
-            .map(|(score, _, target)| InboxEntry {
-                target: *target,
-                updated: Timestamp::from_epoch_millis(*score),
-                latest: tenant.chats.get(&Chat::between(owner, *target)).and_then(ChatLog::latest).cloned(),
+            .map(|(score, _, target)| {
+                let log = tenant.chats.get(&Chat::between(owner, *target));
+                InboxEntry {
+                    target: *target,
+                    updated: Timestamp::from_epoch_millis(*score),
+                    latest: log.and_then(ChatLog::latest).cloned(),
+                    unread: log.map_or(0, |log| log.unread(owner)),
+                }
             })
             .collect();
-        Ok(InboxPage { total: inbox.ranked.len() as u64, entries, position })
+        let unread_total = tenant.unread_totals.get(&owner).copied().unwrap_or(0);
+        Ok(InboxPage { total: inbox.ranked.len() as u64, entries, position, unread_total })
     }
 
     async fn modify(
@@ -252,18 +408,34 @@ impl ChatStore for MemoryStore {
         let tenant = tenants.get_mut(tenant).ok_or(ModifyError::NotFound)?;
         let log = tenant.chats.get_mut(&chat).ok_or(ModifyError::NotFound)?;
         let current = log.messages.get(&id).ok_or(ModifyError::NotFound)?;
-        let (result, event) = match decide(current).map_err(ModifyError::Rejected)?.replacement(chat) {
+        let change = decide(current).map_err(ModifyError::Rejected)?;
+        let seen_by = match &change {
+            Change::MarkSeen { by, .. } => Some(*by),
+            _ => None,
+        };
+        let (result, event) = match change.replacement(chat) {
             Some((updated, event)) => {
                 log.messages.insert(id, updated.clone());
                 (updated, event)
             }
             None => {
-                log.order.retain(|kept| *kept != id);
-                let removed = log.messages.remove(&id).ok_or(ModifyError::NotFound)?;
+                let (removed, ordinal) = log.remove(id).ok_or(ModifyError::NotFound)?;
+                if let ChatTarget::User(recipient) = chat.seen_by(removed.author)
+                    && log.read.get(&recipient).is_none_or(|read| *read < ordinal)
+                {
+                    let total = tenant.unread_totals.entry(recipient).or_default();
+                    *total = total.saturating_sub(1);
+                }
                 (removed, ChatEvent::MessageDeleted { chat, id })
             }
         };
         self.record_and_publish(handle, tenant, &chat.audience(), event);
+        if let Some(reader) = seen_by {
+            let ordinal = tenant.chats.get(&chat).and_then(|log| log.ordinals.get(&id).copied());
+            if let Some(ordinal) = ordinal {
+                self.move_read(handle, tenant, chat, reader, (id, ordinal));
+            }
+        }
         Ok(result)
     }
 

@@ -4,19 +4,25 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use chat_domain::{
-    Channel, Chat, ChatEvent, ChatTarget, DomainError, DomainHandle, IdempotencyKey, Message, MessageId, PageRequest,
-    Position, Timestamp, UserId,
+    Chat, ChatEvent, ChatTarget, DomainError, DomainHandle, HistoryQuery, IdempotencyKey, Message, MessageId,
+    PageRequest, Position, Timestamp, UserId,
 };
 
-use crate::{ModifyError, StoreError};
+use crate::{LookupError, ModifyError, StoreError};
 
 /// What a [`Decide`] callback wants done to a message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// Store this version of the message in place of the current one (its author's edit).
     Replace(Message),
-    /// Store this version, which differs from the current one only in being marked seen.
-    MarkSeen(Message),
+    /// Store this version, which differs from the current one only in being marked seen by `by`
+    /// (whose read position in the chat then moves to it, if that is later).
+    MarkSeen {
+        /// The message, marked seen.
+        message: Message,
+        /// The recipient who saw it.
+        by: UserId,
+    },
     /// Delete the message.
     Remove,
 }
@@ -27,7 +33,7 @@ impl Change {
     pub(crate) fn replacement(self, chat: Chat) -> Option<(Message, ChatEvent)> {
         match self {
             Self::Replace(message) => Some((message.clone(), ChatEvent::MessageUpdated { chat, message })),
-            Self::MarkSeen(message) => Some((message.clone(), ChatEvent::MessageSeen { chat, message })),
+            Self::MarkSeen { message, .. } => Some((message.clone(), ChatEvent::MessageSeen { chat, message })),
             Self::Remove => None,
         }
     }
@@ -67,9 +73,25 @@ pub struct HistoryPage {
     pub total: u64,
     /// This page's messages, oldest first.
     pub messages: Vec<Message>,
-    /// The position of the channel asked for, read with the page: every event up to it is
+    /// The position of the reader's channel, read with the page: every event up to it is
     /// reflected in the page, so resuming from it misses nothing.
     pub position: Position,
+    /// Whether the chat has more messages beyond this page, the way it went (older for a page
+    /// number or `before`, newer for `after`).
+    pub more: bool,
+    /// Where each participant has read up to (both of a DM, the reader of a topic): the latest
+    /// remaining message at or before their read position, `None` when they never read (or every
+    /// message they read was deleted).
+    pub read: Vec<(UserId, Option<MessageId>)>,
+}
+
+/// A reader's state in one chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadState {
+    /// The latest remaining message at or before the read position (`None`: none).
+    pub message: Option<MessageId>,
+    /// Messages by others after the read position.
+    pub unread: u64,
 }
 
 /// One chat in an inbox.
@@ -81,6 +103,8 @@ pub struct InboxEntry {
     pub updated: Timestamp,
     /// The chat's latest message, if it still has one.
     pub latest: Option<Message>,
+    /// Messages by others after the owner's read position there.
+    pub unread: u64,
 }
 
 /// One page of an inbox.
@@ -92,6 +116,9 @@ pub struct InboxPage {
     pub entries: Vec<InboxEntry>,
     /// The owner's channel position, read with the page (as [`HistoryPage::position`]).
     pub position: Position,
+    /// The owner's unread messages over all their direct chats (topics count only in their own
+    /// entries: a topic send would otherwise write once per member).
+    pub unread_total: u64,
 }
 
 /// Where chats live. Every method is one atomic operation: no reader ever sees part of a write.
@@ -112,19 +139,33 @@ pub trait ChatStore: Send + Sync + Debug {
         idempotency: Option<&Idempotency>,
     ) -> Result<Appended, StoreError>;
 
-    /// One page of `chat`, counted from the newest message: page 1 holds the newest `per_page`
-    /// messages, returned oldest first, with the position of `channel` (the reader's channel for
-    /// a DM, the topic's for a topic).
+    /// One page of `chat` as `reader` asks for it (by page number, counted from the newest message,
+    /// or by cursor), oldest first, with the position of the reader's channel for the chat
+    /// ([`Chat::channel_of`]) and the participants' read positions, all read at once. An unknown
+    /// cursor is [`LookupError::UnknownMessage`].
     async fn history(
         &self,
         tenant: &DomainHandle,
         chat: Chat,
-        page: PageRequest,
-        channel: Channel,
-    ) -> Result<HistoryPage, StoreError>;
+        query: HistoryQuery,
+        reader: UserId,
+    ) -> Result<HistoryPage, LookupError>;
+
+    /// Moves `reader`'s read position in `chat` forward to message `up_to` (`None`: the chat's
+    /// latest), never backward, and announces it (a `read` event to the reader's channel and, in a
+    /// DM, a receipt to the other participant's) — unless the position is already there or later.
+    /// Returns the reader's state afterwards. The counters, the position and the events are one
+    /// atomic step.
+    async fn read(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        reader: UserId,
+        up_to: Option<MessageId>,
+    ) -> Result<ReadState, LookupError>;
 
     /// One page of `owner`'s inbox, most recently updated first, with each chat's latest message
-    /// and the position of the owner's channel.
+    /// and unread count, the owner's total and the position of the owner's channel.
     async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError>;
 
     /// Changes message `id` of `chat` as `decide` says, given its current version; returns the

@@ -258,7 +258,9 @@ impl From<DomainError> for ApiError {
                 Self::uncoded(StatusCode::BAD_REQUEST, "ArgumentError", message)
             }
             DomainError::InvalidArgument(_) => Self::argument(message),
-            DomainError::MessageNotFound => Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NotFound", message),
+            DomainError::MessageNotFound | DomainError::ChatNotFound => {
+                Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "NotFound", message)
+            }
             DomainError::NotAuthor | DomainError::NotRecipient => {
                 Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", "ForbiddenError", message)
             }

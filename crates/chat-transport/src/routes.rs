@@ -9,14 +9,15 @@ use utoipa::ToSchema;
 
 use crate::auth::{Authenticated, MaybeCaller};
 use crate::openapi::responses::{
-    BadDelete, BadEdit, BadHistory, BadPaging, BadSend, Conflict, IdempotencyKeyReused, InvalidToken, MessageForbidden,
-    MessageNotFound, NoRoute, PayloadTooLarge, RateLimited, StorageFailed, StorageUnavailable, TopicForbidden,
-    Unauthenticated,
+    BadDelete, BadEdit, BadHistory, BadPaging, BadRead, BadSend, Conflict, IdempotencyKeyReused, InvalidToken,
+    MessageForbidden, MessageNotFound, NoRoute, PayloadTooLarge, RateLimited, ReadNotFound, StorageFailed,
+    StorageUnavailable, TopicForbidden, Unauthenticated,
 };
 use crate::openapi::schemas;
 use crate::tenant::Tenant;
 use crate::wire::{
-    self, ChatPath, ChatState, EditBody, InboxEntryOut, MessageOut, MessagePath, PageQuery, PageState, SendBody,
+    self, ChatPath, ChatState, EditBody, HistoryParams, InboxEntryOut, MessageOut, MessagePath, PageQuery, PageState,
+    ReadBodyDoc, ReadOut, SendBody,
 };
 use crate::{ApiError, ApiState};
 
@@ -26,7 +27,7 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::argument(error.to_string()).into()));
-    let rest: [Route; 9] = [
+    let rest: [Route; 10] = [
         ("/", "GET, HEAD", |resource| resource.route(get_or_head().to(about))),
         ("/healthz", "GET, HEAD", |resource| resource.route(get_or_head().to(healthz))),
         ("/readyz", "GET, HEAD", |resource| resource.route(get_or_head().to(readyz))),
@@ -37,6 +38,7 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
         ("/api/{target}/{id}", "GET, HEAD, POST", |resource| {
             resource.route(get_or_head().to(history)).route(web::post().to(send))
         }),
+        ("/api/{target}/{id}/read", "POST", |resource| resource.route(web::post().to(read))),
         ("/api/{target}/{id}/{message_id}", "POST, DELETE", |resource| {
             resource.route(web::post().to(edit)).route(web::delete().to(delete))
         }),
@@ -224,7 +226,13 @@ async fn inbox(
     let page = query.parse(service.settings().paging)?;
     let inbox = service.inbox(&tenant, &caller, page).await?;
     Ok(HttpResponse::Ok().json(InboxAnswer {
-        state: PageState::new(Keyspace::public_inbox(&tenant, caller.user()), inbox.page, inbox.total, inbox.position),
+        state: PageState::inbox(
+            Keyspace::public_inbox(&tenant, caller.user()),
+            inbox.page,
+            inbox.total,
+            inbox.position,
+            inbox.unread_total,
+        ),
         entries: inbox.items.iter().map(InboxEntryOut::new).collect(),
     }))
 }
@@ -249,11 +257,15 @@ struct HistoryAnswer<'a> {
 /// holds the newest `per_page` messages, page 2 the ones before them, and so on; within a page
 /// messages are oldest first. A chat with no messages, or a page past the start, has
 /// `"messages": []`. A DM with oneself is a chat that sending never fills.
+///
+/// By cursor instead, `before=<message id>` (or `after=`) holds the messages just older (newer)
+/// than that one, oldest first, with `state.more`; such pages stay exact while messages are sent
+/// or deleted. `state.read` says where the participants have read up to.
 #[utoipa::path(
     get,
     path = "/api/{target}/{id}",
     tag = "chat",
-    params(ChatPath, PageQuery),
+    params(ChatPath, HistoryParams),
     security(("token" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of the chat", body = HistoryAnswer),
@@ -270,19 +282,14 @@ async fn history(
     Authenticated(caller): Authenticated,
     Tenant(tenant): Tenant,
     path: web::Path<ChatPath>,
-    query: web::Query<PageQuery>,
+    query: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let service = state.service();
     let target = ChatTarget::parse(&path.target, &path.id)?;
-    let page = query.parse(service.settings().paging)?;
-    let history = service.history(&tenant, &caller, target, page).await?;
+    let query = query.parse(service.settings().paging)?;
+    let history = service.history(&tenant, &caller, target, query).await?;
     Ok(HttpResponse::Ok().json(HistoryAnswer {
-        state: PageState::new(
-            Keyspace::public_chat(&tenant, history.chat),
-            history.page,
-            history.total,
-            history.position,
-        ),
+        state: PageState::history(Keyspace::public_chat(&tenant, history.chat), &history),
         entry: &history.peer,
         messages: history
             .messages
@@ -429,6 +436,52 @@ async fn edit(
         state: ChatState::new(&tenant, changed.chat, changed.target),
         entry: MessageOut::with_author_id(&changed.message),
     }))
+}
+
+/// Where the caller has read a chat up to.
+#[derive(Serialize, ToSchema)]
+struct ReadAnswer {
+    state: ChatState,
+    read: ReadOut,
+}
+
+/// Mark a chat read.
+///
+/// Moves the caller's read position in the chat forward to message `message` (a message of this
+/// chat), or with `{}` to the chat's latest message; never backward: an older message changes
+/// nothing and answers where the caller stands. A move is announced as a `read` event to every
+/// device of the caller (with `unread`) and, in a DM, to the other participant (the read receipt).
+#[utoipa::path(
+    post,
+    path = "/api/{target}/{id}/read",
+    tag = "chat",
+    params(ChatPath),
+    request_body(content = ReadBodyDoc, description = "`{\"message\": \"<id>\"}`, or `{}` for the latest. \
+        Read as JSON whatever the `Content-Type`; an empty body counts as `{}`."),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Where the caller has read up to, and what remains unread", body = ReadAnswer),
+        (status = 400, response = BadRead),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = TopicForbidden),
+        (status = 404, response = ReadNotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 500, response = StorageFailed),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
+async fn read(
+    state: web::Data<ApiState>,
+    Authenticated(caller): Authenticated,
+    Tenant(tenant): Tenant,
+    path: web::Path<ChatPath>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let target = ChatTarget::parse(&path.target, &path.id)?;
+    let up_to = wire::read_body(wire::parse_body(&body)?)?;
+    let mark = state.service().read(&tenant, &caller, target, up_to).await?;
+    Ok(HttpResponse::Ok()
+        .json(ReadAnswer { state: ChatState::new(&tenant, mark.chat, mark.target), read: (&mark).into() }))
 }
 
 /// A message deleted.

@@ -2,9 +2,11 @@
 //! domain types here and nowhere else. Each type also describes itself for the OpenAPI document
 //! (`ToSchema`), so the document follows the JSON chatd really writes.
 
+use std::collections::BTreeMap;
+
 use chat_domain::{
-    Chat, ChatTarget, DomainError, DomainHandle, Edit, Keyspace, Message, MessageBody, MessageText, PageRequest,
-    Position, Timestamp,
+    Chat, ChatTarget, DomainError, DomainHandle, Edit, HistoryQuery, Keyspace, Message, MessageBody, MessageId,
+    MessageText, PageRequest, Position, Timestamp, UserId,
 };
 use chat_identity::Profile;
 use serde::Serialize;
@@ -120,35 +122,117 @@ pub(crate) struct PageState {
     /// The inbox or chat key: `<handle>:inbox:<uid>`, `<handle>:dm:<lo>-<hi>` or `<handle>:topic:<id>`.
     #[schema(pattern = r"^[^:]+:(inbox:[0-9]+|dm:[0-9]+-[0-9]+|topic:[0-9]+)$")]
     key: String,
-    /// The page returned (1-based).
-    #[schema(value_type = u64, minimum = 1, maximum = 4294967295_u64)]
-    page: u32,
+    /// The page returned (1-based); absent for a page by cursor (`before`, `after`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = u64, minimum = 1, maximum = 4294967295_u64, required = false)]
+    page: Option<u32>,
     /// The page size used, after defaulting and clamping to the maximum.
     #[schema(value_type = u64, minimum = 1, maximum = 4294967295_u64)]
     per_page: u32,
     /// Entries in the whole inbox, or messages in the whole chat.
     total: u64,
-    /// `ceil(total / per_page)`, and 1 when `total` is 0 (one empty page).
-    #[schema(minimum = 1)]
-    total_pages: u64,
+    /// `ceil(total / per_page)`, and 1 when `total` is 0 (one empty page); absent for a page by
+    /// cursor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, required = false)]
+    total_pages: Option<u64>,
     /// The caller's realtime position as of this page — their own channel's for an inbox or a DM,
     /// the topic's for a topic — to connect (or subscribe) `since`, or to read `/api/events`
     /// from: every event after it is one the page does not show yet. Opaque.
     #[schema(value_type = String, example = "1764590000123456-42")]
     position: String,
+    /// A page by cursor: whether the chat has more messages beyond it, the way it went (older for
+    /// `before`, newer for `after`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    more: Option<bool>,
+    /// A chat: where each participant has read up to (both of a DM, the caller in a topic), by user
+    /// id — the latest remaining message at or before their read position, `null` if none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schemas::read_positions, required = false)]
+    read: Option<BTreeMap<String, Option<String>>>,
+    /// An inbox: unread messages over all the caller's direct chats (topics count only in their
+    /// own entries' `unread`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    unread_total: Option<u64>,
 }
 
 impl PageState {
-    pub(crate) fn new(key: String, page: PageRequest, total: u64, position: Position) -> Self {
+    /// The state of an inbox page.
+    pub(crate) fn inbox(key: String, page: PageRequest, total: u64, position: Position, unread_total: u64) -> Self {
         Self {
             key,
-            page: page.page(),
+            page: Some(page.page()),
             per_page: page.per_page(),
             total,
-            total_pages: page.total_pages(total),
+            total_pages: Some(page.total_pages(total)),
             position: position.to_string(),
+            more: None,
+            read: None,
+            unread_total: Some(unread_total),
         }
     }
+
+    /// The state of a history page, by number or by cursor.
+    pub(crate) fn history(key: String, history: &chat_service::History) -> Self {
+        let (page, total_pages, more) = match history.query {
+            HistoryQuery::Page(page) => (Some(page.page()), Some(page.total_pages(history.total)), None),
+            HistoryQuery::Before { .. } | HistoryQuery::After { .. } => (None, None, Some(history.more)),
+        };
+        Self {
+            key,
+            page,
+            per_page: history.query.limit(),
+            total: history.total,
+            total_pages,
+            position: history.position.to_string(),
+            more,
+            read: Some(read_positions(&history.read)),
+            unread_total: None,
+        }
+    }
+}
+
+/// `{"<user id>": "<message id>" | null}`.
+fn read_positions(read: &[(UserId, Option<MessageId>)]) -> BTreeMap<String, Option<String>> {
+    read.iter().map(|(user, message)| (user.to_string(), message.map(|id| id.to_string()))).collect()
+}
+
+/// The answer to marking a chat read: `{"message": …, "unread": N}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReadOut {
+    /// The latest remaining message at or before the caller's read position (`null` if every
+    /// message read was deleted since).
+    #[schema(format = "uuid")]
+    message: Option<String>,
+    /// Messages by others after the read position.
+    unread: u64,
+}
+
+impl From<&chat_service::ReadMark> for ReadOut {
+    fn from(mark: &chat_service::ReadMark) -> Self {
+        Self { message: mark.message.map(|id| id.to_string()), unread: mark.unread }
+    }
+}
+
+/// The body of a read: `{"message": "<message id>"}`, or `{}` for the chat's latest message.
+pub(crate) fn read_body(mut body: Map<String, Value>) -> Result<Option<MessageId>, DomainError> {
+    match body.remove("message") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) => MessageId::parse(&id).map(Some),
+        Some(_) => Err(DomainError::InvalidArgument("message must be a message id".into())),
+    }
+}
+
+/// The body of a read, for the OpenAPI document ([`read_body`] reads it).
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[schema(as = ReadBody)]
+#[allow(dead_code)]
+pub(crate) struct ReadBodyDoc {
+    /// The message read up to (a message of this chat); absent or `null` for the chat's latest.
+    #[schema(format = "uuid", required = false)]
+    message: Option<String>,
 }
 
 /// One chat of an inbox: `{type, id, latest, timestamp, user|topic}`.
@@ -168,6 +252,9 @@ pub(crate) struct InboxEntryOut<'a> {
     latest: Option<MessageOut<'a>>,
     /// When a message was last sent in the chat (the inbox's order); edits and deletes keep it.
     timestamp: TimestampOut,
+    /// Messages by others after the caller's read position in the chat (all of them in a chat
+    /// never read; the caller's own never count).
+    unread: u64,
     /// The other participant's profile (DMs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = schemas::profile, required = false)]
@@ -189,6 +276,7 @@ impl<'a> InboxEntryOut<'a> {
             id: item.target.id(),
             latest: item.latest.as_ref().map(MessageOut::with_author_id),
             timestamp: item.updated.into(),
+            unread: item.unread,
             user,
             topic,
         }
@@ -326,6 +414,45 @@ pub(crate) struct PageQuery {
 impl PageQuery {
     pub(crate) fn parse(&self, limits: chat_domain::PagingLimits) -> Result<PageRequest, DomainError> {
         PageRequest::parse(self.page.as_deref(), self.per_page.as_deref(), self.limit.as_deref(), limits)
+    }
+}
+
+/// A history's query: the page form (`page`, `per_page` or `limit`), or a cursor (`before` or
+/// `after`, with `per_page` or `limit`).
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryParams {
+    /// The page, 1-based (default 1), counted from the newest message. A page past the start is
+    /// empty. Not with `before` or `after`.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64)]
+    page: Option<String>,
+    /// Messages per page (default `chat.default_per_page`, 10); larger than `chat.max_per_page`
+    /// (100) is lowered to it.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64)]
+    per_page: Option<String>,
+    /// The original's name for `per_page`, used when `per_page` is absent.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64)]
+    limit: Option<String>,
+    /// A message id of this chat: the page holds the messages just before it (oldest first), and
+    /// `state.more` says whether older ones remain.
+    #[param(value_type = Option<String>, format = "uuid")]
+    before: Option<String>,
+    /// A message id of this chat: the page holds the messages just after it (oldest first), and
+    /// `state.more` says whether newer ones remain.
+    #[param(value_type = Option<String>, format = "uuid")]
+    after: Option<String>,
+}
+
+impl HistoryParams {
+    pub(crate) fn parse(&self, limits: chat_domain::PagingLimits) -> Result<HistoryQuery, DomainError> {
+        HistoryQuery::parse(
+            self.page.as_deref(),
+            self.per_page.as_deref(),
+            self.limit.as_deref(),
+            self.before.as_deref(),
+            self.after.as_deref(),
+            limits,
+        )
     }
 }
 

@@ -20,7 +20,13 @@ async fn pages_count_from_the_newest_message(backend: Backend) {
     let mut state = first.body["state"].clone();
     let position = take_position(&mut state).expect("the page's position");
     assert!(position.ends_with("-25"), "user 1's channel had 25 events: {position}");
-    assert_eq!(state, json!({"key": "myplatform:dm:1-2", "page": 1, "per_page": 10, "total": 25, "total_pages": 3}));
+    assert_eq!(
+        state,
+        json!({
+            "key": "myplatform:dm:1-2", "page": 1, "per_page": 10, "total": 25, "total_pages": 3,
+            "read": {"1": null, "2": null},
+        })
+    );
     assert_eq!(first.body["entry"], json!({"id": 2, "username": "user-2"}));
     assert_eq!(app.texts("/api/user/2", 1).await, expected(16..=25));
     assert_eq!(app.texts("/api/user/2?page=2", 1).await, expected(6..=15));

@@ -18,7 +18,10 @@ async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: B
     assert_eq!(inbox.status, StatusCode::OK);
     let mut state = inbox.body["state"].clone();
     assert!(take_position(&mut state).is_some(), "the inbox's position");
-    assert_eq!(state, json!({"key": "myplatform:inbox:1", "page": 1, "per_page": 10, "total": 3, "total_pages": 1}));
+    assert_eq!(
+        state,
+        json!({"key": "myplatform:inbox:1", "page": 1, "per_page": 10, "total": 3, "total_pages": 1, "unread_total": 2})
+    );
     let entries = inbox.body["entries"].as_array().unwrap();
     assert_newest_first(entries);
     let entry = |kind: &str, id: u64| {

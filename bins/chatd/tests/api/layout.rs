@@ -48,7 +48,10 @@ async fn a_send_writes_the_originals_layout() {
         [
             ":activity:1000",
             ":dm:99-1000",
+            ":dm:99-1000:by:1000",
             ":dm:99-1000:data",
+            ":dm:99-1000:index",
+            ":dm:99-1000:order",
             ":history:topic:42",
             ":history:user:1000",
             ":history:user:99",
@@ -59,7 +62,12 @@ async fn a_send_writes_the_originals_layout() {
             ":position:user:1000",
             ":position:user:99",
             ":topic:42",
-            ":topic:42:data"
+            ":topic:42:by:1000",
+            ":topic:42:data",
+            ":topic:42:index",
+            ":topic:42:order",
+            ":unread:1000",
+            ":unread:99"
         ]
     );
 }
@@ -94,9 +102,9 @@ async fn a_send_is_one_atomic_script_call() {
         .iter()
         .map(|command| in_scripts.iter().filter(|line| line.contains(command)).count())
         .collect();
-    // RPUSH the id; HSET the message, last_active and the latest message; ZADD both inboxes — all
-    // inside the script.
-    assert_eq!(writes, [1, 3, 2], "{in_scripts:#?}");
+    // RPUSH the id; HSET the message, last_active and the latest message; ZADD the chat's order,
+    // the author's messages there and both inboxes — all inside the script.
+    assert_eq!(writes, [1, 3, 4], "{in_scripts:#?}");
 }
 
 /// Loads the original's fixture under this test's prefix.
@@ -141,7 +149,10 @@ async fn chatd_reads_and_extends_what_the_original_wrote() {
     assert!(position.ends_with("-0"), "the original recorded no events: {position}");
     assert_eq!(
         state,
-        json!({"key": "myplatform:dm:388636-524376", "page": 1, "per_page": 10, "total": 5, "total_pages": 1})
+        json!({
+            "key": "myplatform:dm:388636-524376", "page": 1, "per_page": 10, "total": 5, "total_pages": 1,
+            "read": {"388636": null, "524376": null},
+        })
     );
     let messages = history.body["messages"].as_array().unwrap();
     let ids: Vec<_> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
@@ -200,4 +211,99 @@ async fn chatd_reads_and_extends_what_the_original_wrote() {
         stored,
         r#"{"id":"b62aa160-8129-4772-be7a-a4626bed5890","author":388636,"timestamp":"2026-11-25T13:29:55.030Z","type":"text","text":"edited by chatd"}"#
     );
+}
+
+/// `user`'s unread count per inbox entry, and their `unread_total`.
+async fn unread_of(app: &crate::helpers::TestApp, user: u64) -> (Vec<(String, u64)>, u64) {
+    let inbox = app.get("/api/list?per_page=100", user).await;
+    inbox.assert_status(200);
+    let counts = inbox.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (format!("{}-{}", entry["type"].as_str().unwrap(), entry["id"]), entry["unread"].as_u64().unwrap())
+        })
+        .collect();
+    (counts, inbox.body["state"]["unread_total"].as_u64().unwrap())
+}
+
+fn counts(entries: &[(&str, u64)]) -> Vec<(String, u64)> {
+    entries.iter().map(|(name, count)| ((*name).to_owned(), *count)).collect()
+}
+
+#[actix_web::test]
+async fn the_originals_chats_count_as_unread_from_the_start() {
+    let app = spawn_app(Backend::Redis).await;
+    load_original_fixture(&app.prefix).await;
+    // A send before anything was read or indexed: the original's messages still count.
+    let new = app.send_text(524376, "/api/user/388636", "new").await;
+    assert_eq!(unread_of(&app, 388636).await, (counts(&[("user-524376", 3), ("topic-42", 1)]), 3));
+    assert_eq!(unread_of(&app, 524376).await, (counts(&[("user-388636", 3), ("topic-42", 1)]), 3));
+    assert_eq!(unread_of(&app, 99).await, (counts(&[("user-1000", 1)]), 1));
+    assert_eq!(unread_of(&app, 1000).await, (counts(&[("user-99", 0)]), 0));
+
+    let dm = "/api/user/524376";
+    let history = app.get(dm, 388636).await;
+    assert_eq!(history.body["state"]["read"], json!({"388636": null, "524376": null}));
+    let read =
+        app.post(&format!("{dm}/read"), 388636, json!({"message": "f0418e07-ed2d-4220-a5e6-99e2ea459050"})).await;
+    read.assert_status(200);
+    assert_eq!(read.body["read"], json!({"message": "f0418e07-ed2d-4220-a5e6-99e2ea459050", "unread": 2}));
+    // The original's messages keep their order for cursors too.
+    let page = app.get(&format!("{dm}?before=01d45f3a-8cbd-4e57-a46c-70df00c41c48&per_page=2"), 388636).await;
+    let ids: Vec<_> = page.body["messages"].as_array().unwrap().iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(ids, [json!("68c12f9f-d3fc-438c-9c39-91532aa68df0"), json!("b62aa160-8129-4772-be7a-a4626bed5890")]);
+    assert_eq!(page.body["state"]["more"], json!(true));
+    let page = app.get(&format!("{dm}?after=01d45f3a-8cbd-4e57-a46c-70df00c41c48"), 388636).await;
+    assert_eq!(page.body["messages"][0]["id"], new["id"]);
+    // Deleting one of the original's unread messages uncounts it.
+    app.delete("/api/user/388636/01d45f3a-8cbd-4e57-a46c-70df00c41c48", 524376).await.assert_status(200);
+    assert_eq!(unread_of(&app, 388636).await, (counts(&[("user-524376", 1), ("topic-42", 1)]), 1));
+    let history = app.get("/api/user/388636", 524376).await;
+    assert_eq!(
+        history.body["state"]["read"],
+        json!({"388636": "f0418e07-ed2d-4220-a5e6-99e2ea459050", "524376": null})
+    );
+}
+
+#[actix_web::test]
+async fn a_long_chat_of_the_original_is_indexed_in_steps() {
+    let app = spawn_app(Backend::Redis).await;
+    let base = format!("{}:messages:myplatform", app.prefix);
+    let mut redis = RedisServer::shared().connection().await;
+    let author = |k: usize| if k.is_multiple_of(3) { 1 } else { 2 };
+    let ids: Vec<String> = (1..=1200).map(|k| format!("00000000-0000-4000-8000-{k:012}")).collect();
+    let records: Vec<(String, String)> = ids
+        .iter()
+        .enumerate()
+        .map(|(index, id)| {
+            let k = index + 1;
+            let json = format!(
+                r#"{{"id":"{id}","author":{},"timestamp":"2026-11-25T13:29:54.837Z","type":"text","text":"{k}"}}"#,
+                author(k)
+            );
+            (id.clone(), json)
+        })
+        .collect();
+    let _: () = redis.rpush(format!("{base}:dm:1-2"), &ids).await.unwrap();
+    let _: () = redis.hset_multiple(format!("{base}:dm:1-2:data"), &records).await.unwrap();
+    let _: () = redis.zadd(format!("{base}:inbox:1"), "user-2", 1795613394837_i64).await.unwrap();
+    let _: () = redis.zadd(format!("{base}:inbox:2"), "user-1", 1795613394837_i64).await.unwrap();
+
+    assert_eq!(unread_of(&app, 1).await, (counts(&[("user-2", 800)]), 800));
+    assert_eq!(unread_of(&app, 2).await, (counts(&[("user-1", 400)]), 400));
+    let texts = |answer: &crate::helpers::Answer| -> Vec<String> {
+        answer.body["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
+    };
+    let page = app.get(&format!("/api/user/2?before={}&per_page=3", ids[699]), 1).await;
+    assert_eq!(texts(&page), ["697", "698", "699"]);
+    let page = app.get(&format!("/api/user/2?after={}&per_page=3", ids[1197]), 1).await;
+    assert_eq!(
+        (texts(&page), page.body["state"]["more"].clone()),
+        (vec!["1199".to_owned(), "1200".to_owned()], json!(false))
+    );
+    let read = app.post("/api/user/2/read", 1, json!({"message": ids[599]})).await;
+    assert_eq!(read.body["read"], json!({"message": ids[599], "unread": 400}));
+    assert_eq!(unread_of(&app, 1).await, (counts(&[("user-2", 400)]), 400));
 }

@@ -21,6 +21,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/list", &["GET"]),
     ("/api/events", &["GET"]),
     ("/api/{target}/{id}", &["GET", "POST"]),
+    ("/api/{target}/{id}/read", &["POST"]),
     ("/api/{target}/{id}/{message_id}", &["POST", "DELETE"]),
 ];
 
@@ -165,6 +166,7 @@ async fn the_document_lists_every_route_with_its_parameters_security_and_errors(
         ("/api/events", "GET"),
         ("/api/{target}/{id}", "GET"),
         ("/api/{target}/{id}", "POST"),
+        ("/api/{target}/{id}/read", "POST"),
         ("/api/{target}/{id}/{message_id}", "POST"),
         ("/api/{target}/{id}/{message_id}", "DELETE"),
     ] {
@@ -182,7 +184,7 @@ async fn the_document_lists_every_route_with_its_parameters_security_and_errors(
     };
     let history = parameters("/api/{target}/{id}", "GET");
     let names: Vec<&str> = history.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["target", "id", "page", "per_page", "limit"]);
+    assert_eq!(names, ["target", "id", "page", "per_page", "limit", "before", "after"]);
     assert_eq!((&history[0]["in"], &history[0]["required"]), (&json!("path"), &json!(true)));
     assert_eq!(history[0]["schema"]["enum"], json!(["user", "topic"]));
     assert_eq!(history[1]["schema"]["type"], json!("integer"));
@@ -190,11 +192,19 @@ async fn the_document_lists_every_route_with_its_parameters_security_and_errors(
         (&history[1]["schema"]["minimum"], &history[1]["schema"]["maximum"]),
         (&json!(1), &json!(9007199254740991_u64))
     );
-    for paging in &history[2..] {
+    for paging in &history[2..5] {
         assert_eq!((&paging["in"], &paging["required"]), (&json!("query"), &json!(false)));
         assert_eq!((&paging["schema"]["minimum"], &paging["schema"]["maximum"]), (&json!(1), &json!(4294967295_u64)));
     }
-    assert_eq!(parameters("/api/list", "GET"), history[2..]);
+    for cursor in &history[5..] {
+        assert_eq!(
+            (&cursor["in"], &cursor["required"], &cursor["schema"]["format"]),
+            (&json!("query"), &json!(false), &json!("uuid"))
+        );
+    }
+    let shape = |parameter: &Value| (parameter["name"].clone(), parameter["in"].clone(), parameter["schema"].clone());
+    let inbox: Vec<_> = parameters("/api/list", "GET").iter().map(shape).collect();
+    assert_eq!(inbox, history[2..5].iter().map(shape).collect::<Vec<_>>());
     let message = parameters("/api/{target}/{id}/{message_id}", "DELETE");
     assert_eq!(message[..2], history[..2]);
     assert_eq!((&message[2]["name"], &message[2]["schema"]["format"]), (&json!("message_id"), &json!("uuid")));
@@ -265,6 +275,7 @@ async fn answers_and_bodies_agree_with_the_document(backend: Backend) {
     let document = Document::fetch(&app).await;
     const CHAT: &str = "/api/{target}/{id}";
     const MESSAGE: &str = "/api/{target}/{id}/{message_id}";
+    const READ: &str = "/api/{target}/{id}/read";
 
     // The service's own routes.
     for path in ["/", "/healthz", "/readyz"] {
@@ -289,6 +300,11 @@ async fn answers_and_bodies_agree_with_the_document(backend: Backend) {
     let history = app.get("/api/user/2?per_page=5", 1).await;
     assert_documented(&document, CHAT, "GET", &history, 200);
     assert_eq!(history.body["messages"].as_array().unwrap().len(), 2);
+    let older = app.get(&format!("/api/user/1?before={}", image.body["entry"]["id"].as_str().unwrap()), 2).await;
+    assert_documented(&document, CHAT, "GET", &older, 200);
+    assert_eq!(older.body["state"]["more"], json!(false));
+    let read = app.post("/api/user/1/read", 2, json!({})).await;
+    assert_documented(&document, READ, "POST", &read, 200);
     let inbox = app.get("/api/list", 2).await;
     assert_documented(&document, "/api/list", "GET", &inbox, 200);
     assert_eq!(inbox.body["entries"].as_array().unwrap().len(), 2, "a topic and a DM");
@@ -318,7 +334,11 @@ async fn answers_and_bodies_agree_with_the_document(backend: Backend) {
         spawn_app_with(backend, settings, None).await
     };
     let forbidden_topic = guarded.get("/api/topic/42", 1).await;
-    let errors: [(&str, &str, Answer, u16); 9] = [
+    let errors: [(&str, &str, Answer, u16); 13] = [
+        (READ, "POST", app.post("/api/user/9/read", 1, json!({})).await, 404),
+        (READ, "POST", app.post("/api/user/2/read", 1, json!({"message": image_id})).await, 404),
+        (READ, "POST", app.post("/api/user/2/read", 1, json!({"message": 1})).await, 400),
+        (CHAT, "GET", app.get(&format!("/api/user/3?after={image_id}"), 1).await, 400),
         ("/api/list", "GET", too_large, 431),
         (CHAT, "GET", forbidden_topic, 403),
         (CHAT, "GET", app.get("/api/group/2", 1).await, 400),

@@ -105,6 +105,11 @@ async fn dm_events_reach_both_participants_on_every_device(backend: Backend) {
     let seen_event = recipient.expect("message-seen").await;
     assert_eq!((&seen_event["status"], &seen_event["text"]), (&json!("seen"), &json!("hello, edited")));
     assert_eq!(other_device.expect("message-seen").await["status"], json!("seen"));
+    // Marking seen moved user 2's read position: their devices hear it, and user 1 the receipt.
+    let read = json!({"chat": {"type": "user", "id": 1}, "user": 2, "message": id, "unread": 0});
+    assert_eq!(recipient.expect("read").await, read);
+    let receipt = json!({"chat": {"type": "user", "id": 2}, "user": 2, "message": id});
+    assert_eq!(other_device.expect("read").await, receipt);
 
     assert_eq!(app.delete(&format!("/api/user/2/{id}"), 1).await.status, StatusCode::OK);
     assert_eq!(recipient.expect("message-deleted").await, json!({"id": id, "chat": {"type": "user", "id": 1}}));

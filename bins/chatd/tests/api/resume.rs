@@ -41,7 +41,8 @@ async fn expect_positioned(client: &mut WsClient, event: &str) -> Value {
 }
 
 /// User 2 does everything that makes a durable event in the DM with user 1: a send, an edit,
-/// user 1 marks it seen, a second send, its delete. Returns the names of the events in order.
+/// user 1 marks it seen (which moves their read position), a second send, its delete. Returns the
+/// names of the events in order.
 async fn every_durable_change(app: &TestApp) -> Vec<&'static str> {
     let first = app.send_text(2, "/api/user/1", "one").await;
     let id = first["id"].as_str().unwrap().to_owned();
@@ -50,7 +51,7 @@ async fn every_durable_change(app: &TestApp) -> Vec<&'static str> {
     let second = app.send_text(2, "/api/user/1", "two").await;
     let id = second["id"].as_str().unwrap();
     app.delete(&format!("/api/user/1/{id}"), 2).await.assert_status(200);
-    vec!["new-message", "message-updated", "message-seen", "new-message", "message-deleted"]
+    vec!["new-message", "message-updated", "message-seen", "read", "new-message", "message-deleted"]
 }
 
 async fn durable_events_carry_consecutive_positions(backend: Backend) {

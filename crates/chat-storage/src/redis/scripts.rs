@@ -33,38 +33,118 @@ end
     };
 }
 
+/// Lua shared by the scripts that keep a chat's order and read positions (see
+/// `Keyspace::chat_index`, `chat_order`, `chat_by`, `chat_read`, `unread`): `pending` reads how
+/// many of the list's oldest entries (the original service's) still wait to be indexed (all of
+/// them when the chat has no index yet), and `start_index` does so for a script that writes,
+/// starting the index when the chat has none; `unread_after` counts the messages by others than the owner
+/// of `mine` after ordinal `r` (all, when `r` is false) with two `ZCOUNT`s; `read_up_to` finds the
+/// latest remaining message at or before `r`; `move_read` moves a reader forward, keeping their
+/// DM total right; `announce_read` records and publishes the `read` events, on `m` channels whose
+/// keys start at `KEYS[k]` and whose (payload head, channel, counts) arguments start at `ARGV[a]`.
+macro_rules! chat_state_lua {
+    () => {
+        r#"
+local function pending(index, list)
+  local p = redis.call('HGET', index, 'p')
+  if p then
+    return tonumber(p)
+  end
+  return redis.call('LLEN', list)
+end
+local function start_index(index, list)
+  local p = redis.call('HGET', index, 'p')
+  if p then
+    return tonumber(p)
+  end
+  local len = redis.call('LLEN', list)
+  redis.call('HSET', index, 'n', 0, 'p', len, 'o', 1)
+  return len
+end
+local function unread_after(order, mine, r)
+  local from = r and ('(' .. r) or '-inf'
+  return redis.call('ZCOUNT', order, from, '+inf') - redis.call('ZCOUNT', mine, from, '+inf')
+end
+local function read_up_to(order, r)
+  if not r then
+    return false
+  end
+  return redis.call('ZREVRANGEBYSCORE', order, r, '-inf', 'LIMIT', 0, 1)[1] or false
+end
+local function move_read(order, mine, reads, unread, reader, dm, s)
+  local r = redis.call('HGET', reads, reader)
+  r = r and tonumber(r)
+  if r and s <= r then
+    return unread_after(order, mine, r), false
+  end
+  local before = unread_after(order, mine, r)
+  redis.call('HSET', reads, reader, s)
+  local after = unread_after(order, mine, s)
+  if dm then
+    redis.call('HINCRBY', unread, 't', after - before)
+  end
+  return after, true
+end
+local function announce_read(k, a, m, id, unread, now, size, ttl)
+  for j = 0, m - 1 do
+    local head, channel, counts = ARGV[a + 3 * j], ARGV[a + 3 * j + 1], ARGV[a + 3 * j + 2]
+    local tail = '}'
+    if counts == '1' then
+      tail = ',"unread":' .. unread .. '}'
+    end
+    local payload = head .. ',"message":"' .. id .. '"' .. tail
+    record(KEYS[k + 2 * j], KEYS[k + 2 * j + 1], channel, payload, now, size, ttl)
+  end
+end
+"#
+    };
+}
+
 /// Append a message and announce it.
-/// KEYS: chat list, chat data hash, author's activity hash, the latest-message hash, one inbox per
-/// entry to refresh, then per channel of the chat's audience its position hash and its history.
+/// KEYS: chat list, chat data hash, author's activity hash, the latest-message hash, the chat's
+/// index, order and the author's messages there, then per inbox to refresh the inbox and its
+/// owner's unread hash, then per channel of the chat's audience its position hash and its history.
 /// ARGV: message id, message JSON, epoch ms (inbox score and history entry time), `last_active`
-/// text, event payload, the chat's field in the latest-message hash, the number n of inbox keys,
-/// the n inbox members (in the order of their keys), the history window's size and ttl (ms), the
-/// idempotency ttl (ms; empty for a send without a key, whose key is then the last of KEYS), then
-/// the channels to publish the event on. Recording and publishing inside the script orders each
-/// channel's events like its writes.
+/// text, event payload, the chat's field in the latest-message hash, the number n of inboxes, per
+/// inbox its member and `1` when the message counts in its owner's unread total (else `0`), the
+/// history window's size and ttl (ms), the idempotency ttl (ms; empty for a send without a key,
+/// whose key is then the last of KEYS), then the channels to publish the event on. Recording and
+/// publishing inside the script orders each channel's events like its writes.
 /// Returns 1, or — when the idempotency key holds an earlier send — that send's event payload,
 /// having written nothing.
 const APPEND: &str = concat!(
     history_lua!(),
+    chat_state_lua!(),
     r"
 local inboxes = tonumber(ARGV[7])
-local idempotency = ARGV[10 + inboxes]
+local idempotency = ARGV[10 + 2 * inboxes]
 if idempotency ~= '' then
   local first = redis.call('GET', KEYS[#KEYS])
   if first then
     return first
   end
 end
+start_index(KEYS[5], KEYS[1])
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], 'last_active', ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[6], ARGV[2])
+local n = redis.call('HINCRBY', KEYS[5], 'n', 1)
+redis.call('ZADD', KEYS[6], n, ARGV[1])
+redis.call('ZADD', KEYS[7], n, n)
 for i = 1, inboxes do
-  redis.call('ZADD', KEYS[4 + i], ARGV[3], ARGV[7 + i])
+  local inbox, unread = KEYS[6 + 2 * i], KEYS[7 + 2 * i]
+  if redis.call('EXISTS', inbox) == 0 then
+    redis.call('HSET', unread, 'i', 1)
+  end
+  redis.call('ZADD', inbox, ARGV[3], ARGV[6 + 2 * i])
+  if ARGV[7 + 2 * i] == '1' then
+    redis.call('HINCRBY', unread, 't', 1)
+  end
 end
-local size, ttl = ARGV[8 + inboxes], ARGV[9 + inboxes]
-for i = 11 + inboxes, #ARGV do
-  local k = 4 + inboxes + 2 * (i - 11 - inboxes)
+local size, ttl = ARGV[8 + 2 * inboxes], ARGV[9 + 2 * inboxes]
+for i = 11 + 2 * inboxes, #ARGV do
+  local k = 7 + 2 * inboxes + 2 * (i - 11 - 2 * inboxes)
   record(KEYS[k + 1], KEYS[k + 2], ARGV[i], ARGV[5], ARGV[3], size, ttl)
 end
 if idempotency ~= '' then
@@ -74,21 +154,60 @@ return 1
 "
 );
 
-/// A page of history: the chat's size, the messages of one range of its list, and a channel's
-/// position. KEYS: chat list, chat data hash, the channel's position hash and history. ARGV:
-/// first and last index (negative, from the newest end).
-/// Returns `{total, {json or false, …}, epoch, seq}` (false where an id has no data).
+/// A page of history: the chat's size, the messages of one range, the reader's channel position
+/// and the participants' read positions.
+/// KEYS: chat list, chat data hash, the channel's position hash and history, the chat's index,
+/// order and read hash. ARGV: `page`, first and last index (negative, from the newest end); or
+/// `before`/`after`, the cursor id, the most messages; then the users whose read positions to show.
+/// Returns `{1, total, {json or false, …}, epoch, seq, more, {message id or false, …}}` (false
+/// where an id has no data; more 1 when the chat has more beyond the page that way), or `{-1}` when
+/// the chat must be indexed first, `{-3}` for an unknown cursor.
 const HISTORY: &str = concat!(
     history_lua!(),
+    chat_state_lua!(),
     r"
 local epoch = epoch_of(KEYS[3], KEYS[4])
 local seq = tonumber(redis.call('HGET', KEYS[3], 's') or '0')
 local total = redis.call('LLEN', KEYS[1])
-local ids = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])
-if #ids == 0 then
-  return {total, {}, epoch, seq}
+local mode, ids, more = ARGV[1], nil, 0
+if mode == 'page' then
+  ids = redis.call('LRANGE', KEYS[1], ARGV[2], ARGV[3])
+else
+  if pending(KEYS[5], KEYS[1]) > 0 then
+    return {-1}
+  end
+  local s = redis.call('ZSCORE', KEYS[6], ARGV[2])
+  if not s then
+    return {-3}
+  end
+  local limit = tonumber(ARGV[3])
+  if mode == 'before' then
+    local newest_first = redis.call('ZREVRANGEBYSCORE', KEYS[6], '(' .. s, '-inf', 'LIMIT', 0, limit + 1)
+    ids = {}
+    for j = math.min(#newest_first, limit), 1, -1 do
+      ids[#ids + 1] = newest_first[j]
+    end
+    if #newest_first > limit then
+      more = 1
+    end
+  else
+    ids = redis.call('ZRANGEBYSCORE', KEYS[6], '(' .. s, '+inf', 'LIMIT', 0, limit + 1)
+    if #ids > limit then
+      more = 1
+      ids[#ids] = nil
+    end
+  end
 end
-return {total, redis.call('HMGET', KEYS[2], unpack(ids)), epoch, seq}
+local reads = {}
+for j = 4, #ARGV do
+  local r = redis.call('HGET', KEYS[7], ARGV[j])
+  reads[#reads + 1] = read_up_to(KEYS[6], r and tonumber(r))
+end
+local records = {}
+if #ids > 0 then
+  records = redis.call('HMGET', KEYS[2], unpack(ids))
+end
+return {1, total, records, epoch, seq, more, reads}
 "
 );
 
@@ -125,41 +244,193 @@ return {epoch, seq, 1, entries}
 "
 );
 
-/// The latest messages of chats missing from the latest-message hash (chats the original service
-/// wrote), recorded there as they are read.
-/// KEYS: the latest-message hash, then per chat its list and its data hash. ARGV: per chat, its
-/// field in the latest-message hash. Returns per chat the latest message JSON, or false.
-const LATEST_BACKFILL: &str = r"
-local found = {}
-for i = 1, #ARGV do
-  local list, data = KEYS[2 * i], KEYS[2 * i + 1]
-  local message = false
-  local last = redis.call('LINDEX', list, -1)
-  if last then
-    message = redis.call('HGET', data, last) or false
-  end
-  if message then
-    redis.call('HSET', KEYS[1], ARGV[i], message)
-  end
-  found[i] = message
+/// Move a reader's position forward to a message (or the chat's latest) and announce it.
+/// KEYS: chat list, the chat's index, order, the reader's messages there and read hash, the
+/// reader's unread hash, then per channel to announce on its position hash and history.
+/// ARGV: message id (empty: the latest), reader id, now (epoch ms), the history window's size and
+/// ttl (ms), `1` for a DM, the number m of channels, then per channel (payload head, channel,
+/// `1` when its event carries the reader's unread count).
+/// Returns `{1 moved or 0 not, message id or false, unread}`, or `{-1}` when the chat must be
+/// indexed first, `{-2}` when it has no message, `{-3}` when the message is not in it.
+const READ: &str = concat!(
+    history_lua!(),
+    chat_state_lua!(),
+    r"
+if pending(KEYS[2], KEYS[1]) > 0 then
+  return {-1}
 end
-return found
+local id, s = ARGV[1], nil
+if id == '' then
+  local last = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if not last[1] then
+    return {-2}
+  end
+  id, s = last[1], tonumber(last[2])
+else
+  if redis.call('ZCARD', KEYS[3]) == 0 then
+    return {-2}
+  end
+  s = redis.call('ZSCORE', KEYS[3], id)
+  if not s then
+    return {-3}
+  end
+  s = tonumber(s)
+end
+local dm = ARGV[6] == '1'
+local unread, moved = move_read(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[2], dm, s)
+if not moved then
+  local r = redis.call('HGET', KEYS[5], ARGV[2])
+  return {0, read_up_to(KEYS[3], tonumber(r)), unread}
+end
+announce_read(7, 8, tonumber(ARGV[7]), id, unread, ARGV[3], ARGV[4], ARGV[5])
+return {1, id, unread}
+"
+);
+
+/// An inbox page, read at once: the owner's channel position, the inbox's size, the page's entries
+/// each with its chat's latest message and the owner's unread count there, and the owner's total.
+/// A chat the original service wrote gets its latest-message entry as it is read.
+/// KEYS: the owner's channel position hash and history, inbox, the latest-message hash, the owner's
+/// unread hash. ARGV: first and last rank, the owner's id, the tenant's key base.
+/// Returns `{epoch, seq, total, unread total, 1 when the total is complete, {{member, score, latest
+/// JSON or false, unread or -1 when the chat must be indexed first}, …}}`. The chats' keys are
+/// derived from the members by the rule of `Keyspace::chat_suffix`.
+const INBOX: &str = concat!(
+    history_lua!(),
+    chat_state_lua!(),
+    r"
+local epoch = epoch_of(KEYS[1], KEYS[2])
+local seq = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+local total = redis.call('ZCARD', KEYS[3])
+local page = redis.call('ZREVRANGE', KEYS[3], ARGV[1], ARGV[2], 'WITHSCORES')
+local owner, base = ARGV[3], ARGV[4]
+local entries = {}
+for i = 1, #page, 2 do
+  local member = page[i]
+  local kind, id = string.match(member, '^(%a+)%-0*(%d+)$')
+  local suffix = nil
+  if kind == 'user' then
+    local lo, hi = owner, id
+    if #lo > #hi or (#lo == #hi and lo > hi) then
+      lo, hi = hi, lo
+    end
+    suffix = 'dm:' .. lo .. '-' .. hi
+  elseif kind == 'topic' then
+    suffix = 'topic:' .. id
+  end
+  local latest, unread = false, 0
+  if suffix then
+    local chat = base .. suffix
+    latest = redis.call('HGET', KEYS[4], suffix)
+    if not latest then
+      local last = redis.call('LINDEX', chat, -1)
+      latest = last and redis.call('HGET', chat .. ':data', last)
+      if latest then
+        redis.call('HSET', KEYS[4], suffix, latest)
+      end
+    end
+    local p = redis.call('HGET', chat .. ':index', 'p')
+    if (p and tonumber(p) > 0) or (not p and redis.call('EXISTS', chat) == 1) then
+      unread = -1
+    else
+      local r = redis.call('HGET', chat .. ':read', owner)
+      unread = unread_after(chat .. ':order', chat .. ':by:' .. owner, r and tonumber(r))
+    end
+  end
+  entries[#entries + 1] = {member, page[i + 1], latest or false, unread}
+end
+local state = redis.call('HMGET', KEYS[5], 't', 'i')
+return {epoch, seq, total, tonumber(state[1] or '0'), state[2] and 1 or 0, entries}
+"
+);
+
+/// The next of a chat's entries that wait to be indexed (the newest of them): how many wait, the
+/// lowest ordinal given so far, and up to ARGV[1] ids (oldest first) with their message JSON.
+/// KEYS: chat list, chat data hash, the chat's index. Returns `{pending, lowest, {id, …}, {json or
+/// false, …}}`.
+const INDEX_READ: &str = concat!(
+    history_lua!(),
+    chat_state_lua!(),
+    r"
+local p = start_index(KEYS[3], KEYS[1])
+local o = tonumber(redis.call('HGET', KEYS[3], 'o'))
+if p == 0 then
+  return {0, o, {}, {}}
+end
+local ids = redis.call('LRANGE', KEYS[1], math.max(0, p - tonumber(ARGV[1])), p - 1)
+return {p, o, ids, redis.call('HMGET', KEYS[2], unpack(ids))}
+"
+);
+
+/// Index the entries `INDEX_READ` gave, unless the chat changed in between: each gets an ordinal
+/// below every earlier one, joins the chat's order and its author's messages, and (in a DM) counts
+/// as unread for the participant who did not write it (no read position exists before a chat is
+/// indexed).
+/// KEYS: the chat's index and order, then per author their messages there; for a DM, last, the
+/// unread hashes of its two participants. ARGV: the pending count read, the number k of entries,
+/// `1` for a DM and its two participants' ids, then per entry its id and its author's place among
+/// the author keys (0: unreadable, left out), then per author key the author's id.
+/// Returns 1 when applied, 0 when the chat changed (read again).
+const INDEX_WRITE: &str = r"
+if redis.call('HGET', KEYS[1], 'p') ~= ARGV[1] then
+  return 0
+end
+local k, dm = tonumber(ARGV[2]), ARGV[3] == '1'
+local lowest = tonumber(redis.call('HGET', KEYS[1], 'o'))
+local authors = {}
+local first_author = 6 + 2 * k
+for j = first_author, #ARGV do
+  authors[j - first_author + 1] = ARGV[j]
+end
+local unread = {0, 0}
+for j = 1, k do
+  local id, slot = ARGV[4 + 2 * j], tonumber(ARGV[5 + 2 * j])
+  local s = lowest - k + j - 1
+  if slot > 0 then
+    redis.call('ZADD', KEYS[2], s, id)
+    redis.call('ZADD', KEYS[2 + slot], s, s)
+    if authors[slot] ~= ARGV[4] then
+      unread[1] = unread[1] + 1
+    end
+    if authors[slot] ~= ARGV[5] then
+      unread[2] = unread[2] + 1
+    end
+  end
+end
+redis.call('HSET', KEYS[1], 'p', tonumber(ARGV[1]) - k, 'o', lowest - k)
+if dm then
+  redis.call('HINCRBY', KEYS[#KEYS - 1], 't', unread[1])
+  redis.call('HINCRBY', KEYS[#KEYS], 't', unread[2])
+end
+return 1
 ";
 
-/// Replace or delete a message if it is still exactly the version the caller decided on, keep the
-/// chat's latest message right, and announce the change.
-/// KEYS: chat data hash, chat list, the latest-message hash, then per channel of the chat's
-/// audience its position hash and its history. ARGV: message id, expected JSON, `set` or `del`,
-/// new JSON, event payload, the chat's field in the latest-message hash, now (epoch ms), the
-/// history window's size and ttl (ms), then the channels to publish the event on.
-/// Returns 1 when applied, 0 when the message changed (or vanished) in between.
+/// Replace, mark seen or delete a message if it is still exactly the version the caller decided
+/// on, keep the chat's latest message, order and counters right, and announce the change (a
+/// `seen` also moves the marker's read position there, announcing that too).
+/// KEYS: chat data hash, chat list, the latest-message hash, the chat's index, order, the messages
+/// there of the author (`set`, `del`) or of the marker (`seen`), its read hash, and the unread hash
+/// of the DM's recipient (`del`) or of the marker (`seen`); then per `read` channel its position
+/// hash and history; then per channel of the chat's audience its position hash and its history.
+/// ARGV: message id, expected JSON, `set`, `seen` or `del`, new JSON, event payload, the chat's
+/// field in the latest-message hash, now (epoch ms), the history window's size and ttl (ms), the id
+/// of the recipient (`del`) or marker (`seen`), `1` for a DM, the number m of `read` channels, per
+/// `read` channel (payload head, channel, counts), then the channels to publish the event on.
+/// Returns 1 when applied, 0 when the message changed (or vanished) in between, -1 when the chat
+/// must be indexed first.
 const COMPARE_AND_SET: &str = concat!(
     history_lua!(),
+    chat_state_lua!(),
     r"
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
   return 0
 end
-if ARGV[3] == 'del' then
+local op, dm, m = ARGV[3], ARGV[11] == '1', tonumber(ARGV[12])
+local p = start_index(KEYS[4], KEYS[2])
+if op == 'seen' and p > 0 then
+  return -1
+end
+if op == 'del' then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('LREM', KEYS[2], 0, ARGV[1])
   local last = redis.call('LINDEX', KEYS[2], -1)
@@ -169,15 +440,36 @@ if ARGV[3] == 'del' then
   else
     redis.call('HDEL', KEYS[3], ARGV[6])
   end
+  local s = redis.call('ZSCORE', KEYS[5], ARGV[1])
+  if s then
+    redis.call('ZREM', KEYS[5], ARGV[1])
+    redis.call('ZREM', KEYS[6], s)
+    local r = redis.call('HGET', KEYS[7], ARGV[10])
+    if dm and (not r or tonumber(s) > tonumber(r)) then
+      redis.call('HINCRBY', KEYS[8], 't', -1)
+    end
+  elseif p > 0 then
+    redis.call('HINCRBY', KEYS[4], 'p', -1)
+  end
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
   if redis.call('LINDEX', KEYS[2], -1) == ARGV[1] then
     redis.call('HSET', KEYS[3], ARGV[6], ARGV[4])
   end
 end
-for i = 10, #ARGV do
-  local k = 3 + 2 * (i - 10)
+local audience = 13 + 3 * m
+for i = audience, #ARGV do
+  local k = 8 + 2 * m + 2 * (i - audience)
   record(KEYS[k + 1], KEYS[k + 2], ARGV[i], ARGV[5], ARGV[7], ARGV[8], ARGV[9])
+end
+if op == 'seen' then
+  local s = redis.call('ZSCORE', KEYS[5], ARGV[1])
+  if s then
+    local unread, moved = move_read(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[10], dm, tonumber(s))
+    if moved then
+      announce_read(9, 13, m, ARGV[1], unread, ARGV[7], ARGV[8], ARGV[9])
+    end
+  end
 end
 return 1
 "
@@ -243,7 +535,10 @@ pub(super) struct Scripts {
     pub(super) append: Script,
     pub(super) history: Script,
     pub(super) replay: Script,
-    pub(super) latest_backfill: Script,
+    pub(super) read: Script,
+    pub(super) inbox: Script,
+    pub(super) index_read: Script,
+    pub(super) index_write: Script,
     pub(super) compare_and_set: Script,
     pub(super) presence_refresh: Script,
     pub(super) presence_leave: Script,
@@ -256,7 +551,10 @@ impl Scripts {
             append: Script::new(APPEND),
             history: Script::new(HISTORY),
             replay: Script::new(REPLAY),
-            latest_backfill: Script::new(LATEST_BACKFILL),
+            read: Script::new(READ),
+            inbox: Script::new(INBOX),
+            index_read: Script::new(INDEX_READ),
+            index_write: Script::new(INDEX_WRITE),
             compare_and_set: Script::new(COMPARE_AND_SET),
             presence_refresh: Script::new(PRESENCE_REFRESH),
             presence_leave: Script::new(PRESENCE_LEAVE),

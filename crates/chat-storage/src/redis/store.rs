@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 use chat_domain::{
-    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, HistoryWindow, Keyspace, Message, MessageId, PageRequest,
-    Position, Timestamp, UserId,
+    Channel, Chat, ChatEvent, ChatTarget, DomainHandle, HistoryQuery, HistoryWindow, Keyspace, Message, MessageId,
+    PageRequest, Position, Timestamp, UserId,
 };
 use deadpool_redis::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use deadpool_redis::redis::{self, AsyncCommands, RedisError};
@@ -18,8 +18,8 @@ use deadpool_redis::redis::{self, AsyncCommands, RedisError};
 use super::pubsub::PubSub;
 use super::scripts::Scripts;
 use crate::{
-    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, ModifyError,
-    PresenceStore, Replay, StoreError, event_record, record,
+    Appended, Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage,
+    LookupError, ModifyError, PresenceStore, ReadState, Replay, StoreError, event_record, record,
 };
 
 /// How often a change is tried when other writers keep changing the same message. Every round
@@ -28,6 +28,16 @@ const MODIFY_ATTEMPTS: u32 = 32;
 
 /// The pause before the n-th retry grows with n, to let competing writers finish.
 const MODIFY_BACKOFF: Duration = Duration::from_micros(250);
+
+/// How many of a chat's entries one indexing step reads and indexes: each step is one short script,
+/// so indexing a chat the original service wrote never blocks Redis for long.
+const INDEX_STEP: usize = 500;
+
+/// How many inbox entries one step of indexing a user's direct chats looks at.
+const INDEX_USER_STEP: usize = 1000;
+
+/// What a script that needs a chat's index answers when the chat must be indexed first.
+const NEEDS_INDEX: i64 = -1;
 
 /// Where Redis is and how to talk to it.
 #[derive(Debug, Clone)]
@@ -136,6 +146,172 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Adds the keys and arguments with which a script announces a `read` by `reader` in `chat`:
+    /// per channel of [`Chat::read_audience`] its position and history keys, and its (payload
+    /// head, channel, counts) arguments, after the number of channels.
+    fn announce_read(&self, call: &mut redis::ScriptInvocation<'_>, keys: &Keyspace, chat: Chat, reader: UserId) {
+        let audience = chat.read_audience(reader);
+        let head = event_record::read_head(chat, reader);
+        call.arg(audience.len());
+        for (channel, counts) in audience {
+            call.key(keys.event_position(channel)).key(keys.event_history(channel));
+            call.arg(&head).arg(keys.channel(channel)).arg(if counts { "1" } else { "0" });
+        }
+    }
+
+    /// Indexes the entries of `chat` the original service wrote (or chatd wrote before it kept an
+    /// index), newest first, one short script per step; returns once none waits.
+    async fn index_chat(&self, keys: &Keyspace, chat: Chat) -> Result<(), StoreError> {
+        let mut connection = self.connection()?;
+        loop {
+            type Pending = (u64, i64, Vec<String>, Vec<Option<String>>);
+            let (pending, _, ids, records): Pending = self
+                .scripts
+                .index_read
+                .key(keys.chat(chat))
+                .key(keys.chat_data(chat))
+                .key(keys.chat_index(chat))
+                .arg(INDEX_STEP)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            if pending == 0 {
+                return Ok(());
+            }
+            let mut authors: Vec<UserId> = Vec::new();
+            let mut call = self.scripts.index_write.prepare_invoke();
+            call.key(keys.chat_index(chat)).key(keys.chat_order(chat));
+            let (dm, lo, hi) = match chat {
+                Chat::Direct { lo, hi } => ("1", lo.to_string(), hi.to_string()),
+                Chat::Topic(_) => ("0", String::new(), String::new()),
+            };
+            call.arg(pending).arg(ids.len()).arg(dm).arg(lo).arg(hi);
+            for (id, json) in ids.iter().zip(&records) {
+                let author = json.as_deref().and_then(|json| record::decode(json).ok()).map(|message| message.author);
+                let slot = author.map_or(0, |author| match authors.iter().position(|known| *known == author) {
+                    Some(index) => index + 1,
+                    None => {
+                        authors.push(author);
+                        authors.len()
+                    }
+                });
+                call.arg(id).arg(slot);
+            }
+            for author in &authors {
+                call.key(keys.chat_by(chat, *author)).arg(author.get());
+            }
+            if let Chat::Direct { lo, hi } = chat {
+                call.key(keys.unread(lo)).key(keys.unread(hi));
+            }
+            let _applied: i64 = call.invoke_async(&mut connection).await.map_err(unavailable)?;
+        }
+    }
+
+    /// Runs a script that needs `chat`'s index, indexing the chat first when the script says so.
+    async fn invoke_indexed(
+        &self,
+        call: &redis::ScriptInvocation<'_>,
+        keys: &Keyspace,
+        chat: Chat,
+    ) -> Result<Vec<redis::Value>, StoreError> {
+        let mut connection = self.connection()?;
+        let answer: Vec<redis::Value> = call.invoke_async(&mut connection).await.map_err(unavailable)?;
+        if status_of(&answer)? != NEEDS_INDEX {
+            return Ok(answer);
+        }
+        self.index_chat(keys, chat).await?;
+        call.invoke_async(&mut connection).await.map_err(unavailable)
+    }
+
+    /// Indexes every direct chat in `owner`'s inbox that waits to be, then marks the owner's unread
+    /// total complete. Walks the inbox by score (a send only raises a score), in steps.
+    async fn index_user(&self, keys: &Keyspace, owner: UserId) -> Result<(), StoreError> {
+        let mut connection = self.connection()?;
+        let inbox = keys.inbox(owner);
+        let (mut from, mut at_from, mut seen) = (f64::NEG_INFINITY, 0usize, false);
+        loop {
+            let lower = if from.is_finite() { from.to_string() } else { "-inf".to_owned() };
+            let step: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                .arg(&inbox)
+                .arg(&lower)
+                .arg("+inf")
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(at_from)
+                .arg(INDEX_USER_STEP)
+                .arg("WITHSCORES")
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            let chats: Vec<Chat> = step
+                .iter()
+                .filter_map(|(member, _)| match ChatTarget::parse_member(member) {
+                    Ok(target @ ChatTarget::User(_)) => Some(Chat::between(owner, target)),
+                    _ => None,
+                })
+                .collect();
+            let mut states = redis::pipe();
+            for chat in &chats {
+                states.hget(keys.chat_index(*chat), "p").exists(keys.chat(*chat));
+            }
+            let states: Vec<(Option<u64>, bool)> = if chats.is_empty() {
+                Vec::new()
+            } else {
+                states.query_async(&mut connection).await.map_err(unavailable)?
+            };
+            for (chat, (pending, exists)) in chats.iter().zip(states) {
+                if pending.map_or(exists, |pending| pending > 0) {
+                    self.index_chat(keys, *chat).await?;
+                }
+            }
+            let Some((_, last)) = step.last() else { break };
+            seen = true;
+            let same = step.iter().rev().take_while(|(_, score)| score == last).count();
+            at_from = if *last == from { at_from + same } else { same };
+            from = *last;
+            if step.len() < INDEX_USER_STEP {
+                break;
+            }
+        }
+        // An empty inbox is walked again next time (one command); its first send marks it.
+        if !seen {
+            return Ok(());
+        }
+        redis::cmd("HSET")
+            .arg(keys.unread(owner))
+            .arg("i")
+            .arg(1)
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+}
+
+/// The first number of a script's answer, which tells what it did.
+fn status_of(answer: &[redis::Value]) -> Result<i64, StoreError> {
+    match answer.first() {
+        Some(value) => redis::from_redis_value_ref(value).map_err(unreadable),
+        None => Err(StoreError::Backend("an empty script answer".into())),
+    }
+}
+
+/// The `i`-th element of a script's answer.
+fn part<T: redis::FromRedisValue>(answer: &[redis::Value], i: usize) -> Result<T, StoreError> {
+    let value = answer.get(i).ok_or_else(|| StoreError::Backend("a short script answer".into()))?;
+    redis::from_redis_value_ref(value).map_err(unreadable)
+}
+
+fn unreadable(error: redis::ParsingError) -> StoreError {
+    StoreError::Backend(format!("an unreadable script answer: {error}"))
+}
+
+/// A message id the scripts returned.
+fn message_id(id: Option<String>) -> Result<Option<MessageId>, StoreError> {
+    id.map(|id| MessageId::parse(&id).map_err(|_| StoreError::Backend(format!("unreadable message id {id:?}"))))
+        .transpose()
+}
+
 /// A position read from Redis: the epoch as the scripts wrote it, and the sequence number.
 fn position(epoch: &str, seq: u64) -> Result<Position, StoreError> {
     let epoch = epoch.parse().map_err(|_| StoreError::Backend(format!("unreadable epoch {epoch:?}")))?;
@@ -183,6 +359,9 @@ impl ChatStore for RedisStore {
             .key(keys.chat_data(chat))
             .key(keys.activity(message.author))
             .key(keys.latest())
+            .key(keys.chat_index(chat))
+            .key(keys.chat_order(chat))
+            .key(keys.chat_by(chat, message.author))
             .arg(&id)
             .arg(record::encode(message))
             .arg(message.timestamp.epoch_millis())
@@ -191,7 +370,12 @@ impl ChatStore for RedisStore {
             .arg(Keyspace::chat_suffix(chat))
             .arg(inboxes.len());
         for (owner, entry) in inboxes {
-            call.key(keys.inbox(owner)).arg(entry.to_string());
+            let counts = owner != message.author && matches!(chat, Chat::Direct { .. });
+            call.key(keys.inbox(owner)).key(keys.unread(owner)).arg(entry.to_string()).arg(if counts {
+                "1"
+            } else {
+                "0"
+            });
         }
         let idempotency_ttl = idempotency.map(|i| i.ttl.as_millis().max(1).to_string()).unwrap_or_default();
         self.record_in_audience(&mut call, &keys, chat, &[&idempotency_ttl]);
@@ -214,103 +398,147 @@ impl ChatStore for RedisStore {
         &self,
         tenant: &DomainHandle,
         chat: Chat,
-        page: PageRequest,
-        channel: Channel,
-    ) -> Result<HistoryPage, StoreError> {
+        query: HistoryQuery,
+        reader: UserId,
+    ) -> Result<HistoryPage, LookupError> {
         let keys = self.keys(tenant);
-        let skip = i64::try_from(page.skip()).unwrap_or(i64::MAX - 1);
-        let first = -(skip.saturating_add(i64::from(page.per_page())));
-        let last = -(skip + 1);
-        let (total, records, epoch, seq): (u64, Vec<Option<String>>, String, u64) = self
-            .scripts
-            .history
-            .key(keys.chat(chat))
+        let readers = match chat {
+            Chat::Direct { lo, hi } => vec![lo, hi],
+            Chat::Topic(_) => vec![reader],
+        };
+        let channel = chat.channel_of(reader);
+        let mut call = self.scripts.history.prepare_invoke();
+        call.key(keys.chat(chat))
             .key(keys.chat_data(chat))
             .key(keys.event_position(channel))
             .key(keys.event_history(channel))
-            .arg(first)
-            .arg(last)
-            .invoke_async(&mut self.connection()?)
-            .await
-            .map_err(unavailable)?;
+            .key(keys.chat_index(chat))
+            .key(keys.chat_order(chat))
+            .key(keys.chat_read(chat));
+        match query {
+            HistoryQuery::Page(page) => {
+                let skip = i64::try_from(page.skip()).unwrap_or(i64::MAX - 1);
+                call.arg("page").arg(-(skip.saturating_add(i64::from(page.per_page())))).arg(-(skip + 1));
+            }
+            HistoryQuery::Before { id, limit } => _ = call.arg("before").arg(id.to_string()).arg(limit),
+            HistoryQuery::After { id, limit } => _ = call.arg("after").arg(id.to_string()).arg(limit),
+        }
+        for user in &readers {
+            call.arg(user.get());
+        }
+        let answer = self.invoke_indexed(&call, &keys, chat).await?;
+        match status_of(&answer)? {
+            1 => {}
+            -3 => return Err(LookupError::UnknownMessage),
+            other => return Err(StoreError::Backend(format!("history answered {other}")).into()),
+        }
+        let total: u64 = part(&answer, 1)?;
+        let records: Vec<Option<String>> = part(&answer, 2)?;
+        let (epoch, seq): (String, u64) = (part(&answer, 3)?, part(&answer, 4)?);
+        let more = match query {
+            HistoryQuery::Page(page) => page.skip() + u64::from(page.per_page()) < total,
+            _ => part::<i64>(&answer, 5)? == 1,
+        };
+        let read_ids: Vec<Option<String>> = part(&answer, 6)?;
+        let read = readers
+            .into_iter()
+            .zip(read_ids)
+            .map(|(user, id)| Ok((user, message_id(id)?)))
+            .collect::<Result<_, StoreError>>()?;
         let messages = records.iter().flatten().filter_map(|json| decode_or_skip(json)).collect();
-        Ok(HistoryPage { total, messages, position: position(&epoch, seq)? })
+        Ok(HistoryPage { total, messages, position: position(&epoch, seq)?, more, read })
+    }
+
+    async fn read(
+        &self,
+        tenant: &DomainHandle,
+        chat: Chat,
+        reader: UserId,
+        up_to: Option<MessageId>,
+    ) -> Result<ReadState, LookupError> {
+        let keys = self.keys(tenant);
+        let mut call = self.scripts.read.prepare_invoke();
+        call.key(keys.chat(chat))
+            .key(keys.chat_index(chat))
+            .key(keys.chat_order(chat))
+            .key(keys.chat_by(chat, reader))
+            .key(keys.chat_read(chat))
+            .key(keys.unread(reader))
+            .arg(up_to.map(|id| id.to_string()).unwrap_or_default())
+            .arg(reader.get())
+            .arg(Timestamp::now().epoch_millis())
+            .arg(self.history.size)
+            .arg(self.history_ttl_ms())
+            .arg(if matches!(chat, Chat::Direct { .. }) { "1" } else { "0" });
+        self.announce_read(&mut call, &keys, chat, reader);
+        let answer = self.invoke_indexed(&call, &keys, chat).await?;
+        match status_of(&answer)? {
+            -2 => Err(LookupError::EmptyChat),
+            -3 => Err(LookupError::UnknownMessage),
+            moved @ (0 | 1) => {
+                if moved == 1 {
+                    metrics::counter!("chatd_events_published_total").increment(1);
+                }
+                Ok(ReadState { message: message_id(part(&answer, 1)?)?, unread: part(&answer, 2)? })
+            }
+            other => Err(StoreError::Backend(format!("read answered {other}")).into()),
+        }
     }
 
     async fn inbox(&self, tenant: &DomainHandle, owner: UserId, page: PageRequest) -> Result<InboxPage, StoreError> {
         let keys = self.keys(tenant);
         let first = page.skip();
         let last = first + u64::from(page.per_page()) - 1;
-        let mut connection = self.connection()?;
-        // Plain commands, no script: the owner's position with the page (atomic, so that resuming
-        // from it misses nothing the page does not show), then the page's latest messages.
         let channel = Channel::User(owner);
-        let read_page = redis::pipe()
-            .atomic()
-            .cmd("HMGET")
-            .arg(keys.event_position(channel))
-            .arg("e")
-            .arg("s")
-            .zcard(keys.inbox(owner))
-            .zrevrange_withscores(keys.inbox(owner), first as isize, last as isize)
-            .clone();
-        let ((mut epoch, mut seq), mut total, mut page): ((Option<String>, Option<u64>), u64, Vec<(String, f64)>) =
-            read_page.query_async(&mut connection).await.map_err(unavailable)?;
-        if epoch.is_none() {
-            // The owner's channel never had an event: give it its epoch, then read again.
-            self.replay(tenant, channel, None, 0).await?;
-            ((epoch, seq), total, page) = read_page.query_async(&mut connection).await.map_err(unavailable)?;
+        let mut call = self.scripts.inbox.prepare_invoke();
+        call.key(keys.event_position(channel))
+            .key(keys.event_history(channel))
+            .key(keys.inbox(owner))
+            .key(keys.latest())
+            .key(keys.unread(owner))
+            .arg(first)
+            .arg(last)
+            .arg(owner.get())
+            .arg(keys.base());
+        type Row = (String, String, Option<String>, i64);
+        type Answer = (String, u64, u64, u64, i64, Vec<Row>);
+        let mut connection = self.connection()?;
+        let mut answer: Answer = call.invoke_async(&mut connection).await.map_err(unavailable)?;
+        // Chats (or a whole inbox) the original service wrote are indexed once, when first read.
+        if answer.4 == 0 {
+            self.index_user(&keys, owner).await?;
+            answer = call.invoke_async(&mut connection).await.map_err(unavailable)?;
         }
-        let position = position(epoch.as_deref().unwrap_or_default(), seq.unwrap_or(0))?;
-        let rows: Vec<(ChatTarget, Timestamp)> = page
+        let waiting: Vec<Chat> = answer
+            .5
+            .iter()
+            .filter(|(.., unread)| *unread == NEEDS_INDEX)
+            .filter_map(|(member, ..)| ChatTarget::parse_member(member).ok())
+            .map(|target| Chat::between(owner, target))
+            .collect();
+        if !waiting.is_empty() {
+            for chat in waiting {
+                self.index_chat(&keys, chat).await?;
+            }
+            answer = call.invoke_async(&mut connection).await.map_err(unavailable)?;
+        }
+        let (epoch, seq, total, unread_total, _, rows) = answer;
+        let entries = rows
             .into_iter()
-            .filter_map(|(member, score)| {
+            .filter_map(|(member, score, latest, unread)| {
                 let target = ChatTarget::parse_member(&member)
                     .inspect_err(|error| tracing::warn!(%error, member, "skipping an inbox entry"))
                     .ok()?;
-                Some((target, Timestamp::from_epoch_millis(score as i64)))
+                let score: f64 = score.parse().ok()?;
+                Some(InboxEntry {
+                    target,
+                    updated: Timestamp::from_epoch_millis(score as i64),
+                    latest: latest.as_deref().and_then(decode_or_skip),
+                    unread: u64::try_from(unread).unwrap_or(0),
+                })
             })
             .collect();
-        let chats: Vec<Chat> = rows.iter().map(|(target, _)| Chat::between(owner, *target)).collect();
-        let mut latest: Vec<Option<String>> = if chats.is_empty() {
-            Vec::new()
-        } else {
-            let fields: Vec<String> = chats.iter().map(|chat| Keyspace::chat_suffix(*chat)).collect();
-            redis::cmd("HMGET")
-                .arg(keys.latest())
-                .arg(&fields)
-                .query_async(&mut connection)
-                .await
-                .map_err(unavailable)?
-        };
-        // Chats the original service wrote have no latest-message entry yet: read and record it.
-        let missing: Vec<usize> = (0..chats.len()).filter(|index| latest[*index].is_none()).collect();
-        if !missing.is_empty() {
-            let mut call = self.scripts.latest_backfill.prepare_invoke();
-            call.key(keys.latest());
-            for index in &missing {
-                call.key(keys.chat(chats[*index]))
-                    .key(keys.chat_data(chats[*index]))
-                    .arg(Keyspace::chat_suffix(chats[*index]));
-            }
-            let found: Vec<Option<String>> = call.invoke_async(&mut connection).await.map_err(unavailable)?;
-            for (index, message) in missing.into_iter().zip(found) {
-                latest[index] = message;
-            }
-        }
-        // The page and the latest messages are two reads: a message sent in between shows as the
-        // latest, while `updated` stays the score the page was ordered by (the original's
-        // timestamp), so that the entries' order and timestamps always agree.
-        let entries = rows
-            .into_iter()
-            .zip(latest)
-            .map(|((target, updated), latest)| InboxEntry {
-                target,
-                updated,
-                latest: latest.as_deref().and_then(decode_or_skip),
-            })
-            .collect();
-        Ok(InboxPage { total, entries, position })
+        Ok(InboxPage { total, entries, position: position(&epoch, seq)?, unread_total })
     }
 
     async fn modify(
@@ -332,23 +560,58 @@ impl ChatStore for RedisStore {
             let stored = stored.ok_or(ModifyError::NotFound)?;
             let current = record::decode(&stored)?;
             let change = decide(&current).map_err(ModifyError::Rejected)?;
-            let (operation, replacement, result, event) = match change.replacement(chat) {
-                Some((updated, event)) => ("set", record::encode(&updated), updated, event),
-                None => ("del", String::new(), current, ChatEvent::MessageDeleted { chat, id }),
+            let seen_by = match &change {
+                Change::MarkSeen { by, .. } => Some(*by),
+                _ => None,
+            };
+            // Whose messages and unread hash the script touches: the marker's for a `seen`; for a
+            // delete the author's messages and the DM recipient's total.
+            let (operation, mine, counted) = match (&change, chat.seen_by(current.author)) {
+                (Change::MarkSeen { by, .. }, _) => ("seen", *by, *by),
+                (Change::Remove, ChatTarget::User(recipient)) => ("del", current.author, recipient),
+                (Change::Remove, ChatTarget::Topic(_)) => ("del", current.author, current.author),
+                (Change::Replace(_), _) => ("set", current.author, current.author),
+            };
+            let (replacement, result, event) = match change.replacement(chat) {
+                Some((updated, event)) => (record::encode(&updated), updated, event),
+                None => (String::new(), current, ChatEvent::MessageDeleted { chat, id }),
             };
             let mut call = self.scripts.compare_and_set.prepare_invoke();
             call.key(&data_key)
                 .key(&list_key)
                 .key(&latest_key)
-                .arg(&field)
+                .key(keys.chat_index(chat))
+                .key(keys.chat_order(chat))
+                .key(keys.chat_by(chat, mine))
+                .key(keys.chat_read(chat))
+                .key(keys.unread(counted));
+            let dm = if matches!(chat, Chat::Direct { .. }) { "1" } else { "0" };
+            let mut read_channels = Vec::new();
+            if let Some(reader) = seen_by {
+                for (channel, counts) in chat.read_audience(reader) {
+                    call.key(keys.event_position(channel)).key(keys.event_history(channel));
+                    read_channels.push((keys.channel(channel), counts));
+                }
+            }
+            call.arg(&field)
                 .arg(&stored)
                 .arg(operation)
                 .arg(replacement)
                 .arg(event_record::encode(&event))
                 .arg(&latest_field)
                 .arg(Timestamp::now().epoch_millis());
-            self.record_in_audience(&mut call, &keys, chat, &[]);
+            let head = seen_by.map(|reader| event_record::read_head(chat, reader)).unwrap_or_default();
+            let mut read_args: Vec<String> = vec![counted.to_string(), dm.to_owned(), read_channels.len().to_string()];
+            for (name, counts) in read_channels {
+                read_args.extend([head.clone(), name, if counts { "1" } else { "0" }.to_owned()]);
+            }
+            let read_args: Vec<&str> = read_args.iter().map(String::as_str).collect();
+            self.record_in_audience(&mut call, &keys, chat, &read_args);
             let applied: i64 = call.invoke_async(&mut connection).await.map_err(unavailable)?;
+            if applied == NEEDS_INDEX {
+                self.index_chat(&keys, chat).await?;
+                continue;
+            }
             if applied == 1 {
                 metrics::counter!("chatd_events_published_total").increment(1);
                 return Ok(result);

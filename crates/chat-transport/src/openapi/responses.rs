@@ -92,7 +92,8 @@ error_responses! {
     BadHistory: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT"]
         "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is not a positive \
          integer up to 2^53−1, or `page`, `per_page` or `limit` is not a positive integer up to \
-         4294967295 or is given twice (`INVALID_ARGUMENT`).";
+         4294967295 or is given twice, `before`/`after` is not a message id of this chat, both are \
+         given, or either is given with `page` (`INVALID_ARGUMENT`).";
     BadDelete: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT"]
         "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is not a positive \
          integer up to 2^53−1 (`INVALID_ARGUMENT`).";
@@ -103,6 +104,10 @@ error_responses! {
          (`MESSAGES_INVALID_TYPE`); the body could not be read (`BAD_REQUEST`). As in the original, \
          `code` is `null` when `text`/`image` is missing (`ArgumentError`) or the body is not JSON \
          (`SyntaxError`).";
+    BadRead: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT", "BAD_REQUEST", null]
+        "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is malformed, the \
+         body is not a JSON object, or `message` is not a message id (`INVALID_ARGUMENT`); the body \
+         could not be read (`BAD_REQUEST`); the body is not JSON (`SyntaxError`, `code` `null`).";
     BadEdit: 400 ["MESSAGES_INVALID_TARGET", "INVALID_ARGUMENT", "BAD_REQUEST", null]
         "`target` is neither `user` nor `topic` (`MESSAGES_INVALID_TARGET`); the id is malformed, the \
          body is not a JSON object, or `text`, `image` or `status` breaks its rules \
@@ -122,6 +127,9 @@ error_responses! {
     MessageNotFound: 404 ["NOT_FOUND"]
         "The message id is not a UUID, or names no message of this chat (already deleted, or in \
          another chat or tenant) — or a path parameter is empty, so that no route matches.";
+    ReadNotFound: 404 ["NOT_FOUND"]
+        "`message` is not a UUID or names no message of this chat (`Message not found`), or the chat has \
+         no message at all (`Chat not found`) — or a path parameter is empty, so that no route matches.";
     IdempotencyKeyReused: 422 ["IDEMPOTENCY_KEY_REUSED"]
         "The `Idempotency-Key` was used by the caller, within `chat.idempotency_ttl_seconds`, for a \
          send to another chat or with another body. Nothing was stored.";

@@ -96,6 +96,16 @@ pub(crate) fn history_messages() -> ArrayBuilder {
 }
 
 /// An inbox entry's `latest`: a message by id, or `null`.
+/// `state.read` of a history page: user id → the message id read up to, or `null`.
+pub(crate) fn read_positions() -> ObjectBuilder {
+    let message = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::Custom("uuid".into()))))
+        .item(ObjectBuilder::new().schema_type(Type::Null));
+    ObjectBuilder::new()
+        .property_names(Some(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[0-9]+$"))))
+        .additional_properties(Some(Schema::OneOf(message.build())))
+}
+
 pub(crate) fn latest() -> OneOfBuilder {
     OneOfBuilder::new().item(message_by_id()).item(ObjectBuilder::new().schema_type(Type::Null))
 }

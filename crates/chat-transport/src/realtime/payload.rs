@@ -45,6 +45,14 @@ pub(crate) fn event_data(event: &ChatEvent, position: Option<Position>, viewer: 
             serde_json::to_value(MessageEvent { message: MessageOut::with_author_id(message), chat: chat(), position })
         }
         ChatEvent::MessageDeleted { id, .. } => Ok(json!({"id": id.to_string(), "chat": chat(), "position": position})),
+        ChatEvent::Read { reader, message, unread, .. } => {
+            let mut data =
+                json!({"chat": chat(), "user": reader.get(), "message": message.to_string(), "position": position});
+            if let Some(unread) = unread {
+                data["unread"] = json!(unread);
+            }
+            Ok(data)
+        }
         ChatEvent::Typing { user, .. } => Ok(json!({"chat": chat(), "user": user.get()})),
         ChatEvent::Presence { user, status } => Ok(json!({"user": user.get(), "status": status.as_str()})),
     };
