@@ -71,7 +71,9 @@ impl Keyspace {
     }
 
     /// A user's unread state: a hash of `t` (unread messages over their direct chats' indexed
-    /// messages) and `i` (set once every direct chat of theirs is indexed, so `t` is complete).
+    /// messages), one field per direct chat (`dm:<lo>-<hi>`: its unread count), and `i` (set once
+    /// every chat in their inbox is indexed, so `t` is complete; a send into a chat that still
+    /// waits to be indexed clears it).
     pub fn unread(&self, user: UserId) -> String {
         format!("{}unread:{user}", self.base)
     }

@@ -4,14 +4,17 @@
 
 use deadpool_redis::redis::Script;
 
-/// Lua shared by the scripts that touch channel histories (see `Keyspace::event_position` and
-/// `Keyspace::event_history`): `epoch_of` reads a channel's epoch, starting a new one (and
-/// dropping any stale history) when the channel has none — it never had an event, or Redis lost
-/// its data; `record` appends a durable event to a channel's history, trimmed to the window, and
-/// publishes it as `<epoch>-<seq> <payload>`.
-macro_rules! history_lua {
+// Lua functions the scripts share, one macro each, so that a script defines only what it calls
+// (each definition is a closure made on every call, which costs Redis time). A function's macro
+// includes those it calls.
+
+/// `epoch_of`: reads a channel's epoch (see `Keyspace::event_position`), starting a new one
+/// (and dropping any stale history) when the channel has none — it never had an event, or Redis
+/// lost its data.
+macro_rules! lua_epoch_of {
     () => {
-        r"
+        concat!(
+            r"
 local function epoch_of(position, history)
   local epoch = redis.call('HGET', position, 'e')
   if not epoch then
@@ -22,6 +25,18 @@ local function epoch_of(position, history)
   end
   return epoch
 end
+"
+        )
+    };
+}
+
+/// `record`: appends a durable event to a channel's history (`Keyspace::event_history`),
+/// trimmed to the window, and publishes it as `<epoch>-<seq> <payload>`.
+macro_rules! lua_record {
+    () => {
+        concat!(
+            lua_epoch_of!(),
+            r"
 local function record(position, history, channel, payload, now, size, ttl)
   local seq = redis.call('HINCRBY', position, 's', 1)
   local epoch = epoch_of(position, history)
@@ -30,21 +45,16 @@ local function record(position, history, channel, payload, now, size, ttl)
   redis.call('PUBLISH', channel, epoch .. '-' .. seq .. ' ' .. payload)
 end
 "
+        )
     };
 }
 
-/// Lua shared by the scripts that keep a chat's order and read positions (see
-/// `Keyspace::chat_index`, `chat_order`, `chat_by`, `chat_read`, `unread`): `pending` reads how
-/// many of the list's oldest entries (the original service's) still wait to be indexed (all of
-/// them when the chat has no index yet), and `start_index` does so for a script that writes,
-/// starting the index when the chat has none; `unread_after` counts the messages by others than the owner
-/// of `mine` after ordinal `r` (all, when `r` is false) with two `ZCOUNT`s; `read_up_to` finds the
-/// latest remaining message at or before `r`; `move_read` moves a reader forward, keeping their
-/// DM total right; `announce_read` records and publishes the `read` events, on `m` channels whose
-/// keys start at `KEYS[k]` and whose (payload head, channel, counts) arguments start at `ARGV[a]`.
-macro_rules! chat_state_lua {
+/// `pending`: how many of a chat's list entries — the oldest, the original service's — still
+/// wait to be indexed (see `Keyspace::chat_index`; all of them when the chat has no index yet).
+macro_rules! lua_pending {
     () => {
-        r#"
+        concat!(
+            r"
 local function pending(index, list)
   local p = redis.call('HGET', index, 'p')
   if p then
@@ -52,6 +62,16 @@ local function pending(index, list)
   end
   return redis.call('LLEN', list)
 end
+"
+        )
+    };
+}
+
+/// `start_index`: `pending`, for a script that writes: starts the chat's index when it has none.
+macro_rules! lua_start_index {
+    () => {
+        concat!(
+            r"
 local function start_index(index, list)
   local p = redis.call('HGET', index, 'p')
   if p then
@@ -61,17 +81,52 @@ local function start_index(index, list)
   redis.call('HSET', index, 'n', 0, 'p', len, 'o', 1)
   return len
 end
+"
+        )
+    };
+}
+
+/// `unread_after`: the messages by others than the owner of `mine` (`Keyspace::chat_by`) after
+/// ordinal `r` (all, when `r` is false): two `ZCOUNT`s of `Keyspace::chat_order`.
+macro_rules! lua_unread_after {
+    () => {
+        concat!(
+            r"
 local function unread_after(order, mine, r)
   local from = r and ('(' .. r) or '-inf'
   return redis.call('ZCOUNT', order, from, '+inf') - redis.call('ZCOUNT', mine, from, '+inf')
 end
+"
+        )
+    };
+}
+
+/// `read_up_to`: the latest remaining message at or before ordinal `r` (false for none, or when
+/// `r` is).
+macro_rules! lua_read_up_to {
+    () => {
+        concat!(
+            r"
 local function read_up_to(order, r)
   if not r then
     return false
   end
   return redis.call('ZREVRANGEBYSCORE', order, r, '-inf', 'LIMIT', 0, 1)[1] or false
 end
-local function move_read(order, mine, reads, unread, reader, dm, s)
+"
+        )
+    };
+}
+
+/// `move_read`: moves a reader's position (`Keyspace::chat_read`) forward to ordinal `s`,
+/// keeping their DM count (`field` of their `Keyspace::unread` hash; empty for a topic) and
+/// total right; returns their unread count and whether it moved.
+macro_rules! lua_move_read {
+    () => {
+        concat!(
+            lua_unread_after!(),
+            r"
+local function move_read(order, mine, reads, unread, reader, field, s)
   local r = redis.call('HGET', reads, reader)
   r = r and tonumber(r)
   if r and s <= r then
@@ -80,11 +135,24 @@ local function move_read(order, mine, reads, unread, reader, dm, s)
   local before = unread_after(order, mine, r)
   redis.call('HSET', reads, reader, s)
   local after = unread_after(order, mine, s)
-  if dm then
+  if field ~= '' then
     redis.call('HINCRBY', unread, 't', after - before)
+    redis.call('HSET', unread, field, after)
   end
   return after, true
 end
+"
+        )
+    };
+}
+
+/// `announce_read`: records and publishes the `read` events on `m` channels whose keys start at
+/// `KEYS[k]` and whose (payload head, channel, counts) arguments start at `ARGV[a]`.
+macro_rules! lua_announce_read {
+    () => {
+        concat!(
+            lua_record!(),
+            r#"
 local function announce_read(k, a, m, id, unread, now, size, ttl)
   for j = 0, m - 1 do
     local head, channel, counts = ARGV[a + 3 * j], ARGV[a + 3 * j + 1], ARGV[a + 3 * j + 2]
@@ -97,6 +165,7 @@ local function announce_read(k, a, m, id, unread, now, size, ttl)
   end
 end
 "#
+        )
     };
 }
 
@@ -106,15 +175,15 @@ end
 /// owner's unread hash, then per channel of the chat's audience its position hash and its history.
 /// ARGV: message id, message JSON, epoch ms (inbox score and history entry time), `last_active`
 /// text, event payload, the chat's field in the latest-message hash, the number n of inboxes, per
-/// inbox its member and `1` when the message counts in its owner's unread total (else `0`), the
+/// inbox its member and `1` when the message counts as unread for its owner (else `0`), the
 /// history window's size and ttl (ms), the idempotency ttl (ms; empty for a send without a key,
 /// whose key is then the last of KEYS), then the channels to publish the event on. Recording and
 /// publishing inside the script orders each channel's events like its writes.
 /// Returns 1, or — when the idempotency key holds an earlier send — that send's event payload,
 /// having written nothing.
 const APPEND: &str = concat!(
-    history_lua!(),
-    chat_state_lua!(),
+    lua_record!(),
+    lua_start_index!(),
     r"
 local inboxes = tonumber(ARGV[7])
 local idempotency = ARGV[10 + 2 * inboxes]
@@ -124,7 +193,7 @@ if idempotency ~= '' then
     return first
   end
 end
-start_index(KEYS[5], KEYS[1])
+local waiting = start_index(KEYS[5], KEYS[1])
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], 'last_active', ARGV[4])
@@ -134,12 +203,15 @@ redis.call('ZADD', KEYS[6], n, ARGV[1])
 redis.call('ZADD', KEYS[7], n, n)
 for i = 1, inboxes do
   local inbox, unread = KEYS[6 + 2 * i], KEYS[7 + 2 * i]
-  if redis.call('EXISTS', inbox) == 0 then
+  -- A new inbox holds only this chat: indexed unless it still waits to be.
+  if redis.call('ZADD', inbox, ARGV[3], ARGV[6 + 2 * i]) == 1 and redis.call('ZCARD', inbox) == 1 and waiting == 0 then
     redis.call('HSET', unread, 'i', 1)
+  elseif waiting > 0 then
+    redis.call('HDEL', unread, 'i')
   end
-  redis.call('ZADD', inbox, ARGV[3], ARGV[6 + 2 * i])
   if ARGV[7 + 2 * i] == '1' then
     redis.call('HINCRBY', unread, 't', 1)
+    redis.call('HINCRBY', unread, ARGV[6], 1)
   end
 end
 local size, ttl = ARGV[8 + 2 * inboxes], ARGV[9 + 2 * inboxes]
@@ -163,8 +235,9 @@ return 1
 /// where an id has no data; more 1 when the chat has more beyond the page that way), or `{-1}` when
 /// the chat must be indexed first, `{-3}` for an unknown cursor.
 const HISTORY: &str = concat!(
-    history_lua!(),
-    chat_state_lua!(),
+    lua_epoch_of!(),
+    lua_pending!(),
+    lua_read_up_to!(),
     r"
 local epoch = epoch_of(KEYS[3], KEYS[4])
 local seq = tonumber(redis.call('HGET', KEYS[3], 's') or '0')
@@ -219,7 +292,7 @@ return {1, total, records, epoch, seq, more, reads}
 /// after the given position is still in the window (then the list starts right after it), 0 when
 /// not, -1 when no position was given.
 const REPLAY: &str = concat!(
-    history_lua!(),
+    lua_epoch_of!(),
     r"
 local epoch = epoch_of(KEYS[1], KEYS[2])
 local seq = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
@@ -248,13 +321,16 @@ return {epoch, seq, 1, entries}
 /// KEYS: chat list, the chat's index, order, the reader's messages there and read hash, the
 /// reader's unread hash, then per channel to announce on its position hash and history.
 /// ARGV: message id (empty: the latest), reader id, now (epoch ms), the history window's size and
-/// ttl (ms), `1` for a DM, the number m of channels, then per channel (payload head, channel,
-/// `1` when its event carries the reader's unread count).
+/// ttl (ms), the chat's field in the reader's unread hash (a DM; empty for a topic), the number m
+/// of channels, then per channel (payload head, channel, `1` when its event carries the reader's
+/// unread count).
 /// Returns `{1 moved or 0 not, message id or false, unread}`, or `{-1}` when the chat must be
 /// indexed first, `{-2}` when it has no message, `{-3}` when the message is not in it.
 const READ: &str = concat!(
-    history_lua!(),
-    chat_state_lua!(),
+    lua_pending!(),
+    lua_read_up_to!(),
+    lua_move_read!(),
+    lua_announce_read!(),
     r"
 if pending(KEYS[2], KEYS[1]) > 0 then
   return {-1}
@@ -276,8 +352,7 @@ else
   end
   s = tonumber(s)
 end
-local dm = ARGV[6] == '1'
-local unread, moved = move_read(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[2], dm, s)
+local unread, moved = move_read(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[2], ARGV[6], s)
 if not moved then
   local r = redis.call('HGET', KEYS[5], ARGV[2])
   return {0, read_up_to(KEYS[3], tonumber(r)), unread}
@@ -289,58 +364,76 @@ return {1, id, unread}
 
 /// An inbox page, read at once: the owner's channel position, the inbox's size, the page's entries
 /// each with its chat's latest message and the owner's unread count there, and the owner's total.
-/// A chat the original service wrote gets its latest-message entry as it is read.
+/// A DM's count is the owner's counter for it; a topic's is counted from its order. A chat the
+/// original service wrote gets its latest-message entry as it is read.
 /// KEYS: the owner's channel position hash and history, inbox, the latest-message hash, the owner's
 /// unread hash. ARGV: first and last rank, the owner's id, the tenant's key base.
-/// Returns `{epoch, seq, total, unread total, 1 when the total is complete, {{member, score, latest
-/// JSON or false, unread or -1 when the chat must be indexed first}, …}}`. The chats' keys are
-/// derived from the members by the rule of `Keyspace::chat_suffix`.
+/// Returns `{-1}` when some chat of the owner's inbox may wait to be indexed (index them all first),
+/// else `{epoch, seq, total, unread total}` followed, per entry, by its member, score, latest JSON
+/// (or false) and unread count (-1 when the chat must be indexed first), flat (cheaper to build
+/// than nested). The chats' keys are derived from the members by the rule of
+/// `Keyspace::chat_suffix` (members are written without leading zeros).
 const INBOX: &str = concat!(
-    history_lua!(),
-    chat_state_lua!(),
+    lua_epoch_of!(),
+    lua_pending!(),
+    lua_unread_after!(),
     r"
+if redis.call('HGET', KEYS[5], 'i') ~= '1' and redis.call('EXISTS', KEYS[3]) == 1 then
+  return {-1}
+end
 local epoch = epoch_of(KEYS[1], KEYS[2])
 local seq = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
 local total = redis.call('ZCARD', KEYS[3])
 local page = redis.call('ZREVRANGE', KEYS[3], ARGV[1], ARGV[2], 'WITHSCORES')
 local owner, base = ARGV[3], ARGV[4]
-local entries = {}
+local suffixes, direct = {}, {}
 for i = 1, #page, 2 do
-  local member = page[i]
-  local kind, id = string.match(member, '^(%a+)%-0*(%d+)$')
-  local suffix = nil
-  if kind == 'user' then
-    local lo, hi = owner, id
+  -- `user-<id>` or `topic-<id>` (string.match costs several times more)
+  local member, suffix, dm = page[i], '', false
+  if string.byte(member, 1) == 117 then
+    local lo, hi = owner, string.sub(member, 6)
     if #lo > #hi or (#lo == #hi and lo > hi) then
       lo, hi = hi, lo
     end
-    suffix = 'dm:' .. lo .. '-' .. hi
-  elseif kind == 'topic' then
-    suffix = 'topic:' .. id
+    suffix, dm = 'dm:' .. lo .. '-' .. hi, true
+  elseif string.byte(member, 1) == 116 then
+    suffix = 'topic:' .. string.sub(member, 7)
   end
-  local latest, unread = false, 0
-  if suffix then
+  suffixes[#suffixes + 1], direct[#direct + 1] = suffix, dm
+end
+if #suffixes == 0 then
+  return {epoch, seq, total, tonumber(redis.call('HGET', KEYS[5], 't') or '0')}
+end
+local latest = redis.call('HMGET', KEYS[4], unpack(suffixes))
+local counts = redis.call('HMGET', KEYS[5], 't', unpack(suffixes))
+local answer = {epoch, seq, total, tonumber(counts[1] or '0')}
+for n = 1, #suffixes do
+  local suffix, message, unread = suffixes[n], latest[n], 0
+  if direct[n] then
+    unread = counts[n + 1] or 0
+  end
+  if suffix ~= '' and not (message and direct[n]) then
     local chat = base .. suffix
-    latest = redis.call('HGET', KEYS[4], suffix)
-    if not latest then
+    if not message then
       local last = redis.call('LINDEX', chat, -1)
-      latest = last and redis.call('HGET', chat .. ':data', last)
-      if latest then
-        redis.call('HSET', KEYS[4], suffix, latest)
+      message = last and redis.call('HGET', chat .. ':data', last)
+      if message then
+        redis.call('HSET', KEYS[4], suffix, message)
       end
     end
-    local p = redis.call('HGET', chat .. ':index', 'p')
-    if (p and tonumber(p) > 0) or (not p and redis.call('EXISTS', chat) == 1) then
+    if direct[n] then
+      unread = counts[n + 1] or 0
+    elseif pending(chat .. ':index', chat) > 0 then
       unread = -1
     else
       local r = redis.call('HGET', chat .. ':read', owner)
       unread = unread_after(chat .. ':order', chat .. ':by:' .. owner, r and tonumber(r))
     end
   end
-  entries[#entries + 1] = {member, page[i + 1], latest or false, unread}
+  local at = 4 * n
+  answer[at + 1], answer[at + 2], answer[at + 3], answer[at + 4] = page[2 * n - 1], page[2 * n], message or false, unread
 end
-local state = redis.call('HMGET', KEYS[5], 't', 'i')
-return {epoch, seq, total, tonumber(state[1] or '0'), state[2] and 1 or 0, entries}
+return answer
 "
 );
 
@@ -349,8 +442,7 @@ return {epoch, seq, total, tonumber(state[1] or '0'), state[2] and 1 or 0, entri
 /// KEYS: chat list, chat data hash, the chat's index. Returns `{pending, lowest, {id, …}, {json or
 /// false, …}}`.
 const INDEX_READ: &str = concat!(
-    history_lua!(),
-    chat_state_lua!(),
+    lua_start_index!(),
     r"
 local p = start_index(KEYS[3], KEYS[1])
 local o = tonumber(redis.call('HGET', KEYS[3], 'o'))
@@ -368,8 +460,9 @@ return {p, o, ids, redis.call('HMGET', KEYS[2], unpack(ids))}
 /// indexed).
 /// KEYS: the chat's index and order, then per author their messages there; for a DM, last, the
 /// unread hashes of its two participants. ARGV: the pending count read, the number k of entries,
-/// `1` for a DM and its two participants' ids, then per entry its id and its author's place among
-/// the author keys (0: unreadable, left out), then per author key the author's id.
+/// `1` for a DM, its two participants' ids and the chat's field in their unread hashes, then per
+/// entry its id and its author's place among the author keys (0: unreadable, left out), then per
+/// author key the author's id.
 /// Returns 1 when applied, 0 when the chat changed (read again).
 const INDEX_WRITE: &str = r"
 if redis.call('HGET', KEYS[1], 'p') ~= ARGV[1] then
@@ -378,13 +471,13 @@ end
 local k, dm = tonumber(ARGV[2]), ARGV[3] == '1'
 local lowest = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local authors = {}
-local first_author = 6 + 2 * k
+local first_author = 7 + 2 * k
 for j = first_author, #ARGV do
   authors[j - first_author + 1] = ARGV[j]
 end
 local unread = {0, 0}
 for j = 1, k do
-  local id, slot = ARGV[4 + 2 * j], tonumber(ARGV[5 + 2 * j])
+  local id, slot = ARGV[5 + 2 * j], tonumber(ARGV[6 + 2 * j])
   local s = lowest - k + j - 1
   if slot > 0 then
     redis.call('ZADD', KEYS[2], s, id)
@@ -399,8 +492,11 @@ for j = 1, k do
 end
 redis.call('HSET', KEYS[1], 'p', tonumber(ARGV[1]) - k, 'o', lowest - k)
 if dm then
-  redis.call('HINCRBY', KEYS[#KEYS - 1], 't', unread[1])
-  redis.call('HINCRBY', KEYS[#KEYS], 't', unread[2])
+  for side = 1, 2 do
+    local hash = KEYS[#KEYS - 2 + side]
+    redis.call('HINCRBY', hash, 't', unread[side])
+    redis.call('HINCRBY', hash, ARGV[6], unread[side])
+  end
 end
 return 1
 ";
@@ -419,8 +515,9 @@ return 1
 /// Returns 1 when applied, 0 when the message changed (or vanished) in between, -1 when the chat
 /// must be indexed first.
 const COMPARE_AND_SET: &str = concat!(
-    history_lua!(),
-    chat_state_lua!(),
+    lua_start_index!(),
+    lua_move_read!(),
+    lua_announce_read!(),
     r"
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
   return 0
@@ -447,6 +544,7 @@ if op == 'del' then
     local r = redis.call('HGET', KEYS[7], ARGV[10])
     if dm and (not r or tonumber(s) > tonumber(r)) then
       redis.call('HINCRBY', KEYS[8], 't', -1)
+      redis.call('HINCRBY', KEYS[8], ARGV[6], -1)
     end
   elseif p > 0 then
     redis.call('HINCRBY', KEYS[4], 'p', -1)
@@ -465,7 +563,7 @@ end
 if op == 'seen' then
   local s = redis.call('ZSCORE', KEYS[5], ARGV[1])
   if s then
-    local unread, moved = move_read(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[10], dm, tonumber(s))
+    local unread, moved = move_read(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[10], dm and ARGV[6] or '', tonumber(s))
     if moved then
       announce_read(9, 13, m, ARGV[1], unread, ARGV[7], ARGV[8], ARGV[9])
     end

@@ -186,7 +186,7 @@ impl RedisStore {
                 Chat::Direct { lo, hi } => ("1", lo.to_string(), hi.to_string()),
                 Chat::Topic(_) => ("0", String::new(), String::new()),
             };
-            call.arg(pending).arg(ids.len()).arg(dm).arg(lo).arg(hi);
+            call.arg(pending).arg(ids.len()).arg(dm).arg(lo).arg(hi).arg(Keyspace::chat_suffix(chat));
             for (id, json) in ids.iter().zip(&records) {
                 let author = json.as_deref().and_then(|json| record::decode(json).ok()).map(|message| message.author);
                 let slot = author.map_or(0, |author| match authors.iter().position(|known| *known == author) {
@@ -224,8 +224,9 @@ impl RedisStore {
         call.invoke_async(&mut connection).await.map_err(unavailable)
     }
 
-    /// Indexes every direct chat in `owner`'s inbox that waits to be, then marks the owner's unread
-    /// total complete. Walks the inbox by score (a send only raises a score), in steps.
+    /// Indexes every chat in `owner`'s inbox that waits to be, then marks the inbox indexed (so the
+    /// owner's unread total is complete). Walks the inbox by score (a send only raises a score), in
+    /// steps.
     async fn index_user(&self, keys: &Keyspace, owner: UserId) -> Result<(), StoreError> {
         let mut connection = self.connection()?;
         let inbox = keys.inbox(owner);
@@ -246,10 +247,8 @@ impl RedisStore {
                 .map_err(unavailable)?;
             let chats: Vec<Chat> = step
                 .iter()
-                .filter_map(|(member, _)| match ChatTarget::parse_member(member) {
-                    Ok(target @ ChatTarget::User(_)) => Some(Chat::between(owner, target)),
-                    _ => None,
-                })
+                .filter_map(|(member, _)| ChatTarget::parse_member(member).ok())
+                .map(|target| Chat::between(owner, target))
                 .collect();
             let mut states = redis::pipe();
             for chat in &chats {
@@ -469,7 +468,10 @@ impl ChatStore for RedisStore {
             .arg(Timestamp::now().epoch_millis())
             .arg(self.history.size)
             .arg(self.history_ttl_ms())
-            .arg(if matches!(chat, Chat::Direct { .. }) { "1" } else { "0" });
+            .arg(match chat {
+                Chat::Direct { .. } => Keyspace::chat_suffix(chat),
+                Chat::Topic(_) => String::new(),
+            });
         self.announce_read(&mut call, &keys, chat, reader);
         let answer = self.invoke_indexed(&call, &keys, chat).await?;
         match status_of(&answer)? {
@@ -501,16 +503,24 @@ impl ChatStore for RedisStore {
             .arg(owner.get())
             .arg(keys.base());
         type Row = (String, String, Option<String>, i64);
-        type Answer = (String, u64, u64, u64, i64, Vec<Row>);
+        type Page = (String, u64, u64, u64, Vec<Row>);
         let mut connection = self.connection()?;
-        let mut answer: Answer = call.invoke_async(&mut connection).await.map_err(unavailable)?;
+        let mut answer: Vec<redis::Value> = call.invoke_async(&mut connection).await.map_err(unavailable)?;
         // Chats (or a whole inbox) the original service wrote are indexed once, when first read.
-        if answer.4 == 0 {
+        if status_of(&answer)? == NEEDS_INDEX {
             self.index_user(&keys, owner).await?;
             answer = call.invoke_async(&mut connection).await.map_err(unavailable)?;
         }
-        let waiting: Vec<Chat> = answer
-            .5
+        let page = |answer: &[redis::Value]| -> Result<Page, StoreError> {
+            let rows = (4..answer.len())
+                .step_by(4)
+                .map(|at| Ok((part(answer, at)?, part(answer, at + 1)?, part(answer, at + 2)?, part(answer, at + 3)?)))
+                .collect::<Result<_, StoreError>>()?;
+            Ok((part(answer, 0)?, part(answer, 1)?, part(answer, 2)?, part(answer, 3)?, rows))
+        };
+        let mut page_read = page(&answer)?;
+        let waiting: Vec<Chat> = page_read
+            .4
             .iter()
             .filter(|(.., unread)| *unread == NEEDS_INDEX)
             .filter_map(|(member, ..)| ChatTarget::parse_member(member).ok())
@@ -520,9 +530,9 @@ impl ChatStore for RedisStore {
             for chat in waiting {
                 self.index_chat(&keys, chat).await?;
             }
-            answer = call.invoke_async(&mut connection).await.map_err(unavailable)?;
+            page_read = page(&call.invoke_async::<Vec<redis::Value>>(&mut connection).await.map_err(unavailable)?)?;
         }
-        let (epoch, seq, total, unread_total, _, rows) = answer;
+        let (epoch, seq, total, unread_total, rows) = page_read;
         let entries = rows
             .into_iter()
             .filter_map(|(member, score, latest, unread)| {
