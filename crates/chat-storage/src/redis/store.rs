@@ -208,6 +208,81 @@ impl RedisStore {
         }
     }
 
+    /// An inbox page of direct chats only, with plain commands (an inbox page's common case): the
+    /// owner's position, the page and the unread state, then the page's latest messages and counts
+    /// with the position again — atomic each, and consistent with each other when the position did
+    /// not move in between, since every change to a DM count or the total comes with an event on
+    /// the owner's channel. `None` when that does not hold, or the page has a topic, a chat the
+    /// original wrote, or a channel without an epoch: the `INBOX` script reads those at once.
+    async fn inbox_of_direct_chats(
+        &self,
+        keys: &Keyspace,
+        owner: UserId,
+        first: u64,
+        last: u64,
+    ) -> Result<Option<InboxPage>, StoreError> {
+        let mut connection = self.connection()?;
+        let (position_key, inbox, unread) =
+            (keys.event_position(Channel::User(owner)), keys.inbox(owner), keys.unread(owner));
+        type Head = ((Option<String>, Option<u64>), u64, Vec<(String, f64)>, (Option<String>, Option<u64>));
+        let (position_read, total, page, (indexed, _)): Head = redis::pipe()
+            .atomic()
+            .cmd("HMGET")
+            .arg(&position_key)
+            .arg("e")
+            .arg("s")
+            .zcard(&inbox)
+            .zrevrange_withscores(&inbox, first as isize, last as isize)
+            .cmd("HMGET")
+            .arg(&unread)
+            .arg("i")
+            .arg("t")
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let Some(epoch) = position_read.0.clone() else { return Ok(None) };
+        if total > 0 && indexed.as_deref() != Some("1") {
+            return Ok(None);
+        }
+        let mut rows = Vec::with_capacity(page.len());
+        for (member, score) in &page {
+            match ChatTarget::parse_member(member) {
+                Ok(target @ ChatTarget::User(_)) => rows.push((target, Timestamp::from_epoch_millis(*score as i64))),
+                _ => return Ok(None),
+            }
+        }
+        let fields: Vec<String> =
+            rows.iter().map(|(target, _)| Keyspace::chat_suffix(Chat::between(owner, *target))).collect();
+        let mut details = redis::pipe();
+        details.atomic().cmd("HMGET").arg(&position_key).arg("e").arg("s").cmd("HGET").arg(&unread).arg("t");
+        if !fields.is_empty() {
+            details.cmd("HMGET").arg(keys.latest()).arg(&fields).cmd("HMGET").arg(&unread).arg(&fields);
+        }
+        type Details = ((Option<String>, Option<u64>), Option<u64>, Vec<Option<String>>, Vec<Option<u64>>);
+        let (position_again, unread_total, latest, counts): Details = if fields.is_empty() {
+            let (position_again, unread_total) = details.query_async(&mut connection).await.map_err(unavailable)?;
+            (position_again, unread_total, Vec::new(), Vec::new())
+        } else {
+            details.query_async(&mut connection).await.map_err(unavailable)?
+        };
+        if position_again != position_read || latest.iter().any(Option::is_none) {
+            return Ok(None);
+        }
+        let entries = rows
+            .into_iter()
+            .zip(latest)
+            .zip(counts)
+            .map(|(((target, updated), latest), unread)| InboxEntry {
+                target,
+                updated,
+                latest: latest.as_deref().and_then(decode_or_skip),
+                unread: unread.unwrap_or(0),
+            })
+            .collect();
+        let position = position(&epoch, position_read.1.unwrap_or(0))?;
+        Ok(Some(InboxPage { total, entries, position, unread_total: unread_total.unwrap_or(0) }))
+    }
+
     /// Runs a script that needs `chat`'s index, indexing the chat first when the script says so.
     async fn invoke_indexed(
         &self,
@@ -491,6 +566,9 @@ impl ChatStore for RedisStore {
         let keys = self.keys(tenant);
         let first = page.skip();
         let last = first + u64::from(page.per_page()) - 1;
+        if let Some(page) = self.inbox_of_direct_chats(&keys, owner, first, last).await? {
+            return Ok(page);
+        }
         let channel = Channel::User(owner);
         let mut call = self.scripts.inbox.prepare_invoke();
         call.key(keys.event_position(channel))
