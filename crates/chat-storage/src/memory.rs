@@ -100,20 +100,13 @@ impl ChatLog {
         Some((message, ordinal))
     }
 
-    /// How many of the messages are after ordinal `read` (all, for `None`).
-    fn after(ordinals: impl ExactSizeIterator, position: usize) -> u64 {
-        (ordinals.len() - position) as u64
-    }
-
-    /// Messages by others than `reader` after the reader's read position.
+    /// Messages by others than `reader` after the reader's read position (all, when they never
+    /// read): binary searches of the ordinals, never a scan.
     fn unread(&self, reader: UserId) -> u64 {
         let read = self.read.get(&reader).copied().unwrap_or(0);
-        let all = Self::after(self.order.iter(), self.order.partition_point(|(o, _)| *o <= read));
-        let mine = self
-            .by_author
-            .get(&reader)
-            .map_or(0, |mine| Self::after(mine.iter(), mine.partition_point(|o| *o <= read)));
-        all - mine
+        let all = self.order.len() - self.order.partition_point(|(o, _)| *o <= read);
+        let mine = self.by_author.get(&reader).map_or(0, |mine| mine.len() - mine.partition_point(|o| *o <= read));
+        (all - mine) as u64
     }
 
     /// The latest remaining message at or before `reader`'s read position.
