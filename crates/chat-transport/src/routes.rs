@@ -456,8 +456,8 @@ struct ReadAnswer {
     path = "/api/{target}/{id}/read",
     tag = "chat",
     params(ChatPath),
-    request_body(content = ReadBodyDoc, description = "`{\"message\": \"<id>\"}`, or `{}` for the latest. \
-        Read as JSON whatever the `Content-Type`; an empty body counts as `{}`."),
+    request_body(content = Option<ReadBodyDoc>, description = "`{\"message\": \"<id>\"}`, or `{}` for the latest. \
+        Optional: read as JSON whatever the `Content-Type`; no body, or `null`, counts as `{}`."),
     security(("token" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Where the caller has read up to, and what remains unread", body = ReadAnswer),
@@ -478,7 +478,7 @@ async fn read(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let target = ChatTarget::parse(&path.target, &path.id)?;
-    let up_to = wire::read_body(wire::parse_body(&body)?)?;
+    let up_to = wire::read_body(wire::parse_optional_body(&body)?)?;
     let mark = state.service().read(&tenant, &caller, target, up_to).await?;
     Ok(HttpResponse::Ok()
         .json(ReadAnswer { state: ChatState::new(&tenant, mark.chat, mark.target), read: (&mark).into() }))

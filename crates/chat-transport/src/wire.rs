@@ -216,6 +216,14 @@ impl From<&chat_service::ReadMark> for ReadOut {
     }
 }
 
+/// Parses a body that may be left out: empty, or JSON `null`, means `{}`.
+pub(crate) fn parse_optional_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if serde_json::from_slice::<Value>(bytes).is_ok_and(|value| value.is_null()) {
+        return Ok(Map::new());
+    }
+    parse_body(bytes)
+}
+
 /// The body of a read: `{"message": "<message id>"}`, or `{}` for the chat's latest message.
 pub(crate) fn read_body(mut body: Map<String, Value>) -> Result<Option<MessageId>, DomainError> {
     match body.remove("message") {

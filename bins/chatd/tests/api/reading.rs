@@ -233,6 +233,12 @@ async fn bad_reads_are_refused_and_change_nothing(backend: Backend) {
         }
     }
     assert_eq!(app.snapshot(&[1, 2, 3]).await, before, "no refused read changed anything");
+    // No body, or `null`, reads up to the latest, as `{}` does.
+    for body in [None, Some(b"null".to_vec())] {
+        let answer = app.request(reqwest::Method::POST, "/api/user/1/read", Some(&granted(2)), body).await;
+        answer.assert_status(200);
+        assert_eq!(answer.body["read"], json!({"message": mine["id"], "unread": 0}));
+    }
     // And the good one still works.
     let done = post("/api/user/1/read".into(), json!({"message": mine["id"]})).await;
     done.assert_status(200);
