@@ -148,6 +148,15 @@ impl Chat {
         }
     }
 
+    /// Whose read positions a history page of this chat shows `reader`: both participants of a DM
+    /// (so each sees where the other has read up to), only the reader in a topic.
+    pub fn readers_shown_to(self, reader: UserId) -> Vec<UserId> {
+        match self {
+            Self::Direct { lo, hi } => vec![lo, hi],
+            Self::Topic(_) => vec![reader],
+        }
+    }
+
     /// The channels that hear that `typist` is typing here: the other participant of a DM, or
     /// the topic's subscribers.
     pub fn typing_audience(self, typist: UserId) -> Vec<Channel> {
@@ -177,6 +186,8 @@ mod tests {
         assert_eq!(dm.channel_of(user(2)), Channel::User(user(2)));
         assert_eq!(dm.read_audience(user(2)), [(Channel::User(user(2)), true), (Channel::User(user(1)), false)]);
         assert_eq!(topic.read_audience(user(2)), [(Channel::User(user(2)), true)]);
+        assert_eq!(dm.readers_shown_to(user(2)), [user(1), user(2)]);
+        assert_eq!(topic.readers_shown_to(user(2)), [user(2)]);
         assert_eq!(topic.channel_of(user(2)), Channel::Topic(TopicId::new(9).expect("valid")));
     }
 

@@ -13,8 +13,8 @@ use chat_domain::{
 
 use crate::events::{SinkSlot, resumable};
 use crate::{
-    Appended, Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage,
-    LookupError, ModifyError, PresenceStore, ReadState, Replay, StoreError,
+    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, LookupError,
+    ModifyError, PresenceStore, ReadState, Replay, StoreError,
 };
 
 /// Chats kept in this process's memory, and the in-process event bus: events go straight from the
@@ -146,14 +146,6 @@ impl ChatLog {
     fn index_of(&self, id: MessageId) -> Result<usize, LookupError> {
         let ordinal = self.ordinals.get(&id).ok_or(LookupError::UnknownMessage)?;
         self.order.binary_search_by_key(ordinal, |(o, _)| *o).map_err(|_| LookupError::UnknownMessage)
-    }
-}
-
-/// The readers whose read positions a history page of `chat` shows to `reader`.
-fn readers_shown(chat: Chat, reader: UserId) -> Vec<UserId> {
-    match chat {
-        Chat::Direct { lo, hi } => vec![lo, hi],
-        Chat::Topic(_) => vec![reader],
     }
 }
 
@@ -326,7 +318,7 @@ impl ChatStore for MemoryStore {
         let tenants = self.lock();
         let tenant = tenants.get(tenant);
         let position = self.position(tenant, chat.channel_of(reader));
-        let readers = readers_shown(chat, reader);
+        let readers = chat.readers_shown_to(reader);
         let Some(log) = tenant.and_then(|t| t.chats.get(&chat)) else {
             if !matches!(query, HistoryQuery::Page(_)) {
                 return Err(LookupError::UnknownMessage);
@@ -402,10 +394,7 @@ impl ChatStore for MemoryStore {
         let log = tenant.chats.get_mut(&chat).ok_or(ModifyError::NotFound)?;
         let current = log.messages.get(&id).ok_or(ModifyError::NotFound)?;
         let change = decide(current).map_err(ModifyError::Rejected)?;
-        let seen_by = match &change {
-            Change::MarkSeen { by, .. } => Some(*by),
-            _ => None,
-        };
+        let seen_by = change.seen_by();
         let (result, event) = match change.replacement(chat) {
             Some((updated, event)) => {
                 log.messages.insert(id, updated.clone());

@@ -28,6 +28,14 @@ pub enum Change {
 }
 
 impl Change {
+    /// The recipient whose read position this change moves (a `MarkSeen`'s).
+    pub(crate) fn seen_by(&self) -> Option<UserId> {
+        match self {
+            Self::MarkSeen { by, .. } => Some(*by),
+            Self::Replace(_) | Self::Remove => None,
+        }
+    }
+
     /// The message to store in place of the current one, and the event that announces it; `None`
     /// for a removal.
     pub(crate) fn replacement(self, chat: Chat) -> Option<(Message, ChatEvent)> {

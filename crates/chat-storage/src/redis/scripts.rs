@@ -51,34 +51,20 @@ end
 
 /// `pending`: how many of a chat's list entries — the oldest, the original service's — still
 /// wait to be indexed (see `Keyspace::chat_index`; all of them when the chat has no index yet).
+/// A script that writes passes `start` to start the chat's index when it has none.
 macro_rules! lua_pending {
     () => {
         concat!(
             r"
-local function pending(index, list)
-  local p = redis.call('HGET', index, 'p')
-  if p then
-    return tonumber(p)
-  end
-  return redis.call('LLEN', list)
-end
-"
-        )
-    };
-}
-
-/// `start_index`: `pending`, for a script that writes: starts the chat's index when it has none.
-macro_rules! lua_start_index {
-    () => {
-        concat!(
-            r"
-local function start_index(index, list)
+local function pending(index, list, start)
   local p = redis.call('HGET', index, 'p')
   if p then
     return tonumber(p)
   end
   local len = redis.call('LLEN', list)
-  redis.call('HSET', index, 'n', 0, 'p', len, 'o', 1)
+  if start then
+    redis.call('HSET', index, 'n', 0, 'p', len, 'o', 1)
+  end
   return len
 end
 "
@@ -183,7 +169,7 @@ end
 /// having written nothing.
 const APPEND: &str = concat!(
     lua_record!(),
-    lua_start_index!(),
+    lua_pending!(),
     r"
 local inboxes = tonumber(ARGV[7])
 local idempotency = ARGV[10 + 2 * inboxes]
@@ -193,7 +179,7 @@ if idempotency ~= '' then
     return first
   end
 end
-local waiting = start_index(KEYS[5], KEYS[1])
+local waiting = pending(KEYS[5], KEYS[1], true)
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], 'last_active', ARGV[4])
@@ -442,9 +428,9 @@ return answer
 /// KEYS: chat list, chat data hash, the chat's index. Returns `{pending, lowest, {id, …}, {json or
 /// false, …}}`.
 const INDEX_READ: &str = concat!(
-    lua_start_index!(),
+    lua_pending!(),
     r"
-local p = start_index(KEYS[3], KEYS[1])
+local p = pending(KEYS[3], KEYS[1], true)
 local o = tonumber(redis.call('HGET', KEYS[3], 'o'))
 if p == 0 then
   return {0, o, {}, {}}
@@ -515,7 +501,7 @@ return 1
 /// Returns 1 when applied, 0 when the message changed (or vanished) in between, -1 when the chat
 /// must be indexed first.
 const COMPARE_AND_SET: &str = concat!(
-    lua_start_index!(),
+    lua_pending!(),
     lua_move_read!(),
     lua_announce_read!(),
     r"
@@ -523,7 +509,7 @@ if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
   return 0
 end
 local op, dm, m = ARGV[3], ARGV[11] == '1', tonumber(ARGV[12])
-local p = start_index(KEYS[4], KEYS[2])
+local p = pending(KEYS[4], KEYS[2], true)
 if op == 'seen' and p > 0 then
   return -1
 end

@@ -476,10 +476,7 @@ impl ChatStore for RedisStore {
         reader: UserId,
     ) -> Result<HistoryPage, LookupError> {
         let keys = self.keys(tenant);
-        let readers = match chat {
-            Chat::Direct { lo, hi } => vec![lo, hi],
-            Chat::Topic(_) => vec![reader],
-        };
+        let readers = chat.readers_shown_to(reader);
         let channel = chat.channel_of(reader);
         let mut call = self.scripts.history.prepare_invoke();
         call.key(keys.chat(chat))
@@ -648,10 +645,7 @@ impl ChatStore for RedisStore {
             let stored = stored.ok_or(ModifyError::NotFound)?;
             let current = record::decode(&stored)?;
             let change = decide(&current).map_err(ModifyError::Rejected)?;
-            let seen_by = match &change {
-                Change::MarkSeen { by, .. } => Some(*by),
-                _ => None,
-            };
+            let seen_by = change.seen_by();
             // Whose messages and unread hash the script touches: the marker's for a `seen`; for a
             // delete the author's messages and the DM recipient's total.
             let (operation, mine, counted) = match (&change, chat.seen_by(current.author)) {
