@@ -71,9 +71,10 @@ impl Keyspace {
     }
 
     /// A user's unread state: a hash of `t` (unread messages over their direct chats' indexed
-    /// messages), one field per direct chat (`dm:<lo>-<hi>`: its unread count), and `i` (set once
-    /// every chat in their inbox is indexed, so `t` is complete; a send into a chat that still
-    /// waits to be indexed clears it).
+    /// messages), one field per direct chat (`dm:<lo>-<hi>`: its unread count), `i` (set once
+    /// every chat in their inbox is indexed, so `t` is complete) and `w` (how many times a chat that
+    /// still waits to be indexed joined their inbox: such a send clears `i`, and an indexing walk
+    /// that began before it does not set `i` again).
     pub fn unread(&self, user: UserId) -> String {
         format!("{}unread:{user}", self.base)
     }

@@ -7,6 +7,9 @@ use deadpool_redis::redis::Script;
 // Lua functions the scripts share, one macro each, so that a script defines only what it calls
 // (each definition is a closure made on every call, which costs Redis time). A function's macro
 // includes those it calls.
+//
+// On the hot paths numbers reach Redis as strings: a Lua number handed to `redis.call` or joined
+// into a string is printed with `%.17g`/`%.14g`, several times the cost of `string.format('%d')`.
 
 /// `epoch_of`: reads a channel's epoch (see `Keyspace::event_position`), starting a new one
 /// (and dropping any stale history) when the channel has none — it never had an event, or Redis
@@ -38,7 +41,7 @@ macro_rules! lua_record {
             lua_epoch_of!(),
             r"
 local function record(position, history, channel, payload, now, size, ttl)
-  local seq = redis.call('HINCRBY', position, 's', 1)
+  local seq = string.format('%d', redis.call('HINCRBY', position, 's', '1'))
   local epoch = epoch_of(position, history)
   redis.call('XADD', history, 'MAXLEN', '~', size, seq .. '-' .. now, 'd', payload)
   redis.call('PEXPIRE', history, ttl)
@@ -51,7 +54,8 @@ end
 
 /// `pending`: how many of a chat's list entries — the oldest, the original service's — still
 /// wait to be indexed (see `Keyspace::chat_index`; all of them when the chat has no index yet).
-/// A script that writes passes `start` to start the chat's index when it has none.
+/// A script that writes passes `start` to start the chat's index when it has none (`n`, the last
+/// ordinal given, is left to the send that gives one).
 macro_rules! lua_pending {
     () => {
         concat!(
@@ -63,7 +67,7 @@ local function pending(index, list, start)
   end
   local len = redis.call('LLEN', list)
   if start then
-    redis.call('HSET', index, 'n', 0, 'p', len, 'o', 1)
+    redis.call('HSET', index, 'p', len, 'o', 1)
   end
   return len
 end
@@ -97,7 +101,7 @@ local function read_up_to(order, r)
   if not r then
     return false
   end
-  return redis.call('ZREVRANGEBYSCORE', order, r, '-inf', 'LIMIT', 0, 1)[1] or false
+  return redis.call('ZREVRANGEBYSCORE', order, r, '-inf', 'LIMIT', '0', '1')[1] or false
 end
 "
         )
@@ -179,25 +183,34 @@ if idempotency ~= '' then
     return first
   end
 end
-local waiting = pending(KEYS[5], KEYS[1], true)
+-- The chat's first ordinal starts its index (before this entry joins the list); later sends read
+-- how many entries wait to be indexed only when an inbox gains the chat.
+local n = redis.call('HINCRBY', KEYS[5], 'n', '1')
+local waiting = n == 1 and pending(KEYS[5], KEYS[1], true)
+local ordinal = string.format('%d', n)
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], 'last_active', ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[6], ARGV[2])
-local n = redis.call('HINCRBY', KEYS[5], 'n', 1)
-redis.call('ZADD', KEYS[6], n, ARGV[1])
-redis.call('ZADD', KEYS[7], n, n)
+redis.call('ZADD', KEYS[6], ordinal, ARGV[1])
+redis.call('ZADD', KEYS[7], ordinal, ordinal)
 for i = 1, inboxes do
   local inbox, unread = KEYS[6 + 2 * i], KEYS[7 + 2 * i]
-  -- A new inbox holds only this chat: indexed unless it still waits to be.
-  if redis.call('ZADD', inbox, ARGV[3], ARGV[6 + 2 * i]) == 1 and redis.call('ZCARD', inbox) == 1 and waiting == 0 then
-    redis.call('HSET', unread, 'i', 1)
-  elseif waiting > 0 then
-    redis.call('HDEL', unread, 'i')
+  if redis.call('ZADD', inbox, ARGV[3], ARGV[6 + 2 * i]) == 1 then
+    waiting = waiting or pending(KEYS[5], KEYS[1])
+    if waiting > 0 then
+      -- The inbox gained a chat that waits: no longer all indexed, and an indexing walk under
+      -- way must not mark it so.
+      redis.call('HDEL', unread, 'i')
+      redis.call('HINCRBY', unread, 'w', '1')
+    elseif redis.call('ZCARD', inbox) == 1 then
+      -- A new inbox holding only this (indexed) chat.
+      redis.call('HSET', unread, 'i', '1')
+    end
   end
   if ARGV[7 + 2 * i] == '1' then
-    redis.call('HINCRBY', unread, 't', 1)
-    redis.call('HINCRBY', unread, ARGV[6], 1)
+    redis.call('HINCRBY', unread, 't', '1')
+    redis.call('HINCRBY', unread, ARGV[6], '1')
   end
 end
 local size, ttl = ARGV[8 + 2 * inboxes], ARGV[9 + 2 * inboxes]
@@ -258,9 +271,11 @@ else
   end
 end
 local reads = {}
-for j = 4, #ARGV do
-  local r = redis.call('HGET', KEYS[7], ARGV[j])
-  reads[#reads + 1] = read_up_to(KEYS[6], r and tonumber(r))
+if #ARGV >= 4 then
+  local positions = redis.call('HMGET', KEYS[7], unpack(ARGV, 4))
+  for j = 1, #positions do
+    reads[j] = read_up_to(KEYS[6], positions[j])
+  end
 end
 local records = {}
 if #ids > 0 then
@@ -487,6 +502,17 @@ end
 return 1
 ";
 
+/// Mark a user's inbox indexed (`i` of their unread hash) unless a chat that waits to be indexed
+/// joined it since the walk began (`w` counts those; the walk read it first).
+/// KEYS: the unread hash. ARGV: `w` as the walk read it (empty: none).
+const MARK_INDEXED: &str = r"
+if (redis.call('HGET', KEYS[1], 'w') or '') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'i', 1)
+return 1
+";
+
 /// Replace, mark seen or delete a message if it is still exactly the version the caller decided
 /// on, keep the chat's latest message, order and counters right, and announce the change (a
 /// `seen` also moves the marker's read position there, announcing that too).
@@ -623,6 +649,7 @@ pub(super) struct Scripts {
     pub(super) inbox: Script,
     pub(super) index_read: Script,
     pub(super) index_write: Script,
+    pub(super) mark_indexed: Script,
     pub(super) compare_and_set: Script,
     pub(super) presence_refresh: Script,
     pub(super) presence_leave: Script,
@@ -639,6 +666,7 @@ impl Scripts {
             inbox: Script::new(INBOX),
             index_read: Script::new(INDEX_READ),
             index_write: Script::new(INDEX_WRITE),
+            mark_indexed: Script::new(MARK_INDEXED),
             compare_and_set: Script::new(COMPARE_AND_SET),
             presence_refresh: Script::new(PRESENCE_REFRESH),
             presence_leave: Script::new(PRESENCE_LEAVE),

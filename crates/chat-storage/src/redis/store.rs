@@ -209,10 +209,11 @@ impl RedisStore {
     }
 
     /// An inbox page of direct chats only, with plain commands (an inbox page's common case): the
-    /// owner's position, the page and the unread state, then the page's latest messages and counts
-    /// with the position again — atomic each, and consistent with each other when the position did
-    /// not move in between, since every change to a DM count or the total comes with an event on
-    /// the owner's channel. `None` when that does not hold, or the page has a topic, a chat the
+    /// owner's position and the page, then the page's latest messages, counts, total and whether
+    /// the inbox is indexed, with the position once more. All of it is as of the first position
+    /// when the position read last is the same, since every change to a DM's inbox entry, latest
+    /// message or count, and to the total, comes with an event on the owner's channel — two
+    /// pipelines, no `MULTI`. `None` when that does not hold, or the page has a topic, a chat the
     /// original wrote, or a channel without an epoch: the `INBOX` script reads those at once.
     async fn inbox_of_direct_chats(
         &self,
@@ -224,26 +225,18 @@ impl RedisStore {
         let mut connection = self.connection()?;
         let (position_key, inbox, unread) =
             (keys.event_position(Channel::User(owner)), keys.inbox(owner), keys.unread(owner));
-        type Head = ((Option<String>, Option<u64>), u64, Vec<(String, f64)>, (Option<String>, Option<u64>));
-        let (position_read, total, page, (indexed, _)): Head = redis::pipe()
-            .atomic()
+        type Head = ((Option<String>, Option<u64>), u64, Vec<(String, f64)>);
+        let (position_read, total, page): Head = redis::pipe()
             .cmd("HMGET")
             .arg(&position_key)
             .arg("e")
             .arg("s")
             .zcard(&inbox)
             .zrevrange_withscores(&inbox, first as isize, last as isize)
-            .cmd("HMGET")
-            .arg(&unread)
-            .arg("i")
-            .arg("t")
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
         let Some(epoch) = position_read.0.clone() else { return Ok(None) };
-        if total > 0 && indexed.as_deref() != Some("1") {
-            return Ok(None);
-        }
         let mut rows = Vec::with_capacity(page.len());
         for (member, score) in &page {
             match ChatTarget::parse_member(member) {
@@ -254,18 +247,28 @@ impl RedisStore {
         let fields: Vec<String> =
             rows.iter().map(|(target, _)| Keyspace::chat_suffix(Chat::between(owner, *target))).collect();
         let mut details = redis::pipe();
-        details.atomic().cmd("HMGET").arg(&position_key).arg("e").arg("s").cmd("HGET").arg(&unread).arg("t");
         if !fields.is_empty() {
-            details.cmd("HMGET").arg(keys.latest()).arg(&fields).cmd("HMGET").arg(&unread).arg(&fields);
+            details.cmd("HMGET").arg(keys.latest()).arg(&fields);
         }
-        type Details = ((Option<String>, Option<u64>), Option<u64>, Vec<Option<String>>, Vec<Option<u64>>);
-        let (position_again, unread_total, latest, counts): Details = if fields.is_empty() {
-            let (position_again, unread_total) = details.query_async(&mut connection).await.map_err(unavailable)?;
-            (position_again, unread_total, Vec::new(), Vec::new())
+        details
+            .cmd("HMGET")
+            .arg(&unread)
+            .arg("i")
+            .arg("t")
+            .arg(&fields)
+            .cmd("HMGET")
+            .arg(&position_key)
+            .arg("e")
+            .arg("s");
+        type Details = (Vec<Option<String>>, Vec<Option<u64>>, (Option<String>, Option<u64>));
+        let (latest, state, position_again): Details = if fields.is_empty() {
+            let (state, position_again) = details.query_async(&mut connection).await.map_err(unavailable)?;
+            (Vec::new(), state, position_again)
         } else {
             details.query_async(&mut connection).await.map_err(unavailable)?
         };
-        if position_again != position_read || latest.iter().any(Option::is_none) {
+        let [indexed, unread_total, counts @ ..] = state.as_slice() else { return Ok(None) };
+        if position_again != position_read || (total > 0 && *indexed != Some(1)) || latest.iter().any(Option::is_none) {
             return Ok(None);
         }
         let entries = rows
@@ -304,7 +307,9 @@ impl RedisStore {
     /// steps.
     async fn index_user(&self, keys: &Keyspace, owner: UserId) -> Result<(), StoreError> {
         let mut connection = self.connection()?;
-        let inbox = keys.inbox(owner);
+        let (inbox, unread) = (keys.inbox(owner), keys.unread(owner));
+        let joined: Option<String> =
+            redis::cmd("HGET").arg(&unread).arg("w").query_async(&mut connection).await.map_err(unavailable)?;
         let (mut from, mut at_from, mut seen) = (f64::NEG_INFINITY, 0usize, false);
         loop {
             let lower = if from.is_finite() { from.to_string() } else { "-inf".to_owned() };
@@ -352,12 +357,13 @@ impl RedisStore {
         if !seen {
             return Ok(());
         }
-        redis::cmd("HSET")
-            .arg(keys.unread(owner))
-            .arg("i")
-            .arg(1)
-            .query_async::<()>(&mut connection)
+        self.scripts
+            .mark_indexed
+            .key(&unread)
+            .arg(joined.unwrap_or_default())
+            .invoke_async::<i64>(&mut connection)
             .await
+            .map(drop)
             .map_err(unavailable)
     }
 }
