@@ -251,8 +251,10 @@ pub struct PlatformConfig {
     pub user_agent: String,
     /// Milliseconds a profile request may take.
     pub timeout_ms: u64,
-    /// Seconds a profile stays cached.
+    /// Seconds a profile stays cached (refreshed in the background from ¾ of it on).
     pub cache_ttl_seconds: u64,
+    /// Seconds past its TTL a cached profile is still served while the platform API fails.
+    pub cache_stale_seconds: u64,
     /// Profiles cached at most.
     pub cache_capacity: u64,
     /// Profiles for the built-in directory (`{"users": [...], "topics": [...]}`).
@@ -266,6 +268,7 @@ impl Default for PlatformConfig {
             user_agent: "Senna-Sockets-Server".into(),
             timeout_ms: 2000,
             cache_ttl_seconds: 60,
+            cache_stale_seconds: 3600,
             cache_capacity: 100_000,
             profiles_file: None,
         }

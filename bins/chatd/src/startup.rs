@@ -104,6 +104,7 @@ fn directory(settings: &Settings) -> Result<Arc<dyn Directory>, StartupError> {
             user_agent: config.user_agent.clone(),
             timeout: Duration::from_millis(config.timeout_ms),
             cache_ttl: Duration::from_secs(config.cache_ttl_seconds),
+            cache_stale: Duration::from_secs(config.cache_stale_seconds),
             cache_capacity: config.cache_capacity,
         })
         .map_err(|e| StartupError::Config(e.to_string()))?;

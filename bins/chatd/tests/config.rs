@@ -111,6 +111,7 @@ fn the_built_in_defaults_are_the_originals() {
         assert_eq!(settings.platform.user_agent, "Senna-Sockets-Server");
         assert_eq!(settings.platform.timeout_ms, 2000);
         assert_eq!(settings.platform.cache_ttl_seconds, 60);
+        assert_eq!(settings.platform.cache_stale_seconds, 3600);
         assert_eq!(settings.platform.cache_capacity, 100_000);
         assert_eq!(settings.platform.profiles_file, None);
 
@@ -543,11 +544,13 @@ fn numeric_settings_still_read_numbers_from_the_environment() {
         jail.set_env("CHATD_REDIS__CONNECT_TIMEOUT_MS", "800");
         jail.set_env("CHATD_CHAT__MAX_TEXT_CHARS", "500");
         jail.set_env("CHATD_PLATFORM__CACHE_TTL_SECONDS", "120");
+        jail.set_env("CHATD_PLATFORM__CACHE_STALE_SECONDS", "0");
         let settings = Settings::load(None)?;
         assert_eq!(settings.http.workers, Some(4));
         assert_eq!(settings.redis.connect_timeout_ms, 800);
         assert_eq!(settings.chat.max_text_chars, 500);
         assert_eq!(settings.platform.cache_ttl_seconds, 120);
+        assert_eq!(settings.platform.cache_stale_seconds, 0);
         Ok(())
     });
 }

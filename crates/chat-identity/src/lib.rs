@@ -10,9 +10,11 @@ pub mod directory;
 pub mod error;
 pub mod jwt;
 pub mod platform;
+pub mod profile_cache;
 
 pub use builtin::BuiltinDirectory;
 pub use directory::{Directory, Profile};
 pub use error::IdentityError;
 pub use jwt::{JwtSettings, TokenError, TokenVerifier};
 pub use platform::{PlatformDirectory, PlatformSettings};
+pub use profile_cache::ProfileStats;

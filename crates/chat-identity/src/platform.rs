@@ -2,27 +2,34 @@
 //! (the original service's "model"), batched, cached and bounded in time.
 //!
 //! The original asked the API once per lookup, with duplicate ids, a 5 s timeout and no cache,
-//! and turned any API error into a 500. Here a lookup asks only for the ids not in the cache,
-//! once each, and a slow or failing API degrades profiles to `{"id": N}` instead of failing chat.
+//! and turned any API error into a 500. Here a lookup asks only for the ids not in the cache
+//! ([`crate::profile_cache`]: refreshed ahead of expiry, one request per id in flight, the last
+//! known profile through an outage), once each, and a slow or failing API degrades profiles to
+//! `{"id": N}` instead of failing chat.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_domain::{TopicId, UserId};
-use moka::future::Cache;
 use reqwest::Url;
-use tokio::task::JoinSet;
 
-use crate::directory::{DirectoryId, degraded_profile, entry_id};
+use crate::directory::{DirectoryId, entry_id};
+use crate::profile_cache::{Fetch, Fetched, ProfileCache, ProfileStats};
 use crate::{Directory, IdentityError, Profile};
-
-/// Ids per request: keeps URLs well under common server limits (about 8 KB) however many
-/// profiles one page of chat needs.
-const MAX_IDS_PER_REQUEST: usize = 100;
 
 /// The longest cache TTL accepted. Profiles change (renames, new pictures), and a day is
 /// already far longer than any sensible setting.
 const MAX_CACHE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The collections of the API, and the fields chatd asks of each (the original's).
+const USERS: &str = "v1/users";
+const USER_FIELDS: &str = "id,username,role,picture_url,profile_url";
+const TOPICS: &str = "v1/topics";
+const TOPIC_FIELDS: &str = "id,title,status,cover_image_thumbnail";
+
+/// The longest time past the TTL a profile may be served through an outage.
+const MAX_CACHE_STALE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Typed settings of the platform API directory.
 #[derive(Debug, Clone)]
@@ -34,8 +41,12 @@ pub struct PlatformSettings {
     pub user_agent: String,
     /// The limit for a whole request (connect, send, answer, body); default 2 s.
     pub timeout: Duration,
-    /// How long a fetched profile is served from the cache; default 60 s, at most one day.
+    /// How long a fetched profile is served from the cache; default 60 s, at most one day. Profiles
+    /// in use are refreshed in the background from ¾ of it on.
     pub cache_ttl: Duration,
+    /// How long past its TTL a cached profile is still served while the platform API fails
+    /// (then `{"id": N}`); default one hour, at most a week. Zero: degrade at once.
+    pub cache_stale: Duration,
     /// How many profiles the cache holds, users and topics each; default 100 000.
     pub cache_capacity: u64,
 }
@@ -47,6 +58,7 @@ impl Default for PlatformSettings {
             user_agent: "Senna-Sockets-Server".to_owned(),
             timeout: Duration::from_secs(2),
             cache_ttl: Duration::from_secs(60),
+            cache_stale: Duration::from_secs(60 * 60),
             cache_capacity: 100_000,
         }
     }
@@ -57,13 +69,12 @@ impl Default for PlatformSettings {
 /// Only profiles the API returned are cached. Failures and ids the API did not return are not
 /// cached at all: their `{"id": N}` is answered now, and the next lookup asks the API again, so a
 /// user created a moment ago or an API back from an outage shows up without waiting for a TTL.
-/// Concurrent lookups of the same uncached id may each ask the API; that costs a request, never
-/// a wrong answer.
+/// Concurrent lookups of the same id share one request; see [`crate::profile_cache`] for how
+/// entries are refreshed and served through an outage.
 #[derive(Debug, Clone)]
 pub struct PlatformDirectory {
-    client: reqwest::Client,
-    users: Resource<UserId>,
-    topics: Resource<TopicId>,
+    users: ProfileCache<UserId>,
+    topics: ProfileCache<TopicId>,
 }
 
 impl PlatformDirectory {
@@ -78,6 +89,9 @@ impl PlatformDirectory {
         if settings.cache_ttl > MAX_CACHE_TTL {
             return Err(IdentityError::setting("platform.cache_ttl_seconds", "must be at most one day"));
         }
+        if settings.cache_stale > MAX_CACHE_STALE {
+            return Err(IdentityError::setting("platform.cache_stale_seconds", "must be at most one week"));
+        }
         if reqwest::header::HeaderValue::from_str(&settings.user_agent).is_err() {
             return Err(IdentityError::setting("platform.user_agent", "must be printable ASCII text"));
         }
@@ -87,128 +101,61 @@ impl PlatformDirectory {
             .build()
             .map_err(|e| IdentityError::setting("platform.api_url", format!("cannot get an HTTP client: {e}")))?;
         Ok(Self {
-            users: Resource::new(&base, "v1/users", "id,username,role,picture_url,profile_url", &settings)?,
-            topics: Resource::new(&base, "v1/topics", "id,title,status,cover_image_thumbnail", &settings)?,
-            client,
+            users: resource(&client, &base, USERS, USER_FIELDS, &settings)?,
+            topics: resource(&client, &base, TOPICS, TOPIC_FIELDS, &settings)?,
         })
+    }
+
+    /// What the user and topic caches have done so far (also exported as metrics).
+    pub fn stats(&self) -> (ProfileStats, ProfileStats) {
+        (self.users.stats(), self.topics.stats())
     }
 }
 
 #[async_trait::async_trait]
 impl Directory for PlatformDirectory {
     async fn users(&self, ids: &[UserId]) -> HashMap<UserId, Profile> {
-        self.users.profiles(&self.client, ids).await
+        self.users.profiles(ids).await
     }
 
     async fn topics(&self, ids: &[TopicId]) -> HashMap<TopicId, Profile> {
-        self.topics.profiles(&self.client, ids).await
+        self.topics.profiles(ids).await
     }
 }
 
-/// One collection of the API (users or topics) and its cache.
-#[derive(Clone)]
-struct Resource<I: DirectoryId> {
-    /// `v1/users` or `v1/topics`, for log lines.
-    kind: &'static str,
-    url: Url,
+/// The cache of one collection of the API (users or topics), asking `{base}{path}`.
+fn resource<I: DirectoryId>(
+    client: &reqwest::Client,
+    base: &Url,
+    path: &'static str,
     fields: &'static str,
-    cache: Cache<I, Profile>,
+    settings: &PlatformSettings,
+) -> Result<ProfileCache<I>, IdentityError> {
+    let url = base
+        .join(path)
+        .map_err(|e| IdentityError::setting("platform.api_url", format!("cannot be extended with {path}: {e}")))?;
+    let client = client.clone();
+    let fetch: Fetch<I> = Arc::new(move |ids: Vec<I>| {
+        let (client, url) = (client.clone(), request_url(&url, fields, &ids));
+        Box::pin(async move { fetch(&client, url).await })
+    });
+    Ok(ProfileCache::new(path, fetch, settings.cache_capacity, settings.cache_ttl, settings.cache_stale))
 }
 
-impl<I: DirectoryId> std::fmt::Debug for Resource<I> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resource")
-            .field("url", &self.url.as_str())
-            .field("fields", &self.fields)
-            .field("cached", &self.cache.entry_count())
-            .finish()
-    }
-}
-
-impl<I: DirectoryId> Resource<I> {
-    fn new(
-        base: &Url,
-        path: &'static str,
-        fields: &'static str,
-        settings: &PlatformSettings,
-    ) -> Result<Self, IdentityError> {
-        let url = base
-            .join(path)
-            .map_err(|e| IdentityError::setting("platform.api_url", format!("cannot be extended with {path}: {e}")))?;
-        Ok(Self {
-            kind: path,
-            url,
-            fields,
-            cache: Cache::builder().max_capacity(settings.cache_capacity).time_to_live(settings.cache_ttl).build(),
-        })
-    }
-
-    async fn profiles(&self, client: &reqwest::Client, ids: &[I]) -> HashMap<I, Profile> {
-        // Sorted and de-duplicated: one question per id, in a stable order.
-        let wanted: BTreeSet<I> = ids.iter().copied().collect();
-        let mut answer = HashMap::with_capacity(wanted.len());
-        let mut missing = Vec::new();
-        for id in wanted {
-            match self.cache.get(&id).await {
-                Some(profile) => {
-                    answer.insert(id, profile);
-                }
-                None => missing.push(id),
-            }
-        }
-        let hits = answer.len() as u64;
-        metrics::counter!("chatd_profile_cache_hits_total").increment(hits);
-        metrics::counter!("chatd_profile_cache_misses_total").increment(missing.len() as u64);
-
-        // Chunks go out at once, so a lookup takes at most one timeout, not one per chunk.
-        // The JoinSet aborts them if the caller gives up on this lookup.
-        let mut requests = JoinSet::new();
-        for chunk in missing.chunks(MAX_IDS_PER_REQUEST) {
-            let (client, url, kind) = (client.clone(), self.request_url(chunk), self.kind);
-            let chunk = chunk.to_vec();
-            requests.spawn(async move {
-                let fetched = fetch(&client, url).await.map_err(|problem| {
-                    tracing::warn!(api = kind, ids = chunk.len(), %problem, "platform API lookup failed; serving degraded profiles");
-                });
-                (chunk, fetched)
-            });
-        }
-        while let Some(joined) = requests.join_next().await {
-            // A request task only ends early by panicking inside reqwest; its ids are still
-            // answered below, degraded.
-            let Ok((chunk, fetched)) = joined else {
-                continue;
-            };
-            let mut fetched = fetched.unwrap_or_default();
-            for id in chunk {
-                if let Some(profile) = fetched.remove(&id.number()) {
-                    self.cache.insert(id, profile.clone()).await;
-                    answer.insert(id, profile);
-                }
-            }
-        }
-
-        for id in missing {
-            answer.entry(id).or_insert_with(|| degraded_profile(id.number()));
-        }
-        answer
-    }
-
-    /// `{url}?fields=…&ids=1,2,3`, written by hand because the original's API expects literal
-    /// commas, which `Url::query_pairs_mut` would escape as `%2C`. Ids are digits and the fields
-    /// a constant, so nothing needs escaping.
-    fn request_url(&self, ids: &[I]) -> Url {
-        let ids: Vec<String> = ids.iter().map(|id| id.number().to_string()).collect();
-        let mut url = self.url.clone();
-        url.set_query(Some(&format!("fields={}&ids={}", self.fields, ids.join(","))));
-        url
-    }
+/// `{url}?fields=…&ids=1,2,3`, written by hand because the original's API expects literal
+/// commas, which `Url::query_pairs_mut` would escape as `%2C`. Ids are digits and the fields
+/// a constant, so nothing needs escaping.
+fn request_url<I: DirectoryId>(url: &Url, fields: &str, ids: &[I]) -> Url {
+    let ids: Vec<String> = ids.iter().map(|id| id.number().to_string()).collect();
+    let mut url = url.clone();
+    url.set_query(Some(&format!("fields={fields}&ids={}", ids.join(","))));
+    url
 }
 
 /// Asks the API and reads `{"entries": [...]}` into profiles by id. Entries without a usable id
 /// are skipped (their ids end up degraded). The error text never carries the URL, which may hold
 /// credentials of the API.
-async fn fetch(client: &reqwest::Client, url: Url) -> Result<HashMap<u64, Profile>, String> {
+async fn fetch(client: &reqwest::Client, url: Url) -> Fetched {
     let response = client.get(url).send().await.and_then(reqwest::Response::error_for_status).map_err(describe)?;
     let body: serde_json::Value = response.json().await.map_err(describe)?;
     let Some(serde_json::Value::Array(entries)) = body.get("entries") else {
@@ -262,19 +209,17 @@ mod tests {
             ("https://example.com/api", "https://example.com/api/v1/users"),
             ("https://example.com/api/", "https://example.com/api/v1/users"),
         ] {
-            let directory =
-                PlatformDirectory::new(PlatformSettings { api_url: given.to_owned(), ..PlatformSettings::default() })
-                    .expect("a valid URL");
-            assert_eq!(directory.users.url.as_str(), users, "{given}");
+            let base = base_url(given).expect("a valid URL");
+            assert_eq!(base.join(USERS).expect("joins").as_str(), users, "{given}");
         }
     }
 
     #[test]
     fn requests_list_fields_and_ids_with_literal_commas() {
-        let directory = PlatformDirectory::new(PlatformSettings::default()).expect("defaults are valid");
+        let base = base_url(&PlatformSettings::default().api_url).expect("defaults are valid");
         let ids = [TopicId::new(4).expect("id"), TopicId::new(42).expect("id")];
         assert_eq!(
-            directory.topics.request_url(&ids).as_str(),
+            request_url(&base.join(TOPICS).expect("joins"), TOPIC_FIELDS, &ids).as_str(),
             "http://localhost:3000/v1/topics?fields=id,title,status,cover_image_thumbnail&ids=4,42"
         );
     }
@@ -288,6 +233,7 @@ mod tests {
             PlatformSettings { user_agent: "bad\nagent".to_owned(), ..PlatformSettings::default() },
             PlatformSettings { timeout: Duration::ZERO, ..PlatformSettings::default() },
             PlatformSettings { cache_ttl: Duration::from_secs(366 * 24 * 3600), ..PlatformSettings::default() },
+            PlatformSettings { cache_stale: Duration::from_secs(8 * 24 * 3600), ..PlatformSettings::default() },
         ];
         let names = [
             "platform.api_url",
@@ -296,6 +242,7 @@ mod tests {
             "platform.user_agent",
             "platform.timeout_ms",
             "platform.cache_ttl_seconds",
+            "platform.cache_stale_seconds",
         ];
         for (settings, name) in cases.into_iter().zip(names) {
             let error = PlatformDirectory::new(settings.clone()).expect_err("must be refused").to_string();

@@ -20,6 +20,8 @@ enum Mode {
     NoEntries,
     /// Takes the request and never answers.
     Hang,
+    /// Holds each request until the test opens the gate (one permit per request), then serves.
+    Gate,
 }
 
 /// Ids from here up are unknown to the stand-in: it leaves them out of its answer.
@@ -43,6 +45,7 @@ impl Seen {
 struct Shared {
     mode: Mutex<Mode>,
     seen: mpsc::UnboundedSender<Seen>,
+    gate: tokio::sync::Semaphore,
 }
 
 struct StandIn {
@@ -54,7 +57,7 @@ struct StandIn {
 impl StandIn {
     async fn start(mode: Mode) -> Self {
         let (sender, seen) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared { mode: Mutex::new(mode), seen: sender });
+        let shared = Arc::new(Shared { mode: Mutex::new(mode), seen: sender, gate: tokio::sync::Semaphore::new(0) });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("bound address"));
         let data = web::Data::from(Arc::clone(&shared));
@@ -66,6 +69,11 @@ impl StandIn {
             .run();
         actix_web::rt::spawn(server);
         Self { url, shared, seen }
+    }
+
+    /// Lets `n` held requests through.
+    fn open_gate(&self, n: usize) {
+        self.shared.gate.add_permits(n);
     }
 
     fn set_mode(&self, mode: Mode) {
@@ -96,8 +104,11 @@ async fn answer(request: HttpRequest, shared: web::Data<Shared>) -> HttpResponse
     let topics = seen.path.ends_with("/v1/topics");
     shared.seen.send(seen).expect("the test is listening");
     let mode = *shared.mode.lock().unwrap_or_else(PoisonError::into_inner);
+    if mode == Mode::Gate {
+        shared.gate.acquire().await.expect("the gate stays open").forget();
+    }
     match mode {
-        Mode::Serve => {
+        Mode::Serve | Mode::Gate => {
             let entries: Vec<Value> = ids
                 .into_iter()
                 .filter(|&id| id < UNKNOWN_FROM)
@@ -326,4 +337,106 @@ async fn an_api_slower_than_the_timeout_degrades_profiles() {
     assert_eq!(by_number(answer), degraded(&[5]));
     let unique: BTreeSet<u64> = api.take_seen().iter().flat_map(Seen::ids).collect();
     assert!(unique.is_empty(), "no further requests: {unique:?}");
+}
+
+fn caching(api_url: &str, ttl: Duration, stale: Duration) -> PlatformDirectory {
+    PlatformDirectory::new(PlatformSettings {
+        api_url: api_url.to_owned(),
+        cache_ttl: ttl,
+        cache_stale: stale,
+        ..PlatformSettings::default()
+    })
+    .expect("valid settings")
+}
+
+#[actix_web::test]
+async fn concurrent_lookups_of_the_same_ids_share_one_request() {
+    let mut api = StandIn::start(Mode::Gate).await;
+    let directory = directory(&api.url);
+    let mut lookups = tokio::task::JoinSet::new();
+    for n in 0..50 {
+        let directory = directory.clone();
+        // Each asks for the same three users, some with others of their own.
+        let wanted = if n % 2 == 0 { users(&[1, 2, 3]) } else { users(&[3, 2, 1, 1]) };
+        lookups.spawn(async move { by_number(directory.users(&wanted).await) });
+    }
+    // The first request is held at the stand-in; once every lookup has counted its misses it has
+    // joined that request's flight (counting and joining happen in one step), so open the gate.
+    let first = api.seen.recv().await.expect("a request");
+    while directory.stats().0.misses < 150 {
+        tokio::task::yield_now().await;
+    }
+    api.open_gate(1);
+    let expected = HashMap::from([(1, user_profile(1)), (2, user_profile(2)), (3, user_profile(3))]);
+    while let Some(answer) = lookups.join_next().await {
+        assert_eq!(answer.expect("the lookup ran"), expected);
+    }
+    assert_eq!(first.ids(), vec![1, 2, 3]);
+    assert_eq!(api.take_seen(), Vec::new(), "one request for all 50 lookups");
+    let (stats, _) = directory.stats();
+    assert_eq!((stats.requests, stats.misses, stats.hits), (1, 150, 0));
+
+    // Once it landed, the cache answers.
+    api.open_gate(10);
+    assert_eq!(by_number(directory.users(&users(&[2, 1, 3])).await), expected);
+    assert_eq!(directory.stats().0.requests, 1);
+}
+
+#[actix_web::test]
+async fn profiles_in_use_are_refreshed_before_they_expire_so_no_lookup_waits() {
+    let mut api = StandIn::start(Mode::Serve).await;
+    let ttl = Duration::from_secs(2);
+    let directory = caching(&api.url, ttl, Duration::ZERO);
+    assert_eq!(by_number(directory.users(&users(&[1])).await), HashMap::from([(1, user_profile(1))]));
+    // A client using the profile for two and a half TTLs: refreshes keep it fresh in the
+    // background, one per refresh period (from ¾ TTL on), and no lookup waits for the API again.
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < ttl * 5 / 2 {
+        assert_eq!(by_number(directory.users(&users(&[1])).await), HashMap::from([(1, user_profile(1))]));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let (stats, _) = directory.stats();
+    assert_eq!(stats.misses, 1, "only the first lookup waited: {stats:?}");
+    assert!((2..=4).contains(&stats.refreshes), "one refresh per ¾ TTL: {stats:?}");
+    assert_eq!(stats.requests, 1 + stats.refreshes, "{stats:?}");
+    assert_eq!(stats.stale, 0, "{stats:?}");
+    assert!(api.take_seen().iter().all(|seen| seen.ids() == vec![1]));
+}
+
+#[actix_web::test]
+async fn through_an_outage_the_last_known_profile_is_served_for_the_stale_time() {
+    let mut api = StandIn::start(Mode::Serve).await;
+    let ttl = Duration::from_millis(300);
+    let lasting = caching(&api.url, ttl, Duration::from_secs(3600));
+    let brief = caching(&api.url, ttl, Duration::ZERO);
+    for directory in [&lasting, &brief] {
+        directory.users(&users(&[1])).await;
+    }
+    assert_eq!(api.take_seen().len(), 2);
+
+    api.set_mode(Mode::Fail500);
+    // Past the TTL (time passing is what is under test here).
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    // Within the stale time: the lookup asks, the API fails, the last known profile is answered;
+    // the next lookup gets it without waiting for the API (a retry only every ¼ TTL, in the
+    // background).
+    assert_eq!(
+        by_number(lasting.users(&users(&[1, 5])).await),
+        HashMap::from([(1, user_profile(1)), (5, json!({"id": 5}))])
+    );
+    assert_eq!(by_number(lasting.users(&users(&[1])).await), HashMap::from([(1, user_profile(1))]));
+    let (stats, _) = lasting.stats();
+    assert_eq!((stats.misses, stats.stale), (3, 2), "{stats:?}");
+    // Without a stale time the profile degrades as soon as it expires.
+    assert_eq!(by_number(brief.users(&users(&[1])).await), degraded(&[1]));
+
+    // The failure is retried in the background once ¼ TTL has passed, while the lookup is
+    // answered at once.
+    api.take_seen();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(by_number(lasting.users(&users(&[1])).await), HashMap::from([(1, user_profile(1))]));
+    let retry = api.seen.recv().await.expect("a retry");
+    assert_eq!(retry.ids(), vec![1]);
+    let (stats, _) = lasting.stats();
+    assert_eq!((stats.misses, stats.stale, stats.refreshes), (3, 3, 1), "{stats:?}");
 }
