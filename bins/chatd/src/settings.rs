@@ -300,6 +300,9 @@ pub struct RealtimeConfig {
     /// Seconds a durable event is kept for clients that resume (a channel with no event for this
     /// long drops its history). Positive.
     pub history_ttl_seconds: u64,
+    /// A user's most recent inbox entries whose DM partners hear their presence (and whose
+    /// presence their new connections hear). Positive.
+    pub presence_partners: usize,
 }
 
 impl RealtimeConfig {
@@ -324,6 +327,7 @@ impl Default for RealtimeConfig {
             presence_ttl_ms: 30_000,
             history_size: 1_000,
             history_ttl_seconds: 86_400,
+            presence_partners: 1000,
         }
     }
 }

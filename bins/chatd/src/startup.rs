@@ -196,9 +196,10 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
         StartupError::Config(format!("jwt.header {:?} is not a valid header name", settings.jwt.header))
     })?;
     let realtime = &settings.realtime;
-    if realtime.queue_capacity == 0 || realtime.max_message_bytes == 0 {
+    if realtime.queue_capacity == 0 || realtime.max_message_bytes == 0 || realtime.presence_partners == 0 {
         return Err(StartupError::Config(
-            "realtime.queue_capacity and realtime.max_message_bytes must be positive".into(),
+            "realtime.queue_capacity, realtime.max_message_bytes and realtime.presence_partners must be positive"
+                .into(),
         ));
     }
     let hub = Hub::new(
@@ -211,6 +212,7 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
             presence_ttl: Duration::from_millis(realtime.presence_ttl_ms.max(30)),
             replay_limit: usize::try_from(realtime.history_window().map_err(StartupError::Config)?.size)
                 .unwrap_or(usize::MAX),
+            presence_partners: realtime.presence_partners,
         },
     );
     Ok(ApiState::new(ApiParts {

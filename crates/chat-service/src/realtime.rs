@@ -34,6 +34,9 @@ pub struct HubSettings {
     pub connections_total: usize,
     /// The most missed events one resume delivers (the history window's size).
     pub replay_limit: usize,
+    /// How many of a user's most recent inbox entries are looked at for the DM partners who hear
+    /// their presence and whose presence a new connection hears.
+    pub presence_partners: usize,
 }
 
 impl Default for HubSettings {
@@ -44,6 +47,7 @@ impl Default for HubSettings {
             connections_per_user: 20,
             connections_total: 100_000,
             replay_limit: 1_000,
+            presence_partners: 1_000,
         }
     }
 }
@@ -183,7 +187,7 @@ pub struct CatchUp {
 impl HubInner {
     /// Tells the users who share a DM with `user` that their status changed.
     async fn announce(&self, tenant: &DomainHandle, user: UserId, status: PresenceStatus) {
-        match self.presence.dm_partners(tenant, user).await {
+        match self.presence.dm_partners(tenant, user, self.settings.presence_partners).await {
             Ok(partners) => self.announce_to(tenant, user, status, &partners).await,
             Err(error) => tracing::warn!(%error, "cannot announce presence"),
         }
@@ -382,7 +386,8 @@ impl Hub {
         let resumed = connection.start_hearing(Channel::User(user), since).await?;
         // Both the announcement of this user and the snapshot for this connection go to the user's
         // DM partners: read them once.
-        let partners = self.inner.presence.dm_partners(tenant, user).await.unwrap_or_else(|error| {
+        let partners = self.inner.presence.dm_partners(tenant, user, self.inner.settings.presence_partners).await;
+        let partners = partners.unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot read the user's DM partners for presence");
             Vec::new()
         });

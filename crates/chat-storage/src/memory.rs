@@ -547,7 +547,7 @@ impl PresenceStore for MemoryStore {
         Ok(users.iter().copied().filter(vouched).collect())
     }
 
-    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError> {
+    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId, limit: usize) -> Result<Vec<UserId>, StoreError> {
         let tenants = self.lock();
         let partners = tenants
             .get(tenant)
@@ -557,6 +557,7 @@ impl PresenceStore for MemoryStore {
                     .ranked
                     .iter()
                     .rev()
+                    .take(limit)
                     .filter_map(|(_, _, entry)| match entry {
                         ChatTarget::User(other) => Some(*other),
                         ChatTarget::Topic(_) => None,

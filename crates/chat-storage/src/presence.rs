@@ -34,7 +34,8 @@ pub trait PresenceStore: Send + Sync + Debug {
     /// Which of `users` some instance vouches for at `now`: those who are active.
     async fn active(&self, tenant: &DomainHandle, users: &[UserId], now: Timestamp) -> Result<Vec<UserId>, StoreError>;
 
-    /// The users `user` shares a DM with (the `user-<id>` entries of their inbox), the most recently
-    /// sent-to first.
-    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError>;
+    /// The users `user` shares a DM with among the `limit` most recent entries of their inbox (its
+    /// `user-<id>` entries), the most recently sent-to first. Bounded, so that a connect costs the
+    /// same for a user with 100,000 chats as with 100.
+    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId, limit: usize) -> Result<Vec<UserId>, StoreError>;
 }

@@ -87,3 +87,37 @@ async fn a_user_on_an_instance_that_dies_turns_inactive() {
     assert_eq!(one.expect("presence").await, json!({"user": 2, "status": "inactive"}));
     assert_eq!(activity_status(&app, 2).await.as_deref(), Some("inactive"));
 }
+
+async fn presence_goes_to_the_most_recent_partners_only(backend: Backend) {
+    let mut settings = test_settings();
+    settings.realtime.presence_partners = 2;
+    let app = spawn_app_with(backend, settings, None).await;
+    // User 1's inbox, most recent first: 5, 4, 3, 2 (sends in one millisecond tie, and a tie is
+    // ordered by member, the same way).
+    for partner in [2, 3, 4, 5] {
+        app.send_text(1, &format!("/api/user/{partner}"), "we share a DM").await;
+    }
+    let mut partners = Vec::new();
+    for partner in [2, 3, 4, 5] {
+        partners.push(WsClient::authenticated(&app, partner).await);
+    }
+
+    // User 1's connection hears the two most recent partners' presence, and only theirs.
+    let mut one = WsClient::authenticated(&app, 1).await;
+    let mut heard = vec![one.expect("presence").await, one.expect("presence").await];
+    heard.sort_by_key(|event| event["user"].as_u64());
+    assert_eq!(heard, [json!({"user": 4, "status": "active"}), json!({"user": 5, "status": "active"})]);
+    app.send_text(2, "/api/user/1", "from an older chat").await;
+    assert_eq!(one.expect("new-message").await["text"], json!("from an older chat"), "no other presence event");
+
+    // And only those two heard user 1 arrive (user 2 hears its own send on every device).
+    assert_eq!(partners[0].expect("new-message").await["text"], json!("from an older chat"));
+    for (partner, client) in [2, 3, 4, 5].into_iter().zip(&mut partners) {
+        if partner >= 4 {
+            assert_eq!(client.expect("presence").await, json!({"user": 1, "status": "active"}), "user {partner}");
+        }
+        app.send_text(1, &format!("/api/user/{partner}"), "after").await;
+        assert_eq!(client.expect("new-message").await["text"], json!("after"), "user {partner}");
+    }
+}
+both!(presence_partners, presence_goes_to_the_most_recent_partners_only);

@@ -848,9 +848,13 @@ impl PresenceStore for RedisStore {
         Ok(users.iter().zip(vouchers).filter(|(_, vouchers)| *vouchers > 0).map(|(user, _)| *user).collect())
     }
 
-    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError> {
+    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId, limit: usize) -> Result<Vec<UserId>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let last = isize::try_from(limit - 1).unwrap_or(isize::MAX);
         let members: Vec<String> =
-            self.connection()?.zrevrange(self.keys(tenant).inbox(user), 0, -1).await.map_err(unavailable)?;
+            self.connection()?.zrevrange(self.keys(tenant).inbox(user), 0, last).await.map_err(unavailable)?;
         Ok(members
             .iter()
             .filter_map(|member| match ChatTarget::parse_member(member) {
