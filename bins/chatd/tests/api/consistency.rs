@@ -1,6 +1,6 @@
 //! Nothing half-written: after concurrent sends, edits and deletes from both sides — and after a
-//! chatd killed with SIGKILL in the middle of a load — every conversation's list, data hash,
-//! latest message and inboxes agree.
+//! chatd killed with SIGKILL in the middle of a load — every conversation's order, list, data
+//! hash, latest message and inboxes agree.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,24 +13,28 @@ use crate::process::ChatdProcess;
 use crate::redis_server::RedisServer;
 
 /// Checks the DM between `a` and `b` (a < b) under `prefix`; returns how many messages it holds.
+/// The chat's order holds exactly the messages of its data hash; its list (the original's) holds
+/// them in the same order, and the ids of deleted ones (a delete leaves those in the list).
 async fn assert_dm_consistent(prefix: &str, a: u64, b: u64) -> usize {
     let mut redis = RedisServer::shared().connection().await;
     let base = format!("{prefix}:messages:myplatform");
     let list: Vec<String> = redis.lrange(format!("{base}:dm:{a}-{b}"), 0, -1).await.unwrap();
+    let order: Vec<String> = redis.zrange(format!("{base}:dm:{a}-{b}:order"), 0, -1).await.unwrap();
     let data: BTreeMap<String, String> = redis.hgetall(format!("{base}:dm:{a}-{b}:data")).await.unwrap();
-    let ids: BTreeSet<&String> = list.iter().collect();
-    assert_eq!(ids.len(), list.len(), "no id twice in the list");
-    assert_eq!(ids, data.keys().collect(), "the list and the data hash hold the same messages");
+    assert_eq!(list.iter().collect::<BTreeSet<_>>().len(), list.len(), "no id twice in the list");
+    assert_eq!(order.iter().collect::<BTreeSet<_>>(), data.keys().collect(), "the order and the data hash agree");
+    let listed: Vec<&String> = list.iter().filter(|id| data.contains_key(*id)).collect();
+    assert_eq!(listed, order.iter().collect::<Vec<_>>(), "the list holds them all, in the same order");
     let latest: Option<String> = redis.hget(format!("{base}:latest"), format!("dm:{a}-{b}")).await.unwrap();
-    assert_eq!(latest.as_ref(), list.last().map(|id| &data[id]), "the latest message is the list's last");
-    if !list.is_empty() {
+    assert_eq!(latest.as_ref(), order.last().map(|id| &data[id]), "the latest message is the order's last");
+    if !order.is_empty() {
         for (owner, other) in [(a, b), (b, a)] {
             let score: Option<f64> =
                 redis.zscore(format!("{base}:inbox:{owner}"), format!("user-{other}")).await.unwrap();
             assert!(score.is_some(), "the DM is in {owner}'s inbox");
         }
     }
-    list.len()
+    order.len()
 }
 
 #[actix_web::test]

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app};
 use crate::redis_server::RedisServer;
 use crate::ws_client::take_position;
 
@@ -267,21 +267,22 @@ async fn the_originals_chats_count_as_unread_from_the_start() {
     );
 }
 
-#[actix_web::test]
-async fn a_long_chat_of_the_original_is_indexed_in_steps() {
+/// A DM between users 1 and 2 of 1,200 messages in the original's layout (list and data hash, no
+/// index, in both inboxes): message k (1-based) says "k" and is user 1's when k is a multiple of 3.
+/// Returns the app and the ids, oldest first.
+async fn a_long_chat_of_the_original() -> (TestApp, Vec<String>) {
     let app = spawn_app(Backend::Redis).await;
     let base = format!("{}:messages:myplatform", app.prefix);
     let mut redis = RedisServer::shared().connection().await;
-    let author = |k: usize| if k.is_multiple_of(3) { 1 } else { 2 };
     let ids: Vec<String> = (1..=1200).map(|k| format!("00000000-0000-4000-8000-{k:012}")).collect();
     let records: Vec<(String, String)> = ids
         .iter()
         .enumerate()
         .map(|(index, id)| {
             let k = index + 1;
+            let author = if k.is_multiple_of(3) { 1 } else { 2 };
             let json = format!(
-                r#"{{"id":"{id}","author":{},"timestamp":"2026-11-25T13:29:54.837Z","type":"text","text":"{k}"}}"#,
-                author(k)
+                r#"{{"id":"{id}","author":{author},"timestamp":"2026-11-25T13:29:54.837Z","type":"text","text":"{k}"}}"#
             );
             (id.clone(), json)
         })
@@ -290,12 +291,19 @@ async fn a_long_chat_of_the_original_is_indexed_in_steps() {
     let _: () = redis.hset_multiple(format!("{base}:dm:1-2:data"), &records).await.unwrap();
     let _: () = redis.zadd(format!("{base}:inbox:1"), "user-2", 1795613394837_i64).await.unwrap();
     let _: () = redis.zadd(format!("{base}:inbox:2"), "user-1", 1795613394837_i64).await.unwrap();
+    (app, ids)
+}
+
+fn texts(answer: &crate::helpers::Answer) -> Vec<String> {
+    answer.body["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
+}
+
+#[actix_web::test]
+async fn a_long_chat_of_the_original_is_indexed_in_steps() {
+    let (app, ids) = a_long_chat_of_the_original().await;
 
     assert_eq!(unread_of(&app, 1).await, (counts(&[("user-2", 800)]), 800));
     assert_eq!(unread_of(&app, 2).await, (counts(&[("user-1", 400)]), 400));
-    let texts = |answer: &crate::helpers::Answer| -> Vec<String> {
-        answer.body["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
-    };
     let page = app.get(&format!("/api/user/2?before={}&per_page=3", ids[699]), 1).await;
     assert_eq!(texts(&page), ["697", "698", "699"]);
     let page = app.get(&format!("/api/user/2?after={}&per_page=3", ids[1197]), 1).await;
@@ -306,4 +314,34 @@ async fn a_long_chat_of_the_original_is_indexed_in_steps() {
     let read = app.post("/api/user/2/read", 1, json!({"message": ids[599]})).await;
     assert_eq!(read.body["read"], json!({"message": ids[599], "unread": 400}));
     assert_eq!(unread_of(&app, 1).await, (counts(&[("user-2", 400)]), 400));
+}
+
+#[actix_web::test]
+async fn deletes_in_a_long_chat_leave_pages_and_the_latest_message_exact() {
+    let (app, ids) = a_long_chat_of_the_original().await;
+    // The first delete indexes the chat (in steps), then takes the message out of its order: the
+    // id stays in the original's list, and every page shows exactly the remaining messages.
+    app.delete(&format!("/api/user/2/{}", ids[599]), 1).await.assert_status(200);
+    let mut remaining: Vec<String> = (1..=1200).filter(|&k| k != 600).map(|k| k.to_string()).collect();
+    let page = |skip: usize, per_page: usize, remaining: &[String]| -> Vec<String> {
+        remaining[remaining.len() - skip - per_page..remaining.len() - skip].to_vec()
+    };
+    let answer = app.get("/api/user/2?page=6&per_page=100", 1).await;
+    assert_eq!((texts(&answer), answer.body["state"]["total"].clone()), (page(500, 100, &remaining), json!(1199)));
+    let answer = app.get("/api/user/1?page=1&per_page=10", 2).await;
+    assert_eq!(texts(&answer), page(0, 10, &remaining));
+    let mut redis = RedisServer::shared().connection().await;
+    let list: Vec<String> = redis.lrange(format!("{}:messages:myplatform:dm:1-2", app.prefix), 0, -1).await.unwrap();
+    assert_eq!(list, ids, "the list keeps the deleted id");
+
+    // Deleting the latest makes the one before it the latest; editing that one edits the latest.
+    app.delete(&format!("/api/user/2/{}", ids[1199]), 1).await.assert_status(200);
+    remaining.pop();
+    let inbox = app.get("/api/list", 1).await;
+    assert_eq!(inbox.body["entries"][0]["latest"]["text"], json!("1199"));
+    app.post(&format!("/api/user/1/{}", ids[1198]), 2, json!({"text": "edited"})).await.assert_status(200);
+    let inbox = app.get("/api/list", 2).await;
+    assert_eq!(inbox.body["entries"][0]["latest"]["text"], json!("edited"));
+    let answer = app.get("/api/user/2?page=12&per_page=100", 1).await;
+    assert_eq!((texts(&answer), answer.body["state"]["total"].clone()), (page(1100, 98, &remaining), json!(1198)));
 }

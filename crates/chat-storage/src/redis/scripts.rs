@@ -226,7 +226,8 @@ return 1
 );
 
 /// A page of history: the chat's size, the messages of one range, the reader's channel position
-/// and the participants' read positions.
+/// and the participants' read positions. Pages of an indexed chat are read from its order (a
+/// delete leaves the id in the list), of one that still waits to be from its list.
 /// KEYS: chat list, chat data hash, the channel's position hash and history, the chat's index,
 /// order and read hash. ARGV: `page`, first and last index (negative, from the newest end); or
 /// `before`/`after`, the cursor id, the most messages; then the users whose read positions to show.
@@ -240,12 +241,22 @@ const HISTORY: &str = concat!(
     r"
 local epoch = epoch_of(KEYS[3], KEYS[4])
 local seq = tonumber(redis.call('HGET', KEYS[3], 's') or '0')
-local total = redis.call('LLEN', KEYS[1])
-local mode, ids, more = ARGV[1], nil, 0
-if mode == 'page' then
-  ids = redis.call('LRANGE', KEYS[1], ARGV[2], ARGV[3])
+-- A chat still waiting to be indexed is exactly its list; an indexed one its order.
+local indexed = pending(KEYS[5], KEYS[1]) == 0
+local mode, ids, more, total = ARGV[1], nil, 0, 0
+if indexed then
+  total = redis.call('ZCARD', KEYS[6])
 else
-  if pending(KEYS[5], KEYS[1]) > 0 then
+  total = redis.call('LLEN', KEYS[1])
+end
+if mode == 'page' then
+  if indexed then
+    ids = redis.call('ZRANGE', KEYS[6], ARGV[2], ARGV[3])
+  else
+    ids = redis.call('LRANGE', KEYS[1], ARGV[2], ARGV[3])
+  end
+else
+  if not indexed then
     return {-1}
   end
   local s = redis.call('ZSCORE', KEYS[6], ARGV[2])
@@ -524,6 +535,8 @@ return 1
 /// field in the latest-message hash, now (epoch ms), the history window's size and ttl (ms), the id
 /// of the recipient (`del`) or marker (`seen`), `1` for a DM, the number m of `read` channels, per
 /// `read` channel (payload head, channel, counts), then the channels to publish the event on.
+/// A `seen` or a delete needs the chat indexed (a delete leaves the id in the list and takes it out
+/// of the order, whose cost does not grow with the chat).
 /// Returns 1 when applied, 0 when the message changed (or vanished) in between, -1 when the chat
 /// must be indexed first.
 const COMPARE_AND_SET: &str = concat!(
@@ -535,35 +548,37 @@ if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
   return 0
 end
 local op, dm, m = ARGV[3], ARGV[11] == '1', tonumber(ARGV[12])
-local p = pending(KEYS[4], KEYS[2], true)
-if op == 'seen' and p > 0 then
+if op ~= 'set' and pending(KEYS[4], KEYS[2], true) > 0 then
   return -1
 end
+-- Whether the message is the chat's latest: its JSON is the latest-message hash's.
+local latest = redis.call('HGET', KEYS[3], ARGV[6])
 if op == 'del' then
+  -- The chat is indexed: its order, not the list, holds its messages, so the id stays in the
+  -- original's list (removing it there would scan the whole list).
   redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('LREM', KEYS[2], 0, ARGV[1])
-  local last = redis.call('LINDEX', KEYS[2], -1)
-  local message = last and redis.call('HGET', KEYS[1], last)
-  if message then
-    redis.call('HSET', KEYS[3], ARGV[6], message)
-  else
-    redis.call('HDEL', KEYS[3], ARGV[6])
-  end
   local s = redis.call('ZSCORE', KEYS[5], ARGV[1])
   if s then
     redis.call('ZREM', KEYS[5], ARGV[1])
     redis.call('ZREM', KEYS[6], s)
     local r = redis.call('HGET', KEYS[7], ARGV[10])
     if dm and (not r or tonumber(s) > tonumber(r)) then
-      redis.call('HINCRBY', KEYS[8], 't', -1)
-      redis.call('HINCRBY', KEYS[8], ARGV[6], -1)
+      redis.call('HINCRBY', KEYS[8], 't', '-1')
+      redis.call('HINCRBY', KEYS[8], ARGV[6], '-1')
     end
-  elseif p > 0 then
-    redis.call('HINCRBY', KEYS[4], 'p', -1)
+  end
+  if not latest or latest == ARGV[2] then
+    local last = redis.call('ZREVRANGE', KEYS[5], '0', '0')[1]
+    local message = last and redis.call('HGET', KEYS[1], last)
+    if message then
+      redis.call('HSET', KEYS[3], ARGV[6], message)
+    else
+      redis.call('HDEL', KEYS[3], ARGV[6])
+    end
   end
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
-  if redis.call('LINDEX', KEYS[2], -1) == ARGV[1] then
+  if latest == ARGV[2] then
     redis.call('HSET', KEYS[3], ARGV[6], ARGV[4])
   end
 end
