@@ -3,6 +3,7 @@
 
 mod ceiling;
 mod http;
+mod platform;
 mod processes;
 mod realtime;
 mod report;
@@ -17,8 +18,9 @@ use std::time::Duration;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::platform::PlatformApi;
 use crate::processes::{Chatd, Redis};
-use crate::report::{Memory, Report};
+use crate::report::{Memory, Platform, Report};
 use crate::rest::Rest;
 use crate::storm::{Hangup, Target};
 
@@ -71,6 +73,16 @@ struct Args {
     /// Where they reconnect: the same instance, or the next one.
     #[arg(long, value_enum, default_value_t = Target::Other)]
     storm_reconnect_to: Target,
+    /// Milliseconds the stand-in platform API takes to answer a profile request.
+    #[arg(long, default_value_t = 20)]
+    platform_latency_ms: u64,
+    /// chatd's profile cache TTL in seconds (`platform.cache_ttl_seconds`); short by default, so
+    /// that profiles expire, and are refreshed, during every scenario.
+    #[arg(long, default_value_t = 2)]
+    platform_cache_ttl: u64,
+    /// Profiles from chatd's built-in directory instead of a stand-in platform API.
+    #[arg(long)]
+    no_platform: bool,
     /// The chatd binary (default: the one beside this binary).
     #[arg(long)]
     chatd: Option<PathBuf>,
@@ -100,24 +112,44 @@ async fn run(args: Args) -> Result<Report, String> {
     let ceiling = ceiling::measure(redis.port, args.ceiling_requests)?;
     progress.finish_with_message(format!("Redis ceiling {ceiling:.0}/s"));
 
-    let first = Chatd::start(&chatd_binary, redis.port, tokens::SECRET)?;
+    let platform = if args.no_platform {
+        None
+    } else {
+        Some(PlatformApi::start(Duration::from_millis(args.platform_latency_ms)).await?)
+    };
+    let settings: Vec<(String, String)> = platform
+        .iter()
+        .flat_map(|api| {
+            [
+                ("CHATD_PLATFORM__API_URL".to_owned(), api.url.clone()),
+                ("CHATD_PLATFORM__CACHE_TTL_SECONDS".to_owned(), args.platform_cache_ttl.to_string()),
+            ]
+        })
+        .collect();
+    let first = Chatd::start(&chatd_binary, redis.port, tokens::SECRET, &settings)?;
     rest::seed(first.port).await?;
+    let asked = || platform.as_ref().map(|api| api.counts.read().0);
     let mut scenarios = Vec::new();
     let wanted = |name: &str| args.only.iter().any(|only| only == name);
     let kinds = [(Rest::Send, "send"), (Rest::History, "history"), (Rest::Inbox, "inbox"), (Rest::Read, "read")];
     for kind in kinds.into_iter().filter(|(_, name)| wanted(name)).map(|(kind, _)| kind) {
         let progress = bar(0, kind.name());
-        let result =
+        let before = asked();
+        let mut result =
             rest::run(first.port, kind, args.concurrency, Duration::from_secs(args.seconds), ceiling, &progress)
                 .await?;
+        result.platform_requests = asked().zip(before).map(|(after, before)| after - before);
         progress.finish_with_message(format!("{} {:.0}/s", kind.name(), result.per_second));
         scenarios.push(result);
     }
     let mut memory = Memory { resident_after_rest_kib: first.resident_kib(), ..Memory::default() };
     let mut storm = None;
     if wanted("realtime") || wanted("storm") {
-        let second =
-            if args.instances > 1 { Some(Chatd::start(&chatd_binary, redis.port, tokens::SECRET)?) } else { None };
+        let second = if args.instances > 1 {
+            Some(Chatd::start(&chatd_binary, redis.port, tokens::SECRET, &settings)?)
+        } else {
+            None
+        };
         let mut ports = vec![first.port];
         ports.extend(second.as_ref().map(|chatd| chatd.port));
         if wanted("realtime") {
@@ -156,7 +188,9 @@ async fn run(args: Args) -> Result<Report, String> {
             storm = Some(figures);
         }
     }
-    Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, scenarios, memory, storm })
+    let platform =
+        platform.map(|_| Platform { latency_ms: args.platform_latency_ms, cache_ttl_seconds: args.platform_cache_ttl });
+    Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, platform, scenarios, memory, storm })
 }
 
 fn cpus() -> usize {

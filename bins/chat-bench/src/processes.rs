@@ -67,8 +67,14 @@ pub(crate) struct Chatd {
 }
 
 impl Chatd {
-    /// Starts `binary` on a free port against Redis on `redis_port`.
-    pub(crate) fn start(binary: &Path, redis_port: u16, secret: &str) -> Result<Self, String> {
+    /// Starts `binary` on a free port against Redis on `redis_port`, with `settings` (environment
+    /// variables) on top of the benchmark's own.
+    pub(crate) fn start(
+        binary: &Path,
+        redis_port: u16,
+        secret: &str,
+        settings: &[(String, String)],
+    ) -> Result<Self, String> {
         let port = free_port().map_err(|e| e.to_string())?;
         let mut command = Command::new(binary);
         command.env_clear();
@@ -84,6 +90,7 @@ impl Chatd {
             .env("CHATD_LOG__FILTER", "warn")
             // The load comes from few users at far more than a person's rate.
             .env("CHATD_LIMITS__SENDS_PER_SECOND", "0")
+            .envs(settings.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;

@@ -241,6 +241,7 @@ pub(crate) async fn run(
             latency: Latency::from_micros(&histogram),
             lost: Some(lost),
             duplicated: Some(duplicated),
+            platform_requests: None,
         });
     }
     Ok(scenarios)

@@ -44,6 +44,9 @@ pub(crate) struct Scenario {
     /// Realtime only: events that never arrived, and events that arrived twice.
     pub(crate) lost: Option<u64>,
     pub(crate) duplicated: Option<u64>,
+    /// REST with the stand-in platform API: the requests it received during the scenario
+    /// (warm-up included).
+    pub(crate) platform_requests: Option<u64>,
 }
 
 /// Memory and connection figures.
@@ -178,12 +181,23 @@ impl Storm {
     }
 }
 
+/// How the stand-in platform API was set up.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Platform {
+    /// Milliseconds it takes to answer.
+    pub(crate) latency_ms: u64,
+    /// chatd's `platform.cache_ttl_seconds` in the run.
+    pub(crate) cache_ttl_seconds: u64,
+}
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
     pub(crate) cpus: usize,
     /// `redis-benchmark -q -c 32 -t set` against the same redis-server, requests per second.
     pub(crate) redis_ceiling_per_second: f64,
+    /// The stand-in platform API chatd's profiles came from, when one was used.
+    pub(crate) platform: Option<Platform>,
     pub(crate) scenarios: Vec<Scenario>,
     pub(crate) memory: Memory,
     /// When the reconnect storm ran.
@@ -197,8 +211,15 @@ impl Report {
             "Redis ceiling (redis-benchmark -c 32 -t set): {:.0}/s on {} CPUs\n\n",
             self.redis_ceiling_per_second, self.cpus
         );
+        match &self.platform {
+            Some(p) => out.push_str(&format!(
+                "Profiles from a stand-in platform API answering in {} ms, cached {} s by chatd\n\n",
+                p.latency_ms, p.cache_ttl_seconds
+            )),
+            None => out.push_str("Profiles from chatd's built-in directory\n\n"),
+        }
         out.push_str(&format!(
-            "{:<24} {:>5} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>5}\n",
+            "{:<24} {:>5} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>5} {:>7}\n",
             "scenario",
             "conc",
             "ops/s",
@@ -210,12 +231,13 @@ impl Report {
             "max ms",
             "errors",
             "lost",
-            "dup"
+            "dup",
+            "api req"
         ));
         for s in &self.scenarios {
             let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
             out.push_str(&format!(
-                "{:<24} {:>5} {:>10.0} {:>6.2}x {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>5} {:>5}\n",
+                "{:<24} {:>5} {:>10.0} {:>6.2}x {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>5} {:>5} {:>7}\n",
                 s.name,
                 s.concurrency,
                 s.per_second,
@@ -227,7 +249,8 @@ impl Report {
                 s.latency.max,
                 s.errors,
                 opt(s.lost),
-                opt(s.duplicated)
+                opt(s.duplicated),
+                opt(s.platform_requests)
             ));
         }
         let m = &self.memory;

@@ -176,5 +176,6 @@ pub(crate) async fn run(
         latency: Latency::from_micros(&merged),
         lost: None,
         duplicated: None,
+        platform_requests: None,
     })
 }

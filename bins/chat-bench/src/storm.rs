@@ -636,6 +636,7 @@ pub(crate) async fn run(
             latency: Latency::from_micros(&tally.reconnects),
             lost: None,
             duplicated: None,
+            platform_requests: None,
         },
         Scenario {
             name: "storm events".to_owned(),
@@ -648,6 +649,7 @@ pub(crate) async fn run(
             latency: Latency::from_micros(&tally.events),
             lost: Some(storm.lost),
             duplicated: Some(storm.duplicated),
+            platform_requests: None,
         },
     ];
     Ok((rows, tally.storm))

@@ -53,6 +53,12 @@ fn a_small_run_measures_every_scenario() {
         assert_eq!(scenario["errors"], 0, "{scenario}");
         assert!(scenario["latency"]["p99"].as_f64().is_some_and(|ms| ms > 0.0), "{scenario}");
     }
+    // Profiles came from the stand-in platform API: history and inbox pages asked it (the first
+    // time each profile was needed, at least), and sends need no profile.
+    assert_eq!(results["platform"]["latency_ms"], 20);
+    let asked = |at: usize| results["scenarios"][at]["platform_requests"].as_u64();
+    assert!(asked(1).is_some_and(|n| n > 0) && asked(2).is_some_and(|n| n > 0), "{results:#}");
+    assert_eq!(asked(0), Some(0), "sends need no profile");
     for realtime in &results["scenarios"].as_array().unwrap()[4..] {
         assert_eq!((realtime["lost"].as_u64(), realtime["duplicated"].as_u64()), (Some(0), Some(0)), "{realtime}");
     }
