@@ -6,6 +6,7 @@ mod http;
 mod platform;
 mod processes;
 mod realtime;
+mod reference;
 mod report;
 mod rest;
 mod storm;
@@ -19,7 +20,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::platform::PlatformApi;
-use crate::processes::{Chatd, Redis};
+use crate::processes::{Chatd, Redis, Reference};
 use crate::report::{Memory, Platform, Report};
 use crate::rest::Rest;
 use crate::storm::{Hangup, Target};
@@ -83,6 +84,16 @@ struct Args {
     /// Profiles from chatd's built-in directory instead of a stand-in platform API.
     #[arg(long)]
     no_platform: bool,
+    /// Skip the reference server (a bare actix-web + Redis server doing each REST scenario's
+    /// Redis work and nothing else, measured after chatd in the same run).
+    #[arg(long)]
+    no_reference: bool,
+    /// Internal: run as the reference server on this port.
+    #[arg(long, hide = true)]
+    reference_server: Option<u16>,
+    /// Internal: the reference server's Redis port.
+    #[arg(long, hide = true, default_value_t = 6379)]
+    reference_redis: u16,
     /// The chatd binary (default: the one beside this binary).
     #[arg(long)]
     chatd: Option<PathBuf>,
@@ -143,6 +154,24 @@ async fn run(args: Args) -> Result<Report, String> {
         scenarios.push(result);
     }
     let mut memory = Memory { resident_after_rest_kib: first.resident_kib(), ..Memory::default() };
+    let mut reference = Vec::new();
+    let compared = [(Rest::Send, "send"), (Rest::History, "history"), (Rest::Inbox, "inbox")];
+    if !args.no_reference && compared.iter().any(|(_, name)| wanted(name)) {
+        let server = Reference::start(redis.port)?;
+        rest::seed(server.port).await?;
+        for kind in compared.into_iter().filter(|(_, name)| wanted(name)).map(|(kind, _)| kind) {
+            let progress = bar(0, &format!("reference {}", kind.name()));
+            let mut result =
+                rest::run(server.port, kind, args.concurrency, Duration::from_secs(args.seconds), ceiling, &progress)
+                    .await?;
+            progress.finish_with_message(format!("reference {} {:.0}/s", kind.name(), result.per_second));
+            if let Some(chatd) = scenarios.iter_mut().find(|scenario| scenario.name == result.name) {
+                chatd.share_of_reference = Some(chatd.per_second / result.per_second);
+            }
+            result.name = format!("reference {}", result.name);
+            reference.push(result);
+        }
+    }
     let mut storm = None;
     if wanted("realtime") || wanted("storm") {
         let second = if args.instances > 1 {
@@ -188,6 +217,7 @@ async fn run(args: Args) -> Result<Report, String> {
             storm = Some(figures);
         }
     }
+    scenarios.extend(reference);
     let platform =
         platform.map(|_| Platform { latency_ms: args.platform_latency_ms, cache_ttl_seconds: args.platform_cache_ttl });
     Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, platform, scenarios, memory, storm })
@@ -197,29 +227,17 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
-    let out = args.out.clone();
-    match run(args).await {
-        Ok(report) => {
-            #[allow(clippy::print_stdout)]
-            {
-                println!("\n{}", report.table());
-            }
-            if let Err(error) = report.write(&out) {
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!("chat-bench: cannot write the results: {error}");
-                }
-                return ExitCode::FAILURE;
-            }
-            #[allow(clippy::print_stdout)]
-            {
-                println!("results: {}", out.display());
-            }
-            ExitCode::SUCCESS
-        }
+    // The reference server runs its own (actix) runtime, so it is chosen before any other starts.
+    let outcome = match args.reference_server {
+        Some(port) => reference::serve(port, args.reference_redis).map_err(|e| format!("reference server: {e}")),
+        None => tokio::runtime::Runtime::new()
+            .map_err(|e| format!("cannot start a runtime: {e}"))
+            .and_then(|runtime| runtime.block_on(benchmark(args))),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             #[allow(clippy::print_stderr)]
             {
@@ -228,4 +246,20 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the benchmark, prints the table and writes the results.
+async fn benchmark(args: Args) -> Result<(), String> {
+    let out = args.out.clone();
+    let report = run(args).await?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("\n{}", report.table());
+    }
+    report.write(&out).map_err(|error| format!("cannot write the results: {error}"))?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("results: {}", out.display());
+    }
+    Ok(())
 }

@@ -1,5 +1,5 @@
 //! What the benchmark starts, and stops again whatever happens: a private `redis-server` on a free
-//! loopback port and `chatd` instances pointed at it.
+//! loopback port, `chatd` instances pointed at it, and the reference server.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -107,6 +107,28 @@ impl Chatd {
     pub(crate) fn resident_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
         status.lines().find_map(|line| line.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+    }
+}
+
+/// The reference server ([`crate::reference`]): this binary again, on a free port.
+#[derive(Debug)]
+pub(crate) struct Reference {
+    _process: Owned,
+    pub(crate) port: u16,
+}
+
+impl Reference {
+    pub(crate) fn start(redis_port: u16) -> Result<Self, String> {
+        let port = free_port().map_err(|e| e.to_string())?;
+        let binary = std::env::current_exe().map_err(|e| e.to_string())?;
+        let child = Command::new(binary)
+            .args(["--reference-server", &port.to_string(), "--reference-redis", &redis_port.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the reference server: {e}"))?;
+        let process = Owned(child);
+        wait_for_port(port, "the reference server")?;
+        Ok(Self { _process: process, port })
     }
 }
 

@@ -242,6 +242,7 @@ pub(crate) async fn run(
             lost: Some(lost),
             duplicated: Some(duplicated),
             platform_requests: None,
+            share_of_reference: None,
         });
     }
     Ok(scenarios)

@@ -47,6 +47,8 @@ pub(crate) struct Scenario {
     /// REST with the stand-in platform API: the requests it received during the scenario
     /// (warm-up included).
     pub(crate) platform_requests: Option<u64>,
+    /// chatd's rate over the reference server's in the same scenario (send, history, inbox).
+    pub(crate) share_of_reference: Option<f64>,
 }
 
 /// Memory and connection figures.
@@ -219,11 +221,12 @@ impl Report {
             None => out.push_str("Profiles from chatd's built-in directory\n\n"),
         }
         out.push_str(&format!(
-            "{:<24} {:>5} {:>10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>5} {:>7}\n",
+            "{:<28} {:>5} {:>10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>5} {:>7}\n",
             "scenario",
             "conc",
             "ops/s",
             "ratio",
+            "of ref",
             "p50 ms",
             "p90 ms",
             "p99 ms",
@@ -237,11 +240,12 @@ impl Report {
         for s in &self.scenarios {
             let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
             out.push_str(&format!(
-                "{:<24} {:>5} {:>10.0} {:>6.2}x {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>5} {:>5} {:>7}\n",
+                "{:<28} {:>5} {:>10.0} {:>6.2}x {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>5} {:>5} {:>7}\n",
                 s.name,
                 s.concurrency,
                 s.per_second,
                 s.ratio,
+                s.share_of_reference.map_or("-".to_owned(), |share| format!("{share:.2}x")),
                 s.latency.p50,
                 s.latency.p90,
                 s.latency.p99,

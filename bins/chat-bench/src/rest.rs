@@ -177,5 +177,6 @@ pub(crate) async fn run(
         lost: None,
         duplicated: None,
         platform_requests: None,
+        share_of_reference: None,
     })
 }

@@ -637,6 +637,7 @@ pub(crate) async fn run(
             lost: None,
             duplicated: None,
             platform_requests: None,
+            share_of_reference: None,
         },
         Scenario {
             name: "storm events".to_owned(),
@@ -650,6 +651,7 @@ pub(crate) async fn run(
             lost: Some(storm.lost),
             duplicated: Some(storm.duplicated),
             platform_requests: None,
+            share_of_reference: None,
         },
     ];
     Ok((rows, tally.storm))

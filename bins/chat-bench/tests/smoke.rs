@@ -45,7 +45,10 @@ fn a_small_run_measures_every_scenario() {
             "inbox page (10)",
             "read (after a send)",
             "realtime same instance",
-            "realtime across instances"
+            "realtime across instances",
+            "reference send",
+            "reference history page (10)",
+            "reference inbox page (10)"
         ]
     );
     for scenario in results["scenarios"].as_array().unwrap() {
@@ -59,7 +62,12 @@ fn a_small_run_measures_every_scenario() {
     let asked = |at: usize| results["scenarios"][at]["platform_requests"].as_u64();
     assert!(asked(1).is_some_and(|n| n > 0) && asked(2).is_some_and(|n| n > 0), "{results:#}");
     assert_eq!(asked(0), Some(0), "sends need no profile");
-    for realtime in &results["scenarios"].as_array().unwrap()[4..] {
+    // The same-run reference server answered the same three REST scenarios.
+    for at in 0..3 {
+        let share = results["scenarios"][at]["share_of_reference"].as_f64();
+        assert!(share.is_some_and(|share| share > 0.0), "{}", results["scenarios"][at]);
+    }
+    for realtime in &results["scenarios"].as_array().unwrap()[4..6] {
         assert_eq!((realtime["lost"].as_u64(), realtime["duplicated"].as_u64()), (Some(0), Some(0)), "{realtime}");
     }
     let memory = &results["memory"];
