@@ -38,6 +38,10 @@ impl Connection {
         self.send("POST", path, token, body).await
     }
 
+    pub(crate) async fn delete(&mut self, path: &str, token: &str) -> Result<Reply, String> {
+        self.send("DELETE", path, token, Bytes::new()).await
+    }
+
     async fn send(&mut self, method: &str, path: &str, token: &str, body: Bytes) -> Result<Reply, String> {
         let request = Request::builder()
             .method(method)

@@ -9,6 +9,7 @@ mod realtime;
 mod reference;
 mod report;
 mod rest;
+mod scale;
 mod storm;
 mod tokens;
 
@@ -97,8 +98,21 @@ struct Args {
     /// The chatd binary (default: the one beside this binary).
     #[arg(long)]
     chatd: Option<PathBuf>,
+    /// Messages of the large chat in the scale scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    scale_messages: u64,
+    /// Chats of the large inbox in the scale scenario.
+    #[arg(long, default_value_t = 100_000)]
+    scale_chats: u64,
+    /// Messages of the small chat, and chats of the small inbox, in the scale scenario (at least
+    /// 8 × `--scale-samples`).
+    #[arg(long, default_value_t = 1_000)]
+    scale_small: u64,
+    /// Timed runs of each operation, at each size, in the scale scenario.
+    #[arg(long, default_value_t = 100)]
+    scale_samples: usize,
     /// Which scenarios to run: any of send, history, inbox, read, realtime, storm (the reconnect
-    /// storm).
+    /// storm), scale (operations at small and large sizes).
     #[arg(long, value_delimiter = ',', default_value = "send,history,inbox,read,realtime")]
     only: Vec<String>,
     /// Where results.json, table.txt and latency.svg go.
@@ -172,6 +186,21 @@ async fn run(args: Args) -> Result<Report, String> {
             reference.push(result);
         }
     }
+    let mut scaled = None;
+    if wanted("scale") {
+        if args.scale_small < 8 * args.scale_samples as u64 || args.scale_messages < args.scale_small {
+            return Err("--scale-small must be at least 8 × --scale-samples, and --scale-messages at least that".into());
+        }
+        let settings = scale::Settings {
+            messages: args.scale_messages,
+            chats: args.scale_chats,
+            small: args.scale_small,
+            samples: args.scale_samples,
+        };
+        let progress = bar(0, "scale");
+        scaled = Some(scale::run(first.port, redis.port, settings, &progress).await?);
+        progress.finish_with_message("scale");
+    }
     let mut storm = None;
     if wanted("realtime") || wanted("storm") {
         let second = if args.instances > 1 {
@@ -220,7 +249,7 @@ async fn run(args: Args) -> Result<Report, String> {
     scenarios.extend(reference);
     let platform =
         platform.map(|_| Platform { latency_ms: args.platform_latency_ms, cache_ttl_seconds: args.platform_cache_ttl });
-    Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, platform, scenarios, memory, storm })
+    Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, platform, scenarios, memory, storm, scale: scaled })
 }
 
 fn cpus() -> usize {

@@ -204,6 +204,8 @@ pub(crate) struct Report {
     pub(crate) memory: Memory,
     /// When the reconnect storm ran.
     pub(crate) storm: Option<Storm>,
+    /// When the scale scenario ran: each operation's cost at a small and a large size.
+    pub(crate) scale: Option<crate::scale::Scale>,
 }
 
 impl Report {
@@ -270,6 +272,9 @@ impl Report {
         ));
         if let Some(storm) = &self.storm {
             out.push_str(&storm.lines());
+        }
+        if let Some(scale) = &self.scale {
+            out.push_str(&scale.lines());
         }
         out
     }

@@ -96,3 +96,45 @@ fn a_small_storm_loses_nothing() {
     assert!(storm["all_live_seconds"].as_f64().is_some_and(|seconds| seconds > 0.0), "{storm:#}");
     assert!(std::fs::read_to_string(out.path().join("table.txt")).expect("the table").contains("OK: 0 lost"));
 }
+
+#[test]
+fn a_small_scale_run_times_every_operation_at_both_sizes() {
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let results = bench(
+        &[
+            "--only",
+            "scale",
+            "--scale-small",
+            "160",
+            "--scale-messages",
+            "3000",
+            "--scale-chats",
+            "2000",
+            "--scale-samples",
+            "20",
+        ],
+        out.path(),
+    );
+    let rows = results["scale"]["rows"].as_array().expect("the growth rows");
+    let operations: Vec<&str> = rows.iter().map(|row| row["operation"].as_str().unwrap()).collect();
+    assert_eq!(
+        operations,
+        [
+            "history page 1",
+            "history before the middle",
+            "send",
+            "read (after the other's send)",
+            "edit (from a quarter in)",
+            "delete (from three quarters in)",
+            "inbox page 1",
+            "open /ws (to authenticated)"
+        ]
+    );
+    for row in rows {
+        let sizes = (row["small"].as_u64(), row["large"].as_u64());
+        let inbox = row["operation"].as_str().is_some_and(|op| op.starts_with("inbox") || op.starts_with("open"));
+        assert_eq!(sizes, if inbox { (Some(160), Some(2000)) } else { (Some(160), Some(3000)) }, "{row}");
+        assert!(row["large_p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{row}");
+    }
+    assert!(std::fs::read_to_string(out.path().join("table.txt")).expect("the table").contains("p50 large/small"));
+}
