@@ -43,7 +43,7 @@ pub(crate) type Fetched = Result<HashMap<u64, Profile>, String>;
 /// Asks the platform for the profiles of some ids (at most [`MAX_IDS_PER_REQUEST`]).
 pub(crate) type Fetch<I> = Arc<dyn Fn(Vec<I>) -> Pin<Box<dyn Future<Output = Fetched> + Send>> + Send + Sync>;
 
-/// How many lookups the cache answered, and how, since it was made (see [`ProfileCache`]).
+/// How many lookups a profile cache answered, and how, since it was made (see the module docs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProfileStats {
     /// Requests sent to the platform API.
