@@ -269,6 +269,9 @@ impl Application {
         let cors_origins = CorsOrigins::parse(&settings.http.cors_origins)
             .map_err(|e| StartupError::Config(format!("http.cors_origins: {e}")))?;
         let hub = state.hub().clone();
+        // actix's Logger formats every request up front; when its lines would be filtered out
+        // (`log.filter` below info for `chatd::http`), it is left out.
+        let access_log = tracing::enabled!(target: "chatd::http", tracing::Level::INFO);
         let mut server = HttpServer::new(move || {
             let cors = chat_transport::cors(&cors_origins, state.token_header());
             App::new()
@@ -278,12 +281,13 @@ impl Application {
                 .wrap(middleware::Condition::new(cors_origins.enabled(), cors))
                 .wrap(middleware::from_fn(chat_transport::http_metrics))
                 .wrap(middleware::from_fn(chat_transport::request_ids))
-                .wrap(
+                .wrap(middleware::Condition::new(
+                    access_log,
                     // The path without the query: a realtime client may carry its token there.
                     middleware::Logger::new("%a \"%{request}xi\" %s %b %Dms id=%{x-request-id}o")
                         .custom_request_replace("request", |request| format!("{} {}", request.method(), request.path()))
                         .log_target("chatd::http"),
-                )
+                ))
                 .configure(|config| {
                     chat_transport::register_routes(
                         config,
