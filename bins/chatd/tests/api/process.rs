@@ -23,6 +23,15 @@ impl ChatdProcess {
     /// Starts `chatd` with keys under `prefix` and these extra environment variables, and waits
     /// until it answers.
     pub async fn start(prefix: &str, environment: &[(&str, &str)]) -> Self {
+        Self::launch(prefix, environment, Stdio::inherit()).await
+    }
+
+    /// Like [`Self::start`], with chatd's log (stderr) written to `log`.
+    pub async fn start_logging(prefix: &str, environment: &[(&str, &str)], log: &std::path::Path) -> Self {
+        Self::launch(prefix, environment, Stdio::from(std::fs::File::create(log).unwrap())).await
+    }
+
+    async fn launch(prefix: &str, environment: &[(&str, &str)], stderr: Stdio) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_chatd"))
             .env_clear()
@@ -36,7 +45,7 @@ impl ChatdProcess {
             .env("CHATD_LIMITS__SENDS_PER_SECOND", "0")
             .envs(environment.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("the chatd binary starts");
         let address = format!("http://127.0.0.1:{port}");
@@ -183,4 +192,18 @@ async fn sigterm_exits_promptly_though_a_ws_client_stopped_reading() {
 #[actix_web::test]
 async fn sigterm_exits_promptly_though_a_socketio_client_stopped_reading() {
     sigterm_exits_promptly_though_a_client_stopped_reading(Door::SocketIo).await;
+}
+
+#[actix_web::test]
+async fn the_access_log_has_a_line_per_request_unless_it_is_filtered_out() {
+    for (filter, logged) in [("info", true), ("info,chatd::http=warn", false)] {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut chatd =
+            ChatdProcess::start_logging("chatd-access-log", &[("CHATD_LOG__FILTER", filter)], log.path()).await;
+        assert!(reqwest::get(format!("{}/healthz", chatd.address)).await.unwrap().status().is_success());
+        assert!(chatd.terminate().success());
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        assert!(text.contains("listening"), "{filter}: chatd logged at all: {text}");
+        assert_eq!(text.contains("\"GET /healthz\" 200"), logged, "{filter}: {text}");
+    }
 }
