@@ -185,9 +185,15 @@ pub struct CatchUp {
 }
 
 impl HubInner {
+    /// The DM partners who hear `user`'s presence (and whose presence `user` hears): those among
+    /// their most recent inbox entries.
+    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, chat_storage::StoreError> {
+        self.presence.dm_partners(tenant, user, self.settings.presence_partners).await
+    }
+
     /// Tells the users who share a DM with `user` that their status changed.
     async fn announce(&self, tenant: &DomainHandle, user: UserId, status: PresenceStatus) {
-        match self.presence.dm_partners(tenant, user, self.settings.presence_partners).await {
+        match self.dm_partners(tenant, user).await {
             Ok(partners) => self.announce_to(tenant, user, status, &partners).await,
             Err(error) => tracing::warn!(%error, "cannot announce presence"),
         }
@@ -386,8 +392,7 @@ impl Hub {
         let resumed = connection.start_hearing(Channel::User(user), since).await?;
         // Both the announcement of this user and the snapshot for this connection go to the user's
         // DM partners: read them once.
-        let partners = self.inner.presence.dm_partners(tenant, user, self.inner.settings.presence_partners).await;
-        let partners = partners.unwrap_or_else(|error| {
+        let partners = self.inner.dm_partners(tenant, user).await.unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot read the user's DM partners for presence");
             Vec::new()
         });

@@ -15,6 +15,19 @@ async fn activity_status(app: &TestApp, user: u64) -> Option<String> {
     redis.hget(format!("{}:messages:myplatform:activity:{user}", app.prefix), "status").await.unwrap()
 }
 
+/// The users of the next `n` events `client` hears, each an `active` presence, in id order.
+async fn active_heard(client: &mut WsClient, n: usize) -> Vec<u64> {
+    let mut users = Vec::new();
+    for _ in 0..n {
+        let event = client.expect("presence").await;
+        let user = event["user"].as_u64().expect("a user id");
+        assert_eq!(event, json!({"user": user, "status": "active"}));
+        users.push(user);
+    }
+    users.sort_unstable();
+    users
+}
+
 async fn dm_partners_hear_a_user_come_and_go(backend: Backend) {
     let app = spawn_app(backend).await;
     app.send_text(1, "/api/user/2", "we share a DM").await;
@@ -60,9 +73,7 @@ async fn a_new_connection_hears_which_partners_are_active(backend: Backend) {
     // User 1 hears, after `authenticated`, who of their DM partners is active: 2 and 4 (in inbox
     // order, which the sends above may leave tied); not 5 (offline), not 3 (no DM).
     let mut one = WsClient::authenticated(&app, 1).await;
-    let mut heard = vec![one.expect("presence").await, one.expect("presence").await];
-    heard.sort_by_key(|event| event["user"].as_u64());
-    assert_eq!(heard, [json!({"user": 2, "status": "active"}), json!({"user": 4, "status": "active"})]);
+    assert_eq!(active_heard(&mut one, 2).await, [2, 4]);
     app.send_text(5, "/api/user/1", "next").await;
     assert_eq!(one.expect("new-message").await["text"], json!("next"), "no other presence event came first");
 }
@@ -104,9 +115,7 @@ async fn presence_goes_to_the_most_recent_partners_only(backend: Backend) {
 
     // User 1's connection hears the two most recent partners' presence, and only theirs.
     let mut one = WsClient::authenticated(&app, 1).await;
-    let mut heard = vec![one.expect("presence").await, one.expect("presence").await];
-    heard.sort_by_key(|event| event["user"].as_u64());
-    assert_eq!(heard, [json!({"user": 4, "status": "active"}), json!({"user": 5, "status": "active"})]);
+    assert_eq!(active_heard(&mut one, 2).await, [4, 5]);
     app.send_text(2, "/api/user/1", "from an older chat").await;
     assert_eq!(one.expect("new-message").await["text"], json!("from an older chat"), "no other presence event");
 

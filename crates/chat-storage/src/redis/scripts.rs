@@ -243,12 +243,8 @@ local epoch = epoch_of(KEYS[3], KEYS[4])
 local seq = tonumber(redis.call('HGET', KEYS[3], 's') or '0')
 -- A chat still waiting to be indexed is exactly its list; an indexed one its order.
 local indexed = pending(KEYS[5], KEYS[1]) == 0
-local mode, ids, more, total = ARGV[1], nil, 0, 0
-if indexed then
-  total = redis.call('ZCARD', KEYS[6])
-else
-  total = redis.call('LLEN', KEYS[1])
-end
+local mode, ids, more = ARGV[1], nil, 0
+local total = indexed and redis.call('ZCARD', KEYS[6]) or redis.call('LLEN', KEYS[1])
 if mode == 'page' then
   if indexed then
     ids = redis.call('ZRANGE', KEYS[6], ARGV[2], ARGV[3])
@@ -520,7 +516,7 @@ const MARK_INDEXED: &str = r"
 if (redis.call('HGET', KEYS[1], 'w') or '') ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'i', 1)
+redis.call('HSET', KEYS[1], 'i', '1')
 return 1
 ";
 
