@@ -2,6 +2,7 @@
 //! with REST and WebSocket load, and reports every figure also as a ratio to that ceiling.
 
 mod ceiling;
+mod cpu;
 mod http;
 mod platform;
 mod processes;
@@ -86,9 +87,13 @@ struct Args {
     #[arg(long)]
     no_platform: bool,
     /// Skip the reference server (a bare actix-web + Redis server doing each REST scenario's
-    /// Redis work and nothing else, measured after chatd in the same run).
+    /// Redis work and nothing else, measured in the same run).
     #[arg(long)]
     no_reference: bool,
+    /// Stretches each REST scenario is cut into, chatd's alternating with the reference's, so
+    /// that a machine whose speed drifts during the run weighs on both alike.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: u32,
     /// Internal: run as the reference server on this port.
     #[arg(long, hide = true)]
     reference_server: Option<u16>,
@@ -154,38 +159,49 @@ async fn run(args: Args) -> Result<Report, String> {
     let first = Chatd::start(&chatd_binary, redis.port, tokens::SECRET, &settings)?;
     rest::seed(first.port).await?;
     let asked = || platform.as_ref().map(|api| api.counts.read().0);
-    let mut scenarios = Vec::new();
     let wanted = |name: &str| args.only.iter().any(|only| only == name);
     let kinds = [(Rest::Send, "send"), (Rest::History, "history"), (Rest::Inbox, "inbox"), (Rest::Read, "read")];
+    let compared = |kind: Rest| kind != Rest::Read;
+    let reference = match args.no_reference || !kinds.iter().any(|(kind, name)| compared(*kind) && wanted(name)) {
+        true => None,
+        false => {
+            let server = Reference::start(redis.port)?;
+            rest::seed(server.port).await?;
+            Some(server)
+        }
+    };
+    let chatd_pids = cpu::Pids { server: first.pid(), redis: redis.pid() };
+    let mut scenarios = Vec::new();
+    let mut reference_rows = Vec::new();
+    let stretch = Duration::from_secs(args.seconds) / args.rounds;
     for kind in kinds.into_iter().filter(|(_, name)| wanted(name)).map(|(kind, _)| kind) {
         let progress = bar(0, kind.name());
-        let before = asked();
-        let mut result =
-            rest::run(first.port, kind, args.concurrency, Duration::from_secs(args.seconds), ceiling, &progress)
-                .await?;
-        result.platform_requests = asked().zip(before).map(|(after, before)| after - before);
+        let against = reference.as_ref().filter(|_| compared(kind));
+        let (mut ours, mut theirs, mut platform_requests) = (None::<rest::Stretch>, None::<rest::Stretch>, Some(0));
+        for _ in 0..args.rounds {
+            let before = asked();
+            let measured = rest::run(first.port, chatd_pids, kind, args.concurrency, stretch, &progress).await?;
+            platform_requests =
+                platform_requests.zip(asked().zip(before)).map(|(sum, (after, before))| sum + after - before);
+            add(&mut ours, measured)?;
+            if let Some(server) = against {
+                let pids = cpu::Pids { server: server.pid(), redis: redis.pid() };
+                add(&mut theirs, rest::run(server.port, pids, kind, args.concurrency, stretch, &progress).await?)?;
+            }
+        }
+        let Some(ours) = ours else { continue };
+        let mut result = ours.scenario(kind, args.concurrency, ceiling);
+        result.platform_requests = platform_requests.filter(|_| platform.is_some());
+        if let Some(theirs) = theirs {
+            let mut row = theirs.scenario(kind, args.concurrency, ceiling);
+            result.share_of_reference = Some(result.per_second / row.per_second);
+            row.name = format!("reference {}", row.name);
+            reference_rows.push(row);
+        }
         progress.finish_with_message(format!("{} {:.0}/s", kind.name(), result.per_second));
         scenarios.push(result);
     }
     let mut memory = Memory { resident_after_rest_kib: first.resident_kib(), ..Memory::default() };
-    let mut reference = Vec::new();
-    let compared = [(Rest::Send, "send"), (Rest::History, "history"), (Rest::Inbox, "inbox")];
-    if !args.no_reference && compared.iter().any(|(_, name)| wanted(name)) {
-        let server = Reference::start(redis.port)?;
-        rest::seed(server.port).await?;
-        for kind in compared.into_iter().filter(|(_, name)| wanted(name)).map(|(kind, _)| kind) {
-            let progress = bar(0, &format!("reference {}", kind.name()));
-            let mut result =
-                rest::run(server.port, kind, args.concurrency, Duration::from_secs(args.seconds), ceiling, &progress)
-                    .await?;
-            progress.finish_with_message(format!("reference {} {:.0}/s", kind.name(), result.per_second));
-            if let Some(chatd) = scenarios.iter_mut().find(|scenario| scenario.name == result.name) {
-                chatd.share_of_reference = Some(chatd.per_second / result.per_second);
-            }
-            result.name = format!("reference {}", result.name);
-            reference.push(result);
-        }
-    }
     let mut scaled = None;
     if wanted("scale") {
         if args.scale_small < 8 * args.scale_samples as u64 || args.scale_messages < args.scale_small {
@@ -246,10 +262,21 @@ async fn run(args: Args) -> Result<Report, String> {
             storm = Some(figures);
         }
     }
-    scenarios.extend(reference);
+    scenarios.extend(reference_rows);
     let platform =
         platform.map(|_| Platform { latency_ms: args.platform_latency_ms, cache_ttl_seconds: args.platform_cache_ttl });
     Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, platform, scenarios, memory, storm, scale: scaled })
+}
+
+/// Adds a stretch to a scenario's (the first becomes it).
+fn add(total: &mut Option<rest::Stretch>, stretch: rest::Stretch) -> Result<(), String> {
+    match total {
+        Some(total) => total.add(stretch),
+        None => {
+            *total = Some(stretch);
+            Ok(())
+        }
+    }
 }
 
 fn cpus() -> usize {

@@ -36,7 +36,7 @@ fn wait_for_port(port: u16, what: &str) -> Result<(), String> {
 /// A private Redis, persisting nothing.
 #[derive(Debug)]
 pub(crate) struct Redis {
-    _process: Owned,
+    process: Owned,
     _dir: tempfile::TempDir,
     pub(crate) port: u16,
 }
@@ -55,7 +55,11 @@ impl Redis {
             .map_err(|e| format!("cannot start redis-server (is it installed?): {e}"))?;
         let process = Owned(child);
         wait_for_port(port, "redis-server")?;
-        Ok(Self { _process: process, _dir: dir, port })
+        Ok(Self { process, _dir: dir, port })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.process.0.id()
     }
 }
 
@@ -113,7 +117,7 @@ impl Chatd {
 /// The reference server ([`crate::reference`]): this binary again, on a free port.
 #[derive(Debug)]
 pub(crate) struct Reference {
-    _process: Owned,
+    process: Owned,
     pub(crate) port: u16,
 }
 
@@ -128,7 +132,11 @@ impl Reference {
             .map_err(|e| format!("cannot start the reference server: {e}"))?;
         let process = Owned(child);
         wait_for_port(port, "the reference server")?;
-        Ok(Self { _process: process, port })
+        Ok(Self { process, port })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.process.0.id()
     }
 }
 

@@ -243,6 +243,7 @@ pub(crate) async fn run(
             duplicated: Some(duplicated),
             platform_requests: None,
             share_of_reference: None,
+            cpu: None,
         });
     }
     Ok(scenarios)

@@ -47,8 +47,11 @@ pub(crate) struct Scenario {
     /// REST with the stand-in platform API: the requests it received during the scenario
     /// (warm-up included).
     pub(crate) platform_requests: Option<u64>,
-    /// chatd's rate over the reference server's in the same scenario (send, history, inbox).
+    /// chatd's rate over the reference server's in the same scenario (send, history, inbox),
+    /// both measured in alternating stretches of the same run.
     pub(crate) share_of_reference: Option<f64>,
+    /// REST: CPU microseconds per operation of the server, Redis and chat-bench.
+    pub(crate) cpu: Option<crate::cpu::PerOperation>,
 }
 
 /// Memory and connection figures.
@@ -223,7 +226,7 @@ impl Report {
             None => out.push_str("Profiles from chatd's built-in directory\n\n"),
         }
         out.push_str(&format!(
-            "{:<28} {:>5} {:>10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>5} {:>7}\n",
+            "{:<28} {:>5} {:>10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>5} {:>7} {:>20}\n",
             "scenario",
             "conc",
             "ops/s",
@@ -237,12 +240,13 @@ impl Report {
             "errors",
             "lost",
             "dup",
-            "api req"
+            "api req",
+            "cpu µs srv+redis+bench"
         ));
         for s in &self.scenarios {
             let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
             out.push_str(&format!(
-                "{:<28} {:>5} {:>10.0} {:>6.2}x {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>5} {:>5} {:>7}\n",
+                "{:<28} {:>5} {:>10.0} {:>6.2}x {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>5} {:>5} {:>7} {:>20}\n",
                 s.name,
                 s.concurrency,
                 s.per_second,
@@ -256,7 +260,14 @@ impl Report {
                 s.errors,
                 opt(s.lost),
                 opt(s.duplicated),
-                opt(s.platform_requests)
+                opt(s.platform_requests),
+                s.cpu.map_or("-".to_owned(), |c| format!(
+                    "{:.0} = {:.1}+{:.1}+{:.1}",
+                    c.total(),
+                    c.server,
+                    c.redis,
+                    c.bench
+                ))
             ));
         }
         let m = &self.memory;

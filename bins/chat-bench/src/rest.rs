@@ -9,6 +9,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 
+use crate::cpu::{self, Pids};
 use crate::http::Connection;
 use crate::report::{Latency, Scenario};
 use crate::tokens::token;
@@ -80,15 +81,57 @@ pub(crate) async fn seed(port: u16) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `kind` with `concurrency` connections for `duration` (after a second of warm-up).
+/// One measured stretch of a scenario against one server: its latencies, failures, length and
+/// the CPU each process used meanwhile. Stretches of one scenario and server add up.
+#[derive(Debug)]
+pub(crate) struct Stretch {
+    histogram: Histogram<u64>,
+    errors: u64,
+    seconds: f64,
+    cpu: cpu::Sample,
+}
+
+impl Stretch {
+    /// Adds `other`, measured later on the same server.
+    pub(crate) fn add(&mut self, other: Stretch) -> Result<(), String> {
+        self.histogram.add(other.histogram).map_err(|e| e.to_string())?;
+        self.errors += other.errors;
+        self.seconds += other.seconds;
+        self.cpu.add(other.cpu);
+        Ok(())
+    }
+
+    /// The row of the table.
+    pub(crate) fn scenario(&self, kind: Rest, concurrency: usize, ceiling: f64) -> Scenario {
+        let per_second = self.histogram.len() as f64 / self.seconds;
+        Scenario {
+            name: kind.name().to_owned(),
+            concurrency,
+            seconds: self.seconds,
+            operations: self.histogram.len(),
+            errors: self.errors,
+            per_second,
+            ratio: per_second / ceiling,
+            latency: Latency::from_micros(&self.histogram),
+            lost: None,
+            duplicated: None,
+            platform_requests: None,
+            share_of_reference: None,
+            cpu: self.cpu.per_operation(self.histogram.len()),
+        }
+    }
+}
+
+/// Runs `kind` against the server on `port` with `concurrency` connections for `duration`, after
+/// a second of warm-up; the CPU of `pids` is read over the measured time.
 pub(crate) async fn run(
     port: u16,
+    pids: Pids,
     kind: Rest,
     concurrency: usize,
     duration: Duration,
-    ceiling: f64,
     progress: &ProgressBar,
-) -> Result<Scenario, String> {
+) -> Result<Stretch, String> {
     let warm_until = Instant::now() + Duration::from_secs(1);
     let end = warm_until + duration;
     let errors = Arc::new(AtomicU64::new(0));
@@ -159,24 +202,12 @@ pub(crate) async fn run(
             }
         }));
     }
-    let mut merged = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    tokio::time::sleep_until(warm_until.into()).await;
+    let started = cpu::Sample::now(pids);
+    let mut histogram = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
     for task in tasks {
-        merged.add(task.await.map_err(|e| e.to_string())??).map_err(|e| e.to_string())?;
+        histogram.add(task.await.map_err(|e| e.to_string())??).map_err(|e| e.to_string())?;
     }
-    let seconds = duration.as_secs_f64();
-    let per_second = merged.len() as f64 / seconds;
-    Ok(Scenario {
-        name: kind.name().to_owned(),
-        concurrency,
-        seconds,
-        operations: merged.len(),
-        errors: errors.load(Ordering::Relaxed),
-        per_second,
-        ratio: per_second / ceiling,
-        latency: Latency::from_micros(&merged),
-        lost: None,
-        duplicated: None,
-        platform_requests: None,
-        share_of_reference: None,
-    })
+    let cpu = cpu::Sample::now(pids).since(started);
+    Ok(Stretch { histogram, errors: errors.load(Ordering::Relaxed), seconds: duration.as_secs_f64(), cpu })
 }

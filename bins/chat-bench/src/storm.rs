@@ -638,6 +638,7 @@ pub(crate) async fn run(
             duplicated: None,
             platform_requests: None,
             share_of_reference: None,
+            cpu: None,
         },
         Scenario {
             name: "storm events".to_owned(),
@@ -652,6 +653,7 @@ pub(crate) async fn run(
             duplicated: Some(storm.duplicated),
             platform_requests: None,
             share_of_reference: None,
+            cpu: None,
         },
     ];
     Ok((rows, tally.storm))
