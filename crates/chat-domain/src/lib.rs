@@ -29,4 +29,4 @@ pub use message::{Edit, Message, MessageBody, MessageStatus, MessageText};
 pub use paging::{HistoryQuery, PageRequest, PagingLimits};
 pub use position::{HistoryWindow, MalformedPosition, Position};
 pub use tenant::DomainHandle;
-pub use time::Timestamp;
+pub use time::{IsoText, Timestamp};

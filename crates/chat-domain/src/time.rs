@@ -44,9 +44,30 @@ impl Timestamp {
             .map_err(|_| DomainError::argument(format!("Invalid timestamp {text:?}")))
     }
 
-    /// `2026-11-25T13:29:54.837Z`.
-    pub fn iso(self) -> String {
-        self.format(ISO_MILLIS)
+    /// `2026-11-25T13:29:54.837Z`, without allocating (it is written for every message shown).
+    pub fn iso(self) -> IsoText {
+        let at = self.utc();
+        let mut text = IsoText { bytes: [0; IsoText::CAPACITY], len: 0 };
+        if (0..=9999).contains(&at.year()) {
+            // Digit by digit from the date `time` computed: its formatter interprets a format
+            // description on every call, several times the cost.
+            let (hour, minute, second, milli) = at.to_hms_milli();
+            text.digits(at.year().unsigned_abs(), 4);
+            for (separator, value) in
+                [(b'-', u8::from(at.month())), (b'-', at.day()), (b'T', hour), (b':', minute), (b':', second)]
+            {
+                text.push(separator);
+                text.digits(u32::from(value), 2);
+            }
+            text.push(b'.');
+            text.digits(u32::from(milli), 3);
+            text.push(b'Z');
+        } else {
+            for byte in self.format(ISO_MILLIS).bytes().take(IsoText::CAPACITY) {
+                text.push(byte);
+            }
+        }
+        text
     }
 
     /// `Wed Nov 25 2026 13:29:55 GMT+0000 (Coordinated Universal Time)`, for `activity:<uid>`.
@@ -55,11 +76,64 @@ impl Timestamp {
     }
 
     fn format(self, format: &[BorrowedFormatItem<'static>]) -> String {
-        let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-            .to_offset(UtcOffset::UTC);
         // Formatting a valid date into a String cannot fail with these descriptions.
-        at.format(format).unwrap_or_default()
+        self.utc().format(format).unwrap_or_default()
+    }
+
+    fn utc(self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+            .to_offset(UtcOffset::UTC)
+    }
+}
+
+/// A timestamp's `toISOString()` text, held inline ([`Timestamp::iso`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct IsoText {
+    bytes: [u8; Self::CAPACITY],
+    len: usize,
+}
+
+impl IsoText {
+    /// Room for the longest form, a six-digit signed year (`+275760-09-13T00:00:00.000Z`).
+    const CAPACITY: usize = 32;
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and separators, or a whole formatted string, are ever pushed.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+
+    fn push(&mut self, byte: u8) {
+        if self.len < Self::CAPACITY {
+            self.bytes[self.len] = byte;
+            self.len += 1;
+        }
+    }
+
+    /// `value` in exactly `width` decimal digits, zero-padded.
+    fn digits(&mut self, value: u32, width: u32) {
+        for place in (0..width).rev() {
+            self.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
+        }
+    }
+}
+
+impl std::fmt::Display for IsoText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for IsoText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<&str> for IsoText {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -74,6 +148,17 @@ mod tests {
         assert_eq!(at.iso(), stored);
         assert_eq!(at.epoch_millis(), 1_795_613_394_837);
         assert_eq!(Timestamp::from_epoch_millis(1_795_613_394_000).iso(), "2026-11-25T13:29:54.000Z");
+    }
+
+    #[test]
+    fn the_iso_text_is_the_formatters_for_every_year() {
+        // Leap days, the epoch, before it, the last four-digit year and past it.
+        for millis in
+            [0, -1, 951_782_400_000, 1_709_164_799_999, 253_402_300_799_999, 253_402_300_800_000, -62_167_219_200_001]
+        {
+            let at = Timestamp::from_epoch_millis(millis);
+            assert_eq!(at.iso().as_str(), at.format(ISO_MILLIS), "{millis}");
+        }
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl BuiltinDirectory {
                         return Err(IdentityError::file(path, format!("{name}[{index}]: id {id} is listed twice")));
                     }
                     Entry::Vacant(slot) => {
-                        slot.insert(entry);
+                        slot.insert(Profile::new(&entry));
                     }
                 }
             }
@@ -92,10 +92,14 @@ impl BuiltinDirectory {
 #[async_trait::async_trait]
 impl Directory for BuiltinDirectory {
     async fn users(&self, ids: &[UserId]) -> HashMap<UserId, Profile> {
-        Self::lookup(&self.users, ids, |n| serde_json::json!({ "id": n, "username": format!("user-{n}") }))
+        Self::lookup(&self.users, ids, |n| {
+            Profile::new(&serde_json::json!({ "id": n, "username": format!("user-{n}") }))
+        })
     }
 
     async fn topics(&self, ids: &[TopicId]) -> HashMap<TopicId, Profile> {
-        Self::lookup(&self.topics, ids, |n| serde_json::json!({ "id": n, "title": format!("topic-{n}") }))
+        Self::lookup(&self.topics, ids, |n| {
+            Profile::new(&serde_json::json!({ "id": n, "title": format!("topic-{n}") }))
+        })
     }
 }

@@ -2,12 +2,64 @@
 //! inbox entries with who wrote them and where.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
 
 use chat_domain::{TopicId, UserId};
+use serde_json::value::RawValue;
 
 /// A user's or topic's public profile as the platform API returns it: a JSON object, passed
-/// through to clients as-is.
-pub type Profile = serde_json::Value;
+/// through to clients as-is. Kept as its JSON text and shared, so that a page showing it costs a
+/// reference count and a copy of bytes, not a clone and a walk of the object.
+#[derive(Clone)]
+pub struct Profile(Arc<RawValue>);
+
+impl Profile {
+    /// The profile `value` (a JSON object, as the sources give).
+    pub fn new(value: &serde_json::Value) -> Self {
+        // A `Value` always serialises, and its text is valid JSON.
+        let text = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
+        Self(RawValue::from_string(text).map_or_else(|_| Self::empty(), Arc::from))
+    }
+
+    fn empty() -> Arc<RawValue> {
+        Arc::from(RawValue::from_string("{}".to_owned()).unwrap_or_default())
+    }
+
+    /// Its JSON text, to write into an answer as it is.
+    pub fn json(&self) -> &RawValue {
+        &self.0
+    }
+
+    /// Its JSON, parsed (for a caller that reads its fields).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+}
+
+impl From<serde_json::Value> for Profile {
+    fn from(value: serde_json::Value) -> Self {
+        Self::new(&value)
+    }
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
+impl PartialEq for Profile {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl PartialEq<serde_json::Value> for Profile {
+    fn eq(&self, other: &serde_json::Value) -> bool {
+        self.to_value() == *other
+    }
+}
 
 /// Where profiles come from: the platform API ([`crate::PlatformDirectory`]) or a built-in table
 /// ([`crate::BuiltinDirectory`]). The daemon picks one and hands it down as `Arc<dyn Directory>`.
@@ -27,7 +79,7 @@ pub trait Directory: Send + Sync + std::fmt::Debug {
 
 /// The profile given when nothing better is known: `{"id": id}`.
 pub fn degraded_profile(id: u64) -> Profile {
-    serde_json::json!({ "id": id })
+    Profile::new(&serde_json::json!({ "id": id }))
 }
 
 /// What the directories need to know about an id, so one implementation serves users and topics.
@@ -50,7 +102,7 @@ impl DirectoryId for TopicId {
 
 /// Reads the `id` of a profile entry: a JSON number or a string of digits (the platform API and
 /// profile files write either), positive. `None` for anything else.
-pub(crate) fn entry_id(entry: &Profile) -> Option<u64> {
+pub(crate) fn entry_id(entry: &serde_json::Value) -> Option<u64> {
     let id = match entry.get("id")? {
         serde_json::Value::Number(n) => n.as_u64()?,
         serde_json::Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok()?,

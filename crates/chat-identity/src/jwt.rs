@@ -6,9 +6,11 @@
 //! are just `{"user_id": 388636}`), and the user id may be a number or a numeric string. When topic
 //! access control is configured, a claim lists the topics the user may use.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat_domain::{Caller, TopicGrant, TopicId, UserId};
 use jsonwebtoken::errors::ErrorKind;
@@ -103,7 +105,15 @@ pub struct TokenVerifier {
     inner: Arc<Inner>,
 }
 
+/// Tokens verified at most, remembered; the table is emptied when it is full.
+const VERIFIED_CAPACITY: usize = 10_000;
+
 struct Inner {
+    /// Tokens that verified, each with its caller and the moment it stops being current (`exp`
+    /// plus the leeway, in epoch seconds; none without `exp`). A client sends the same token on
+    /// every request, and its signature check was a twentieth of a request's CPU: it is done once
+    /// per token. Only the very same token text finds its entry.
+    verified: Mutex<HashMap<Box<str>, (Caller, Option<u64>)>>,
     algorithm: Algorithm,
     /// The algorithm as a token's header names it (`HS256`, `EdDSA`, …).
     algorithm_name: String,
@@ -165,14 +175,42 @@ impl TokenVerifier {
 
         let (user_claim, topics_claim) = (settings.user_claim.clone(), settings.topics_claim.clone());
         let algorithm_name = format!("{algorithm:?}");
-        Ok(Self { inner: Arc::new(Inner { algorithm, algorithm_name, key, validation, user_claim, topics_claim }) })
+        let verified = Mutex::new(HashMap::new());
+        Ok(Self {
+            inner: Arc::new(Inner { verified, algorithm, algorithm_name, key, validation, user_claim, topics_claim }),
+        })
     }
 
     /// Who this token speaks for — the user and the topics granted to them — if the token is
     /// genuine and current.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+        self.verify_at(token.trim(), now)
+    }
+
+    /// [`Self::verify`] at `now` (epoch seconds), for a token that verified before; the signature
+    /// is checked the first time (the library then reads the clock itself).
+    fn verify_at(&self, token: &str, now: u64) -> Result<Caller, TokenError> {
         let inner = &*self.inner;
-        let token = token.trim();
+        let remembered = inner.verified.lock().unwrap_or_else(PoisonError::into_inner).get(token).cloned();
+        if let Some((caller, until)) = remembered {
+            return match until {
+                Some(until) if now > until => Err(TokenError::Expired),
+                _ => Ok(caller),
+            };
+        }
+        let (caller, until) = self.check(token)?;
+        let mut verified = inner.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(token.into(), (caller.clone(), until));
+        Ok(caller)
+    }
+
+    /// The signature and claims check: the caller, and until when the token is current.
+    fn check(&self, token: &str) -> Result<(Caller, Option<u64>), TokenError> {
+        let inner = &*self.inner;
         let data =
             jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &inner.key, &inner.validation)
                 .map_err(|error| refusal(token, &inner.algorithm_name, error.kind()))?;
@@ -185,7 +223,12 @@ impl TokenVerifier {
             None => TopicGrant::All,
             Some(name) => topic_grant(claims.get(name))?,
         };
-        Ok(Caller::new(user, topics))
+        // The library accepted `exp` as a number when present.
+        let until = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_f64)
+            .map(|exp| (exp.max(0.0) as u64).saturating_add(inner.validation.leeway));
+        Ok((Caller::new(user, topics), until))
     }
 }
 
@@ -309,6 +352,25 @@ mod tests {
         let shown = format!("{verifier:?} {settings:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("HS256"), "{shown}");
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_only_the_same_text_is_remembered() {
+        let settings = JwtSettings { secret: Some("remembered-secret".into()), ..JwtSettings::default() };
+        let verifier = TokenVerifier::new(&settings).expect("valid settings");
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs();
+        let claims = serde_json::json!({"user_id": 7, "exp": now + 100});
+        let key = jsonwebtoken::EncodingKey::from_secret(b"remembered-secret");
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("signed");
+        let seven = Caller::user_with_every_topic(UserId::new(7).expect("id"));
+
+        assert_eq!(verifier.verify(&token), Ok(seven.clone()));
+        assert_eq!(verifier.verify_at(&token, now + 100 + settings.leeway_seconds), Ok(seven));
+        assert_eq!(verifier.verify_at(&token, now + 101 + settings.leeway_seconds), Err(TokenError::Expired));
+
+        // The same claims under another signature are checked, not taken from the remembered one.
+        let (signed, _) = token.rsplit_once('.').expect("three parts");
+        assert_eq!(verifier.verify(&format!("{signed}.c2lnbmF0dXJl")), Err(TokenError::Signature));
     }
 
     #[test]

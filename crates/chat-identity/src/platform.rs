@@ -164,7 +164,7 @@ async fn fetch(client: &reqwest::Client, url: Url) -> Fetched {
     Ok(entries
         .iter()
         .filter(|entry| entry.is_object())
-        .filter_map(|entry| Some((entry_id(entry)?, entry.clone())))
+        .filter_map(|entry| Some((entry_id(entry)?, Profile::new(entry))))
         .collect())
 }
 

@@ -10,9 +10,10 @@ use crate::StoreError;
 
 #[derive(Serialize)]
 struct RecordOut<'m> {
-    id: String,
+    #[serde(serialize_with = "as_text")]
+    id: MessageId,
     author: u64,
-    timestamp: String,
+    timestamp: &'m str,
     #[serde(rename = "type")]
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,10 +39,11 @@ struct RecordIn {
 /// The JSON stored for `message`.
 pub(crate) fn encode(message: &Message) -> String {
     let (text, image) = message.body.fields();
+    let timestamp = message.timestamp.iso();
     let record = RecordOut {
-        id: message.id.to_string(),
+        id: message.id,
         author: message.author.get(),
-        timestamp: message.timestamp.iso(),
+        timestamp: timestamp.as_str(),
         kind: message.body.type_name(),
         text,
         image,
@@ -49,6 +51,11 @@ pub(crate) fn encode(message: &Message) -> String {
     };
     // Serialising plain strings, numbers and a serde_json::Value cannot fail.
     serde_json::to_string(&record).unwrap_or_default()
+}
+
+/// Writes a value as its text, without building a `String` first.
+fn as_text<S: serde::Serializer>(value: &impl std::fmt::Display, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 /// Reads a stored message, as chatd or the original wrote it.

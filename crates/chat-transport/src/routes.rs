@@ -245,7 +245,7 @@ struct HistoryAnswer<'a> {
     state: PageState,
     /// The other participant's profile (a DM) or the topic's profile.
     #[schema(schema_with = schemas::profile)]
-    entry: &'a serde_json::Value,
+    entry: &'a serde_json::value::RawValue,
     /// The page's messages, oldest first, each `author` as the author's profile.
     #[schema(schema_with = schemas::history_messages)]
     messages: Vec<MessageOut<'a>>,
@@ -290,7 +290,7 @@ async fn history(
     let history = service.history(&tenant, &caller, target, query).await?;
     Ok(HttpResponse::Ok().json(HistoryAnswer {
         state: PageState::history(Keyspace::public_chat(&tenant, history.chat), &history),
-        entry: &history.peer,
+        entry: history.peer.json(),
         messages: history
             .messages
             .iter()

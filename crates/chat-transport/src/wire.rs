@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 
 use chat_domain::{
-    Chat, ChatTarget, DomainError, DomainHandle, Edit, HistoryQuery, Keyspace, Message, MessageBody, MessageId,
-    MessageText, PageRequest, Position, Timestamp, UserId,
+    Chat, ChatTarget, DomainError, DomainHandle, Edit, HistoryQuery, IsoText, Keyspace, Message, MessageBody,
+    MessageId, MessageText, PageRequest, Position, Timestamp, UserId,
 };
 use chat_identity::Profile;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, ToSchema};
@@ -24,8 +25,14 @@ pub(crate) struct TimestampOut {
     /// Milliseconds since the Unix epoch.
     epoch: i64,
     /// The same instant in UTC with exactly three fractional digits, as JavaScript's `toISOString()`.
-    #[schema(format = DateTime, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")]
-    iso: String,
+    #[schema(value_type = String, format = DateTime, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")]
+    #[serde(serialize_with = "as_text")]
+    iso: IsoText,
+}
+
+/// Writes a value as its text, without building a `String` first.
+fn as_text<S: serde::Serializer>(value: &impl std::fmt::Display, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 impl From<Timestamp> for TimestampOut {
@@ -40,7 +47,7 @@ impl From<Timestamp> for TimestampOut {
 #[serde(untagged)]
 pub(crate) enum Author<'a> {
     Id(u64),
-    Profile(&'a Profile),
+    Profile(&'a RawValue),
 }
 
 /// A message.
@@ -48,8 +55,9 @@ pub(crate) enum Author<'a> {
 #[schema(as = Message)]
 pub(crate) struct MessageOut<'m> {
     /// A UUID, lower case, hyphenated.
-    #[schema(format = "uuid")]
-    id: String,
+    #[schema(value_type = String, format = "uuid")]
+    #[serde(serialize_with = "as_text")]
+    id: MessageId,
     /// The author's user id, or in a history the author's profile.
     #[schema(schema_with = schemas::author)]
     author: Author<'m>,
@@ -77,7 +85,7 @@ pub(crate) struct MessageOut<'m> {
 impl<'m> MessageOut<'m> {
     /// The message with `author` as the author's profile (a history).
     pub(crate) fn with_author_profile(message: &'m Message, profile: &'m Profile) -> Self {
-        Self::new(message, Author::Profile(profile))
+        Self::new(message, Author::Profile(profile.json()))
     }
 
     /// The message with `author` as the numeric id (send, edit, inbox).
@@ -88,7 +96,7 @@ impl<'m> MessageOut<'m> {
     fn new(message: &'m Message, author: Author<'m>) -> Self {
         let (text, image) = message.body.fields();
         Self {
-            id: message.id.to_string(),
+            id: message.id,
             author,
             timestamp: message.timestamp.into(),
             kind: message.body.type_name(),
@@ -266,18 +274,18 @@ pub(crate) struct InboxEntryOut<'a> {
     /// The other participant's profile (DMs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = schemas::profile, required = false)]
-    user: Option<&'a Profile>,
+    user: Option<&'a RawValue>,
     /// The topic's profile (topic chats only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = schemas::profile, required = false)]
-    topic: Option<&'a Profile>,
+    topic: Option<&'a RawValue>,
 }
 
 impl<'a> InboxEntryOut<'a> {
     pub(crate) fn new(item: &'a chat_service::InboxItem) -> Self {
         let (user, topic) = match item.target {
-            ChatTarget::User(_) => (Some(&item.profile), None),
-            ChatTarget::Topic(_) => (None, Some(&item.profile)),
+            ChatTarget::User(_) => (Some(item.profile.json()), None),
+            ChatTarget::Topic(_) => (None, Some(item.profile.json())),
         };
         Self {
             kind: item.target.kind().as_str(),

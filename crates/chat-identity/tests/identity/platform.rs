@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chat_domain::{TopicId, UserId};
-use chat_identity::{Directory, PlatformDirectory, PlatformSettings};
+use chat_identity::{Directory, PlatformDirectory, PlatformSettings, Profile};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -153,8 +153,8 @@ fn topics(ids: &[u64]) -> Vec<TopicId> {
 }
 
 /// The answer keyed by plain numbers, for readable comparisons.
-fn by_number<I: std::fmt::Display>(answer: HashMap<I, Value>) -> HashMap<u64, Value> {
-    answer.into_iter().map(|(id, profile)| (id.to_string().parse().expect("numeric id"), profile)).collect()
+fn by_number<I: std::fmt::Display>(answer: HashMap<I, Profile>) -> HashMap<u64, Value> {
+    answer.into_iter().map(|(id, profile)| (id.to_string().parse().expect("numeric id"), profile.to_value())).collect()
 }
 
 fn degraded(ids: &[u64]) -> HashMap<u64, Value> {
