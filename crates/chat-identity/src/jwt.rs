@@ -108,12 +108,15 @@ pub struct TokenVerifier {
 /// Tokens verified at most, remembered; the table is emptied when it is full.
 const VERIFIED_CAPACITY: usize = 10_000;
 
+/// A token that verified: who it speaks for, and until when it is current (epoch seconds).
+type Verified = (Caller, Option<u64>);
+
 struct Inner {
     /// Tokens that verified, each with its caller and the moment it stops being current (`exp`
     /// plus the leeway, in epoch seconds; none without `exp`). A client sends the same token on
     /// every request, and its signature check was a twentieth of a request's CPU: it is done once
     /// per token. Only the very same token text finds its entry.
-    verified: Mutex<HashMap<Box<str>, (Caller, Option<u64>)>>,
+    verified: Mutex<HashMap<Box<str>, Verified>>,
     algorithm: Algorithm,
     /// The algorithm as a token's header names it (`HS256`, `EdDSA`, …).
     algorithm_name: String,
@@ -209,7 +212,7 @@ impl TokenVerifier {
     }
 
     /// The signature and claims check: the caller, and until when the token is current.
-    fn check(&self, token: &str) -> Result<(Caller, Option<u64>), TokenError> {
+    fn check(&self, token: &str) -> Result<Verified, TokenError> {
         let inner = &*self.inner;
         let data =
             jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &inner.key, &inner.validation)
