@@ -79,7 +79,10 @@ impl ChatTarget {
 /// Writes the inbox member form, `user-<id>` or `topic-<id>` (also the REST `inbox_key`).
 impl fmt::Display for ChatTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.kind().as_str(), self.id())
+        // Written on every answer and inbox entry: pieces rather than `write!`'s interpreter.
+        f.write_str(self.kind().as_str())?;
+        f.write_str("-")?;
+        f.write_str(itoa::Buffer::new().format(self.id()))
     }
 }
 

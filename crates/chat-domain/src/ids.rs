@@ -83,6 +83,11 @@ impl MessageId {
         Self(uuid::Uuid::new_v4())
     }
 
+    /// Its text (hyphenated, lower case) written into `buffer`, without allocating.
+    pub fn encode(self, buffer: &mut [u8; 36]) -> &str {
+        self.0.hyphenated().encode_lower(buffer)
+    }
+
     /// Parses a message id; anything that is not a UUID is refused.
     pub fn parse(text: &str) -> Result<Self, DomainError> {
         uuid::Uuid::try_parse(text).map(Self).map_err(|_| DomainError::MessageNotFound)

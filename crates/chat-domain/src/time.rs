@@ -72,7 +72,29 @@ impl Timestamp {
 
     /// `Wed Nov 25 2026 13:29:55 GMT+0000 (Coordinated Universal Time)`, for `activity:<uid>`.
     pub fn js_date_string(self) -> String {
-        self.format(JS_DATE)
+        let at = self.utc();
+        if !(0..=9999).contains(&at.year()) {
+            return self.format(JS_DATE);
+        }
+        // Written piece by piece, for the reason `iso` is: it is written on every send.
+        const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let mut text = IsoText { bytes: [0; IsoText::CAPACITY], len: 0 };
+        let mut out = String::with_capacity(64);
+        out.push_str(WEEKDAYS[usize::from(at.weekday().number_days_from_monday())]);
+        out.push(' ');
+        out.push_str(MONTHS[usize::from(u8::from(at.month()) - 1)]);
+        text.push(b' ');
+        text.digits(u32::from(at.day()), 2);
+        text.push(b' ');
+        text.digits(at.year().unsigned_abs(), 4);
+        for (separator, value) in [(b' ', at.hour()), (b':', at.minute()), (b':', at.second())] {
+            text.push(separator);
+            text.digits(u32::from(value), 2);
+        }
+        out.push_str(text.as_str());
+        out.push_str(" GMT+0000 (Coordinated Universal Time)");
+        out
     }
 
     fn format(self, format: &[BorrowedFormatItem<'static>]) -> String {

@@ -2,15 +2,18 @@
 //! type, text|image, [status]}`. Writing is exact; reading is lenient, because the original checked
 //! nothing (`text: 42` was stored) and wrote `author` as a string when the token's id was one.
 
+use std::borrow::Cow;
+
 use chat_domain::{Message, MessageBody, MessageId, MessageStatus, MessageText, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::StoreError;
 
 #[derive(Serialize)]
 struct RecordOut<'m> {
-    #[serde(serialize_with = "as_text")]
+    #[serde(serialize_with = "message_id")]
     id: MessageId,
     author: u64,
     timestamp: &'m str,
@@ -24,16 +27,22 @@ struct RecordOut<'m> {
     status: Option<&'static str>,
 }
 
+/// A stored message as read: borrowed from the stored text where it can be (every page reads ten
+/// of these), each field as loose as the original was.
 #[derive(Deserialize)]
-struct RecordIn {
-    id: String,
+struct RecordIn<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
     author: Value,
-    timestamp: Value,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    text: Option<Value>,
+    #[serde(borrow)]
+    timestamp: &'a RawValue,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    text: Option<&'a RawValue>,
     image: Option<Value>,
-    status: Option<String>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
 }
 
 /// The JSON stored for `message`.
@@ -53,9 +62,17 @@ pub(crate) fn encode(message: &Message) -> String {
     serde_json::to_string(&record).unwrap_or_default()
 }
 
-/// Writes a value as its text, without building a `String` first.
-fn as_text<S: serde::Serializer>(value: &impl std::fmt::Display, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
+/// Writes a message id as its text, without building a `String`.
+fn message_id<S: serde::Serializer>(id: &MessageId, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(id.encode(&mut [0; 36]))
+}
+
+/// A stored timestamp: ISO-8601 text (chatd and the original) or epoch milliseconds.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Stamp<'a> {
+    Iso(#[serde(borrow)] Cow<'a, str>),
+    Millis(i64),
 }
 
 /// Reads a stored message, as chatd or the original wrote it.
@@ -64,18 +81,22 @@ pub(crate) fn decode(json: &str) -> Result<Message, StoreError> {
     let record: RecordIn = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
     let id = MessageId::parse(&record.id).map_err(|_| corrupt(format!("bad id {:?}", record.id)))?;
     let author = UserId::from_json(&record.author).map_err(|e| corrupt(e.to_string()))?;
-    let timestamp = match &record.timestamp {
-        Value::String(iso) => Timestamp::parse_iso(iso).map_err(|e| corrupt(e.to_string()))?,
-        Value::Number(n) => {
-            Timestamp::from_epoch_millis(n.as_i64().ok_or_else(|| corrupt(format!("bad timestamp {n}")))?)
-        }
-        other => return Err(corrupt(format!("bad timestamp {other}"))),
+    let timestamp = match serde_json::from_str::<Stamp<'_>>(record.timestamp.get()) {
+        Ok(Stamp::Iso(iso)) => Timestamp::parse_iso(&iso).map_err(|e| corrupt(e.to_string()))?,
+        Ok(Stamp::Millis(millis)) => Timestamp::from_epoch_millis(millis),
+        Err(_) => return Err(corrupt(format!("bad timestamp {}", record.timestamp.get()))),
     };
-    let body = match (record.kind.as_deref(), record.text, record.image) {
+    let text = match record.text {
+        None => None,
+        Some(raw) => Some(match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
+            Ok(text) => text.into_owned(),
+            // The original stored any JSON value as text; show it as written.
+            Err(_) => serde_json::from_str::<Value>(raw.get()).map_err(|e| corrupt(e.to_string()))?.to_string(),
+        }),
+    };
+    let body = match (record.kind.as_deref(), text, record.image) {
         (Some("image"), _, Some(image)) => MessageBody::Image(image),
-        (Some("text"), Some(Value::String(text)), _) => MessageBody::Text(MessageText::from_stored(text)),
-        // The original stored any JSON value as text; show it as written.
-        (Some("text"), Some(other), _) => MessageBody::Text(MessageText::from_stored(other.to_string())),
+        (Some("text"), Some(text), _) => MessageBody::Text(MessageText::from_stored(text)),
         (kind, _, _) => {
             return Err(corrupt(format!("message {id} has no usable body (type {kind:?})")));
         }
@@ -110,6 +131,17 @@ mod tests {
         let message = decode(string_author).expect("readable");
         assert_eq!(message.author.get(), 388636);
         assert_eq!(message.body, MessageBody::Text(MessageText::from_stored("42".into())));
+
+        let odd = r#"{"id":"a6ab410a-826b-45f1-aae1-6f8d8a73d738","author":7,"timestamp":1795613394837,"type":"text","text":{"b": [1, 2]},"status":"seen"}"#;
+        let message = decode(odd).expect("readable");
+        assert_eq!(message.timestamp.epoch_millis(), 1_795_613_394_837);
+        assert_eq!(message.body, MessageBody::Text(MessageText::from_stored(r#"{"b":[1,2]}"#.into())));
+        assert_eq!(message.status, Some(MessageStatus::Seen));
+        let escaped = r#"{"id":"a6ab410a-826b-45f1-aae1-6f8d8a73d738","author":7,"timestamp":"2026-11-25T13:29:54.837Z","type":"te\u0078t","text":"\"quoted\""}"#;
+        assert_eq!(
+            decode(escaped).expect("readable").body,
+            MessageBody::Text(MessageText::from_stored("\"quoted\"".into()))
+        );
     }
 
     #[test]
@@ -120,6 +152,9 @@ mod tests {
             "[]",
             r#"{"id":"x","author":1,"timestamp":"2026-11-25T13:29:54.837Z","type":"text","text":"a"}"#,
             r#"{"id":"a6ab410a-826b-45f1-aae1-6f8d8a73d738","author":1,"timestamp":"2026-11-25T13:29:54.837Z","type":"video"}"#,
+            r#"{"id":"a6ab410a-826b-45f1-aae1-6f8d8a73d738","author":1,"timestamp":1.5,"type":"text","text":"a"}"#,
+            r#"{"id":"a6ab410a-826b-45f1-aae1-6f8d8a73d738","author":1,"timestamp":null,"type":"text","text":"a"}"#,
+            r#"{"id":"a6ab410a-826b-45f1-aae1-6f8d8a73d738","author":1,"type":"text","text":"a"}"#,
         ] {
             assert!(decode(bad).is_err(), "{bad:?}");
         }

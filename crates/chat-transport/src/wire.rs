@@ -26,13 +26,17 @@ pub(crate) struct TimestampOut {
     epoch: i64,
     /// The same instant in UTC with exactly three fractional digits, as JavaScript's `toISOString()`.
     #[schema(value_type = String, format = DateTime, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")]
-    #[serde(serialize_with = "as_text")]
+    #[serde(serialize_with = "iso_text")]
     iso: IsoText,
 }
 
-/// Writes a value as its text, without building a `String` first.
-fn as_text<S: serde::Serializer>(value: &impl std::fmt::Display, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
+fn iso_text<S: serde::Serializer>(iso: &IsoText, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(iso.as_str())
+}
+
+/// Writes a message id as its text, without building a `String`.
+fn message_id<S: serde::Serializer>(id: &MessageId, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(id.encode(&mut [0; 36]))
 }
 
 impl From<Timestamp> for TimestampOut {
@@ -56,7 +60,7 @@ pub(crate) enum Author<'a> {
 pub(crate) struct MessageOut<'m> {
     /// A UUID, lower case, hyphenated.
     #[schema(value_type = String, format = "uuid")]
-    #[serde(serialize_with = "as_text")]
+    #[serde(serialize_with = "message_id")]
     id: MessageId,
     /// The author's user id, or in a history the author's profile.
     #[schema(schema_with = schemas::author)]
