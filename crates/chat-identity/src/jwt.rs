@@ -112,10 +112,11 @@ const VERIFIED_CAPACITY: usize = 10_000;
 type Verified = (Caller, Option<u64>);
 
 struct Inner {
-    /// Tokens that verified, each with its caller and the moment it stops being current (`exp`
-    /// plus the leeway, in epoch seconds; none without `exp`). A client sends the same token on
-    /// every request, and its signature check was a twentieth of a request's CPU: it is done once
-    /// per token. Only the very same token text finds its entry.
+    /// Tokens that verified through [`TokenVerifier::verify_remembered`], each with its caller and
+    /// the moment it stops being current (`exp` plus the leeway, in epoch seconds; none without
+    /// `exp`). A REST client sends the same token on every request, and its signature check was a
+    /// twentieth of a request's CPU: it is done once per token. Only the very same token text
+    /// finds its entry.
     verified: Mutex<HashMap<Box<str>, Verified>>,
     algorithm: Algorithm,
     /// The algorithm as a token's header names it (`HS256`, `EdDSA`, …).
@@ -187,12 +188,20 @@ impl TokenVerifier {
     /// Who this token speaks for — the user and the topics granted to them — if the token is
     /// genuine and current.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        self.check(token.trim()).map(|(caller, _)| caller)
+    }
+
+    /// [`Self::verify`] for a token that comes again and again (a REST client sends its token
+    /// with every request): the signature is checked the first time, and the token remembered
+    /// until it expires. A connection that verifies its token once has no use for this (and
+    /// would only make the table hold one entry per socket).
+    pub fn verify_remembered(&self, token: &str) -> Result<Caller, TokenError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
         self.verify_at(token.trim(), now)
     }
 
-    /// [`Self::verify`] at `now` (epoch seconds), for a token that verified before; the signature
-    /// is checked the first time (the library then reads the clock itself).
+    /// [`Self::verify_remembered`] at `now` (epoch seconds) for a token that verified before; the
+    /// signature is checked the first time (the library then reads the clock itself).
     fn verify_at(&self, token: &str, now: u64) -> Result<Caller, TokenError> {
         let inner = &*self.inner;
         let remembered = inner.verified.lock().unwrap_or_else(PoisonError::into_inner).get(token).cloned();
@@ -367,13 +376,13 @@ mod tests {
         let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("signed");
         let seven = Caller::user_with_every_topic(UserId::new(7).expect("id"));
 
-        assert_eq!(verifier.verify(&token), Ok(seven.clone()));
+        assert_eq!(verifier.verify_remembered(&token), Ok(seven.clone()));
         assert_eq!(verifier.verify_at(&token, now + 100 + settings.leeway_seconds), Ok(seven));
         assert_eq!(verifier.verify_at(&token, now + 101 + settings.leeway_seconds), Err(TokenError::Expired));
 
         // The same claims under another signature are checked, not taken from the remembered one.
         let (signed, _) = token.rsplit_once('.').expect("three parts");
-        assert_eq!(verifier.verify(&format!("{signed}.c2lnbmF0dXJl")), Err(TokenError::Signature));
+        assert_eq!(verifier.verify_remembered(&format!("{signed}.c2lnbmF0dXJl")), Err(TokenError::Signature));
     }
 
     #[test]
