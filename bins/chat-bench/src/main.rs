@@ -11,6 +11,7 @@ mod reference;
 mod report;
 mod rest;
 mod scale;
+mod slowlog;
 mod storm;
 mod tokens;
 
@@ -171,6 +172,7 @@ async fn run(args: Args) -> Result<Report, String> {
         }
     };
     let chatd_pids = cpu::Pids { server: first.pid(), redis: redis.pid() };
+    let mut slowlog = slowlog::SlowLog::connect(redis.port).await?;
     let mut scenarios = Vec::new();
     let mut reference_rows = Vec::new();
     let stretch = Duration::from_secs(args.seconds) / args.rounds;
@@ -180,13 +182,16 @@ async fn run(args: Args) -> Result<Report, String> {
         let (mut ours, mut theirs, mut platform_requests) = (None::<rest::Stretch>, None::<rest::Stretch>, Some(0));
         for _ in 0..args.rounds {
             let before = asked();
-            let measured = rest::run(first.port, chatd_pids, kind, args.concurrency, stretch, &progress).await?;
+            let measured =
+                rest::run(first.port, chatd_pids, &mut slowlog, kind, args.concurrency, stretch, &progress).await?;
             platform_requests =
                 platform_requests.zip(asked().zip(before)).map(|(sum, (after, before))| sum + after - before);
             add(&mut ours, measured)?;
             if let Some(server) = against {
                 let pids = cpu::Pids { server: server.pid(), redis: redis.pid() };
-                add(&mut theirs, rest::run(server.port, pids, kind, args.concurrency, stretch, &progress).await?)?;
+                let measured =
+                    rest::run(server.port, pids, &mut slowlog, kind, args.concurrency, stretch, &progress).await?;
+                add(&mut theirs, measured)?;
             }
         }
         let Some(ours) = ours else { continue };
@@ -238,10 +243,15 @@ async fn run(args: Args) -> Result<Report, String> {
             memory.per_connection_kib =
                 before.zip(after).map(|(before, after)| (after.saturating_sub(before)) as f64 / on_first as f64);
             let progress = bar(args.rate * args.realtime_seconds, "realtime events");
-            scenarios.extend(
+            slowlog.reset().await?;
+            let mut rows =
                 realtime::run(&opened, args.rate, Duration::from_secs(args.realtime_seconds), ceiling, &progress)
-                    .await?,
-            );
+                    .await?;
+            let reading = slowlog::Reading::new(slowlog.slowest().await?);
+            for row in &mut rows {
+                row.slowest_redis = Some(reading.clone());
+            }
+            scenarios.extend(rows);
             progress.finish();
         }
         if wanted("storm") {

@@ -244,6 +244,7 @@ pub(crate) async fn run(
             platform_requests: None,
             share_of_reference: None,
             cpu: None,
+            slowest_redis: None,
         });
     }
     Ok(scenarios)

@@ -52,6 +52,9 @@ pub(crate) struct Scenario {
     pub(crate) share_of_reference: Option<f64>,
     /// REST: CPU microseconds per operation of the server, Redis and chat-bench.
     pub(crate) cpu: Option<crate::cpu::PerOperation>,
+    /// REST and realtime: the longest call in Redis's SLOWLOG over the measured time (none: every
+    /// call took under `slowlog::THRESHOLD_MICROS`).
+    pub(crate) slowest_redis: Option<crate::slowlog::Reading>,
 }
 
 /// Memory and connection figures.
@@ -226,7 +229,7 @@ impl Report {
             None => out.push_str("Profiles from chatd's built-in directory\n\n"),
         }
         out.push_str(&format!(
-            "{:<28} {:>5} {:>10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>5} {:>7} {:>20}\n",
+            "{:<28} {:>5} {:>10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>5} {:>7} {:>24} {}\n",
             "scenario",
             "conc",
             "ops/s",
@@ -241,12 +244,13 @@ impl Report {
             "lost",
             "dup",
             "api req",
-            "cpu µs srv+redis+bench"
+            "cpu µs srv+redis+bench",
+            "slowest Redis call"
         ));
         for s in &self.scenarios {
             let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
             out.push_str(&format!(
-                "{:<28} {:>5} {:>10.0} {:>6.2}x {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>5} {:>5} {:>7} {:>20}\n",
+                "{:<28} {:>5} {:>10.0} {:>6.2}x {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>5} {:>5} {:>7} {:>24} {}\n",
                 s.name,
                 s.concurrency,
                 s.per_second,
@@ -267,7 +271,8 @@ impl Report {
                     c.server,
                     c.redis,
                     c.bench
-                ))
+                )),
+                slowest(s)
             ));
         }
         let m = &self.memory;
@@ -331,6 +336,11 @@ impl Report {
         root.present()?;
         Ok(())
     }
+}
+
+/// The slowest Redis call column (`-` for a scenario that does not read the SLOWLOG).
+fn slowest(scenario: &Scenario) -> String {
+    scenario.slowest_redis.as_ref().map_or("-".to_owned(), ToString::to_string)
 }
 
 /// How many nines a quantile has: 0.9 → 1, 0.99 → 2, 0.999 → 3.

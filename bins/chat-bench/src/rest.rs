@@ -12,6 +12,7 @@ use indicatif::ProgressBar;
 use crate::cpu::{self, Pids};
 use crate::http::Connection;
 use crate::report::{Latency, Scenario};
+use crate::slowlog::{SlowLog, Slowest};
 use crate::tokens::token;
 
 /// Chats with history, and inboxes with entries, prepared before the read scenarios.
@@ -89,6 +90,7 @@ pub(crate) struct Stretch {
     errors: u64,
     seconds: f64,
     cpu: cpu::Sample,
+    slowest: Option<Slowest>,
 }
 
 impl Stretch {
@@ -98,6 +100,7 @@ impl Stretch {
         self.errors += other.errors;
         self.seconds += other.seconds;
         self.cpu.add(other.cpu);
+        self.slowest = Slowest::max(self.slowest.take(), other.slowest);
         Ok(())
     }
 
@@ -118,15 +121,18 @@ impl Stretch {
             platform_requests: None,
             share_of_reference: None,
             cpu: self.cpu.per_operation(self.histogram.len()),
+            slowest_redis: Some(crate::slowlog::Reading::new(self.slowest.clone())),
         }
     }
 }
 
 /// Runs `kind` against the server on `port` with `concurrency` connections for `duration`, after
-/// a second of warm-up; the CPU of `pids` is read over the measured time.
+/// a second of warm-up; the CPU of `pids` and Redis's slowest call are read over the measured
+/// time.
 pub(crate) async fn run(
     port: u16,
     pids: Pids,
+    slowlog: &mut SlowLog,
     kind: Rest,
     concurrency: usize,
     duration: Duration,
@@ -203,11 +209,13 @@ pub(crate) async fn run(
         }));
     }
     tokio::time::sleep_until(warm_until.into()).await;
+    slowlog.reset().await?;
     let started = cpu::Sample::now(pids);
     let mut histogram = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
     for task in tasks {
         histogram.add(task.await.map_err(|e| e.to_string())??).map_err(|e| e.to_string())?;
     }
     let cpu = cpu::Sample::now(pids).since(started);
-    Ok(Stretch { histogram, errors: errors.load(Ordering::Relaxed), seconds: duration.as_secs_f64(), cpu })
+    let slowest = slowlog.slowest().await?;
+    Ok(Stretch { histogram, errors: errors.load(Ordering::Relaxed), seconds: duration.as_secs_f64(), cpu, slowest })
 }

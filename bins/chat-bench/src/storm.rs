@@ -639,6 +639,7 @@ pub(crate) async fn run(
             platform_requests: None,
             share_of_reference: None,
             cpu: None,
+            slowest_redis: None,
         },
         Scenario {
             name: "storm events".to_owned(),
@@ -654,6 +655,7 @@ pub(crate) async fn run(
             platform_requests: None,
             share_of_reference: None,
             cpu: None,
+            slowest_redis: None,
         },
     ];
     Ok((rows, tally.storm))

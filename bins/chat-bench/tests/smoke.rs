@@ -55,6 +55,13 @@ fn a_small_run_measures_every_scenario() {
         assert!(scenario["operations"].as_u64().is_some_and(|n| n > 0), "{scenario}");
         assert_eq!(scenario["errors"], 0, "{scenario}");
         assert!(scenario["latency"]["p99"].as_f64().is_some_and(|ms| ms > 0.0), "{scenario}");
+        // Every REST and realtime row read Redis's SLOWLOG over its measured time.
+        assert_eq!(scenario["slowest_redis"]["threshold_micros"], 1000, "{scenario}");
+    }
+    // REST rows have the CPU each process spent per operation.
+    for at in [0, 1, 2, 3, 6, 7, 8] {
+        let cpu = &results["scenarios"][at]["cpu"];
+        assert!(cpu["server"].as_f64().is_some_and(|us| us > 0.0), "{}", results["scenarios"][at]);
     }
     // Profiles came from the stand-in platform API: history and inbox pages asked it (the first
     // time each profile was needed, at least), and sends need no profile.
