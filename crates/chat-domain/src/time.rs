@@ -79,20 +79,16 @@ impl Timestamp {
         // Written piece by piece, for the reason `iso` is: it is written on every send.
         const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
         const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-        let mut text = IsoText { bytes: [0; IsoText::CAPACITY], len: 0 };
         let mut out = String::with_capacity(64);
         out.push_str(WEEKDAYS[usize::from(at.weekday().number_days_from_monday())]);
         out.push(' ');
         out.push_str(MONTHS[usize::from(u8::from(at.month()) - 1)]);
-        text.push(b' ');
-        text.digits(u32::from(at.day()), 2);
-        text.push(b' ');
-        text.digits(at.year().unsigned_abs(), 4);
-        for (separator, value) in [(b' ', at.hour()), (b':', at.minute()), (b':', at.second())] {
-            text.push(separator);
-            text.digits(u32::from(value), 2);
+        let fields = [(' ', u32::from(at.day()), 2), (' ', at.year().unsigned_abs(), 4)];
+        let clock = [(' ', at.hour()), (':', at.minute()), (':', at.second())].map(|(c, v)| (c, u32::from(v), 2));
+        for (separator, value, width) in fields.into_iter().chain(clock) {
+            out.push(separator);
+            out.extend(padded(value, width).map(char::from));
         }
-        out.push_str(text.as_str());
         out.push_str(" GMT+0000 (Coordinated Universal Time)");
         out
     }
@@ -135,10 +131,15 @@ impl IsoText {
 
     /// `value` in exactly `width` decimal digits, zero-padded.
     fn digits(&mut self, value: u32, width: u32) {
-        for place in (0..width).rev() {
-            self.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
+        for digit in padded(value, width) {
+            self.push(digit);
         }
     }
+}
+
+/// The ASCII digits of `value` in exactly `width` places, zero-padded (higher places dropped).
+fn padded(value: u32, width: u32) -> impl Iterator<Item = u8> {
+    (0..width).rev().map(move |place| b'0' + (value / 10u32.pow(place) % 10) as u8)
 }
 
 impl std::fmt::Display for IsoText {
