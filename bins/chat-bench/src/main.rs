@@ -179,24 +179,24 @@ async fn run(args: Args) -> Result<Report, String> {
     for kind in kinds.into_iter().filter(|(_, name)| wanted(name)).map(|(kind, _)| kind) {
         let progress = bar(0, kind.name());
         let against = reference.as_ref().filter(|_| compared(kind));
-        let (mut ours, mut theirs, mut platform_requests) = (None::<rest::Stretch>, None::<rest::Stretch>, Some(0));
+        let (mut ours, mut platform_requests) = (rest::Stretch::new()?, 0);
+        let mut theirs = against.map(|_| rest::Stretch::new()).transpose()?;
         for _ in 0..args.rounds {
             let before = asked();
-            let measured =
-                rest::run(first.port, chatd_pids, &mut slowlog, kind, args.concurrency, stretch, &progress).await?;
-            platform_requests =
-                platform_requests.zip(asked().zip(before)).map(|(sum, (after, before))| sum + after - before);
-            add(&mut ours, measured)?;
-            if let Some(server) = against {
+            ours.add(
+                rest::run(first.port, chatd_pids, &mut slowlog, kind, args.concurrency, stretch, &progress).await?,
+            )?;
+            // Counted over chatd's stretches only.
+            platform_requests += asked().zip(before).map_or(0, |(after, before)| after - before);
+            if let (Some(server), Some(theirs)) = (against, theirs.as_mut()) {
                 let pids = cpu::Pids { server: server.pid(), redis: redis.pid() };
-                let measured =
-                    rest::run(server.port, pids, &mut slowlog, kind, args.concurrency, stretch, &progress).await?;
-                add(&mut theirs, measured)?;
+                theirs.add(
+                    rest::run(server.port, pids, &mut slowlog, kind, args.concurrency, stretch, &progress).await?,
+                )?;
             }
         }
-        let Some(ours) = ours else { continue };
         let mut result = ours.scenario(kind, args.concurrency, ceiling);
-        result.platform_requests = platform_requests.filter(|_| platform.is_some());
+        result.platform_requests = platform.is_some().then_some(platform_requests);
         if let Some(theirs) = theirs {
             let mut row = theirs.scenario(kind, args.concurrency, ceiling);
             result.share_of_reference = Some(result.per_second / row.per_second);
@@ -276,17 +276,6 @@ async fn run(args: Args) -> Result<Report, String> {
     let platform =
         platform.map(|_| Platform { latency_ms: args.platform_latency_ms, cache_ttl_seconds: args.platform_cache_ttl });
     Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, platform, scenarios, memory, storm, scale: scaled })
-}
-
-/// Adds a stretch to a scenario's (the first becomes it).
-fn add(total: &mut Option<rest::Stretch>, stretch: rest::Stretch) -> Result<(), String> {
-    match total {
-        Some(total) => total.add(stretch),
-        None => {
-            *total = Some(stretch);
-            Ok(())
-        }
-    }
 }
 
 fn cpus() -> usize {

@@ -94,6 +94,12 @@ pub(crate) struct Stretch {
 }
 
 impl Stretch {
+    /// Nothing measured yet, to add stretches to.
+    pub(crate) fn new() -> Result<Self, String> {
+        let histogram = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+        Ok(Self { histogram, errors: 0, seconds: 0.0, cpu: cpu::Sample::default(), slowest: None })
+    }
+
     /// Adds `other`, measured later on the same server.
     pub(crate) fn add(&mut self, other: Stretch) -> Result<(), String> {
         self.histogram.add(other.histogram).map_err(|e| e.to_string())?;

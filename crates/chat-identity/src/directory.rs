@@ -17,13 +17,8 @@ pub struct Profile(Arc<RawValue>);
 impl Profile {
     /// The profile `value` (a JSON object, as the sources give).
     pub fn new(value: &serde_json::Value) -> Self {
-        // A `Value` always serialises, and its text is valid JSON.
-        let text = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
-        Self(RawValue::from_string(text).map_or_else(|_| Self::empty(), Arc::from))
-    }
-
-    fn empty() -> Arc<RawValue> {
-        Arc::from(RawValue::from_string("{}".to_owned()).unwrap_or_default())
+        // A `Value` always serialises (the default, `null`, is never reached).
+        Self(Arc::from(serde_json::value::to_raw_value(value).unwrap_or_default()))
     }
 
     /// Its JSON text, to write into an answer as it is.

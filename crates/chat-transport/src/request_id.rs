@@ -30,11 +30,8 @@ pub async fn request_ids(
 /// system call on every request.
 fn new_id() -> HeaderValue {
     let mut text = [0u8; 32];
-    let bits = fastrand::u128(..);
-    for (i, digit) in text.iter_mut().enumerate() {
-        *digit = b"0123456789abcdef"[((bits >> (4 * i)) & 0xf) as usize];
-    }
-    HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("-"))
+    let text = uuid::Uuid::from_u128(fastrand::u128(..)).simple().encode_lower(&mut text);
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"))
 }
 
 #[cfg(test)]
