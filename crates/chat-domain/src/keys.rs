@@ -86,7 +86,7 @@ impl Keyspace {
     }
 
     /// A user's presence: which instances hold a live connection of theirs, each scored with the
-    /// epoch ms until which it vouches for them.
+    /// epoch ms it joined (the user is active while one of them is live; see [`Self::instances`]).
     pub fn presence(&self, user: UserId) -> String {
         Key::new(&self.base).text("presence:").number(user.get()).done()
     }
@@ -109,10 +109,17 @@ impl Keyspace {
         Key::new(&self.base).text("position:").channel(channel).done()
     }
 
-    /// The index of every presence key under `prefix`, scored with its latest expiry, so that any
-    /// instance can find the users whose instances all stopped vouching for them.
-    pub fn presence_index(prefix: &str) -> String {
-        format!("{prefix}:presence")
+    /// Every instance under `prefix` that vouches for presence, scored with its deadline (epoch
+    /// ms): an instance is live until then. Beside it, `<this key>:<instance>` is the set of the
+    /// presence keys ([`Self::presence`]) of the users the instance joined, so that any instance
+    /// can sweep the users of one that lapsed.
+    pub fn instances(prefix: &str) -> String {
+        format!("{prefix}:instances")
+    }
+
+    /// The set of the presence keys of the users `instance` joined (see [`Self::instances`]).
+    pub fn instance_users(prefix: &str, instance: &str) -> String {
+        format!("{prefix}:instances:{instance}")
     }
 
     /// The tenant and user of a presence key under `prefix` (the inverse of [`Self::presence`]).
@@ -238,7 +245,8 @@ mod tests {
         let presence = keys.presence(user(7));
         assert_eq!(presence, "senna-sockets:messages:myplatform:presence:7");
         assert_eq!(Keyspace::parse_presence("senna-sockets", &presence), Some((handle.clone(), user(7))));
-        assert_eq!(Keyspace::presence_index("senna-sockets"), "senna-sockets:presence");
+        assert_eq!(Keyspace::instances("senna-sockets"), "senna-sockets:instances");
+        assert_eq!(Keyspace::instance_users("senna-sockets", "a1.0"), "senna-sockets:instances:a1.0");
         assert!(Keyspace::parse_channel("senna-sockets", "senna-sockets:events:myplatform:group:1").is_none());
         assert_eq!(Keyspace::public_inbox(&handle, user(7)), "myplatform:inbox:7");
         assert_eq!(keys.event_history(Channel::User(user(7))), "senna-sockets:messages:myplatform:history:user:7");

@@ -6,6 +6,7 @@ mod error;
 mod realtime;
 mod service;
 mod views;
+mod vouching;
 
 pub use error::ServiceError;
 pub use realtime::{CatchUp, Connection, Delivery, Hub, HubSettings, Overflow, ResumeFrom, Resumed};

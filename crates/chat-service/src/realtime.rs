@@ -15,10 +15,11 @@ use std::time::Duration;
 use chat_domain::{
     Caller, Channel, Chat, ChatEvent, ChatTarget, DomainHandle, Position, PresenceStatus, Timestamp, TopicId, UserId,
 };
-use chat_storage::{EventBus, EventSink, PresenceStore, Replay};
+use chat_storage::{EventBus, EventSink, Joined, PresenceStore, Replay, StoreError};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::ServiceError;
+use crate::vouching::Vouching;
 
 /// Limits of the hub, from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +62,8 @@ pub struct Hub {
 #[derive(Debug)]
 struct HubInner {
     bus: Arc<dyn EventBus>,
-    presence: Arc<dyn PresenceStore>,
-    /// This process's name in presence records.
-    instance: String,
+    /// This instance's name in presence, and the store it is kept in.
+    vouching: Vouching,
     registry: Mutex<Registry>,
     next_id: AtomicU64,
     settings: HubSettings,
@@ -188,7 +188,7 @@ impl HubInner {
     /// The DM partners who hear `user`'s presence (and whose presence `user` hears): those among
     /// their most recent inbox entries.
     async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, chat_storage::StoreError> {
-        self.presence.dm_partners(tenant, user, self.settings.presence_partners).await
+        self.vouching.store().dm_partners(tenant, user, self.settings.presence_partners).await
     }
 
     /// Tells the users who share a DM with `user` that their status changed.
@@ -210,30 +210,64 @@ impl HubInner {
         }
     }
 
-    fn deadline(&self) -> Timestamp {
-        let ttl = i64::try_from(self.settings.presence_ttl.as_millis()).unwrap_or(i64::MAX / 2);
-        Timestamp::from_epoch_millis(Timestamp::now().epoch_millis().saturating_add(ttl))
+    /// `user`'s first connection here: records it, and tells `partners` when the user just became
+    /// active.
+    async fn join(&self, tenant: &DomainHandle, user: UserId, partners: &[UserId]) -> Result<(), StoreError> {
+        let lapsed = {
+            let name = self.vouching.name().await?;
+            match self.vouching.store().join(tenant, &[user], &name).await? {
+                Joined::Arrived(arrived) => {
+                    if arrived.contains(&user) {
+                        self.announce_to(tenant, user, PresenceStatus::Active, partners).await;
+                    }
+                    return Ok(());
+                }
+                Joined::Lapsed => Arc::clone(&name),
+            }
+        };
+        // The user is in the registry already: starting over joins them with everyone else.
+        self.start_over(&lapsed).await;
+        Ok(())
     }
 
-    /// One round of presence upkeep: renew this instance's users, and find those every instance
-    /// stopped vouching for (an instance that died).
-    async fn maintain_presence(&self) {
+    /// After this instance's name `lapsed` (the process stalled past its deadline, or Redis lost
+    /// its data): vouches under a new one and joins every user here again, announcing those who
+    /// had turned inactive meanwhile.
+    async fn start_over(&self, lapsed: &str) {
+        let name = match self.vouching.start_over(lapsed).await {
+            Ok(Some(name)) => name,
+            Ok(None) => return,
+            Err(error) => return tracing::warn!(%error, "cannot renew presence"),
+        };
+        let Some(fresh) = name.clone() else { return };
         let mut by_tenant: HashMap<DomainHandle, Vec<UserId>> = HashMap::new();
         for (tenant, user) in self.registry().present.keys() {
             by_tenant.entry(tenant.clone()).or_default().push(*user);
         }
         for (tenant, users) in by_tenant {
-            match self.presence.refresh(&tenant, &users, &self.instance, self.deadline()).await {
-                // Live nowhere a moment ago (say, Redis lost its data): active again.
-                Ok(arrived) => {
+            match self.vouching.store().join(&tenant, &users, &fresh).await {
+                Ok(Joined::Arrived(arrived)) => {
                     for user in arrived {
                         self.announce(&tenant, user, PresenceStatus::Active).await;
                     }
                 }
+                // Lapsed again already: the next renewal starts over once more.
+                Ok(Joined::Lapsed) => {}
                 Err(error) => tracing::warn!(%error, "cannot renew presence"),
             }
         }
-        match self.presence.expire(Timestamp::now()).await {
+        drop(name);
+    }
+
+    /// One round of presence upkeep: renew this instance (one write, however many users it holds),
+    /// and sweep the users of instances that lapsed (one that died).
+    async fn maintain_presence(&self) {
+        match self.vouching.renew().await {
+            Ok(None) => {}
+            Ok(Some(lapsed)) => self.start_over(&lapsed).await,
+            Err(error) => tracing::warn!(%error, "cannot renew presence"),
+        }
+        match self.vouching.store().expire(Timestamp::now()).await {
             Ok(gone) => {
                 for (tenant, user) in gone {
                     self.announce(&tenant, user, PresenceStatus::Inactive).await;
@@ -294,7 +328,7 @@ impl HubInner {
     /// event reached the connection in the meantime is left out: that event is newer.
     async fn send_presence_snapshot(&self, tenant: &DomainHandle, id: u64, partners: &[UserId]) {
         let partners = &partners[..partners.len().min(self.settings.queue_capacity / 2)];
-        let active = self.presence.active(tenant, partners, Timestamp::now()).await.unwrap_or_else(|error| {
+        let active = self.vouching.store().active(tenant, partners, Timestamp::now()).await.unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot read the presence snapshot");
             Vec::new()
         });
@@ -316,8 +350,7 @@ impl Hub {
     pub fn new(bus: Arc<dyn EventBus>, presence: Arc<dyn PresenceStore>, settings: HubSettings) -> Self {
         let inner = Arc::new(HubInner {
             bus: bus.clone(),
-            presence,
-            instance: uuid::Uuid::new_v4().simple().to_string(),
+            vouching: Vouching::new(presence, settings.presence_ttl),
             registry: Mutex::new(Registry::default()),
             next_id: AtomicU64::new(1),
             settings,
@@ -397,11 +430,7 @@ impl Hub {
             Vec::new()
         });
         if first_here {
-            let deadline = self.inner.deadline();
-            let arrived = self.inner.presence.refresh(tenant, &[user], &self.inner.instance, deadline).await?;
-            if arrived.contains(&user) {
-                self.inner.announce_to(tenant, user, PresenceStatus::Active, &partners).await;
-            }
+            self.inner.join(tenant, user, &partners).await?;
         }
         self.inner.send_presence_snapshot(tenant, id, &partners).await;
         Ok((connection, resumed))
@@ -670,12 +699,15 @@ async fn release(hub: Arc<HubInner>, tenant: DomainHandle, user: UserId, channel
             tracing::warn!(%error, "could not unsubscribe");
         }
     }
-    if last_here {
-        match hub.presence.leave(&tenant, user, &hub.instance).await {
-            Ok(true) => hub.announce(&tenant, user, PresenceStatus::Inactive).await,
-            Ok(false) => {}
-            Err(error) => tracing::warn!(%error, "could not record presence"),
-        }
+    if !last_here {
+        return;
+    }
+    // Never registered: no connection of this instance ever joined.
+    let Some(name) = hub.vouching.registered().await else { return };
+    match hub.vouching.store().leave(&tenant, user, &name).await {
+        Ok(true) => hub.announce(&tenant, user, PresenceStatus::Inactive).await,
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%error, "could not record presence"),
     }
 }
 
@@ -800,7 +832,9 @@ mod tests {
         let message = Message::new(user(1), MessageBody::Text(text));
         store.append(&tenant, Chat::between(user(1), ChatTarget::User(user(2))), &message, None).await.expect("stored");
         let far_future = Timestamp::from_epoch_millis(i64::MAX / 2);
-        store.refresh(&tenant, &[user(2)], "elsewhere", far_future).await.expect("vouched");
+        store.register("elsewhere", far_future).await.expect("registered");
+        let joined = store.join(&tenant, &[user(2)], "elsewhere").await.expect("joined");
+        assert_eq!(joined, Joined::Arrived(vec![user(2)]));
         (Hub::new(store.clone(), store, HubSettings::default()), tenant)
     }
 

@@ -12,9 +12,10 @@ use chat_domain::{
 };
 
 use crate::events::{SinkSlot, resumable};
+use crate::memory_presence::Vouching;
 use crate::{
-    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, LookupError,
-    ModifyError, PresenceStore, ReadState, Replay, StoreError,
+    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, Joined,
+    LookupError, ModifyError, PresenceStore, ReadState, Replay, StoreError,
 };
 
 /// Chats kept in this process's memory, and the in-process event bus: events go straight from the
@@ -24,6 +25,7 @@ pub struct MemoryStore {
     tenants: Mutex<HashMap<DomainHandle, Tenant>>,
     subscriptions: Mutex<HashMap<(DomainHandle, Channel), usize>>,
     sink: SinkSlot,
+    presence: Mutex<Vouching>,
     /// The epoch of every channel's history: this store's start (nothing outlives it).
     epoch: u64,
     window: HistoryWindow,
@@ -39,8 +41,6 @@ struct Tenant {
     /// Per user: unread messages over their direct chats.
     unread_totals: HashMap<UserId, u64>,
     last_active: HashMap<UserId, Timestamp>,
-    /// Per user: the instances vouching for them, and until when.
-    presence: HashMap<UserId, HashMap<String, Timestamp>>,
 }
 
 /// Remembered idempotency keys of one tenant beyond which expired ones are dropped on the next send
@@ -184,9 +184,14 @@ impl MemoryStore {
             tenants: Mutex::default(),
             subscriptions: Mutex::default(),
             sink: SinkSlot::default(),
+            presence: Mutex::default(),
             epoch: u64::try_from(started.as_micros()).unwrap_or(u64::MAX),
             window,
         }
+    }
+
+    fn vouching(&self) -> MutexGuard<'_, Vouching> {
+        self.presence.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<DomainHandle, Tenant>> {
@@ -491,60 +496,29 @@ impl EventBus for MemoryStore {
 
 #[async_trait]
 impl PresenceStore for MemoryStore {
-    async fn refresh(
-        &self,
-        tenant: &DomainHandle,
-        users: &[UserId],
-        instance: &str,
-        until: Timestamp,
-    ) -> Result<Vec<UserId>, StoreError> {
-        let now = Timestamp::now();
-        let mut tenants = self.lock();
-        let presence = &mut tenants.entry(tenant.clone()).or_default().presence;
-        let mut arrived = Vec::new();
-        for user in users {
-            let vouchers = presence.entry(*user).or_default();
-            vouchers.retain(|_, deadline| *deadline > now);
-            if vouchers.is_empty() {
-                arrived.push(*user);
-            }
-            vouchers.insert(instance.to_owned(), until);
-        }
-        Ok(arrived)
+    async fn register(&self, instance: &str, until: Timestamp) -> Result<(), StoreError> {
+        self.vouching().vouch(instance, until, true, Timestamp::now());
+        Ok(())
+    }
+
+    async fn renew(&self, instance: &str, until: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.vouching().vouch(instance, until, false, Timestamp::now()))
+    }
+
+    async fn join(&self, tenant: &DomainHandle, users: &[UserId], instance: &str) -> Result<Joined, StoreError> {
+        Ok(self.vouching().join(tenant, users, instance, Timestamp::now()))
     }
 
     async fn leave(&self, tenant: &DomainHandle, user: UserId, instance: &str) -> Result<bool, StoreError> {
-        let now = Timestamp::now();
-        let mut tenants = self.lock();
-        let Some(vouchers) = tenants.get_mut(tenant).and_then(|t| t.presence.get_mut(&user)) else {
-            return Ok(false);
-        };
-        let was_live = !vouchers.is_empty();
-        vouchers.remove(instance);
-        vouchers.retain(|_, deadline| *deadline > now);
-        Ok(was_live && vouchers.is_empty())
+        Ok(self.vouching().leave(tenant, user, instance, Timestamp::now()))
     }
 
     async fn expire(&self, now: Timestamp) -> Result<Vec<(DomainHandle, UserId)>, StoreError> {
-        let mut tenants = self.lock();
-        let mut gone = Vec::new();
-        for (handle, tenant) in tenants.iter_mut() {
-            for (user, vouchers) in tenant.presence.iter_mut() {
-                let was_live = !vouchers.is_empty();
-                vouchers.retain(|_, deadline| *deadline > now);
-                if was_live && vouchers.is_empty() {
-                    gone.push((handle.clone(), *user));
-                }
-            }
-        }
-        Ok(gone)
+        Ok(self.vouching().expire(now))
     }
 
     async fn active(&self, tenant: &DomainHandle, users: &[UserId], now: Timestamp) -> Result<Vec<UserId>, StoreError> {
-        let tenants = self.lock();
-        let Some(presence) = tenants.get(tenant).map(|t| &t.presence) else { return Ok(Vec::new()) };
-        let vouched = |user: &UserId| presence.get(user).is_some_and(|v| v.values().any(|deadline| *deadline > now));
-        Ok(users.iter().copied().filter(vouched).collect())
+        Ok(self.vouching().active(tenant, users, now))
     }
 
     async fn dm_partners(&self, tenant: &DomainHandle, user: UserId, limit: usize) -> Result<Vec<UserId>, StoreError> {

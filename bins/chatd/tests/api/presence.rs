@@ -1,14 +1,16 @@
 //! Presence: DM partners hear a user come and go, across devices and instances; a new connection
 //! hears which partners are active; the original's `activity:<uid>` hash mirrors it; and a user
-//! whose instance dies does not stay "active".
+//! whose instance dies does not stay "active" — with upkeep whose Redis calls stay small however
+//! many users an instance holds, and an instance that stalls past its deadline coming back right.
 
-use deadpool_redis::redis::AsyncCommands;
+use deadpool_redis::redis::{self, AsyncCommands};
+use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings};
+use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token};
 use crate::process::ChatdProcess;
 use crate::redis_server::RedisServer;
-use crate::ws_client::WsClient;
+use crate::ws_client::{PATIENCE, WsClient};
 
 async fn activity_status(app: &TestApp, user: u64) -> Option<String> {
     let mut redis = RedisServer::shared().connection().await;
@@ -130,3 +132,100 @@ async fn presence_goes_to_the_most_recent_partners_only(backend: Backend) {
     }
 }
 both!(presence_partners, presence_goes_to_the_most_recent_partners_only);
+
+/// For each command in `MONITOR` `lines`, how many distinct presence keys under `prefix` it and the
+/// commands it ran (a script's, which `MONITOR` shows right after it, marked `lua`) touched.
+fn presence_keys_per_call(lines: &[String], prefix: &str) -> Vec<usize> {
+    let mut calls: Vec<std::collections::HashSet<&str>> = Vec::new();
+    let marker = format!("{prefix}:messages:");
+    for line in lines {
+        if !line.contains(" lua] ") || calls.is_empty() {
+            calls.push(std::collections::HashSet::new());
+        }
+        let touched = line.split('"').filter(|part| part.starts_with(&marker) && part.contains(":presence:"));
+        calls.last_mut().expect("a call").extend(touched);
+    }
+    calls.iter().map(std::collections::HashSet::len).collect()
+}
+
+#[actix_web::test]
+async fn presence_upkeep_stays_small_however_many_users_an_instance_holds() {
+    const USERS: u64 = 150;
+    let mut settings = test_settings();
+    settings.realtime.presence_ttl_ms = 600;
+    let app = spawn_app_with(Backend::Redis, settings, None).await;
+    for user in 2..2 + USERS {
+        app.send_text(1, &format!("/api/user/{user}"), "we share a DM").await;
+    }
+    let mut one = WsClient::authenticated(&app, 1).await;
+    let monitor = redis::Client::open(RedisServer::shared().url()).unwrap().get_async_monitor().await.unwrap();
+    let mut lines = monitor.into_on_message::<String>();
+
+    let mut doomed = ChatdProcess::start(&app.prefix, &[("CHATD_REALTIME__PRESENCE_TTL_MS", "600")]).await;
+    let mut sockets = Vec::new();
+    for user in 2..2 + USERS {
+        let mut socket = WsClient::connect(doomed.ws_url(&format!("/ws?token={}", token(user)))).await;
+        socket.expect("authenticated").await;
+        sockets.push(socket);
+    }
+    assert_eq!(active_heard(&mut one, USERS as usize).await, (2..2 + USERS).collect::<Vec<_>>());
+    // A few renewals (each instance's: one write to the instances) with every user connected.
+    let renewal = format!("\"ZADD\" \"{}:instances\"", app.prefix);
+    let mut seen = Vec::new();
+    let renewed = async {
+        while seen.iter().filter(|line: &&String| line.contains(&renewal)).count() < 6 {
+            seen.push(lines.next().await.expect("MONITOR goes on"));
+        }
+    };
+    tokio::time::timeout(PATIENCE, renewed).await.expect("the instances renew themselves");
+
+    // The instance dies; the other sweeps its users.
+    doomed.kill();
+    let mut gone = Vec::new();
+    for _ in 0..USERS {
+        let event = one.expect("presence").await;
+        assert_eq!(event["status"], json!("inactive"), "{event}");
+        gone.push(event["user"].as_u64().expect("a user id"));
+    }
+    gone.sort_unstable();
+    assert_eq!(gone, (2..2 + USERS).collect::<Vec<_>>(), "each user once");
+    assert_eq!(activity_status(&app, 2 + USERS - 1).await.as_deref(), Some("inactive"));
+
+    let sentinel = format!("end-of-{}", app.prefix);
+    let mut redis = RedisServer::shared().connection().await;
+    redis::cmd("ECHO").arg(&sentinel).query_async::<String>(&mut redis).await.unwrap();
+    while let Some(line) = lines.next().await {
+        if line.contains(&sentinel) {
+            break;
+        }
+        seen.push(line);
+    }
+    // The sweep takes the dead instance's users 64 at a time; no call ever touches them all.
+    let widest = presence_keys_per_call(&seen, &app.prefix).into_iter().max();
+    assert_eq!(widest, Some(64), "the most users' presence one Redis call touched");
+}
+
+#[actix_web::test]
+async fn an_instance_that_stalls_past_its_deadline_starts_over() {
+    let mut settings = test_settings();
+    settings.realtime.presence_ttl_ms = 600;
+    let app = spawn_app_with(Backend::Redis, settings, None).await;
+    app.send_text(1, "/api/user/2", "we share a DM").await;
+    let mut one = WsClient::authenticated(&app, 1).await;
+    let stalled = ChatdProcess::start(&app.prefix, &[("CHATD_REALTIME__PRESENCE_TTL_MS", "600")]).await;
+    let mut two = WsClient::connect(stalled.ws_url(&format!("/ws?token={}", token(2)))).await;
+    two.expect("authenticated").await;
+    assert_eq!(one.expect("presence").await, json!({"user": 2, "status": "active"}));
+
+    // Past its deadline the other instance sweeps its users, as if it had died ...
+    stalled.pause();
+    assert_eq!(one.expect("presence").await, json!({"user": 2, "status": "inactive"}));
+    // ... and once it goes on, it finds its name lapsed, vouches under a new one and joins its
+    // users again.
+    stalled.resume();
+    assert_eq!(one.expect("presence").await, json!({"user": 2, "status": "active"}));
+    assert_eq!(activity_status(&app, 2).await.as_deref(), Some("active"));
+    // Under the new name, leaving works as ever.
+    two.close().await;
+    assert_eq!(one.expect("presence").await, json!({"user": 2, "status": "inactive"}));
+}

@@ -72,12 +72,26 @@ impl ChatdProcess {
 
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.child.wait().unwrap()
+    }
+
+    /// SIGSTOP: the process stalls (as under a long pause or an overloaded host) until resumed.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT: a paused process goes on.
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
         #[allow(unsafe_code)]
         // SAFETY: kill(2) on our own child's pid, with a valid signal number.
-        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(sent, 0, "SIGTERM was delivered");
-        self.child.wait().unwrap()
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "signal {signal} was delivered");
     }
 }
 

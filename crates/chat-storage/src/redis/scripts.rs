@@ -596,59 +596,117 @@ return 1
 "
 );
 
-/// Renew this instance's vouching for some users, noting who just became active.
-/// KEYS: per user, their presence key then their activity key; last, the presence index.
-/// ARGV: instance id, deadline (epoch ms), now (epoch ms).
-/// Returns the 1-based positions (among the users) of those who were live nowhere before.
-const PRESENCE_REFRESH: &str = r"
-local index = KEYS[#KEYS]
-local arrived = {}
-for i = 1, (#KEYS - 1) / 2 do
-  local presence, activity = KEYS[2 * i - 1], KEYS[2 * i]
-  redis.call('ZREMRANGEBYSCORE', presence, '-inf', ARGV[3])
-  if redis.call('ZCARD', presence) == 0 then
-    redis.call('HSET', activity, 'status', 'active')
-    arrived[#arrived + 1] = i
+/// `live_in`: whether a live instance (`KEYS[1]`'s deadline after `now`) holds a connection of the
+/// owner of `presence` (`Keyspace::presence`); drops the members whose instance lapsed, whose
+/// sweep then finds nothing left to announce.
+macro_rules! lua_live_in {
+    () => {
+        r"
+local function live_in(presence, instances, now)
+  local live = false
+  for _, instance in ipairs(redis.call('ZRANGE', presence, 0, -1)) do
+    local deadline = redis.call('ZSCORE', instances, instance)
+    if deadline and tonumber(deadline) > now then
+      live = true
+    else
+      redis.call('ZREM', presence, instance)
+    end
   end
-  redis.call('ZADD', presence, ARGV[2], ARGV[1])
-  redis.call('ZADD', index, 'GT', ARGV[2], presence)
+  return live
 end
-return arrived
+"
+    };
+}
+
+/// Move an instance's deadline. KEYS: the instances. ARGV: instance, deadline, now, `1` to start
+/// vouching under a new name (else only a live instance renews). Returns 1, or 0 when the instance
+/// had lapsed (nothing written).
+const PRESENCE_RENEW: &str = r"
+if ARGV[4] ~= '1' then
+  local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
+  if not deadline or tonumber(deadline) <= tonumber(ARGV[3]) then
+    return 0
+  end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
 ";
 
-/// This instance no longer vouches for a user. KEYS: presence key, activity key, presence index.
-/// ARGV: instance id, now. Returns 1 when the user is now live nowhere (and marked inactive).
-const PRESENCE_LEAVE: &str = r"
-local was_live = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf') > 0
+/// Users now connected to an instance. KEYS: the instances, the instance's users, then per user
+/// their presence key and activity key. ARGV: instance, now.
+/// Returns `{0}` when the instance had lapsed (nothing written), else `{1, …}` and the 1-based
+/// positions (among the users) of those who were live nowhere before.
+const PRESENCE_JOIN: &str = concat!(
+    lua_live_in!(),
+    r"
+local now = tonumber(ARGV[2])
+local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not deadline or tonumber(deadline) <= now then
+  return {0}
+end
+local answer = {1}
+for i = 1, (#KEYS - 2) / 2 do
+  local presence, activity = KEYS[2 * i + 1], KEYS[2 * i + 2]
+  if not live_in(presence, KEYS[1], now) then
+    redis.call('HSET', activity, 'status', 'active')
+    answer[#answer + 1] = i
+  end
+  redis.call('ZADD', presence, ARGV[2], ARGV[1])
+  redis.call('SADD', KEYS[2], presence)
+end
+return answer
+"
+);
+
+/// An instance no longer has a connection of a user. KEYS: presence key, activity key, the
+/// instances, the instance's users. ARGV: instance, now. Returns 1 when the user is now live
+/// nowhere (and marked inactive) after having been live.
+const PRESENCE_LEAVE: &str = concat!(
+    lua_live_in!(),
+    r"
+local was_live = live_in(KEYS[1], KEYS[3], tonumber(ARGV[2]))
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('SREM', KEYS[4], KEYS[1])
 if redis.call('ZCARD', KEYS[1]) == 0 then
-  redis.call('ZREM', KEYS[3], KEYS[1])
   redis.call('HSET', KEYS[2], 'status', 'inactive')
   if was_live then
     return 1
   end
 end
 return 0
-";
+"
+);
 
-/// Users every instance stopped vouching for. KEYS: the presence index. ARGV: now.
-/// Each presence key found expired is dropped from the index (so only one sweeping instance
-/// returns it) and its user's activity status set to inactive; its activity key sits beside it
-/// (`…:presence:<uid>` → `…:activity:<uid>`, the rule of `Keyspace`). Returns the presence keys.
-const PRESENCE_EXPIRE: &str = r"
-local gone = {}
-for _, presence in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)) do
-  redis.call('ZREMRANGEBYSCORE', presence, '-inf', ARGV[1])
-  redis.call('ZREM', KEYS[1], presence)
-  if redis.call('ZCARD', presence) == 0 then
+/// One batch of the users of a lapsed instance. KEYS: the instances. ARGV: now, the batch size.
+/// Takes up to a batch of the first lapsed instance's users (`SPOP`: each is taken by one sweeping
+/// instance) and drops the instance from each user's presence; a user it held last is marked
+/// inactive — the activity key sits beside the presence key (`…:presence:<uid>` →
+/// `…:activity:<uid>`, the rule of `Keyspace`). The instance itself goes once its users are all
+/// taken. Returns `{0}` when no instance had lapsed, else `{1, …}` and the presence keys of the
+/// users now live nowhere.
+const PRESENCE_SWEEP: &str = concat!(
+    lua_live_in!(),
+    r"
+local now, size = tonumber(ARGV[1]), tonumber(ARGV[2])
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)[1]
+if not lapsed then
+  return {0}
+end
+local batch = redis.call('SPOP', KEYS[1] .. ':' .. lapsed, size)
+local answer = {1}
+for _, presence in ipairs(batch) do
+  if redis.call('ZREM', presence, lapsed) == 1 and not live_in(presence, KEYS[1], now) then
     local activity = string.gsub(presence, ':presence:(%d+)$', ':activity:%1')
     redis.call('HSET', activity, 'status', 'inactive')
-    gone[#gone + 1] = presence
+    answer[#answer + 1] = presence
   end
 end
-return gone
-";
+if #batch < size then
+  redis.call('ZREM', KEYS[1], lapsed)
+end
+return answer
+"
+);
 
 /// The scripts, hashed once.
 #[derive(Debug)]
@@ -662,9 +720,10 @@ pub(super) struct Scripts {
     pub(super) index_write: Script,
     pub(super) mark_indexed: Script,
     pub(super) compare_and_set: Script,
-    pub(super) presence_refresh: Script,
+    pub(super) presence_renew: Script,
+    pub(super) presence_join: Script,
     pub(super) presence_leave: Script,
-    pub(super) presence_expire: Script,
+    pub(super) presence_sweep: Script,
 }
 
 impl Scripts {
@@ -679,9 +738,10 @@ impl Scripts {
             index_write: Script::new(INDEX_WRITE),
             mark_indexed: Script::new(MARK_INDEXED),
             compare_and_set: Script::new(COMPARE_AND_SET),
-            presence_refresh: Script::new(PRESENCE_REFRESH),
+            presence_renew: Script::new(PRESENCE_RENEW),
+            presence_join: Script::new(PRESENCE_JOIN),
             presence_leave: Script::new(PRESENCE_LEAVE),
-            presence_expire: Script::new(PRESENCE_EXPIRE),
+            presence_sweep: Script::new(PRESENCE_SWEEP),
         }
     }
 }

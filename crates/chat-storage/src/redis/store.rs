@@ -18,7 +18,7 @@ use deadpool_redis::redis::{self, AsyncCommands, RedisError};
 use super::pubsub::PubSub;
 use super::scripts::Scripts;
 use crate::{
-    Appended, Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage,
+    Appended, Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, Joined,
     LookupError, ModifyError, PresenceStore, ReadState, Replay, StoreError, event_record, record,
 };
 
@@ -781,29 +781,56 @@ impl EventBus for RedisStore {
     }
 }
 
-#[async_trait]
-impl PresenceStore for RedisStore {
-    async fn refresh(
-        &self,
-        tenant: &DomainHandle,
-        users: &[UserId],
-        instance: &str,
-        until: Timestamp,
-    ) -> Result<Vec<UserId>, StoreError> {
-        if users.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys = self.keys(tenant);
-        let mut call = self.scripts.presence_refresh.prepare_invoke();
-        for user in users {
-            call.key(keys.presence(*user)).key(keys.activity(*user));
-        }
-        call.key(Keyspace::presence_index(&self.prefix))
+impl RedisStore {
+    /// Moves `instance`'s deadline to `until` (`fresh`: under a new name; else only while live).
+    async fn vouch(&self, instance: &str, until: Timestamp, fresh: bool) -> Result<bool, StoreError> {
+        let renewed: i64 = self
+            .scripts
+            .presence_renew
+            .key(Keyspace::instances(&self.prefix))
             .arg(instance)
             .arg(until.epoch_millis())
-            .arg(Timestamp::now().epoch_millis());
-        let arrived: Vec<usize> = call.invoke_async(&mut self.connection()?).await.map_err(unavailable)?;
-        Ok(arrived.into_iter().filter_map(|position| users.get(position.checked_sub(1)?).copied()).collect())
+            .arg(Timestamp::now().epoch_millis())
+            .arg(if fresh { "1" } else { "0" })
+            .invoke_async(&mut self.connection()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(renewed == 1)
+    }
+}
+
+/// Users one presence script call takes at most (joining, or sweeping a lapsed instance): each
+/// costs Redis a few small commands, so a call stays well under a millisecond and upkeep never
+/// holds Redis up, however many users an instance holds.
+const PRESENCE_BATCH: usize = 64;
+
+#[async_trait]
+impl PresenceStore for RedisStore {
+    async fn register(&self, instance: &str, until: Timestamp) -> Result<(), StoreError> {
+        self.vouch(instance, until, true).await.map(|_| ())
+    }
+
+    async fn renew(&self, instance: &str, until: Timestamp) -> Result<bool, StoreError> {
+        self.vouch(instance, until, false).await
+    }
+
+    async fn join(&self, tenant: &DomainHandle, users: &[UserId], instance: &str) -> Result<Joined, StoreError> {
+        let keys = self.keys(tenant);
+        let (instances, members) =
+            (Keyspace::instances(&self.prefix), Keyspace::instance_users(&self.prefix, instance));
+        let mut arrived = Vec::new();
+        for batch in users.chunks(PRESENCE_BATCH) {
+            let mut call = self.scripts.presence_join.prepare_invoke();
+            call.key(&instances).key(&members);
+            for user in batch {
+                call.key(keys.presence(*user)).key(keys.activity(*user));
+            }
+            call.arg(instance).arg(Timestamp::now().epoch_millis());
+            let answer: Vec<usize> = call.invoke_async(&mut self.connection()?).await.map_err(unavailable)?;
+            let Some((1, positions)) = answer.split_first() else { return Ok(Joined::Lapsed) };
+            arrived.extend(positions.iter().filter_map(|position| batch.get(position.checked_sub(1)?).copied()));
+        }
+        Ok(Joined::Arrived(arrived))
     }
 
     async fn leave(&self, tenant: &DomainHandle, user: UserId, instance: &str) -> Result<bool, StoreError> {
@@ -813,7 +840,8 @@ impl PresenceStore for RedisStore {
             .presence_leave
             .key(keys.presence(user))
             .key(keys.activity(user))
-            .key(Keyspace::presence_index(&self.prefix))
+            .key(Keyspace::instances(&self.prefix))
+            .key(Keyspace::instance_users(&self.prefix, instance))
             .arg(instance)
             .arg(Timestamp::now().epoch_millis())
             .invoke_async(&mut self.connection()?)
@@ -823,29 +851,46 @@ impl PresenceStore for RedisStore {
     }
 
     async fn expire(&self, now: Timestamp) -> Result<Vec<(DomainHandle, UserId)>, StoreError> {
-        let gone: Vec<String> = self
-            .scripts
-            .presence_expire
-            .key(Keyspace::presence_index(&self.prefix))
-            .arg(now.epoch_millis())
-            .invoke_async(&mut self.connection()?)
-            .await
-            .map_err(unavailable)?;
-        Ok(gone.iter().filter_map(|key| Keyspace::parse_presence(&self.prefix, key)).collect())
+        let mut gone = Vec::new();
+        // One batch per call, so that other clients' commands run between them.
+        loop {
+            let answer: Vec<String> = self
+                .scripts
+                .presence_sweep
+                .key(Keyspace::instances(&self.prefix))
+                .arg(now.epoch_millis())
+                .arg(PRESENCE_BATCH)
+                .invoke_async(&mut self.connection()?)
+                .await
+                .map_err(unavailable)?;
+            let Some((swept, keys)) = answer.split_first() else { break };
+            if swept != "1" {
+                break;
+            }
+            gone.extend(keys.iter().filter_map(|key| Keyspace::parse_presence(&self.prefix, key)));
+        }
+        Ok(gone)
     }
 
     async fn active(&self, tenant: &DomainHandle, users: &[UserId], now: Timestamp) -> Result<Vec<UserId>, StoreError> {
         if users.is_empty() {
             return Ok(Vec::new());
         }
+        // The live instances (a handful), then each user's: one round trip of small commands.
         let keys = self.keys(tenant);
-        let after_now = format!("({}", now.epoch_millis());
         let mut pipeline = redis::pipe();
+        pipeline.zrangebyscore(Keyspace::instances(&self.prefix), format!("({}", now.epoch_millis()), "+inf");
         for user in users {
-            pipeline.zcount(keys.presence(*user), &after_now, "+inf");
+            pipeline.zrange(keys.presence(*user), 0, -1);
         }
-        let vouchers: Vec<u64> = pipeline.query_async(&mut self.connection()?).await.map_err(unavailable)?;
-        Ok(users.iter().zip(vouchers).filter(|(_, vouchers)| *vouchers > 0).map(|(user, _)| *user).collect())
+        let answers: Vec<Vec<String>> = pipeline.query_async(&mut self.connection()?).await.map_err(unavailable)?;
+        let Some((live, held)) = answers.split_first() else { return Ok(Vec::new()) };
+        Ok(users
+            .iter()
+            .zip(held)
+            .filter(|(_, instances)| instances.iter().any(|instance| live.contains(instance)))
+            .map(|(user, _)| *user)
+            .collect())
     }
 
     async fn dm_partners(&self, tenant: &DomainHandle, user: UserId, limit: usize) -> Result<Vec<UserId>, StoreError> {
