@@ -23,7 +23,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::platform::PlatformApi;
-use crate::processes::{Chatd, Redis, Reference};
+use crate::processes::{Chatd, NodeReference, Redis, Reference};
 use crate::report::{Memory, Platform, Report};
 use crate::rest::Rest;
 use crate::storm::{Hangup, Target};
@@ -53,6 +53,10 @@ struct Args {
     /// chatd instances the sockets are spread over (1 or 2).
     #[arg(long, default_value_t = 2)]
     instances: usize,
+    /// The door the realtime scenario's sockets use: `ws` (`/ws`) or `socket-io` (`/socket.io/`
+    /// over a WebSocket).
+    #[arg(long, value_enum, default_value_t = realtime::Door::Ws)]
+    door: realtime::Door,
     /// Sockets of the reconnect storm (default: `--sockets`).
     #[arg(long)]
     storm_sockets: Option<usize>,
@@ -118,7 +122,8 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     scale_samples: usize,
     /// Which scenarios to run: any of send, history, inbox, read, realtime, storm (the reconnect
-    /// storm), scale (operations at small and large sizes).
+    /// storm), scale (operations at small and large sizes), node (the realtime scenario against a
+    /// Node.js Socket.IO + redis-adapter server, installed from npm; skipped without Node.js).
     #[arg(long, value_delimiter = ',', default_value = "send,history,inbox,read,realtime")]
     only: Vec<String>,
     /// Where results.json, table.txt and latency.svg go.
@@ -247,7 +252,7 @@ async fn run(args: Args) -> Result<Report, String> {
         if wanted("realtime") {
             let before = first.resident_kib();
             let progress = bar(args.sockets as u64, "opening sockets");
-            let opened = realtime::open(&ports, args.sockets, &progress).await?;
+            let opened = realtime::open(&ports, args.door, args.sockets, &progress).await?;
             progress.finish();
             let after = first.resident_kib();
             let on_first = args.sockets.div_ceil(ports.len());
@@ -255,17 +260,9 @@ async fn run(args: Args) -> Result<Report, String> {
             memory.open_seconds = Some(opened.seconds);
             memory.per_connection_kib =
                 before.zip(after).map(|(before, after)| (after.saturating_sub(before)) as f64 / on_first as f64);
-            let progress = bar(args.rate * args.realtime_seconds, "realtime events");
-            slowlog.reset().await?;
-            let mut rows =
-                realtime::run(&opened, args.rate, Duration::from_secs(args.realtime_seconds), ceiling, &progress)
-                    .await?;
-            let reading = slowlog::Reading::new(slowlog.slowest().await?);
-            for row in &mut rows {
-                row.slowest_redis = Some(reading.clone());
-            }
-            scenarios.extend(rows);
-            progress.finish();
+            // CPU per delivery when one instance did all of chatd's work.
+            let pids = second.is_none().then_some(chatd_pids);
+            scenarios.extend(realtime_load(&args, &opened, pids, &mut slowlog, ceiling).await?);
         }
         if wanted("storm") {
             let settings = storm::Settings {
@@ -285,10 +282,57 @@ async fn run(args: Args) -> Result<Report, String> {
             storm = Some(figures);
         }
     }
+    if wanted("node") {
+        match NodeReference::start(redis.port, tokens::SECRET) {
+            Err(why) => bar(0, "node").abandon_with_message(format!("Node.js reference skipped: {why}")),
+            Ok(node) => {
+                let before = processes::resident_kib(node.pid());
+                let progress = bar(args.sockets as u64, "opening sockets on the Node.js reference");
+                let opened = realtime::open(&[node.port], realtime::Door::SocketIo, args.sockets, &progress).await?;
+                progress.finish();
+                let after = processes::resident_kib(node.pid());
+                memory.node_per_connection_kib =
+                    before.zip(after).map(|(before, after)| after.saturating_sub(before) as f64 / args.sockets as f64);
+                memory.node_idle_connections = args.sockets;
+                memory.node_open_seconds = Some(opened.seconds);
+                let pids = cpu::Pids { server: node.pid(), redis: redis.pid() };
+                for mut row in realtime_load(&args, &opened, Some(pids), &mut slowlog, ceiling).await? {
+                    row.name = format!("node reference {}", row.name);
+                    scenarios.push(row);
+                }
+            }
+        }
+    }
     scenarios.extend(reference_rows);
     let platform =
         platform.map(|_| Platform { latency_ms: args.platform_latency_ms, cache_ttl_seconds: args.platform_cache_ttl });
     Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, platform, scenarios, memory, storm, scale: scaled })
+}
+
+/// The realtime load on sockets already `opened`: its rows, each with the slowest Redis call and,
+/// given the server's and Redis's `pids`, the CPU per delivery.
+async fn realtime_load(
+    args: &Args,
+    opened: &realtime::Opened,
+    pids: Option<cpu::Pids>,
+    slowlog: &mut slowlog::SlowLog,
+    ceiling: f64,
+) -> Result<Vec<report::Scenario>, String> {
+    let progress = bar(args.rate * args.realtime_seconds, "realtime events");
+    slowlog.reset().await?;
+    let started = pids.map(cpu::Sample::now);
+    let mut rows =
+        realtime::run(opened, args.rate, Duration::from_secs(args.realtime_seconds), ceiling, &progress).await?;
+    let deliveries = rows.iter().map(|row| row.operations).sum();
+    let per_delivery =
+        pids.zip(started).and_then(|(pids, started)| cpu::Sample::now(pids).since(started).per_operation(deliveries));
+    let reading = slowlog::Reading::new(slowlog.slowest().await?);
+    for row in &mut rows {
+        row.slowest_redis = Some(reading.clone());
+        row.cpu = per_delivery;
+    }
+    progress.finish();
+    Ok(rows)
 }
 
 fn cpus() -> usize {

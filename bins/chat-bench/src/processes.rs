@@ -1,5 +1,6 @@
 //! What the benchmark starts, and stops again whatever happens: a private `redis-server` on a free
-//! loopback port, `chatd` instances pointed at it, and the reference server.
+//! loopback port, `chatd` instances pointed at it, the reference server, and the Node.js Socket.IO
+//! reference.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -111,10 +112,66 @@ impl Chatd {
         self.process.0.id()
     }
 
-    /// Resident memory, from `/proc/<pid>/status`, in KiB.
+    /// Resident memory in KiB.
     pub(crate) fn resident_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        status.lines().find_map(|line| line.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        resident_kib(self.pid())
+    }
+}
+
+/// A process's resident memory, from `/proc/<pid>/status`, in KiB.
+pub(crate) fn resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| line.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+}
+
+/// The Node.js reference of the realtime scenario (`bins/chat-bench/node/server.js`: Socket.IO v4
+/// with @socket.io/redis-adapter), installed from npm into a scratch folder on first use.
+#[derive(Debug)]
+pub(crate) struct NodeReference {
+    process: Owned,
+    pub(crate) port: u16,
+}
+
+impl NodeReference {
+    const SERVER: &str = include_str!("../node/server.js");
+    const PACKAGES: [&str; 4] = ["socket.io@4", "@socket.io/redis-adapter@8", "redis@4", "jsonwebtoken@9"];
+
+    /// Starts it on Redis at `redis_port`, verifying tokens with `secret` — or says why it cannot
+    /// (no Node.js or npm on this machine, or the install failed).
+    pub(crate) fn start(redis_port: u16, secret: &str) -> Result<Self, String> {
+        let folder = std::env::temp_dir().join("chat-bench-node-reference");
+        std::fs::create_dir_all(&folder).map_err(|e| format!("cannot make {}: {e}", folder.display()))?;
+        let installed = ["socket.io", "@socket.io/redis-adapter", "redis", "jsonwebtoken"]
+            .iter()
+            .all(|package| folder.join("node_modules").join(package).join("package.json").exists());
+        if !installed {
+            let status = Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(&folder)
+                .args(Self::PACKAGES)
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|e| format!("no npm here ({e})"))?;
+            if !status.success() {
+                return Err(format!("npm install {} failed: {status}", Self::PACKAGES.join(" ")));
+            }
+        }
+        let script = folder.join("server.js");
+        std::fs::write(&script, Self::SERVER).map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+        let port = free_port().map_err(|e| e.to_string())?;
+        let child = Command::new("node")
+            .arg(&script)
+            .args([port.to_string(), redis_port.to_string(), secret.to_owned()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("no Node.js here ({e})"))?;
+        let process = Owned(child);
+        wait_for_port(port, "the Node.js reference")?;
+        Ok(Self { process, port })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.process.0.id()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Realtime scenarios: many idle WebSocket users spread over one or two chatd instances (the
-//! connection-scale figures come from opening them), then senders posting at a fixed rate while
-//! every recipient socket times each event from its POST to its arrival.
+//! connection-scale figures come from opening them), on either door — `/ws` or Socket.IO over a
+//! WebSocket — then senders posting at a fixed rate while every recipient socket times each event
+//! from its POST to its arrival.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{StreamExt, stream};
+use futures_util::{SinkExt, StreamExt, stream};
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 use tokio::net::TcpStream;
@@ -60,6 +61,7 @@ pub(crate) struct Opened {
     sockets: Vec<tokio::task::JoinHandle<()>>,
     tracker: Arc<Tracker>,
     instances: Vec<u16>,
+    door: Door,
 }
 
 impl Drop for Opened {
@@ -72,6 +74,48 @@ impl Drop for Opened {
 
 /// A `/ws` connection of the benchmark's.
 pub(crate) type Socket = WebSocketStream<TcpStream>;
+
+/// The door the realtime scenario's sockets come in by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Door {
+    /// `/ws`: plain JSON frames, the token in the query.
+    Ws,
+    /// `/socket.io/` (Engine.IO v4, WebSocket transport from the start), the token in the CONNECT
+    /// packet's `auth` — as socket.io-client v4 with `transports: ["websocket"]` does.
+    SocketIo,
+}
+
+impl Door {
+    /// How the door is named in the table's rows.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Ws => "/ws",
+            Self::SocketIo => "socket.io",
+        }
+    }
+}
+
+/// Opens a Socket.IO connection on `port` as `user` and waits for its `authenticated` event (which
+/// the Node reference server sends too): returns the socket and that packet.
+pub(crate) async fn connect_socketio(port: u16, user: u64) -> Result<(Socket, String), String> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).ok();
+    let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|e| e.to_string())?;
+    let connect = format!(r#"40{{"token":"{}"}}"#, token(user));
+    socket.send(Message::Text(connect.into())).await.map_err(|e| e.to_string())?;
+    // The Engine.IO open packet, the Socket.IO CONNECT answer, then the event.
+    while let Some(frame) = socket.next().await {
+        let Message::Text(text) = frame.map_err(|e| e.to_string())? else { continue };
+        if text.starts_with(r#"42["authenticated""#) {
+            return Ok((socket, text.as_str().to_owned()));
+        }
+        if text.starts_with("44") || text.starts_with(r#"42["unauthorized""#) {
+            return Err(format!("user {user} was not authenticated: {text}"));
+        }
+    }
+    Err(format!("user {user}'s Socket.IO connection closed before it was authenticated"))
+}
 
 /// Opens `/ws` on `port` as `user`, resuming `since` a position when one is given, and waits for
 /// the first frame, which must be `authenticated`: returns the socket and that frame's text.
@@ -110,6 +154,7 @@ fn query_encoded(text: &str) -> String {
 /// Returns the seconds it took.
 pub(crate) async fn open_each(
     instances: &[u16],
+    door: Door,
     first_user: u64,
     count: usize,
     progress: &ProgressBar,
@@ -117,8 +162,14 @@ pub(crate) async fn open_each(
 ) -> Result<f64, String> {
     let started = Instant::now();
     let connects = (0..count).map(|index| {
-        let port = instances[index % instances.len()];
-        async move { connect(port, first_user + index as u64, None).await.map(|(socket, text)| (index, socket, text)) }
+        let (port, user) = (instances[index % instances.len()], first_user + index as u64);
+        async move {
+            let connected = match door {
+                Door::Ws => connect(port, user, None).await,
+                Door::SocketIo => connect_socketio(port, user).await,
+            };
+            connected.map(|(socket, text)| (index, socket, text))
+        }
     });
     let mut connecting = stream::iter(connects).buffer_unordered(256);
     while let Some(socket) = connecting.next().await {
@@ -129,21 +180,32 @@ pub(crate) async fn open_each(
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// Opens `count` authenticated sockets, user i on instance `i % instances.len()`, each then
-/// reading events into the tracker.
-pub(crate) async fn open(instances: &[u16], count: usize, progress: &ProgressBar) -> Result<Opened, String> {
+/// Opens `count` authenticated sockets by `door`, user i on instance `i % instances.len()`, each
+/// then reading events into the tracker (and answering Engine.IO's pings).
+pub(crate) async fn open(
+    instances: &[u16],
+    door: Door,
+    count: usize,
+    progress: &ProgressBar,
+) -> Result<Opened, String> {
     let tracker = Arc::new(Tracker {
         same: Mutex::new(Some(Histogram::new(3).map_err(|e| e.to_string())?)),
         across: Mutex::new(Some(Histogram::new(3).map_err(|e| e.to_string())?)),
         ..Tracker::default()
     });
     let mut sockets = Vec::with_capacity(count);
-    let seconds = open_each(instances, SOCKET_USERS_FROM, count, progress, |_, mut socket, _| {
+    let seconds = open_each(instances, door, SOCKET_USERS_FROM, count, progress, |_, mut socket, _| {
         let tracker = tracker.clone();
         sockets.push(tokio::spawn(async move {
             while let Some(Ok(message)) = socket.next().await {
                 let Message::Text(text) = message else { continue };
                 let at = Instant::now();
+                if door == Door::SocketIo && text.as_str() == "2" {
+                    if socket.send(Message::Text("3".into())).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 // `…"text":"rt <seq>"…`: no need to parse the whole frame.
                 if let Some(seq) = text.split("\"rt ").nth(1).and_then(|rest| rest.split('"').next()?.parse().ok()) {
                     tracker.arrived(seq, at);
@@ -152,7 +214,7 @@ pub(crate) async fn open(instances: &[u16], count: usize, progress: &ProgressBar
         }));
     })
     .await?;
-    Ok(Opened { seconds, sockets, tracker, instances: instances.to_vec() })
+    Ok(Opened { seconds, sockets, tracker, instances: instances.to_vec(), door })
 }
 
 /// Posts `rate` events per second for `duration` through the first instance, to random socket
@@ -230,8 +292,12 @@ pub(crate) async fn run(
         if histogram.is_empty() {
             continue;
         }
+        let name = match opened.door {
+            Door::Ws => name.to_owned(),
+            door => format!("{name} ({})", door.label()),
+        };
         scenarios.push(Scenario {
-            name: name.to_owned(),
+            name,
             concurrency: opened.sockets.len(),
             seconds,
             operations: histogram.len(),

@@ -64,6 +64,10 @@ pub(crate) struct Memory {
     pub(crate) idle_connections: usize,
     pub(crate) per_connection_kib: Option<f64>,
     pub(crate) open_seconds: Option<f64>,
+    /// The Node.js Socket.IO reference's, when it ran (same sockets, same door as `socket-io`).
+    pub(crate) node_idle_connections: usize,
+    pub(crate) node_per_connection_kib: Option<f64>,
+    pub(crate) node_open_seconds: Option<f64>,
 }
 
 /// The reconnect storm's own figures (its latencies are the `storm reconnect` and `storm events`
@@ -286,6 +290,13 @@ impl Report {
             m.per_connection_kib.map_or("-".to_owned(), |k| format!("{k:.1} KiB")),
             m.open_seconds.map_or("-".to_owned(), |s| format!("{s:.2} s"))
         ));
+        if let Some(kib) = m.node_per_connection_kib {
+            out.push_str(&format!(
+                "Node.js Socket.IO reference, {} idle sockets: {kib:.1} KiB per connection, opened in {}\n",
+                m.node_idle_connections,
+                m.node_open_seconds.map_or("-".to_owned(), |s| format!("{s:.2} s"))
+            ));
+        }
         if let Some(storm) = &self.storm {
             out.push_str(&storm.lines());
         }

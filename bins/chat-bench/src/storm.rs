@@ -547,20 +547,27 @@ pub(crate) async fn run(
     };
     progress.set_length(settings.sockets as u64);
     progress.set_message("storm: opening sockets");
-    realtime::open_each(instances, SOCKET_USERS_FROM, settings.sockets, progress, |index, socket, authenticated| {
-        let mut log = SocketLog::new(index);
-        log.authenticated(&authenticated, Instant::now(), None, false);
-        let client = Client {
-            user: SOCKET_USERS_FROM + index as u64,
-            port: instances[index % instances.len()],
-            port_after_storm: instances[(index + shift) % instances.len()],
-            hangup: settings.hangup,
-            control: watching.clone(),
-            counters: counters.clone(),
-            log,
-        };
-        clients.push(tokio::spawn(client.run(socket)));
-    })
+    realtime::open_each(
+        instances,
+        realtime::Door::Ws,
+        SOCKET_USERS_FROM,
+        settings.sockets,
+        progress,
+        |index, socket, authenticated| {
+            let mut log = SocketLog::new(index);
+            log.authenticated(&authenticated, Instant::now(), None, false);
+            let client = Client {
+                user: SOCKET_USERS_FROM + index as u64,
+                port: instances[index % instances.len()],
+                port_after_storm: instances[(index + shift) % instances.len()],
+                hangup: settings.hangup,
+                control: watching.clone(),
+                counters: counters.clone(),
+                log,
+            };
+            clients.push(tokio::spawn(client.run(socket)));
+        },
+    )
     .await?;
 
     let sends = Arc::new(Sends { going: AtomicBool::new(true), ..Sends::default() });

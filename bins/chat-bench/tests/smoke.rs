@@ -145,3 +145,40 @@ fn a_small_scale_run_times_every_operation_at_both_sizes() {
     }
     assert!(std::fs::read_to_string(out.path().join("table.txt")).expect("the table").contains("p50 large/small"));
 }
+
+#[test]
+fn a_small_socketio_run_beside_the_node_reference() {
+    // Node.js and npm are on every machine `.ci/run` prepares (the Socket.IO client tests need
+    // them too).
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let results = bench(
+        &[
+            "--only",
+            "realtime,node",
+            "--door",
+            "socket-io",
+            "--instances",
+            "1",
+            "--sockets",
+            "40",
+            "--rate",
+            "64",
+            "--realtime-seconds",
+            "1",
+        ],
+        out.path(),
+    );
+    assert_eq!(
+        scenario_names(&results),
+        ["realtime same instance (socket.io)", "node reference realtime same instance (socket.io)"]
+    );
+    for scenario in results["scenarios"].as_array().unwrap() {
+        assert!(scenario["operations"].as_u64().is_some_and(|n| n > 0), "{scenario}");
+        assert_eq!((scenario["lost"].as_u64(), scenario["duplicated"].as_u64()), (Some(0), Some(0)), "{scenario}");
+        // One server did all the work: its CPU per delivery is known.
+        assert!(scenario["cpu"]["server"].as_f64().is_some_and(|us| us > 0.0), "{scenario}");
+    }
+    let memory = &results["memory"];
+    assert_eq!((memory["idle_connections"].as_u64(), memory["node_idle_connections"].as_u64()), (Some(40), Some(40)));
+    assert!(memory["per_connection_kib"].as_f64().is_some() && memory["node_per_connection_kib"].as_f64().is_some());
+}
