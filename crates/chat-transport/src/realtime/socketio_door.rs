@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
 use chat_domain::{Caller, DomainHandle, UserId};
 use chat_service::{Connection, Delivery, Overflow, ResumeFrom, Resumed, ServiceError};
 use serde_json::{Value, json};
@@ -112,16 +112,20 @@ struct Opening {
     since: Option<String>,
 }
 
-/// Starts a session whose first transport is a WebSocket or long-polling.
+/// Starts a session whose first transport is a WebSocket or long-polling. Only a polling session
+/// is registered (with its outbox and a channel for its later requests): a session that starts on a
+/// WebSocket stays on it, so no later request names it, and it keeps none of that state.
 fn start(state: Arc<ApiState>, opening: Opening, socket: Option<Socket>) -> String {
     let Opening { version, tenant, token, since } = opening;
     let sid = new_sid();
-    let (inbound, received) = mpsc::channel(64);
-    let outbox = Arc::new(Outbox::new(OUTBOX_CAPACITY, version));
-    state.sessions().insert(sid.clone(), Arc::new(SessionHandle { inbound, outbox: outbox.clone(), version }));
-    let output = match socket {
-        Some(socket) => Output::Socket(socket),
-        None => Output::Polling(outbox),
+    let (output, received) = match socket {
+        Some(socket) => (Output::Socket(socket), None),
+        None => {
+            let (inbound, received) = mpsc::channel(64);
+            let outbox = Arc::new(Outbox::new(OUTBOX_CAPACITY, version));
+            state.sessions().insert(sid.clone(), Arc::new(SessionHandle { inbound, outbox: outbox.clone(), version }));
+            (Output::Polling(outbox), Some(received))
+        }
     };
     let task = SessionTask { state, version, tenant, sid: sid.clone(), token, since, received, output, probe: None };
     actix_web::rt::spawn(task.run());
@@ -150,7 +154,7 @@ fn websocket(
     let (response, session, stream) = actix_ws::handle(request, body)?;
     let limit = state.realtime().max_message_bytes;
     let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
-    let socket = Socket { session, messages: pump(stream), opened: false, tcp: TcpHandle::of(request) };
+    let socket = Socket { session, messages: Messages::Direct(stream), opened: false, tcp: TcpHandle::of(request) };
     Ok((response, socket))
 }
 
@@ -223,7 +227,9 @@ async fn upgrade(
     };
     match websocket(request, body, state) {
         Ok((response, socket)) => {
-            if session.inbound.send(Inbound::Upgrade(socket.session, socket.messages, socket.tcp)).await.is_err() {
+            // The session's task may run on another worker: the messages go to it through a pump.
+            let messages = socket.messages.pumped();
+            if session.inbound.send(Inbound::Upgrade(socket.session, messages, socket.tcp)).await.is_err() {
                 return engine_error(1);
             }
             response
@@ -232,8 +238,29 @@ async fn upgrade(
     }
 }
 
-/// What a WebSocket's pump forwards.
-type Messages = mpsc::Receiver<Result<AggregatedMessage, ProtocolError>>;
+/// A WebSocket's messages: read where it was accepted, or forwarded by a pump (see [`pump`]) to
+/// a session task that may run on another worker.
+enum Messages {
+    Direct(AggregatedMessageStream),
+    Pumped(mpsc::Receiver<Result<AggregatedMessage, ProtocolError>>),
+}
+
+impl Messages {
+    async fn recv(&mut self) -> Option<Result<AggregatedMessage, ProtocolError>> {
+        match self {
+            Self::Direct(stream) => stream.recv().await,
+            Self::Pumped(messages) => messages.recv().await,
+        }
+    }
+
+    /// The messages through a pump, for a task that may run elsewhere.
+    fn pumped(self) -> mpsc::Receiver<Result<AggregatedMessage, ProtocolError>> {
+        match self {
+            Self::Direct(stream) => pump(stream),
+            Self::Pumped(messages) => messages,
+        }
+    }
+}
 
 /// A WebSocket carrying Engine.IO packets.
 struct Socket {
@@ -296,10 +323,18 @@ struct SessionTask {
     token: Option<String>,
     /// The first request's `since`, for a client that authenticates without giving its own.
     since: Option<String>,
-    received: mpsc::Receiver<Inbound>,
+    /// A polling session's later requests (`None` for a session on a WebSocket from the start).
+    received: Option<mpsc::Receiver<Inbound>>,
     output: Output,
     /// A WebSocket being probed for an upgrade.
     probe: Option<Socket>,
+}
+
+async fn next_inbound(received: Option<&mut mpsc::Receiver<Inbound>>) -> Option<Inbound> {
+    match received {
+        Some(received) => received.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_message(socket: Option<&mut Socket>) -> Option<Result<AggregatedMessage, ProtocolError>> {
@@ -361,9 +396,10 @@ impl SessionTask {
                     Output::Polling(_) => None,
                 };
                 let step = tokio::select! {
-                    inbound = self.received.recv() => match inbound {
+                    inbound = next_inbound(self.received.as_mut()) => match inbound {
                         Some(Inbound::Packets(packets)) => self.handle_all(&mut client, packets, &mut heartbeat).await,
                         Some(Inbound::Upgrade(session, messages, tcp)) => {
+                            let messages = Messages::Pumped(messages);
                             self.probe = Some(Socket { session, messages, opened: false, tcp });
                             Ok(())
                         }
