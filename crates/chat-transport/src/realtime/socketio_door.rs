@@ -328,8 +328,9 @@ struct SessionTask {
     /// A polling session's later requests (`None` for a session on a WebSocket from the start).
     received: Option<mpsc::Receiver<Inbound>>,
     output: Output,
-    /// A WebSocket being probed for an upgrade.
-    probe: Option<Socket>,
+    /// A WebSocket being probed for an upgrade (boxed: most sessions never have one, and the task
+    /// keeps its own fields twice while it runs).
+    probe: Option<Box<Socket>>,
 }
 
 async fn next_inbound(received: Option<&mut mpsc::Receiver<Inbound>>) -> Option<Inbound> {
@@ -387,7 +388,10 @@ impl SessionTask {
         let mut client = Client { connected: false, connection: None, overflow: None, deadline: auth_deadline };
         let mut stopping = self.state.hub().stopping();
         let mut heartbeat = Heartbeat::new(self.version, settings.ping_interval, settings.ping_timeout);
-        let end = match self.open(&mut client).await {
+        // The steps that run once or seldom (opening, packets from the client, the ending) are
+        // boxed while they run: inline, the largest of them would size every idle session's task
+        // (6.5 KB instead of 1.x); the hot path, an event out, stays inline.
+        let end = match Box::pin(self.open(&mut client)).await {
             Err(end) => end,
             Ok(()) => loop {
                 if *stopping.borrow() {
@@ -399,17 +403,17 @@ impl SessionTask {
                 };
                 let step = tokio::select! {
                     inbound = next_inbound(self.received.as_mut()) => match inbound {
-                        Some(Inbound::Packets(packets)) => self.handle_all(&mut client, packets, &mut heartbeat).await,
+                        Some(Inbound::Packets(packets)) => Box::pin(self.handle_all(&mut client, packets, &mut heartbeat)).await,
                         Some(Inbound::Upgrade(session, messages, tcp)) => {
                             let messages = Messages::Pumped(messages);
-                            self.probe = Some(Socket { session, messages, opened: false, tcp });
+                            self.probe = Some(Box::new(Socket { session, messages, opened: false, tcp }));
                             Ok(())
                         }
                         None => Err(End::Gone),
                     },
                     message = next_message(socket) => match message {
                         Some(Ok(AggregatedMessage::Text(text))) => match EnginePacket::decode(&text) {
-                            Ok(packet) => self.handle_all(&mut client, vec![packet], &mut heartbeat).await,
+                            Ok(packet) => Box::pin(self.handle_all(&mut client, vec![packet], &mut heartbeat)).await,
                             Err(_) => Err(End::Close(CloseCode::Protocol, "malformed packet")),
                         },
                         Some(Ok(AggregatedMessage::Ping(bytes))) => match &mut self.output {
@@ -422,7 +426,7 @@ impl SessionTask {
                         Some(Err(_)) => Err(End::Close(CloseCode::Protocol, "protocol error")),
                         Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Closed),
                     },
-                    message = next_message(self.probe.as_mut()) => self.probe_step(message).await,
+                    message = next_message(self.probe.as_deref_mut()) => Box::pin(self.probe_step(message)).await,
                     delivery = next_event(client.connection.as_mut()) => match (delivery, client.connection.as_ref()) {
                         (Some(Delivery { event, position, .. }), Some(connection)) => {
                             let data = payload::event_data(&event, position, connection.user());
@@ -436,7 +440,7 @@ impl SessionTask {
                     },
                     () = overflowed(client.overflow.as_ref()) => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
                     () = deadline(client.deadline) => {
-                        self.unauthorized(&mut client, "authentication timed out").await
+                        Box::pin(self.unauthorized(&mut client, "authentication timed out")).await
                     }
                     beat = heartbeat.next() => match beat {
                         Beat::Ping => self.send(EnginePacket::Ping(None)).await,
@@ -450,7 +454,7 @@ impl SessionTask {
                 }
             },
         };
-        self.finish(client, end).await;
+        Box::pin(self.finish(client, end)).await;
     }
 
     /// What a session says first: the open packet on a WebSocket it started on (polling answered
@@ -516,7 +520,7 @@ impl SessionTask {
                         }
                     }
                 }
-                self.output = Output::Socket(socket);
+                self.output = Output::Socket(*socket);
                 Ok(())
             }
             _ => {

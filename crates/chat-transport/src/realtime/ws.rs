@@ -131,29 +131,31 @@ async fn run(
     tcp: Option<TcpHandle>,
     mut stream: AggregatedMessageStream,
 ) {
-    let (caller, since) = match authenticate(&state, credentials, &mut session, &mut stream).await {
+    // The steps that run once (authenticating, connecting, closing) are boxed while they run:
+    // inline, the largest of them would size every idle connection's task; the loop stays inline.
+    let (caller, since) = match Box::pin(authenticate(&state, credentials, &mut session, &mut stream)).await {
         Ok(authenticated) => authenticated,
-        Err(message) => return refuse(Closable { session, tcp }, &mut stream, &message).await,
+        Err(message) => return Box::pin(refuse(Closable { session, tcp }, &mut stream, &message)).await,
     };
     let user = caller.user();
     let _counted = super::Counted::open("ws");
     let hub = state.hub();
     let mut stopping = hub.stopping();
-    let (mut connection, resumed) = match hub.connect(&tenant, caller, since).await {
+    let (mut connection, resumed) = match Box::pin(hub.connect(&tenant, caller, since)).await {
         Ok(connected) => connected,
         Err(error @ ServiceError::TooManyConnections(_)) => {
             let last = vec![Frame::encode("error", &payload::error(&error.into()))];
             let reason = close_reason(CloseCode::Policy, "too many connections");
-            return Closable { session, tcp }.close(last, reason, &mut stream, false).await;
+            return Box::pin(Closable { session, tcp }.close(last, reason, &mut stream, false)).await;
         }
         Err(error) => {
             tracing::warn!(%error, "cannot register a realtime connection");
             let reason = close_reason(CloseCode::Again, "realtime is unavailable, try again");
-            return Closable { session, tcp }.close(Vec::new(), reason, &mut stream, false).await;
+            return Box::pin(Closable { session, tcp }.close(Vec::new(), reason, &mut stream, false)).await;
         }
     };
     if !send(&mut session, "authenticated", &payload::authenticated(user, &resumed)).await {
-        return connection.close().await;
+        return Box::pin(connection.close()).await;
     }
     let settings = state.realtime();
     let mut ping = tokio::time::interval(settings.ping_interval);
@@ -230,8 +232,8 @@ async fn run(
             _ = stopping.changed() => break close_reason(CloseCode::Away, "server shutting down"),
         }
     };
-    connection.close().await;
+    Box::pin(connection.close()).await;
     if let Some(reason) = reason {
-        Closable { session, tcp }.close(Vec::new(), Some(reason), &mut stream, client_closed).await;
+        Box::pin(Closable { session, tcp }.close(Vec::new(), Some(reason), &mut stream, client_closed)).await;
     }
 }
