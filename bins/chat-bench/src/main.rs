@@ -24,7 +24,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::platform::PlatformApi;
 use crate::processes::{Chatd, NodeReference, Redis, Reference};
-use crate::report::{Memory, Platform, Report};
+use crate::report::{IdleSockets, Memory, Platform, Report};
 use crate::rest::Rest;
 use crate::storm::{Hangup, Target};
 
@@ -53,10 +53,10 @@ struct Args {
     /// chatd instances the sockets are spread over (1 or 2).
     #[arg(long, default_value_t = 2)]
     instances: usize,
-    /// The door the realtime scenario's sockets use: `ws` (`/ws`) or `socket-io` (`/socket.io/`
-    /// over a WebSocket).
-    #[arg(long, value_enum, default_value_t = realtime::Door::Ws)]
-    door: realtime::Door,
+    /// The doors the realtime scenario runs on, one after the other, each on instances of its own:
+    /// `ws` (`/ws`) and `socket-io` (`/socket.io/` over a WebSocket).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "ws")]
+    doors: Vec<realtime::Door>,
     /// Sockets of the reconnect storm (default: `--sockets`).
     #[arg(long)]
     storm_sockets: Option<usize>,
@@ -241,7 +241,35 @@ async fn run(args: Args) -> Result<Report, String> {
         progress.finish_with_message("scale");
     }
     let mut storm = None;
-    if wanted("realtime") || wanted("storm") {
+    if wanted("realtime") {
+        for door in args.doors.iter().copied() {
+            // Instances of their own for each door: memory per socket from a clean start, with
+            // nothing left of the REST scenarios or of the other door's sockets.
+            let instances = (0..args.instances.clamp(1, 2))
+                .map(|_| Chatd::start(&chatd_binary, redis.port, tokens::SECRET, &settings))
+                .collect::<Result<Vec<_>, _>>()?;
+            let ports: Vec<u16> = instances.iter().map(|chatd| chatd.port).collect();
+            let measured = &instances[0];
+            let before = measured.resident_kib();
+            let progress = bar(args.sockets as u64, &format!("opening sockets ({})", door.label()));
+            let opened = realtime::open(&ports, door, args.sockets, &progress).await?;
+            progress.finish();
+            let after = measured.resident_kib();
+            let on_measured = args.sockets.div_ceil(ports.len());
+            memory.idle.push(IdleSockets {
+                server: format!("chatd, {}", door.label()),
+                sockets: args.sockets,
+                per_connection_kib: before
+                    .zip(after)
+                    .map(|(before, after)| after.saturating_sub(before) as f64 / on_measured as f64),
+                open_seconds: opened.seconds,
+            });
+            // CPU per delivery when one instance did all of chatd's work.
+            let pids = (ports.len() == 1).then_some(cpu::Pids { server: measured.pid(), redis: redis.pid() });
+            scenarios.extend(realtime_load(&args, &opened, pids, &mut slowlog, ceiling).await?);
+        }
+    }
+    if wanted("storm") {
         let second = if args.instances > 1 {
             Some(Chatd::start(&chatd_binary, redis.port, tokens::SECRET, &settings)?)
         } else {
@@ -249,38 +277,21 @@ async fn run(args: Args) -> Result<Report, String> {
         };
         let mut ports = vec![first.port];
         ports.extend(second.as_ref().map(|chatd| chatd.port));
-        if wanted("realtime") {
-            let before = first.resident_kib();
-            let progress = bar(args.sockets as u64, "opening sockets");
-            let opened = realtime::open(&ports, args.door, args.sockets, &progress).await?;
-            progress.finish();
-            let after = first.resident_kib();
-            let on_first = args.sockets.div_ceil(ports.len());
-            memory.idle_connections = args.sockets;
-            memory.open_seconds = Some(opened.seconds);
-            memory.per_connection_kib =
-                before.zip(after).map(|(before, after)| (after.saturating_sub(before)) as f64 / on_first as f64);
-            // CPU per delivery when one instance did all of chatd's work.
-            let pids = second.is_none().then_some(chatd_pids);
-            scenarios.extend(realtime_load(&args, &opened, pids, &mut slowlog, ceiling).await?);
-        }
-        if wanted("storm") {
-            let settings = storm::Settings {
-                sockets: args.storm_sockets.unwrap_or(args.sockets),
-                rate: args.storm_rate,
-                before: Duration::from_secs(args.storm_before),
-                away: Duration::from_millis(args.storm_away_ms),
-                after: Duration::from_secs(args.storm_after),
-                drain: Duration::from_secs(args.storm_drain),
-                hangup: args.storm_hangup,
-                reconnect_to: args.storm_reconnect_to,
-            };
-            let progress = bar(0, "storm");
-            let (rows, figures) = storm::run(&ports, &settings, ceiling, &progress).await?;
-            progress.finish_with_message(format!("storm: {}", figures.verdict));
-            scenarios.extend(rows);
-            storm = Some(figures);
-        }
+        let settings = storm::Settings {
+            sockets: args.storm_sockets.unwrap_or(args.sockets),
+            rate: args.storm_rate,
+            before: Duration::from_secs(args.storm_before),
+            away: Duration::from_millis(args.storm_away_ms),
+            after: Duration::from_secs(args.storm_after),
+            drain: Duration::from_secs(args.storm_drain),
+            hangup: args.storm_hangup,
+            reconnect_to: args.storm_reconnect_to,
+        };
+        let progress = bar(0, "storm");
+        let (rows, figures) = storm::run(&ports, &settings, ceiling, &progress).await?;
+        progress.finish_with_message(format!("storm: {}", figures.verdict));
+        scenarios.extend(rows);
+        storm = Some(figures);
     }
     if wanted("node") {
         match NodeReference::start(redis.port, tokens::SECRET) {
@@ -291,10 +302,14 @@ async fn run(args: Args) -> Result<Report, String> {
                 let opened = realtime::open(&[node.port], realtime::Door::SocketIo, args.sockets, &progress).await?;
                 progress.finish();
                 let after = processes::resident_kib(node.pid());
-                memory.node_per_connection_kib =
-                    before.zip(after).map(|(before, after)| after.saturating_sub(before) as f64 / args.sockets as f64);
-                memory.node_idle_connections = args.sockets;
-                memory.node_open_seconds = Some(opened.seconds);
+                memory.idle.push(IdleSockets {
+                    server: "Node.js Socket.IO reference".to_owned(),
+                    sockets: args.sockets,
+                    per_connection_kib: before
+                        .zip(after)
+                        .map(|(before, after)| after.saturating_sub(before) as f64 / args.sockets as f64),
+                    open_seconds: opened.seconds,
+                });
                 let pids = cpu::Pids { server: node.pid(), redis: redis.pid() };
                 for mut row in realtime_load(&args, &opened, Some(pids), &mut slowlog, ceiling).await? {
                     row.name = format!("node reference {}", row.name);

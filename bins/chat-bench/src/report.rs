@@ -61,13 +61,19 @@ pub(crate) struct Scenario {
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Memory {
     pub(crate) resident_after_rest_kib: Option<u64>,
-    pub(crate) idle_connections: usize,
+    /// Per server and door the realtime scenarios opened their idle sockets on.
+    pub(crate) idle: Vec<IdleSockets>,
+}
+
+/// What a server's idle sockets cost: its resident memory before and after opening them, per
+/// socket it holds, and the time it took to open them all.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct IdleSockets {
+    /// `chatd, /ws`, `chatd, socket.io` or the Node.js reference.
+    pub(crate) server: String,
+    pub(crate) sockets: usize,
     pub(crate) per_connection_kib: Option<f64>,
-    pub(crate) open_seconds: Option<f64>,
-    /// The Node.js Socket.IO reference's, when it ran (same sockets, same door as `socket-io`).
-    pub(crate) node_idle_connections: usize,
-    pub(crate) node_per_connection_kib: Option<f64>,
-    pub(crate) node_open_seconds: Option<f64>,
+    pub(crate) open_seconds: f64,
 }
 
 /// The reconnect storm's own figures (its latencies are the `storm reconnect` and `storm events`
@@ -284,17 +290,13 @@ impl Report {
             "\nchatd resident after the REST scenarios: {}\n",
             m.resident_after_rest_kib.map_or("-".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
         ));
-        out.push_str(&format!(
-            "{} idle WebSockets: {} per connection, opened in {}\n",
-            m.idle_connections,
-            m.per_connection_kib.map_or("-".to_owned(), |k| format!("{k:.1} KiB")),
-            m.open_seconds.map_or("-".to_owned(), |s| format!("{s:.2} s"))
-        ));
-        if let Some(kib) = m.node_per_connection_kib {
+        for idle in &m.idle {
             out.push_str(&format!(
-                "Node.js Socket.IO reference, {} idle sockets: {kib:.1} KiB per connection, opened in {}\n",
-                m.node_idle_connections,
-                m.node_open_seconds.map_or("-".to_owned(), |s| format!("{s:.2} s"))
+                "{}: {} idle sockets, {} per connection, opened in {:.2} s\n",
+                idle.server,
+                idle.sockets,
+                idle.per_connection_kib.map_or("-".to_owned(), |k| format!("{k:.1} KiB")),
+                idle.open_seconds
             ));
         }
         if let Some(storm) = &self.storm {

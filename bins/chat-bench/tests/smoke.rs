@@ -79,7 +79,8 @@ fn a_small_run_measures_every_scenario() {
     }
     let memory = &results["memory"];
     assert!(memory["resident_after_rest_kib"].as_u64().is_some_and(|kib| kib > 0));
-    assert_eq!(memory["idle_connections"], 40);
+    assert_eq!(memory["idle"][0]["server"], "chatd, /ws");
+    assert_eq!(memory["idle"][0]["sockets"], 40);
     let chart = std::fs::read_to_string(out.path().join("latency.svg")).expect("the chart");
     assert!(chart.contains("<svg") && chart.contains("inbox page (10)"));
     assert!(std::fs::read_to_string(out.path().join("table.txt")).expect("the table").contains("Redis ceiling"));
@@ -147,7 +148,7 @@ fn a_small_scale_run_times_every_operation_at_both_sizes() {
 }
 
 #[test]
-fn a_small_socketio_run_beside_the_node_reference() {
+fn both_doors_and_the_node_reference_in_one_run() {
     // Node.js and npm are on every machine `.ci/run` prepares (the Socket.IO client tests need
     // them too).
     let out = tempfile::tempdir().expect("a temporary folder");
@@ -155,8 +156,8 @@ fn a_small_socketio_run_beside_the_node_reference() {
         &[
             "--only",
             "realtime,node",
-            "--door",
-            "socket-io",
+            "--doors",
+            "ws,socket-io",
             "--instances",
             "1",
             "--sockets",
@@ -170,7 +171,11 @@ fn a_small_socketio_run_beside_the_node_reference() {
     );
     assert_eq!(
         scenario_names(&results),
-        ["realtime same instance (socket.io)", "node reference realtime same instance (socket.io)"]
+        [
+            "realtime same instance",
+            "realtime same instance (socket.io)",
+            "node reference realtime same instance (socket.io)"
+        ]
     );
     for scenario in results["scenarios"].as_array().unwrap() {
         assert!(scenario["operations"].as_u64().is_some_and(|n| n > 0), "{scenario}");
@@ -178,7 +183,12 @@ fn a_small_socketio_run_beside_the_node_reference() {
         // One server did all the work: its CPU per delivery is known.
         assert!(scenario["cpu"]["server"].as_f64().is_some_and(|us| us > 0.0), "{scenario}");
     }
-    let memory = &results["memory"];
-    assert_eq!((memory["idle_connections"].as_u64(), memory["node_idle_connections"].as_u64()), (Some(40), Some(40)));
-    assert!(memory["per_connection_kib"].as_f64().is_some() && memory["node_per_connection_kib"].as_f64().is_some());
+    // Memory per idle socket for each server and door, measured on instances of their own.
+    let idle = results["memory"]["idle"].as_array().unwrap();
+    let servers: Vec<&str> = idle.iter().map(|idle| idle["server"].as_str().unwrap()).collect();
+    assert_eq!(servers, ["chatd, /ws", "chatd, socket.io", "Node.js Socket.IO reference"]);
+    for idle in idle {
+        assert_eq!(idle["sockets"], 40, "{idle}");
+        assert!(idle["per_connection_kib"].as_f64().is_some(), "{idle}");
+    }
 }
