@@ -200,9 +200,9 @@ async fn presence_upkeep_stays_small_however_many_users_an_instance_holds() {
         }
         seen.push(line);
     }
-    // The sweep takes the dead instance's users 64 at a time; no call ever touches them all.
+    // The sweep takes the dead instance's users 32 at a time; no call ever touches them all.
     let widest = presence_keys_per_call(&seen, &app.prefix).into_iter().max();
-    assert_eq!(widest, Some(64), "the most users' presence one Redis call touched");
+    assert_eq!(widest, Some(32), "the most users' presence one Redis call touched");
 }
 
 #[actix_web::test]
