@@ -255,15 +255,13 @@ async fn run(args: Args) -> Result<Report, String> {
             let opened = realtime::open(&ports, door, args.sockets, &progress).await?;
             progress.finish();
             let after = measured.resident_kib();
-            let on_measured = args.sockets.div_ceil(ports.len());
-            memory.idle.push(IdleSockets {
-                server: format!("chatd, {}", door.label()),
-                sockets: args.sockets,
-                per_connection_kib: before
-                    .zip(after)
-                    .map(|(before, after)| after.saturating_sub(before) as f64 / on_measured as f64),
-                open_seconds: opened.seconds,
-            });
+            memory.idle.push(IdleSockets::measured(
+                format!("chatd, {}", door.label()),
+                args.sockets,
+                args.sockets.div_ceil(ports.len()),
+                (before, after),
+                opened.seconds,
+            ));
             // CPU per delivery when one instance did all of chatd's work.
             let pids = (ports.len() == 1).then_some(cpu::Pids { server: measured.pid(), redis: redis.pid() });
             scenarios.extend(realtime_load(&args, &opened, pids, &mut slowlog, ceiling).await?);
@@ -302,14 +300,13 @@ async fn run(args: Args) -> Result<Report, String> {
                 let opened = realtime::open(&[node.port], realtime::Door::SocketIo, args.sockets, &progress).await?;
                 progress.finish();
                 let after = processes::resident_kib(node.pid());
-                memory.idle.push(IdleSockets {
-                    server: "Node.js Socket.IO reference".to_owned(),
-                    sockets: args.sockets,
-                    per_connection_kib: before
-                        .zip(after)
-                        .map(|(before, after)| after.saturating_sub(before) as f64 / args.sockets as f64),
-                    open_seconds: opened.seconds,
-                });
+                memory.idle.push(IdleSockets::measured(
+                    "Node.js Socket.IO reference".to_owned(),
+                    args.sockets,
+                    args.sockets,
+                    (before, after),
+                    opened.seconds,
+                ));
                 let pids = cpu::Pids { server: node.pid(), redis: redis.pid() };
                 for mut row in realtime_load(&args, &opened, Some(pids), &mut slowlog, ceiling).await? {
                     row.name = format!("node reference {}", row.name);

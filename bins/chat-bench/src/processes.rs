@@ -11,6 +11,20 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 struct Owned(Child);
 
+impl Owned {
+    /// Owns `child` once something accepts connections on `port` (`what` names it in the error);
+    /// a child that never does is killed.
+    fn listening(child: Child, port: u16, what: &str) -> Result<Self, String> {
+        let process = Self(child);
+        wait_for_port(port, what)?;
+        Ok(process)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 impl Drop for Owned {
     fn drop(&mut self) {
         self.0.kill().ok();
@@ -58,13 +72,12 @@ impl Redis {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start redis-server (is it installed?): {e}"))?;
-        let process = Owned(child);
-        wait_for_port(port, "redis-server")?;
+        let process = Owned::listening(child, port, "redis-server")?;
         Ok(Self { process, _dir: dir, port })
     }
 
     pub(crate) fn pid(&self) -> u32 {
-        self.process.0.id()
+        self.process.pid()
     }
 }
 
@@ -103,13 +116,12 @@ impl Chatd {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let process = Owned(child);
-        wait_for_port(port, "chatd")?;
+        let process = Owned::listening(child, port, "chatd")?;
         Ok(Self { process, port })
     }
 
     pub(crate) fn pid(&self) -> u32 {
-        self.process.0.id()
+        self.process.pid()
     }
 
     /// Resident memory in KiB.
@@ -165,13 +177,12 @@ impl NodeReference {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("no Node.js here ({e})"))?;
-        let process = Owned(child);
-        wait_for_port(port, "the Node.js reference")?;
+        let process = Owned::listening(child, port, "the Node.js reference")?;
         Ok(Self { process, port })
     }
 
     pub(crate) fn pid(&self) -> u32 {
-        self.process.0.id()
+        self.process.pid()
     }
 }
 
@@ -191,13 +202,12 @@ impl Reference {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start the reference server: {e}"))?;
-        let process = Owned(child);
-        wait_for_port(port, "the reference server")?;
+        let process = Owned::listening(child, port, "the reference server")?;
         Ok(Self { process, port })
     }
 
     pub(crate) fn pid(&self) -> u32 {
-        self.process.0.id()
+        self.process.pid()
     }
 }
 

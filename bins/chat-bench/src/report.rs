@@ -76,6 +76,22 @@ pub(crate) struct IdleSockets {
     pub(crate) open_seconds: f64,
 }
 
+impl IdleSockets {
+    /// `sockets` opened in `open_seconds`, `held` of them by the process whose resident memory was
+    /// `before` and `after` (KiB).
+    pub(crate) fn measured(
+        server: String,
+        sockets: usize,
+        held: usize,
+        (before, after): (Option<u64>, Option<u64>),
+        open_seconds: f64,
+    ) -> Self {
+        let per_connection_kib =
+            before.zip(after).map(|(before, after)| after.saturating_sub(before) as f64 / held.max(1) as f64);
+        Self { server, sockets, per_connection_kib, open_seconds }
+    }
+}
+
 /// The reconnect storm's own figures (its latencies are the `storm reconnect` and `storm events`
 /// rows). Times are seconds from the moment every socket was told to drop.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -187,7 +187,7 @@ pub struct CatchUp {
 impl HubInner {
     /// The DM partners who hear `user`'s presence (and whose presence `user` hears): those among
     /// their most recent inbox entries.
-    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, chat_storage::StoreError> {
+    async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError> {
         self.vouching.store().dm_partners(tenant, user, self.settings.presence_partners).await
     }
 
@@ -234,12 +234,12 @@ impl HubInner {
     /// its data): vouches under a new one and joins every user here again, announcing those who
     /// had turned inactive meanwhile.
     async fn start_over(&self, lapsed: &str) {
-        let name = match self.vouching.start_over(lapsed).await {
-            Ok(Some(name)) => name,
+        // The guard keeps joins and leaves waiting until every user here has joined again.
+        let (fresh, _guard) = match self.vouching.start_over(lapsed).await {
+            Ok(Some(started)) => started,
             Ok(None) => return,
             Err(error) => return tracing::warn!(%error, "cannot renew presence"),
         };
-        let Some(fresh) = name.clone() else { return };
         let mut by_tenant: HashMap<DomainHandle, Vec<UserId>> = HashMap::new();
         for (tenant, user) in self.registry().present.keys() {
             by_tenant.entry(tenant.clone()).or_default().push(*user);
@@ -256,7 +256,6 @@ impl HubInner {
                 Err(error) => tracing::warn!(%error, "cannot renew presence"),
             }
         }
-        drop(name);
     }
 
     /// One round of presence upkeep: renew this instance (one write, however many users it holds),

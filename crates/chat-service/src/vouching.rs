@@ -10,6 +10,9 @@ use chat_domain::Timestamp;
 use chat_storage::{PresenceStore, StoreError};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+/// A new name, and the guard that keeps joins and leaves waiting meanwhile.
+pub(crate) type StartedOver<'a> = (Arc<str>, RwLockWriteGuard<'a, Option<Arc<str>>>);
+
 /// The instance's presence name, registered on first use.
 #[derive(Debug)]
 pub(crate) struct Vouching {
@@ -76,18 +79,16 @@ impl Vouching {
         Ok((!self.store.renew(&name, self.deadline()).await?).then_some(name))
     }
 
-    /// After `lapsed` lapsed: registers a new name and returns it, holding it written so that no
-    /// join or leave runs until the caller has joined every user here again — or `None` when
-    /// another caller already started over.
-    pub(crate) async fn start_over(
-        &self,
-        lapsed: &str,
-    ) -> Result<Option<RwLockWriteGuard<'_, Option<Arc<str>>>>, StoreError> {
+    /// After `lapsed` lapsed: registers a new name and returns it, with the name held written so
+    /// that no join or leave runs until the caller drops the guard, having joined every user here
+    /// again — or `None` when another caller already started over.
+    pub(crate) async fn start_over(&self, lapsed: &str) -> Result<Option<StartedOver<'_>>, StoreError> {
         let mut name = self.name.write().await;
         if name.as_deref() != Some(lapsed) {
             return Ok(None);
         }
-        *name = Some(self.register().await?);
-        Ok(Some(name))
+        let fresh = self.register().await?;
+        *name = Some(fresh.clone());
+        Ok(Some((fresh, name)))
     }
 }

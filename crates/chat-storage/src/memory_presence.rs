@@ -18,21 +18,22 @@ pub(crate) struct Vouching {
     users: HashMap<User, HashSet<String>>,
 }
 
+/// Whether `instance` is among `instances` with a deadline after `now`.
+fn is_live(instances: &HashMap<String, (Timestamp, HashSet<User>)>, instance: &str, now: Timestamp) -> bool {
+    instances.get(instance).is_some_and(|(deadline, _)| *deadline > now)
+}
+
 impl Vouching {
     fn is_live(&self, instance: &str, now: Timestamp) -> bool {
-        self.instances.get(instance).is_some_and(|(deadline, _)| *deadline > now)
+        is_live(&self.instances, instance, now)
     }
 
     /// Whether a live instance holds `user`; drops the lapsed ones from the user's (as Redis's
     /// `live_in`).
     fn live_in(&mut self, user: &User, now: Timestamp) -> bool {
-        let Some(mut held) = self.users.remove(user) else { return false };
-        held.retain(|instance| self.is_live(instance, now));
-        let live = !held.is_empty();
-        if live {
-            self.users.insert(user.clone(), held);
-        }
-        live
+        let Some(held) = self.users.get_mut(user) else { return false };
+        held.retain(|instance| is_live(&self.instances, instance, now));
+        !held.is_empty()
     }
 
     pub(crate) fn vouch(&mut self, instance: &str, until: Timestamp, fresh: bool, now: Timestamp) -> bool {
