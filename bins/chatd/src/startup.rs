@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
-use actix_web::{App, HttpServer, middleware};
+use actix_web::{App, middleware};
 use chat_domain::{DomainHandle, HistoryWindow, PagingLimits};
 use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
 use chat_service::{ChatService, Hub, HubSettings, ServiceSettings};
 use chat_storage::{ChatStore, EventBus, MemoryStore, PresenceStore, RedisSettings, RedisStore};
-use chat_transport::{ApiParts, ApiState, CorsOrigins, RealtimeSettings, Tenants};
+use chat_transport::{ApiParts, ApiState, CorsOrigins, RealtimeSettings, ServerSettings, Tenants};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::{Environment, Settings};
@@ -272,7 +272,7 @@ impl Application {
         // actix's Logger formats every request up front; when its lines would be filtered out
         // (`log.filter` below info for `chatd::http`), it is left out.
         let access_log = tracing::enabled!(target: "chatd::http", tracing::Level::INFO);
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             let cors = chat_transport::cors(&cors_origins, state.token_header());
             App::new()
                 .wrap(chat_transport::error_bodies())
@@ -297,16 +297,15 @@ impl Application {
                     )
                 })
                 .configure(chat_transport::configure(state.clone()))
-        })
-        // The realtime doors end their WebSockets' TCP connections themselves.
-        .on_connect(chat_transport::remember_sockets)
-        // chatd handles the signals itself, to close realtime connections before stopping.
-        .disable_signals()
-        .shutdown_timeout(settings.http.shutdown_timeout_seconds);
-        if let Some(workers) = settings.http.workers {
-            server = server.workers(workers.max(1));
-        }
-        let server = server.listen(listener).map_err(bind_error(format!("port {port}")))?.run();
+        };
+        // chatd handles the signals itself (the server does not), to close realtime connections
+        // before stopping.
+        let server_settings = ServerSettings {
+            workers: settings.http.workers.map(|workers| workers.max(1)),
+            shutdown_timeout: Duration::from_secs(settings.http.shutdown_timeout_seconds),
+        };
+        let server =
+            chat_transport::serve(listener, &server_settings, app).map_err(bind_error(format!("port {port}")))?;
         Ok(Self { port, server, hub })
     }
 

@@ -18,6 +18,7 @@ mod openapi;
 mod realtime;
 mod request_id;
 mod routes;
+mod server;
 mod tenant;
 mod wire;
 
@@ -42,6 +43,7 @@ pub use openapi::openapi;
 pub use realtime::{CLOSE_TIMEOUT, RealtimeSettings, remember_sockets};
 pub use request_id::{REQUEST_ID, request_ids};
 pub use routes::{Route, get_or_head, register_routes, resource};
+pub use server::{ServerSettings, serve};
 pub use tenant::Tenants;
 
 /// Largest request body accepted (the original's limit).

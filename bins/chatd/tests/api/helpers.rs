@@ -166,17 +166,41 @@ where
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let application = Application::build_with(&settings, listener, dependencies).expect("chatd builds");
     let address = format!("http://127.0.0.1:{}", application.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    actix_web::rt::spawn(application.run_until(async {
-        stopped.await.ok();
-    }));
-    TestApp {
-        address,
-        backend: Backend::Memory,
-        prefix: settings.redis.prefix.clone(),
-        client: reqwest::Client::new(),
-        stop: std::sync::Mutex::new(Some(stop)),
-    }
+    TestApp::serving(address, &settings, |stopped| async {
+        application.run_until(stopped).await.ok();
+    })
+}
+
+/// chatd's routes mounted in a plain actix-web `HttpServer` on the in-memory store, as an app
+/// embedding chat-transport mounts them: there the realtime doors run through actix-ws, not on
+/// connections taken over by chatd's own server.
+pub async fn spawn_in_actix_web(settings: Settings) -> TestApp {
+    let history = settings.realtime.history_window().expect("a valid history window");
+    let verifier = Dependencies::from_settings(&settings).expect("valid settings").verifier;
+    let dependencies = Dependencies::with_backend(
+        Arc::new(MemoryStore::with_history(history)),
+        Arc::new(BuiltinDirectory::new()),
+        verifier,
+    );
+    let state = chatd::startup::api_state(&settings, dependencies).expect("valid settings");
+    let hub = state.hub().clone();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let server =
+        actix_web::HttpServer::new(move || actix_web::App::new().configure(chat_transport::configure(state.clone())))
+            .on_connect(chat_transport::remember_sockets)
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("listens")
+            .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    TestApp::serving(address, &settings, |stopped| async move {
+        stopped.await;
+        hub.shut_down();
+        handle.stop(true).await;
+    })
 }
 
 /// A token for `user` signed with the suite's secret.
@@ -196,6 +220,26 @@ pub fn sign(algorithm: Algorithm, secret: &str, claims: Value) -> String {
 }
 
 impl TestApp {
+    /// The app at `address`, run by `serve` (in a task of its own) until its `stopped` resolves:
+    /// when [`Self::shut_down`] is called.
+    fn serving<F: Future<Output = ()> + 'static>(
+        address: String,
+        settings: &Settings,
+        serve: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()>>>) -> F,
+    ) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        actix_web::rt::spawn(serve(Box::pin(async {
+            stopped.await.ok();
+        })));
+        Self {
+            address,
+            backend: Backend::Memory,
+            prefix: settings.redis.prefix.clone(),
+            client: reqwest::Client::new(),
+            stop: std::sync::Mutex::new(Some(stop)),
+        }
+    }
+
     /// Stops chatd the way SIGTERM does.
     pub fn shut_down(&self) {
         if let Some(stop) = self.stop.lock().unwrap().take() {

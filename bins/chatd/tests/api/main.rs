@@ -15,6 +15,7 @@ mod consistency;
 mod cors;
 mod cursor;
 mod edits;
+mod embedded;
 mod faults;
 mod history;
 mod idempotency;

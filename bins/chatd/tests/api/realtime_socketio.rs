@@ -72,7 +72,11 @@ pub fn event(packet: &str) -> (String, Value) {
 }
 
 async fn polling_then_upgrade_carries_every_event(backend: Backend) {
-    let app = spawn_app(backend).await;
+    polling_then_upgrade_carries_every_event_of(spawn_app(backend).await).await;
+}
+both!(socketio_polling_and_upgrade, polling_then_upgrade_carries_every_event);
+
+pub(crate) async fn polling_then_upgrade_carries_every_event_of(app: TestApp) {
     let (mut client, open) = Polling::open(&app).await;
     assert_eq!(open["upgrades"], json!(["websocket"]));
     assert_eq!(open["pingInterval"], json!(25000));
@@ -104,7 +108,6 @@ async fn polling_then_upgrade_carries_every_event(backend: Backend) {
     let body = response.text().await.unwrap();
     assert!(body == "6" || body.contains("\"code\":3"), "{body}");
 }
-both!(socketio_polling_and_upgrade, polling_then_upgrade_carries_every_event);
 
 pub(crate) async fn next_text(
     socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
@@ -232,7 +235,11 @@ both!(socketio_protocol_errors, protocol_errors_are_engineio_errors);
 /// As on `/ws`: a client's close ends the TCP connection at once, on a WebSocket-only session and
 /// on one upgraded from polling (whose socket the session task got from another request).
 async fn a_client_close_ends_the_connection_at_once(backend: Backend) {
-    let app = spawn_app(backend).await;
+    a_client_close_ends_the_connection_of(spawn_app(backend).await).await;
+}
+both!(socketio_client_close, a_client_close_ends_the_connection_at_once);
+
+pub(crate) async fn a_client_close_ends_the_connection_of(app: TestApp) {
     let (mut socket, _) =
         tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
     assert!(next_text(&mut socket).await.starts_with('0'));
@@ -256,7 +263,6 @@ async fn a_client_close_ends_the_connection_at_once(backend: Backend) {
     assert_eq!(answer, None);
     assert!(took < Duration::from_millis(300), "the upgraded connection ended {took:?} after the client's close");
 }
-both!(socketio_client_close, a_client_close_ends_the_connection_at_once);
 
 #[actix_web::test]
 async fn polling_on_the_wrong_instance_is_a_clean_error() {

@@ -7,8 +7,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use chatd::settings::Settings;
+
 use crate::helpers::{
-    Backend, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token, token_for,
+    Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token, token_for,
 };
 use crate::ws_client::{Incoming, WsClient};
 
@@ -213,10 +215,21 @@ async fn app_send(app: &crate::helpers::TestApp, from: u64, path: &str, text: &s
 }
 
 async fn a_slow_consumer_is_dropped_without_stalling_others(backend: Backend) {
+    a_slow_consumer_is_dropped_from(spawn_app_with(backend, slow_consumer_settings(), None).await).await;
+}
+both!(ws_slow_consumer, a_slow_consumer_is_dropped_without_stalling_others);
+
+/// Settings under which a client that stops reading overflows its queue soon.
+pub(crate) fn slow_consumer_settings() -> Settings {
     let mut settings = test_settings();
     settings.realtime.queue_capacity = 4;
     settings.chat.max_text_chars = 60_000;
-    let app = spawn_app_with(backend, settings, None).await;
+    settings
+}
+
+/// A client that stops reading is closed as too slow (and resumes), while others go on (`app` runs
+/// with [`slow_consumer_settings`]).
+pub(crate) async fn a_slow_consumer_is_dropped_from(app: TestApp) {
     app.send_text(1, "/api/user/2", "we share a DM").await;
     // User 2 reads nothing while events are sent its way; user 1 hears the same events (its own
     // sends) on another connection, and user 2's presence.
@@ -272,7 +285,6 @@ async fn a_slow_consumer_is_dropped_without_stalling_others(backend: Backend) {
         assert!(event["text"].as_str().unwrap().starts_with(&format!("{n} ")), "message {n} comes next");
     }
 }
-both!(ws_slow_consumer, a_slow_consumer_is_dropped_without_stalling_others);
 
 async fn shutdown_closes_connections_with_going_away(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -283,15 +295,19 @@ async fn shutdown_closes_connections_with_going_away(backend: Backend) {
 both!(ws_shutdown, shutdown_closes_connections_with_going_away);
 
 /// RFC 6455: once the close handshake is done, the server closes the TCP connection, and a
-/// client waits for that. chatd does so at once, not after actix-http's linger (a second).
+/// client waits for that. chatd does so at once, not after actix-http's linger (a second). Its
+/// close frame echoes the client's (empty here).
 async fn a_client_close_ends_the_connection_at_once(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let client = WsClient::authenticated(&app, 1).await;
-    let (answer, took) = client.close_handshake().await;
-    assert_eq!(answer, Some((1000, "bye".into())));
-    assert!(took < Duration::from_millis(300), "the connection ended {took:?} after the client's close");
+    a_client_close_ends_the_connection_of(spawn_app(backend).await).await;
 }
 both!(ws_client_close, a_client_close_ends_the_connection_at_once);
+
+pub(crate) async fn a_client_close_ends_the_connection_of(app: TestApp) {
+    let client = WsClient::authenticated(&app, 1).await;
+    let (answer, took) = client.close_handshake().await;
+    assert_eq!(answer, None, "an empty close frame answers the client's");
+    assert!(took < Duration::from_millis(300), "the connection ended {took:?} after the client's close");
+}
 
 async fn oversized_frames_close_with_1009(backend: Backend) {
     let mut settings = test_settings();
@@ -327,4 +343,35 @@ async fn an_instance_subscribes_to_exactly_the_channels_its_connections_need() {
     assert_eq!(channels().await, [format!("{base}:user:5")], "user 5 still has a connection");
     second.close().await;
     assert!(channels().await.is_empty());
+}
+
+/// chatd's own server takes each WebSocket over from actix-http once the upgrade is answered: a
+/// connection holds chatd's socket and nothing else (actix-http's path keeps a duplicate
+/// descriptor to end it, see `embedded.rs`).
+#[cfg(target_os = "linux")]
+#[actix_web::test]
+async fn a_websocket_holds_one_file_descriptor_in_chatd() {
+    let open_descriptors = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let app = spawn_app(Backend::Memory).await;
+    // The first connection may set up what every later one shares.
+    let _first = WsClient::authenticated(&app, 1).await;
+    let before = open_descriptors();
+    let mut clients = Vec::new();
+    for user in 2..12 {
+        clients.push(WsClient::authenticated(&app, user).await);
+    }
+    // Each connection: the test client's socket, and chatd's.
+    assert_eq!(open_descriptors() - before, 2 * clients.len());
+}
+
+/// An upgrade request that no door takes gets the answer any request would, and the connection
+/// ends after it.
+#[actix_web::test]
+async fn an_upgrade_to_no_door_gets_the_json_404() {
+    let app = spawn_app(Backend::Memory).await;
+    let error = tokio_tungstenite::connect_async(app.ws_url("/nowhere")).await.expect_err("no WebSocket there");
+    let tokio_tungstenite::tungstenite::Error::Http(response) = error else { panic!("an HTTP answer: {error:?}") };
+    assert_eq!(response.status().as_u16(), 404);
+    let body: Value = serde_json::from_slice(response.body().as_deref().expect("a body")).unwrap();
+    assert_eq!((body["code"].clone(), body["status"].clone()), (json!("NOT_FOUND"), json!(404)));
 }

@@ -12,12 +12,14 @@ mod heartbeat;
 pub(crate) mod payload;
 mod refusal;
 mod sessions;
+mod socket;
 mod socketio;
 mod socketio_door;
 mod ws;
 
 pub use closing::{CLOSE_TIMEOUT, remember_sockets};
 pub(crate) use sessions::Sessions;
+pub(crate) use socket::{TakeOver, TakenOver};
 
 /// Entry points for the fuzz targets: each decodes arbitrary text and checks that what it accepts
 /// survives a round trip.

@@ -6,34 +6,17 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Session};
 use tokio::sync::{Notify, mpsc};
 
-use super::closing::TcpHandle;
 use super::engineio::{EnginePacket, EngineVersion};
+use super::socket::Movable;
 
 /// What the HTTP side hands to a session's task.
 pub(crate) enum Inbound {
     /// Packets a polling POST carried.
     Packets(Vec<EnginePacket>),
-    /// A WebSocket opened for this session (its session, messages and TCP socket): the upgrade
-    /// probe is about to start on it.
-    Upgrade(Session, mpsc::Receiver<Result<AggregatedMessage, ProtocolError>>, Option<TcpHandle>),
-}
-
-/// Reads a WebSocket in the worker that accepted it (its stream cannot leave that thread) and
-/// forwards each message — or the protocol error that ends it — to whichever task runs the session.
-pub(crate) fn pump(mut stream: AggregatedMessageStream) -> mpsc::Receiver<Result<AggregatedMessage, ProtocolError>> {
-    let (forward, messages) = mpsc::channel(16);
-    actix_web::rt::spawn(async move {
-        while let Some(message) = stream.recv().await {
-            let failed = message.is_err();
-            if forward.send(message).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    messages
+    /// A WebSocket opened for this session: the upgrade probe is about to start on it.
+    Upgrade(Movable),
 }
 
 impl std::fmt::Debug for Inbound {

@@ -14,19 +14,19 @@ use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use actix_ws::{CloseCode, CloseReason};
 use chat_domain::{Caller, DomainHandle, UserId};
 use chat_service::{Connection, Delivery, Overflow, ResumeFrom, Resumed, ServiceError};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::closing::{self, TcpHandle};
 use super::commands::{self, Answer};
 use super::engineio::{self, EnginePacket, EngineQuery, EngineVersion, Handshake, Transport};
 use super::heartbeat::{Beat, Heartbeat};
 use super::payload;
 use super::refusal::Refusal;
-use super::sessions::{Inbound, Outbox, PollError, SessionHandle, pump};
+use super::sessions::{Inbound, Outbox, PollError, SessionHandle};
+use super::socket::{self, Broken, Incoming, WebSocket};
 use super::socketio::{self, SocketPacket};
 use crate::ApiState;
 use crate::auth;
@@ -112,10 +112,10 @@ struct Opening {
     since: Option<String>,
 }
 
-/// Starts a session whose first transport is a WebSocket or long-polling. Only a polling session
+/// A session whose first transport is a WebSocket or long-polling, to run. Only a polling session
 /// is registered (with its outbox and a channel for its later requests): a session that starts on a
 /// WebSocket stays on it, so no later request names it, and it keeps none of that state.
-fn start(state: Arc<ApiState>, opening: Opening, socket: Option<Socket>) -> String {
+fn start(state: Arc<ApiState>, opening: Opening, socket: Option<Socket>) -> SessionTask {
     let Opening { version, tenant, token, since } = opening;
     let sid = new_sid();
     let (output, received) = match socket {
@@ -127,9 +127,7 @@ fn start(state: Arc<ApiState>, opening: Opening, socket: Option<Socket>) -> Stri
             (Output::Polling(outbox), Some(received))
         }
     };
-    let task = SessionTask { state, version, tenant, sid: sid.clone(), token, since, received, output, probe: None };
-    actix_web::rt::spawn(task.run());
-    sid
+    SessionTask { state, version, tenant, sid, token, since, received, output, probe: None }
 }
 
 fn open_polling(
@@ -140,24 +138,14 @@ fn open_polling(
 ) -> HttpResponse {
     let token = auth::connect_token(request, &state);
     let since = auth::query_value(request, "since");
-    let sid = start(state.clone(), Opening { version, tenant, token, since }, None);
+    let task = start(state.clone(), Opening { version, tenant, token, since }, None);
+    let sid = task.sid.clone();
+    actix_web::rt::spawn(task.run());
     let open = EnginePacket::Open(handshake(&state, &sid, vec!["websocket"], version));
     text(version.encode_payload([&open]))
 }
 
-/// Accepts a WebSocket: the upgrade's answer, and the socket for the session task.
-fn websocket(
-    request: &HttpRequest,
-    body: web::Payload,
-    state: &ApiState,
-) -> Result<(HttpResponse, Socket), actix_web::Error> {
-    let (response, session, stream) = actix_ws::handle(request, body)?;
-    let limit = state.realtime().max_message_bytes;
-    let stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
-    let socket = Socket { session, messages: Messages::Direct(stream), opened: false, tcp: TcpHandle::of(request) };
-    Ok((response, socket))
-}
-
+/// Accepts a WebSocket for a session that starts on it, and runs the session there.
 fn open_websocket(
     request: &HttpRequest,
     body: web::Payload,
@@ -165,15 +153,14 @@ fn open_websocket(
     tenant: DomainHandle,
     version: EngineVersion,
 ) -> HttpResponse {
-    match websocket(request, body, &state) {
-        Ok((response, socket)) => {
-            let token = auth::connect_token(request, &state);
-            let since = auth::query_value(request, "since");
-            start(state, Opening { version, tenant, token, since }, Some(Socket { opened: true, ..socket }));
-            response
-        }
-        Err(error) => HttpResponse::from_error(error),
-    }
+    let token = auth::connect_token(request, &state);
+    let since = auth::query_value(request, "since");
+    let opening = Opening { version, tenant, token, since };
+    let limit = state.realtime().max_message_bytes;
+    let accepted = socket::accept(request, body, limit, move |websocket| {
+        start(state, opening, Some(Socket { websocket, opened: true })).run()
+    });
+    accepted.unwrap_or_else(HttpResponse::from_error)
 }
 
 async fn poll(state: &ApiState, sid: &str, version: EngineVersion) -> HttpResponse {
@@ -225,64 +212,24 @@ async fn upgrade(
         Ok(session) => session,
         Err(code) => return engine_error(code),
     };
-    match websocket(request, body, state) {
-        Ok((response, socket)) => {
-            // The session's task may run on another worker: the messages go to it through a pump.
-            let messages = socket.messages.pumped();
-            if session.inbound.send(Inbound::Upgrade(socket.session, messages, socket.tcp)).await.is_err() {
-                return engine_error(1);
-            }
-            response
-        }
-        Err(error) => HttpResponse::from_error(error),
-    }
-}
-
-/// A WebSocket's messages: read where it was accepted, or forwarded by a pump (see [`pump`]) to
-/// a session task that may run on another worker.
-enum Messages {
-    Direct(AggregatedMessageStream),
-    Pumped(mpsc::Receiver<Result<AggregatedMessage, ProtocolError>>),
-}
-
-impl Messages {
-    async fn recv(&mut self) -> Option<Result<AggregatedMessage, ProtocolError>> {
-        match self {
-            Self::Direct(stream) => stream.recv().await,
-            Self::Pumped(messages) => messages.recv().await,
-        }
-    }
-
-    /// The messages through a pump, for a task that may run elsewhere.
-    fn pumped(self) -> mpsc::Receiver<Result<AggregatedMessage, ProtocolError>> {
-        match self {
-            Self::Direct(stream) => pump(stream),
-            Self::Pumped(messages) => messages,
-        }
-    }
+    let limit = state.realtime().max_message_bytes;
+    let accepted = socket::accept(request, body, limit, move |websocket| async move {
+        // The session's task may run on another worker; one that has ended lets the socket go.
+        session.inbound.send(Inbound::Upgrade(websocket.movable())).await.ok();
+    });
+    accepted.unwrap_or_else(HttpResponse::from_error)
 }
 
 /// A WebSocket carrying Engine.IO packets.
 struct Socket {
-    session: Session,
-    messages: Messages,
+    websocket: WebSocket,
     /// Whether the session started on it (then it must be sent the open packet).
     opened: bool,
-    tcp: Option<TcpHandle>,
 }
 
 impl Socket {
-    /// Sends the packets `last`, then closes with `reason` (see [`closing::close`]); `client_closed`
-    /// when the client's close frame came (or its messages ended), so that there is no answer to
-    /// wait for.
-    async fn close(self, last: Vec<String>, reason: Option<CloseReason>, client_closed: bool) {
-        let Self { session, mut messages, tcp, .. } = self;
-        let answered = async {
-            if !client_closed {
-                closing::answer(async || messages.recv().await).await;
-            }
-        };
-        closing::close(session, last, reason, answered, tcp.as_ref()).await;
+    async fn text(&mut self, text: String) -> Result<(), End> {
+        self.websocket.text(text).await.map_err(|_| End::Gone)
     }
 }
 
@@ -340,9 +287,9 @@ async fn next_inbound(received: Option<&mut mpsc::Receiver<Inbound>>) -> Option<
     }
 }
 
-async fn next_message(socket: Option<&mut Socket>) -> Option<Result<AggregatedMessage, ProtocolError>> {
+async fn next_message(socket: Option<&mut Socket>) -> Option<Result<Incoming, Broken>> {
     match socket {
-        Some(socket) => socket.messages.recv().await,
+        Some(socket) => socket.websocket.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -404,27 +351,22 @@ impl SessionTask {
                 let step = tokio::select! {
                     inbound = next_inbound(self.received.as_mut()) => match inbound {
                         Some(Inbound::Packets(packets)) => Box::pin(self.handle_all(&mut client, packets, &mut heartbeat)).await,
-                        Some(Inbound::Upgrade(session, messages, tcp)) => {
-                            let messages = Messages::Pumped(messages);
-                            self.probe = Some(Box::new(Socket { session, messages, opened: false, tcp }));
+                        Some(Inbound::Upgrade(websocket)) => {
+                            self.probe = Some(Box::new(Socket { websocket: websocket.into(), opened: false }));
                             Ok(())
                         }
                         None => Err(End::Gone),
                     },
                     message = next_message(socket) => match message {
-                        Some(Ok(AggregatedMessage::Text(text))) => match EnginePacket::decode(&text) {
+                        Some(Ok(Incoming::Text(text))) => match EnginePacket::decode(&text) {
                             Ok(packet) => Box::pin(self.handle_all(&mut client, vec![packet], &mut heartbeat)).await,
                             Err(_) => Err(End::Close(CloseCode::Protocol, "malformed packet")),
                         },
-                        Some(Ok(AggregatedMessage::Ping(bytes))) => match &mut self.output {
-                            Output::Socket(socket) => socket.session.pong(&bytes).await.map_err(|_| End::Gone),
-                            Output::Polling(_) => Ok(()),
-                        },
-                        Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
-                        Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Close(CloseCode::Unsupported, "binary packets are not supported")),
-                        Some(Err(ProtocolError::Overflow)) => Err(End::Close(CloseCode::Size, "message too large")),
-                        Some(Err(_)) => Err(End::Close(CloseCode::Protocol, "protocol error")),
-                        Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Closed),
+                        Some(Ok(Incoming::Heard)) => Ok(()),
+                        Some(Ok(Incoming::Binary)) => Err(End::Close(CloseCode::Unsupported, "binary packets are not supported")),
+                        Some(Err(Broken::TooLarge)) => Err(End::Close(CloseCode::Size, "message too large")),
+                        Some(Err(Broken::Protocol(_))) => Err(End::Close(CloseCode::Protocol, "protocol error")),
+                        Some(Ok(Incoming::Close)) | None => Err(End::Closed),
                     },
                     message = next_message(self.probe.as_deref_mut()) => Box::pin(self.probe_step(message)).await,
                     delivery = next_event(client.connection.as_mut()) => match (delivery, client.connection.as_ref()) {
@@ -464,7 +406,7 @@ impl SessionTask {
             && socket.opened
         {
             let open = EnginePacket::Open(handshake(&self.state, &self.sid, Vec::new(), self.version));
-            socket.session.text(open.encode()).await.map_err(|_| End::Gone)?;
+            socket.text(open.encode()).await?;
         }
         match self.version {
             EngineVersion::V3 => self.connect_main(client, self.token.clone(), self.since()).await,
@@ -487,8 +429,8 @@ impl SessionTask {
     }
 
     /// Handles a probe WebSocket's message: `2probe` → `3probe`, then `5` switches to it.
-    async fn probe_step(&mut self, message: Option<Result<AggregatedMessage, ProtocolError>>) -> Result<(), End> {
-        let Some(Ok(AggregatedMessage::Text(text))) = message else {
+    async fn probe_step(&mut self, message: Option<Result<Incoming, Broken>>) -> Result<(), End> {
+        let Some(Ok(Incoming::Text(text))) = message else {
             // The probe failed; polling goes on.
             self.probe = None;
             return Ok(());
@@ -497,7 +439,7 @@ impl SessionTask {
             Ok(EnginePacket::Ping(Some(probe))) if probe == "probe" => {
                 if let Some(socket) = &mut self.probe {
                     let pong = EnginePacket::Pong(Some("probe".into())).encode();
-                    if socket.session.text(pong).await.is_err() {
+                    if socket.text(pong).await.is_err() {
                         self.probe = None;
                         return Ok(());
                     }
@@ -515,9 +457,7 @@ impl SessionTask {
                 };
                 if let Output::Polling(outbox) = &self.output {
                     for packet in outbox.upgrade() {
-                        if socket.session.text(packet.encode()).await.is_err() {
-                            return Err(End::Gone);
-                        }
+                        socket.text(packet.encode()).await?;
                     }
                 }
                 self.output = Output::Socket(*socket);
@@ -549,7 +489,7 @@ impl SessionTask {
                     Err(End::Close(CloseCode::Policy, "too slow: send queue full"))
                 }
             }
-            Output::Socket(socket) => socket.session.text(packet.encode()).await.map_err(|_| End::Gone),
+            Output::Socket(socket) => socket.text(packet.encode()).await,
         }
     }
 
@@ -784,7 +724,7 @@ impl SessionTask {
                 // probed WebSocket: the last packets go there too (it reads only one of the two).
                 if let Some(probe) = self.probe.take() {
                     let last = outbox.pending().iter().map(EnginePacket::encode).collect();
-                    probe.close(last, reason, false).await;
+                    probe.websocket.close(last, reason, false).await;
                 }
                 outbox.close();
                 // The last packets (an `unauthorized`, the close) wait for the client's next poll,
@@ -795,10 +735,10 @@ impl SessionTask {
             Output::Socket(socket) => {
                 let probe = async {
                     if let Some(probe) = self.probe.take() {
-                        probe.close(Vec::new(), None, false).await;
+                        probe.websocket.close(Vec::new(), None, false).await;
                     }
                 };
-                tokio::join!(socket.close(Vec::new(), reason, client_closed), probe);
+                tokio::join!(socket.websocket.close(Vec::new(), reason, client_closed), probe);
             }
         }
     }
