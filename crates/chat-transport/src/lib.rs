@@ -3,10 +3,13 @@
 //!
 //! An embedding application mounts the API into its own `App` with [`configure`] and wraps it in
 //! [`error_bodies`] so that every error, even one actix produces itself, has the same JSON shape
-//! (and in [`header_limit`] to answer oversized heads with it too); its `HttpServer` calls
-//! [`remember_sockets`] on each connection (`.on_connect(remember_sockets)`), so that the realtime
-//! doors can close their WebSockets' TCP connections promptly. The API describes itself in an
-//! OpenAPI 3.1 document ([`openapi`]), served at `GET /api/openapi.json`.
+//! (and in [`header_limit`] to answer oversized heads with it too). It serves that app with
+//! [`serve`] — actix-web's `HttpServer`, but for WebSocket upgrades, which it takes over from
+//! actix-http so that an open realtime connection keeps only what its WebSocket needs — or with
+//! its own `HttpServer`, which then calls [`remember_sockets`] on each connection
+//! (`.on_connect(remember_sockets)`) so that the realtime doors can close their WebSockets' TCP
+//! connections promptly. The API describes itself in an OpenAPI 3.1 document ([`openapi`]),
+//! served at `GET /api/openapi.json`.
 
 mod auth;
 mod catch_up;

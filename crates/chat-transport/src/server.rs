@@ -90,12 +90,38 @@ where
 }
 
 /// Serves one upgrade request through the app: a WebSocket a door took runs here, on its
-/// connection; any other answer is written, and the connection ends.
-async fn upgrade<S, B>(
+/// connection; any other answer is written, and the connection ends. Only the session's run is
+/// inline (the rest is boxed while it runs): this future is part of the connection's task for as
+/// long as the WebSocket lives. (Not an `async fn`, whose arguments the future would keep twice,
+/// rust-lang/rust#62958.)
+fn upgrade<S, B>(
+    app: Rc<S>,
+    request: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> impl Future<Output = Result<(), actix_web::Error>>
+where
+    S: Service<Request>,
+    S::Error: Into<actix_web::Error>,
+    S::Response: Into<Response<B>>,
+    B: MessageBody + 'static,
+{
+    let answered = Box::pin(answer(app, request, framed));
+    async move {
+        if let Some((session, tcp, read)) = answered.await? {
+            session.run(tcp, read).await;
+        }
+        Ok(())
+    }
+}
+
+/// Answers an upgrade request through the app. When a door took the WebSocket, its session, with
+/// the TCP stream and what the client sent after its request; otherwise nothing, the answer
+/// written and the connection to end.
+async fn answer<S, B>(
     app: Rc<S>,
     request: Request,
     mut framed: Framed<TcpStream, h1::Codec>,
-) -> Result<(), actix_web::Error>
+) -> Result<Option<(TakenOver, TcpStream, Vec<u8>)>, actix_web::Error>
 where
     S: Service<Request>,
     S::Error: Into<actix_web::Error>,
@@ -112,16 +138,20 @@ where
     match taken {
         Some(session) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
             framed.send(h1::Message::Item((response, BodySize::None))).await?;
+            // actix-http's buffers (8 KiB each way) and codec go here; what the client sent after
+            // its request stays for the WebSocket.
             let parts = framed.into_parts();
-            session.run(parts.io, parts.read_buf.to_vec()).await;
+            Ok(Some((session, parts.io, parts.read_buf.to_vec())))
         }
         _ => {
             let body = actix_web::body::to_bytes(body).await.unwrap_or_default();
             response.head_mut().set_connection_type(ConnectionType::Close);
-            framed.send(h1::Message::Item((response, BodySize::Sized(body.len() as u64)))).await?;
-            framed.send(h1::Message::Chunk(Some(body))).await?;
-            framed.send(h1::Message::Chunk(None)).await?;
+            // One write: head and body.
+            framed.feed(h1::Message::Item((response, BodySize::Sized(body.len() as u64)))).await?;
+            framed.feed(h1::Message::Chunk(Some(body))).await?;
+            framed.feed(h1::Message::Chunk(None)).await?;
+            framed.flush().await?;
+            Ok(None)
         }
     }
-    Ok(())
 }

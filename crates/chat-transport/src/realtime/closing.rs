@@ -1,6 +1,9 @@
 //! How a realtime WebSocket ends, on both doors: the close handshake within [`CLOSE_TIMEOUT`], then
 //! the TCP connection, closed by the server as RFC 6455 has it.
 //!
+//! On chatd's own server ([`crate::serve`]) the WebSocket owns its TCP stream once the upgrade is
+//! answered, and ending it is dropping it (see `socket.rs`). What follows is the other path, the
+//! doors mounted in an app's own `HttpServer`, where actix-ws runs them and
 //! actix-http owns the socket and would end it on its own terms. After a WebSocket's last frame it
 //! waits for the client to close the connection (the "linger" after a response whose request body
 //! is unread, up to `client_disconnect_timeout`, a second by default), while clients, as the RFC

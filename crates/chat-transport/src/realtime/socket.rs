@@ -248,23 +248,20 @@ fn pump(mut stream: AggregatedMessageStream) -> mpsc::Receiver<Result<Aggregated
 /// A connection's session, running.
 type Running = Pin<Box<dyn Future<Output = ()>>>;
 
-/// A connection's session, to start on its WebSocket.
-type Serve = Box<dyn FnOnce(WebSocket) -> Running>;
-
 /// Marks a request that came through chatd's server ([`crate::serve`]): a WebSocket accepted on
 /// it is taken over from actix-http.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TakeOver;
 
 /// In the extensions of the answer to an upgrade that [`accept`] took: what the server runs on
-/// the connection once the answer is out — the session, on the TCP stream and what the client
-/// sent after its upgrade request (in the buffer actix-http had read it into).
+/// the connection once the answer is out.
 pub(crate) struct TakenOver(Box<dyn FnOnce(TcpStream, Vec<u8>) -> Running>);
 
 impl TakenOver {
-    /// Runs the session on the connection.
-    pub(crate) async fn run(self, tcp: TcpStream, read: Vec<u8>) {
-        (self.0)(tcp, read).await;
+    /// The session on the connection: its TCP stream, and what the client sent after its upgrade
+    /// request (in the buffer actix-http had read it into). One allocation, the session's.
+    pub(crate) fn run(self, tcp: TcpStream, read: Vec<u8>) -> Running {
+        (self.0)(tcp, read)
     }
 }
 
@@ -281,7 +278,6 @@ pub(crate) fn accept<F>(
 where
     F: Future<Output = ()> + 'static,
 {
-    let serve: Serve = Box::new(move |socket| Box::pin(serve(socket)));
     if request.extensions().contains::<TakeOver>() {
         let mut response =
             HttpResponse::from(actix_http::ws::handshake(request.head())?.finish().map_into_boxed_body());

@@ -326,77 +326,81 @@ fn ack(id: u64, data: Value) -> SocketPacket {
 }
 
 impl SessionTask {
-    async fn run(mut self) {
-        let _counted = super::Counted::open("socket.io");
-        let settings = self.state.realtime().clone();
-        // The authentication deadline runs from the session's start, so a client that never
-        // connects a namespace (or was refused) does not linger.
-        let auth_deadline = Some(Instant::now() + settings.auth_timeout);
-        let mut client = Client { connected: false, connection: None, overflow: None, deadline: auth_deadline };
-        let mut stopping = self.state.hub().stopping();
-        let mut heartbeat = Heartbeat::new(self.version, settings.ping_interval, settings.ping_timeout);
-        // The steps that run once or seldom (opening, packets from the client, the ending) are
-        // boxed while they run: inline, the largest of them would size every idle session's task
-        // (6.5 KB instead of 1.x); the hot path, an event out, stays inline.
-        let end = match Box::pin(self.open(&mut client)).await {
-            Err(end) => end,
-            Ok(()) => loop {
-                if *stopping.borrow() {
-                    break End::Close(CloseCode::Away, "server shutting down");
-                }
-                let socket = match &mut self.output {
-                    Output::Socket(socket) => Some(socket),
-                    Output::Polling(_) => None,
-                };
-                let step = tokio::select! {
-                    inbound = next_inbound(self.received.as_mut()) => match inbound {
-                        Some(Inbound::Packets(packets)) => Box::pin(self.handle_all(&mut client, packets, &mut heartbeat)).await,
-                        Some(Inbound::Upgrade(websocket)) => {
-                            self.probe = Some(Box::new(Socket { websocket: websocket.into(), opened: false }));
-                            Ok(())
-                        }
-                        None => Err(End::Gone),
-                    },
-                    message = next_message(socket) => match message {
-                        Some(Ok(Incoming::Text(text))) => match EnginePacket::decode(&text) {
-                            Ok(packet) => Box::pin(self.handle_all(&mut client, vec![packet], &mut heartbeat)).await,
-                            Err(_) => Err(End::Close(CloseCode::Protocol, "malformed packet")),
-                        },
-                        Some(Ok(Incoming::Heard)) => Ok(()),
-                        Some(Ok(Incoming::Binary)) => Err(End::Close(CloseCode::Unsupported, "binary packets are not supported")),
-                        Some(Err(Broken::TooLarge)) => Err(End::Close(CloseCode::Size, "message too large")),
-                        Some(Err(Broken::Protocol(_))) => Err(End::Close(CloseCode::Protocol, "protocol error")),
-                        Some(Ok(Incoming::Close)) | None => Err(End::Closed),
-                    },
-                    message = next_message(self.probe.as_deref_mut()) => Box::pin(self.probe_step(message)).await,
-                    delivery = next_event(client.connection.as_mut()) => match (delivery, client.connection.as_ref()) {
-                        (Some(Delivery { event, position, .. }), Some(connection)) => {
-                            let data = payload::event_data(&event, position, connection.user());
-                            let packet = self.message(&self::event(event.name(), data));
-                            self.send_event(packet, client.overflow.clone(), &mut stopping).await
-                        }
-                        (None, Some(connection)) if connection.lost_events() => {
-                            Err(End::Close(CloseCode::Again, LOST_EVENTS))
-                        }
-                        _ => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
-                    },
-                    () = overflowed(client.overflow.as_ref()) => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
-                    () = deadline(client.deadline) => {
-                        Box::pin(self.unauthorized(&mut client, "authentication timed out")).await
+    /// The session, from its opening to its end. Not an `async fn`, whose `self` the future would
+    /// keep twice (rust-lang/rust#62958): each idle session's task is this future.
+    fn run(mut self) -> impl Future<Output = ()> {
+        async move {
+            let _counted = super::Counted::open("socket.io");
+            let settings = self.state.realtime().clone();
+            // The authentication deadline runs from the session's start, so a client that never
+            // connects a namespace (or was refused) does not linger.
+            let auth_deadline = Some(Instant::now() + settings.auth_timeout);
+            let mut client = Client { connected: false, connection: None, overflow: None, deadline: auth_deadline };
+            let mut stopping = self.state.hub().stopping();
+            let mut heartbeat = Heartbeat::new(self.version, settings.ping_interval, settings.ping_timeout);
+            // The steps that run once or seldom (opening, packets from the client, the ending) are
+            // boxed while they run: inline, the largest of them would size every idle session's task
+            // (6.5 KB instead of 1.x); the hot path, an event out, stays inline.
+            let end = match Box::pin(self.open(&mut client)).await {
+                Err(end) => end,
+                Ok(()) => loop {
+                    if *stopping.borrow() {
+                        break End::Close(CloseCode::Away, "server shutting down");
                     }
-                    beat = heartbeat.next() => match beat {
-                        Beat::Ping => self.send(EnginePacket::Ping(None)).await,
-                        Beat::Expired => Err(End::Close(CloseCode::Away, "no heartbeat")),
-                        Beat::Idle => Ok(()),
-                    },
-                    _ = stopping.changed() => Err(End::Close(CloseCode::Away, "server shutting down")),
-                };
-                if let Err(end) = step {
-                    break end;
-                }
-            },
-        };
-        Box::pin(self.finish(client, end)).await;
+                    let socket = match &mut self.output {
+                        Output::Socket(socket) => Some(socket),
+                        Output::Polling(_) => None,
+                    };
+                    let step = tokio::select! {
+                        inbound = next_inbound(self.received.as_mut()) => match inbound {
+                            Some(Inbound::Packets(packets)) => Box::pin(self.handle_all(&mut client, packets, &mut heartbeat)).await,
+                            Some(Inbound::Upgrade(websocket)) => {
+                                self.probe = Some(Box::new(Socket { websocket: websocket.into(), opened: false }));
+                                Ok(())
+                            }
+                            None => Err(End::Gone),
+                        },
+                        message = next_message(socket) => match message {
+                            Some(Ok(Incoming::Text(text))) => match EnginePacket::decode(&text) {
+                                Ok(packet) => Box::pin(self.handle_all(&mut client, vec![packet], &mut heartbeat)).await,
+                                Err(_) => Err(End::Close(CloseCode::Protocol, "malformed packet")),
+                            },
+                            Some(Ok(Incoming::Heard)) => Ok(()),
+                            Some(Ok(Incoming::Binary)) => Err(End::Close(CloseCode::Unsupported, "binary packets are not supported")),
+                            Some(Err(Broken::TooLarge)) => Err(End::Close(CloseCode::Size, "message too large")),
+                            Some(Err(Broken::Protocol(_))) => Err(End::Close(CloseCode::Protocol, "protocol error")),
+                            Some(Ok(Incoming::Close)) | None => Err(End::Closed),
+                        },
+                        message = next_message(self.probe.as_deref_mut()) => Box::pin(self.probe_step(message)).await,
+                        delivery = next_event(client.connection.as_mut()) => match (delivery, client.connection.as_ref()) {
+                            (Some(Delivery { event, position, .. }), Some(connection)) => {
+                                let data = payload::event_data(&event, position, connection.user());
+                                let packet = self.message(&self::event(event.name(), data));
+                                self.send_event(packet, client.overflow.clone(), &mut stopping).await
+                            }
+                            (None, Some(connection)) if connection.lost_events() => {
+                                Err(End::Close(CloseCode::Again, LOST_EVENTS))
+                            }
+                            _ => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
+                        },
+                        () = overflowed(client.overflow.as_ref()) => Err(End::Close(CloseCode::Policy, "too slow: send queue full")),
+                        () = deadline(client.deadline) => {
+                            Box::pin(self.unauthorized(&mut client, "authentication timed out")).await
+                        }
+                        beat = heartbeat.next() => match beat {
+                            Beat::Ping => self.send(EnginePacket::Ping(None)).await,
+                            Beat::Expired => Err(End::Close(CloseCode::Away, "no heartbeat")),
+                            Beat::Idle => Ok(()),
+                        },
+                        _ = stopping.changed() => Err(End::Close(CloseCode::Away, "server shutting down")),
+                    };
+                    if let Err(end) = step {
+                        break end;
+                    }
+                },
+            };
+            Box::pin(self.finish(client, end)).await;
+        }
     }
 
     /// What a session says first: the open packet on a WebSocket it started on (polling answered

@@ -90,110 +90,114 @@ async fn authenticate(
     }
 }
 
-async fn run(
+/// The connection, from authentication to its end. Not an `async fn`, whose arguments the future
+/// would keep twice (rust-lang/rust#62958): each idle connection's task is this future.
+fn run(
     state: Arc<ApiState>,
     tenant: DomainHandle,
     credentials: (Option<String>, Option<String>),
     mut socket: WebSocket,
-) {
-    // The steps that run once (authenticating, connecting, closing) are boxed while they run:
-    // inline, the largest of them would size every idle connection's task; the loop stays inline.
-    let (caller, since) = match Box::pin(authenticate(&state, credentials, &mut socket)).await {
-        Ok(authenticated) => authenticated,
-        Err(message) => return Box::pin(refuse(socket, &message)).await,
-    };
-    let user = caller.user();
-    let _counted = super::Counted::open("ws");
-    let hub = state.hub();
-    let mut stopping = hub.stopping();
-    let (mut connection, resumed) = match Box::pin(hub.connect(&tenant, caller, since)).await {
-        Ok(connected) => connected,
-        Err(error @ ServiceError::TooManyConnections(_)) => {
-            let last = vec![Frame::encode("error", &payload::error(&error.into()))];
-            let reason = close_reason(CloseCode::Policy, "too many connections");
-            return Box::pin(socket.close(last, reason, false)).await;
+) -> impl Future<Output = ()> {
+    async move {
+        // The steps that run once (authenticating, connecting, closing) are boxed while they run:
+        // inline, the largest of them would size every idle connection's task; the loop stays inline.
+        let (caller, since) = match Box::pin(authenticate(&state, credentials, &mut socket)).await {
+            Ok(authenticated) => authenticated,
+            Err(message) => return Box::pin(refuse(socket, &message)).await,
+        };
+        let user = caller.user();
+        let _counted = super::Counted::open("ws");
+        let hub = state.hub();
+        let mut stopping = hub.stopping();
+        let (mut connection, resumed) = match Box::pin(hub.connect(&tenant, caller, since)).await {
+            Ok(connected) => connected,
+            Err(error @ ServiceError::TooManyConnections(_)) => {
+                let last = vec![Frame::encode("error", &payload::error(&error.into()))];
+                let reason = close_reason(CloseCode::Policy, "too many connections");
+                return Box::pin(socket.close(last, reason, false)).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot register a realtime connection");
+                let reason = close_reason(CloseCode::Again, "realtime is unavailable, try again");
+                return Box::pin(socket.close(Vec::new(), reason, false)).await;
+            }
+        };
+        if !send(&mut socket, "authenticated", &payload::authenticated(user, &resumed)).await {
+            return Box::pin(connection.close()).await;
         }
-        Err(error) => {
-            tracing::warn!(%error, "cannot register a realtime connection");
-            let reason = close_reason(CloseCode::Again, "realtime is unavailable, try again");
-            return Box::pin(socket.close(Vec::new(), reason, false)).await;
-        }
-    };
-    if !send(&mut socket, "authenticated", &payload::authenticated(user, &resumed)).await {
-        return Box::pin(connection.close()).await;
-    }
-    let settings = state.realtime();
-    let mut ping = tokio::time::interval(settings.ping_interval);
-    ping.tick().await;
-    let mut last_heard = Instant::now();
-    let overflow = connection.overflow();
-    let mut client_closed = false;
-    let reason = loop {
-        if *stopping.borrow() {
-            break close_reason(CloseCode::Away, "server shutting down");
-        }
-        tokio::select! {
-            message = socket.recv() => {
-                last_heard = Instant::now();
-                match message {
-                    Some(Ok(Incoming::Text(text))) => {
-                        let reply = match Frame::decode(&text) {
-                            Ok(frame) => match commands::handle(&mut connection, &frame.event, &frame.data).await {
-                                Ok(Answer::Done { event, data }) => Some((event, data)),
-                                Ok(Answer::Quiet) => None,
-                                Err(refusal) => Some(("error", payload::error(&refusal))),
-                            },
-                            Err(error) => Some(("error", payload::error(&error.into()))),
-                        };
-                        if let Some((event, data)) = reply
-                            && !send(&mut socket, event, &data).await
-                        {
+        let settings = state.realtime();
+        let mut ping = tokio::time::interval(settings.ping_interval);
+        ping.tick().await;
+        let mut last_heard = Instant::now();
+        let overflow = connection.overflow();
+        let mut client_closed = false;
+        let reason = loop {
+            if *stopping.borrow() {
+                break close_reason(CloseCode::Away, "server shutting down");
+            }
+            tokio::select! {
+                message = socket.recv() => {
+                    last_heard = Instant::now();
+                    match message {
+                        Some(Ok(Incoming::Text(text))) => {
+                            let reply = match Frame::decode(&text) {
+                                Ok(frame) => match commands::handle(&mut connection, &frame.event, &frame.data).await {
+                                    Ok(Answer::Done { event, data }) => Some((event, data)),
+                                    Ok(Answer::Quiet) => None,
+                                    Err(refusal) => Some(("error", payload::error(&refusal))),
+                                },
+                                Err(error) => Some(("error", payload::error(&error.into()))),
+                            };
+                            if let Some((event, data)) = reply
+                                && !send(&mut socket, event, &data).await
+                            {
+                                break None;
+                            }
+                        }
+                        Some(Ok(Incoming::Binary)) => {
+                            if !send(&mut socket, "error", &payload::error(&Refusal::binary_unsupported())).await {
+                                break None;
+                            }
+                        }
+                        Some(Ok(Incoming::Heard)) => {}
+                        Some(Ok(Incoming::Close)) | None => {
+                            client_closed = true;
                             break None;
                         }
+                        Some(Err(Broken::TooLarge)) => break close_reason(CloseCode::Size, "message too large"),
+                        Some(Err(Broken::Protocol(error))) => break close_reason(CloseCode::Protocol, &error),
                     }
-                    Some(Ok(Incoming::Binary)) => {
-                        if !send(&mut socket, "error", &payload::error(&Refusal::binary_unsupported())).await {
-                            break None;
+                }
+                delivery = connection.next_event() => {
+                    let Some(delivery) = delivery else {
+                        if connection.lost_events() {
+                            break close_reason(CloseCode::Again, super::socketio_door::LOST_EVENTS);
                         }
+                        break close_reason(CloseCode::Policy, "too slow: send queue full");
+                    };
+                    let frame = Frame::encode(delivery.event.name(), &payload::event_data(&delivery.event, delivery.position, user));
+                    // A client that stops reading blocks this send; its queue then overflows.
+                    tokio::select! {
+                        sent = socket.text(frame) => if sent.is_err() { break None },
+                        () = overflow.happened() => break close_reason(CloseCode::Policy, "too slow: send queue full"),
+                        _ = stopping.changed() => break close_reason(CloseCode::Away, "server shutting down"),
                     }
-                    Some(Ok(Incoming::Heard)) => {}
-                    Some(Ok(Incoming::Close)) | None => {
-                        client_closed = true;
+                }
+                () = overflow.happened() => break close_reason(CloseCode::Policy, "too slow: send queue full"),
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > settings.ping_interval + settings.ping_timeout {
+                        break close_reason(CloseCode::Away, "no heartbeat");
+                    }
+                    if socket.ping().await.is_err() {
                         break None;
                     }
-                    Some(Err(Broken::TooLarge)) => break close_reason(CloseCode::Size, "message too large"),
-                    Some(Err(Broken::Protocol(error))) => break close_reason(CloseCode::Protocol, &error),
                 }
+                _ = stopping.changed() => break close_reason(CloseCode::Away, "server shutting down"),
             }
-            delivery = connection.next_event() => {
-                let Some(delivery) = delivery else {
-                    if connection.lost_events() {
-                        break close_reason(CloseCode::Again, super::socketio_door::LOST_EVENTS);
-                    }
-                    break close_reason(CloseCode::Policy, "too slow: send queue full");
-                };
-                let frame = Frame::encode(delivery.event.name(), &payload::event_data(&delivery.event, delivery.position, user));
-                // A client that stops reading blocks this send; its queue then overflows.
-                tokio::select! {
-                    sent = socket.text(frame) => if sent.is_err() { break None },
-                    () = overflow.happened() => break close_reason(CloseCode::Policy, "too slow: send queue full"),
-                    _ = stopping.changed() => break close_reason(CloseCode::Away, "server shutting down"),
-                }
-            }
-            () = overflow.happened() => break close_reason(CloseCode::Policy, "too slow: send queue full"),
-            _ = ping.tick() => {
-                if last_heard.elapsed() > settings.ping_interval + settings.ping_timeout {
-                    break close_reason(CloseCode::Away, "no heartbeat");
-                }
-                if socket.ping().await.is_err() {
-                    break None;
-                }
-            }
-            _ = stopping.changed() => break close_reason(CloseCode::Away, "server shutting down"),
+        };
+        Box::pin(connection.close()).await;
+        if reason.is_some() || client_closed {
+            Box::pin(socket.close(Vec::new(), reason, client_closed)).await;
         }
-    };
-    Box::pin(connection.close()).await;
-    if reason.is_some() || client_closed {
-        Box::pin(socket.close(Vec::new(), reason, client_closed)).await;
     }
 }
