@@ -328,6 +328,7 @@ fn ack(id: u64, data: Value) -> SocketPacket {
 impl SessionTask {
     /// The session, from its opening to its end. Not an `async fn`, whose `self` the future would
     /// keep twice (rust-lang/rust#62958): each idle session's task is this future.
+    #[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
     fn run(mut self) -> impl Future<Output = ()> {
         async move {
             let _counted = super::Counted::open("socket.io");

@@ -92,6 +92,7 @@ async fn authenticate(
 
 /// The connection, from authentication to its end. Not an `async fn`, whose arguments the future
 /// would keep twice (rust-lang/rust#62958): each idle connection's task is this future.
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
 fn run(
     state: Arc<ApiState>,
     tenant: DomainHandle,
