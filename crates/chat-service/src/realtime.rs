@@ -16,7 +16,7 @@ use chat_domain::{
     Caller, Channel, Chat, ChatEvent, ChatTarget, DomainHandle, Position, PresenceStatus, Timestamp, TopicId, UserId,
 };
 use chat_storage::{EventBus, EventSink, Joined, PresenceStore, Replay, StoreError};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::ServiceError;
 use crate::vouching::Vouching;
@@ -82,7 +82,9 @@ struct Registry {
 #[derive(Debug)]
 struct Listener {
     user: UserId,
-    queue: mpsc::Sender<Delivery>,
+    /// Bounded; flume's queue allocates as events arrive (tokio's takes 2 KiB per connection
+    /// up front, most of an idle connection's memory besides its socket).
+    queue: flume::Sender<Delivery>,
     overflowed: Arc<Notify>,
     /// Until the presence snapshot is queued: the users whose presence events this connection was
     /// handed meanwhile (they are newer than anything the snapshot could say about them).
@@ -388,7 +390,7 @@ impl Hub {
     ) -> Result<(Connection, Resumed), ServiceError> {
         let user = caller.user();
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let (queue, events) = mpsc::channel(self.inner.settings.queue_capacity.max(1));
+        let (queue, events) = flume::bounded(self.inner.settings.queue_capacity.max(1));
         let overflowed = Arc::new(Notify::new());
         let first_here = {
             let mut registry = self.inner.registry();
@@ -487,7 +489,7 @@ pub struct Connection {
     tenant: DomainHandle,
     caller: Caller,
     topics: HashSet<TopicId>,
-    events: mpsc::Receiver<Delivery>,
+    events: flume::Receiver<Delivery>,
     overflowed: Arc<Notify>,
     hub: Hub,
     closed: bool,
@@ -516,7 +518,7 @@ impl Connection {
             if let Some(delivery) = self.backlog.pop_front() {
                 return Some(delivery);
             }
-            let delivery = self.events.recv().await?;
+            let delivery = self.events.recv_async().await.ok()?;
             let Some(position) = delivery.position else { return Some(delivery) };
             let seen = self.seen.get(&delivery.channel).copied();
             match seen {
@@ -838,8 +840,8 @@ mod tests {
     }
 
     /// Registers connection `id` of user 1 as `connect` does, before its snapshot.
-    fn register(hub: &Hub, id: u64, heard: &[UserId]) -> mpsc::Receiver<Delivery> {
-        let (queue, events) = mpsc::channel(8);
+    fn register(hub: &Hub, id: u64, heard: &[UserId]) -> flume::Receiver<Delivery> {
+        let (queue, events) = flume::bounded(8);
         let listener = Listener {
             user: user(1),
             queue,
