@@ -856,7 +856,7 @@ mod tests {
     async fn the_snapshot_names_active_partners_unless_a_newer_event_already_did() {
         let (hub, tenant) = hub_with_partner_online().await;
         let partners = [user(2)];
-        let mut fresh = register(&hub, 1, &[]);
+        let fresh = register(&hub, 1, &[]);
         hub.inner.send_presence_snapshot(&tenant, 1, &partners).await;
         let event = fresh.try_recv().expect("a snapshot entry").event;
         assert_eq!(*event, ChatEvent::Presence { user: user(2), status: PresenceStatus::Active });
@@ -864,7 +864,7 @@ mod tests {
 
         // User 2's presence event reached this connection while the snapshot was being read: the
         // snapshot must not follow it with what may be an older state.
-        let mut raced = register(&hub, 2, &[user(2)]);
+        let raced = register(&hub, 2, &[user(2)]);
         hub.inner.send_presence_snapshot(&tenant, 2, &partners).await;
         assert!(raced.try_recv().is_err(), "no stale snapshot entry");
         assert!(hub.inner.registry().connections[&2].heard_presence.is_none(), "tracking ends with the snapshot");
