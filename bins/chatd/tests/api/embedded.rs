@@ -1,7 +1,8 @@
 //! The realtime doors mounted in a plain actix-web app (as a Rust service embedding chat-transport
 //! mounts them), where they run through actix-ws rather than on connections chatd's own server
 //! takes over: the same behaviour on that path — events over both doors and the Engine.IO upgrade,
-//! the close handshake, a slow consumer cut off and resuming, and the shutdown.
+//! the close handshake, a slow consumer cut off and resuming, and the shutdown — and the second
+//! descriptor per connection that path costs.
 
 use crate::helpers::{spawn_in_actix_web, test_settings};
 use crate::realtime_socketio;
@@ -34,4 +35,20 @@ async fn shutdown_closes_connections_with_going_away() {
     let mut client = WsClient::authenticated(&app, 1).await;
     app.shut_down();
     assert_eq!(client.next().await, Incoming::Closed(Some((1001, "server shutting down".into()))));
+}
+
+/// Through actix-ws, actix-http keeps the socket and the doors a duplicate of it (`remember_sockets`)
+/// to end the connection: two descriptors per WebSocket, where chatd's own server holds one.
+#[cfg(target_os = "linux")]
+#[actix_web::test]
+async fn each_websocket_holds_two_file_descriptors() {
+    let app = spawn_in_actix_web(test_settings()).await;
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let _first = WsClient::authenticated(&app, 1).await;
+    let before = realtime_ws::descriptors_on_port(port);
+    let mut clients = Vec::new();
+    for user in 2..7 {
+        clients.push(WsClient::authenticated(&app, user).await);
+    }
+    assert_eq!(realtime_ws::descriptors_on_port(port) - before, 2 * clients.len());
 }

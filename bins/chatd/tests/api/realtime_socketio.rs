@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_second_instance, test_settings, token};
+use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token};
 use crate::ws_client::{PATIENCE, close_handshake};
 
 /// A long-polling Engine.IO client.
@@ -75,6 +75,15 @@ async fn polling_then_upgrade_carries_every_event(backend: Backend) {
     polling_then_upgrade_carries_every_event_of(spawn_app(backend).await).await;
 }
 both!(socketio_polling_and_upgrade, polling_then_upgrade_carries_every_event);
+
+/// With two workers, the upgrade's connection is accepted by the other worker than the polling
+/// session's (actix-server hands connections out in turn): the WebSocket moves to the session.
+async fn an_upgrade_on_another_worker_reaches_its_session(backend: Backend) {
+    let mut settings = test_settings();
+    settings.http.workers = Some(2);
+    polling_then_upgrade_carries_every_event_of(spawn_app_with(backend, settings, None).await).await;
+}
+both!(socketio_upgrade_across_workers, an_upgrade_on_another_worker_reaches_its_session);
 
 pub(crate) async fn polling_then_upgrade_carries_every_event_of(app: TestApp) {
     let (mut client, open) = Polling::open(&app).await;

@@ -351,17 +351,38 @@ async fn an_instance_subscribes_to_exactly_the_channels_its_connections_need() {
 #[cfg(target_os = "linux")]
 #[actix_web::test]
 async fn a_websocket_holds_one_file_descriptor_in_chatd() {
-    let open_descriptors = || std::fs::read_dir("/proc/self/fd").unwrap().count();
     let app = spawn_app(Backend::Memory).await;
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
     // The first connection may set up what every later one shares.
     let _first = WsClient::authenticated(&app, 1).await;
-    let before = open_descriptors();
+    let before = descriptors_on_port(port);
     let mut clients = Vec::new();
     for user in 2..12 {
         clients.push(WsClient::authenticated(&app, user).await);
     }
-    // Each connection: the test client's socket, and chatd's.
-    assert_eq!(open_descriptors() - before, 2 * clients.len());
+    assert_eq!(descriptors_on_port(port) - before, clients.len());
+}
+
+/// How many of this process's file descriptors are open on a TCP socket whose local port is
+/// `port` (chatd's ends of its connections, and its listener): other tests of the process use
+/// other ports.
+#[cfg(target_os = "linux")]
+pub(crate) fn descriptors_on_port(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!(":{port:04X}");
+    let sockets: std::collections::HashSet<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields[1].ends_with(&local).then(|| format!("socket:[{}]", fields[9]))
+        })
+        .collect();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| sockets.contains(target.to_string_lossy().as_ref()))
+        .count()
 }
 
 /// An upgrade request that no door takes gets the answer any request would, and the connection
