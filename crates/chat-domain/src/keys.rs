@@ -1,8 +1,25 @@
-//! Redis key naming — the one place it lives. The layout is the original service's, so a deployment
-//! of it keeps its data: `<prefix>:messages:<handle>:dm:<lo>-<hi>`, `…:topic:<id>`, each with a
-//! `:data` hash beside it, `…:inbox:<uid>` and `…:activity:<uid>`.
+//! Redis key naming — the one place it lives. The standalone layout is the original service's, so a
+//! deployment of it keeps its data: `<prefix>:messages:<handle>:dm:<lo>-<hi>`, `…:topic:<id>`, each
+//! with a `:data` hash beside it, `…:inbox:<uid>` and `…:activity:<uid>`. The cluster layout
+//! ([`Layout::Cluster`]) names the same keys with a hash tag around what decides their slot.
 
 use crate::{Channel, Chat, DomainHandle, TopicId, UserId};
+
+/// How keys are named in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// The original service's names, for one Redis server (or a primary and its replicas).
+    #[default]
+    Standalone,
+    /// For Redis Cluster: the same names, with a hash tag (the part between `{` and `}`, which
+    /// alone decides a key's slot) around what groups keys. A chat's keys share its slot
+    /// (`…:{dm:99-1000}:data`, `…:{topic:42}`), a user's keys and channel theirs
+    /// (`…:inbox:{user:7}`, `…:events:<handle>:{user:7}`), and a topic's channel and event history
+    /// its chat's (`{topic:42}`): what one script changes together is in one slot. Not yet served
+    /// by a store (issue 14): the tenant-wide [`Keyspace::latest`] hash, the idempotency results
+    /// (to move into their chat's slot) and the instances' keys keep their standalone names here.
+    Cluster,
+}
 
 /// The keys (and pub/sub channels) of one tenant under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,13 +28,29 @@ pub struct Keyspace {
     base: String,
     /// `<prefix>:events:<handle>:`, the start of every pub/sub channel of the tenant.
     events: String,
+    layout: Layout,
 }
 
 impl Keyspace {
-    /// The keys of `handle` under `prefix` (the original's `SOCK_REDIS_PREFIX`).
+    /// The keys of `handle` under `prefix` (the original's `SOCK_REDIS_PREFIX`), in the original's
+    /// layout.
     pub fn new(prefix: &str, handle: &DomainHandle) -> Self {
+        Self::with_layout(prefix, handle, Layout::Standalone)
+    }
+
+    /// The keys of `handle` under `prefix` in `layout`.
+    pub fn with_layout(prefix: &str, handle: &DomainHandle, layout: Layout) -> Self {
         let handle = handle.as_str();
-        Self { base: [prefix, ":messages:", handle, ":"].concat(), events: [prefix, ":events:", handle, ":"].concat() }
+        Self {
+            base: [prefix, ":messages:", handle, ":"].concat(),
+            events: [prefix, ":events:", handle, ":"].concat(),
+            layout,
+        }
+    }
+
+    /// How these keys are named.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// `<prefix>:messages:<handle>:`. The inbox script derives a chat's keys from an inbox member
@@ -44,7 +77,7 @@ impl Keyspace {
 
     /// A user's inbox (sorted set of `user-<id>` / `topic-<id>` by last send time).
     pub fn inbox(&self, owner: UserId) -> String {
-        Key::new(&self.base).text("inbox:").number(owner.get()).done()
+        self.user_key("inbox:", owner)
     }
 
     /// A chat's order: a sorted set of its message ids, each scored with its ordinal (a number
@@ -56,7 +89,7 @@ impl Keyspace {
 
     /// The messages one author wrote in a chat: a sorted set of their ordinals (member and score).
     pub fn chat_by(&self, chat: Chat, author: UserId) -> String {
-        Key::new(&self.base).chat(chat).text(":by:").number(author.get()).done()
+        Key::new(&self.base).tagged(self.layout, |key| key.chat(chat)).text(":by:").number(author.get()).done()
     }
 
     /// Where each reader of a chat has read up to: a hash of user id → ordinal.
@@ -77,18 +110,18 @@ impl Keyspace {
     /// still waits to be indexed joined their inbox: such a send clears `i`, and an indexing walk
     /// that began before it does not set `i` again).
     pub fn unread(&self, user: UserId) -> String {
-        Key::new(&self.base).text("unread:").number(user.get()).done()
+        self.user_key("unread:", user)
     }
 
     /// A user's activity hash (`last_active`).
     pub fn activity(&self, user: UserId) -> String {
-        Key::new(&self.base).text("activity:").number(user.get()).done()
+        self.user_key("activity:", user)
     }
 
     /// A user's presence: which instances hold a live connection of theirs, each scored with the
     /// epoch ms it joined (the user is active while one of them is live; see [`Self::instances`]).
     pub fn presence(&self, user: UserId) -> String {
-        Key::new(&self.base).text("presence:").number(user.get()).done()
+        self.user_key("presence:", user)
     }
 
     /// The first answer to `owner`'s send with idempotency key `key` (a string: the chat's suffix,
@@ -100,13 +133,13 @@ impl Keyspace {
     /// A channel's event history: a stream of its durable events, the entry id `<seq>-<epoch ms>`
     /// (see [`crate::Position`]).
     pub fn event_history(&self, channel: Channel) -> String {
-        Key::new(&self.base).text("history:").channel(channel).done()
+        Key::new(&self.base).text("history:").tagged(self.layout, |key| key.channel(channel)).done()
     }
 
     /// A channel's position: a hash of its epoch (`e`) and the sequence number of its last durable
     /// event (`s`).
     pub fn event_position(&self, channel: Channel) -> String {
-        Key::new(&self.base).text("position:").channel(channel).done()
+        Key::new(&self.base).text("position:").tagged(self.layout, |key| key.channel(channel)).done()
     }
 
     /// Every instance under `prefix` that vouches for presence, scored with its deadline (epoch
@@ -122,17 +155,22 @@ impl Keyspace {
         format!("{prefix}:instances:{instance}")
     }
 
-    /// The tenant and user of a presence key under `prefix` (the inverse of [`Self::presence`]).
+    /// The tenant and user of a presence key under `prefix`, in either layout (the inverse of
+    /// [`Self::presence`]).
     pub fn parse_presence(prefix: &str, key: &str) -> Option<(DomainHandle, UserId)> {
         let rest = key.strip_prefix(prefix)?.strip_prefix(":messages:")?;
         let (handle, rest) = rest.split_once(':')?;
-        let user = rest.strip_prefix("presence:")?;
+        let rest = rest.strip_prefix("presence:")?;
+        let user = match rest.strip_prefix("{user:") {
+            Some(tagged) => tagged.strip_suffix('}')?,
+            None => rest,
+        };
         Some((DomainHandle::parse(handle).ok()?, UserId::parse(user).ok()?))
     }
 
     /// The pub/sub channel of a user (`…:events:<handle>:user:<id>`) or a topic (`…:topic:<id>`).
     pub fn channel(&self, channel: Channel) -> String {
-        Key::new(&self.events).channel(channel).done()
+        Key::new(&self.events).tagged(self.layout, |key| key.channel(channel)).done()
     }
 
     /// The tenant and channel a pub/sub channel name under `prefix` stands for (the inverse of
@@ -140,6 +178,7 @@ impl Keyspace {
     pub fn parse_channel(prefix: &str, name: &str) -> Option<(DomainHandle, Channel)> {
         let rest = name.strip_prefix(prefix)?.strip_prefix(":events:")?;
         let (handle, rest) = rest.split_once(':')?;
+        let rest = rest.strip_prefix('{').and_then(|tagged| tagged.strip_suffix('}')).unwrap_or(rest);
         let (kind, id) = rest.split_once(':')?;
         let channel = match kind {
             "user" => Channel::User(UserId::parse(id).ok()?),
@@ -162,7 +201,17 @@ impl Keyspace {
 
     /// `<base><chat suffix><tail>`.
     fn chat_key(&self, chat: Chat, tail: &str) -> String {
-        Key::new(&self.base).chat(chat).text(tail).done()
+        Key::new(&self.base).tagged(self.layout, |key| key.chat(chat)).text(tail).done()
+    }
+
+    /// `<base><kind><id>`; in the cluster layout `<base><kind>{user:<id>}`, the user's slot.
+    fn user_key(&self, kind: &str, user: UserId) -> String {
+        let key = Key::new(&self.base).text(kind);
+        match self.layout {
+            Layout::Standalone => key.number(user.get()),
+            Layout::Cluster => key.tagged(self.layout, |key| key.channel(Channel::User(user))),
+        }
+        .done()
     }
 
     /// `dm:<lo>-<hi>` or `topic:<id>`: a chat's key after the base.
@@ -200,6 +249,14 @@ impl Key {
     }
 
     /// `user:<id>` or `topic:<id>`.
+    /// What `part` writes, inside a hash tag in the cluster layout.
+    fn tagged(self, layout: Layout, part: impl FnOnce(Self) -> Self) -> Self {
+        match layout {
+            Layout::Standalone => part(self),
+            Layout::Cluster => part(self.text("{")).text("}"),
+        }
+    }
+
     fn channel(self, channel: Channel) -> Self {
         match channel {
             Channel::User(user) => self.text("user:").number(user.get()),
@@ -216,6 +273,26 @@ impl Key {
 mod tests {
     use super::*;
     use crate::ChatTarget;
+
+    #[test]
+    fn the_cluster_layout_tags_each_key_with_its_chat_or_its_user() {
+        let handle = DomainHandle::parse("myplatform").expect("valid");
+        let keys = Keyspace::with_layout("senna-sockets", &handle, Layout::Cluster);
+        let user = |n| UserId::new(n).expect("valid");
+        let dm = Chat::between(user(1000), ChatTarget::User(user(99)));
+        let topic = TopicId::new(42).expect("valid");
+        assert_eq!(keys.chat(dm), "senna-sockets:messages:myplatform:{dm:99-1000}");
+        assert_eq!(keys.chat_by(dm, user(99)), "senna-sockets:messages:myplatform:{dm:99-1000}:by:99");
+        assert_eq!(keys.inbox(user(7)), "senna-sockets:messages:myplatform:inbox:{user:7}");
+        assert_eq!(keys.channel(Channel::User(user(7))), "senna-sockets:events:myplatform:{user:7}");
+        assert_eq!(keys.event_history(Channel::User(user(7))), "senna-sockets:messages:myplatform:history:{user:7}");
+        assert_eq!(keys.event_position(Channel::Topic(topic)), "senna-sockets:messages:myplatform:position:{topic:42}");
+        // Which keys share a slot is checked against a real cluster (tests/api/cluster_layout.rs).
+        // Both layouts parse back.
+        let channel = keys.channel(Channel::User(user(7)));
+        assert_eq!(Keyspace::parse_channel("senna-sockets", &channel), Some((handle.clone(), Channel::User(user(7)))));
+        assert_eq!(Keyspace::parse_presence("senna-sockets", &keys.presence(user(7))), Some((handle, user(7))));
+    }
 
     #[test]
     fn keys_follow_the_originals_layout() {

@@ -6,10 +6,12 @@
 
 mod helpers;
 mod platform;
+mod redis_cluster;
 mod redis_server;
 
 mod auth;
 mod basics;
+mod cluster_layout;
 mod compat;
 mod consistency;
 mod cors;

@@ -39,59 +39,52 @@ impl RedisServer {
     fn start() -> RedisServer {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let socket = dir.path().join("redis.sock");
-        let mut args: Vec<String> = [
-            "--port",
-            "0",
-            "--unixsocketperm",
-            "700",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--loglevel",
-            "warning",
-        ]
-        .map(String::from)
-        .into();
+        let mut args: Vec<String> = ["--port", "0", "--unixsocketperm", "700"].map(String::from).into();
         args.extend(["--unixsocket".into(), socket.display().to_string()]);
         args.extend(["--dir".into(), dir.path().display().to_string()]);
-        // The child is tied to the thread that forks it (PR_SET_PDEATHSIG fires when that thread
-        // ends), so it is forked from a thread that lives as long as the process, and dies with it.
-        let (started, result) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("redis-server".into())
-            .spawn(move || {
-                let mut command = Command::new("redis-server");
-                command.args(args).stdout(Stdio::null()).stderr(Stdio::inherit());
-                #[allow(unsafe_code)]
-                // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-                unsafe {
-                    command.pre_exec(|| {
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                        Ok(())
-                    });
-                }
-                match command.spawn() {
-                    Ok(mut child) => {
-                        started.send(Ok(())).ok();
-                        child.wait().ok();
-                    }
-                    Err(error) => {
-                        started.send(Err(error)).ok();
-                    }
-                }
-            })
-            .expect("a thread to own redis-server");
-        if let Err(error) = result.recv().expect("the redis-server thread reports") {
-            panic!(
-                "cannot start redis-server ({error}). The tests need a real Redis: install it \
-                 (`apt-get install redis-server`; .ci/run does this on a fresh machine)"
-            );
-        }
+        spawn(args);
         wait_until_ready(&socket);
         RedisServer { socket, _dir: dir }
+    }
+}
+
+/// Starts `redis-server` with `args`, to live as long as this test process. The child is tied to
+/// the thread that forks it (PR_SET_PDEATHSIG fires when that thread ends), so it is forked from a
+/// thread that lives as long as the process, and dies with it.
+/// A test's server keeps nothing on disk and runs in the foreground.
+pub fn spawn(args: Vec<String>) {
+    let mut args = args;
+    args.extend(["--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"].map(String::from));
+    let (started, result) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("redis-server".into())
+        .spawn(move || {
+            let mut command = Command::new("redis-server");
+            command.args(args).stdout(Stdio::null()).stderr(Stdio::inherit());
+            #[allow(unsafe_code)]
+            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+            match command.spawn() {
+                Ok(mut child) => {
+                    started.send(Ok(())).ok();
+                    child.wait().ok();
+                }
+                Err(error) => {
+                    started.send(Err(error)).ok();
+                }
+            }
+        })
+        .expect("a thread to own redis-server");
+    if let Err(error) = result.recv().expect("the redis-server thread reports") {
+        panic!(
+            "cannot start redis-server ({error}). The tests need a real Redis: install it \
+             (`apt-get install redis-server`; .ci/run does this on a fresh machine)"
+        );
     }
 }
 

@@ -1,0 +1,153 @@
+//! A private Redis Cluster for this test binary — three primaries with a replica each, on free
+//! ports of the loopback, with a short `cluster-node-timeout` so that a failover takes about a
+//! second — started on first use the way `redis_server.rs` starts its server (each node dies with
+//! the test process), and made with `redis-cli --cluster create`.
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use deadpool_redis::redis;
+
+use crate::redis_server;
+
+/// Nodes: three primaries, each with one replica.
+const NODES: usize = 6;
+
+/// The running cluster.
+pub struct RedisCluster {
+    ports: Vec<u16>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    /// The shared cluster of this test binary, made on first use.
+    pub fn shared() -> &'static RedisCluster {
+        static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+        CLUSTER.get_or_init(RedisCluster::start)
+    }
+
+    /// A connection to the node on `port`.
+    pub fn node(&self, port: u16) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .and_then(|client| client.get_connection())
+            .expect("a cluster node answers")
+    }
+
+    /// The slot of `key` (or of a channel name), as Redis computes it.
+    pub fn slot(&self, key: &str) -> u16 {
+        redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut self.node(self.ports[0])).expect("a slot")
+    }
+
+    /// The port of the primary that serves `slot` now.
+    pub fn owner(&self, slot: u16) -> u16 {
+        let ranges: Vec<(u16, u16, (String, u16))> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query::<Vec<redis::Value>>(&mut self.node(self.ports[0]))
+            .expect("the slot map")
+            .into_iter()
+            .map(|range| {
+                let redis::Value::Array(parts) = range else { panic!("a slot range: {range:?}") };
+                let number = |value: &redis::Value| redis::from_redis_value::<u16>(value.clone()).expect("a number");
+                let redis::Value::Array(primary) = &parts[2] else { panic!("a primary: {parts:?}") };
+                let host = redis::from_redis_value::<String>(primary[0].clone()).expect("a host");
+                (number(&parts[0]), number(&parts[1]), (host, number(&primary[1])))
+            })
+            .collect();
+        ranges
+            .into_iter()
+            .find(|(first, last, _)| (*first..=*last).contains(&slot))
+            .map(|(_, _, (_, port))| port)
+            .expect("every slot is served")
+    }
+
+    /// The ports of the primaries.
+    pub fn primaries(&self) -> Vec<u16> {
+        self.ports
+            .iter()
+            .copied()
+            .filter(|port| {
+                let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut self.node(*port)).expect("a role");
+                redis::from_redis_value::<String>(role[0].clone()).is_ok_and(|role| role == "master")
+            })
+            .collect()
+    }
+
+    fn start() -> RedisCluster {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let ports = free_ports(NODES);
+        for port in &ports {
+            let node_dir = dir.path().join(port.to_string());
+            std::fs::create_dir(&node_dir).expect("a folder per node");
+            let args: Vec<String> = [
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "1000",
+                "--dir",
+                &node_dir.display().to_string(),
+            ]
+            .map(String::from)
+            .into();
+            redis_server::spawn(args);
+        }
+        let cluster = RedisCluster { ports, _dir: dir };
+        for port in &cluster.ports {
+            wait_for(&format!("node {port} to answer"), || {
+                redis::Client::open(format!("redis://127.0.0.1:{port}"))
+                    .and_then(|client| client.get_connection())
+                    .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection))
+                    .is_ok()
+            });
+        }
+        let nodes: Vec<String> = cluster.ports.iter().map(|port| format!("127.0.0.1:{port}")).collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli runs (Debian's redis-tools, which redis-server depends on)");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        for port in &cluster.ports {
+            wait_for(&format!("node {port} to see the cluster ok"), || {
+                let info: String =
+                    redis::cmd("CLUSTER").arg("INFO").query(&mut cluster.node(*port)).unwrap_or_default();
+                info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+            });
+        }
+        cluster
+    }
+}
+
+/// `count` distinct ports of the loopback that are free, each with its cluster bus port (10,000
+/// above it) free too.
+fn free_ports(count: usize) -> Vec<u16> {
+    let mut ports = Vec::new();
+    while ports.len() < count {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("an address").port();
+        let bus_free = port <= u16::MAX - 10_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok();
+        if bus_free && !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
+/// Waits (polling, at most 30 s) until `ready`.
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
