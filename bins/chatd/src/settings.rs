@@ -344,11 +344,19 @@ pub struct LimitsConfig {
     pub connections_per_user: usize,
     /// Open realtime connections an instance accepts in all.
     pub connections_total: usize,
+    /// Topics one realtime connection may hear at once; a `subscribe` past it is refused.
+    pub topics_per_connection: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { sends_per_second: 20, send_burst: 40, connections_per_user: 20, connections_total: 100_000 }
+        Self {
+            sends_per_second: 20,
+            send_burst: 40,
+            connections_per_user: 20,
+            connections_total: 100_000,
+            topics_per_connection: 100,
+        }
     }
 }
 

@@ -209,6 +209,7 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
             queue_capacity: realtime.queue_capacity,
             connections_per_user: limits.connections_per_user,
             connections_total: limits.connections_total,
+            topics_per_connection: limits.topics_per_connection,
             presence_ttl: Duration::from_millis(realtime.presence_ttl_ms.max(30)),
             replay_limit: usize::try_from(realtime.history_window().map_err(StartupError::Config)?.size)
                 .unwrap_or(usize::MAX),

@@ -24,6 +24,9 @@ pub enum ServiceError {
     /// The caller has as many realtime connections open as allowed (per user, or in total).
     #[error("{0}")]
     TooManyConnections(&'static str),
+    /// A realtime connection already hears as many topics as one may (`limits.topics_per_connection`).
+    #[error("a connection may hear at most {0} topics: unsubscribe from one first")]
+    TooManyTopics(usize),
     /// Storage failed (a 5xx for a transport).
     #[error(transparent)]
     Storage(#[from] StoreError),

@@ -33,6 +33,9 @@ pub struct HubSettings {
     pub connections_per_user: usize,
     /// Open connections this process accepts in all.
     pub connections_total: usize,
+    /// Topics one connection may hear at once (each is a pub/sub subscription of this instance
+    /// and an entry in the hub's registry, so a client must not make them grow without bound).
+    pub topics_per_connection: usize,
     /// The most missed events one resume delivers (the history window's size).
     pub replay_limit: usize,
     /// How many of a user's most recent inbox entries are looked at for the DM partners who hear
@@ -47,6 +50,7 @@ impl Default for HubSettings {
             presence_ttl: Duration::from_secs(30),
             connections_per_user: 20,
             connections_total: 100_000,
+            topics_per_connection: 100,
             replay_limit: 1_000,
             presence_partners: 1_000,
         }
@@ -599,6 +603,11 @@ impl Connection {
     pub async fn subscribe_topic(&mut self, topic: TopicId, since: ResumeFrom) -> Result<Resumed, ServiceError> {
         self.caller.check(ChatTarget::Topic(topic))?;
         let channel = Channel::Topic(topic);
+        let limit = self.hub.inner.settings.topics_per_connection;
+        if !self.topics.contains(&topic) && self.topics.len() >= limit {
+            metrics::counter!("chatd_realtime_refused_total", "limit" => "topics_per_connection").increment(1);
+            return Err(ServiceError::TooManyTopics(limit));
+        }
         if !self.topics.insert(topic) {
             let position = match self.seen.get(&channel) {
                 Some(position) => *position,

@@ -298,6 +298,9 @@ impl From<ServiceError> for ApiError {
                 "TooManyRequestsError",
                 error.to_string(),
             ),
+            ServiceError::TooManyTopics(_) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_TOPICS", "TooManyRequestsError", error.to_string())
+            }
             ServiceError::Storage(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "storage unavailable");
                 Self {

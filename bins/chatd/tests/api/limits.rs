@@ -1,10 +1,13 @@
 //! Abuse limits and health: the per-user send rate (429 with Retry-After), realtime connection caps,
-//! and the health and readiness endpoints.
+//! topics per connection, and the health and readiness endpoints.
 
+use futures_util::SinkExt;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{Backend, both, spawn_app, spawn_app_with, test_settings, token};
+use crate::realtime_socketio::{ack, event, next_text};
 use crate::ws_client::{Incoming, WsClient};
 
 async fn sends_beyond_the_rate_are_429_and_change_nothing(backend: Backend) {
@@ -50,6 +53,47 @@ async fn realtime_connections_are_capped_per_user_and_in_total(backend: Backend)
     assert_eq!(over.next().await, Incoming::Closed(Some((1008, "too many connections".into()))));
 }
 both!(connection_caps, realtime_connections_are_capped_per_user_and_in_total);
+
+async fn a_connection_hears_at_most_so_many_topics(backend: Backend) {
+    let mut settings = test_settings();
+    settings.limits.topics_per_connection = 2;
+    let app = spawn_app_with(backend, settings, None).await;
+    let refused = json!({"code": "too_many_topics", "message": "a connection may hear at most 2 topics: unsubscribe from one first"});
+
+    let mut client = WsClient::authenticated(&app, 1).await;
+    client.subscribe(1).await;
+    client.subscribe(2).await;
+    // Asking again for a topic it hears takes no new place.
+    client.subscribe(2).await;
+    client.send("subscribe", json!({"topic": 3})).await;
+    assert_eq!(client.expect("error").await, refused);
+    // Nothing was subscribed past the bound: topic 3's post is not heard, topic 2's is.
+    app.send_text(5, "/api/topic/3", "not for this connection").await;
+    app.send_text(5, "/api/topic/2", "for this connection").await;
+    assert_eq!(client.expect("new-message").await["text"], json!("for this connection"));
+    // Leaving a topic frees its place.
+    client.send("unsubscribe", json!({"topic": 1})).await;
+    assert_eq!(client.expect("unsubscribed").await, json!({"topic": 1}));
+    client.subscribe(3).await;
+
+    // On the Socket.IO door, the ack says it.
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
+    next_text(&mut socket).await;
+    socket.send(Message::text(format!("40{}", json!({"token": token(1)})))).await.unwrap();
+    assert!(next_text(&mut socket).await.starts_with("40{\"sid\":"));
+    assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": 1})));
+    for (id, topic) in [(1, 1), (2, 2)] {
+        socket.send(Message::text(format!("42{id}{}", json!(["subscribe", {"topic": topic}])))).await.unwrap();
+        assert_eq!(ack(&next_text(&mut socket).await), (id, json!({"topic": topic})));
+    }
+    socket.send(Message::text(format!("423{}", json!(["subscribe", {"topic": 3}])))).await.unwrap();
+    assert_eq!(
+        ack(&next_text(&mut socket).await),
+        (3, json!({"error": refused["message"], "code": "too_many_topics"}))
+    );
+}
+both!(topics_per_connection, a_connection_hears_at_most_so_many_topics);
 
 async fn health_and_readiness(backend: Backend) {
     let app = spawn_app(backend).await;
