@@ -346,6 +346,16 @@ pub struct LimitsConfig {
     pub connections_total: usize,
     /// Topics one realtime connection may hear at once; a `subscribe` past it is refused.
     pub topics_per_connection: usize,
+    /// Client events (`typing`, `subscribe`, …) one realtime connection may send per second on
+    /// average; one past it is answered with `rate_limited` and not acted on. `0` turns it off.
+    pub client_events_per_second: u32,
+    /// Client events one connection may send at once above that average.
+    pub client_event_burst: u32,
+    /// Frames (WebSocket messages, Socket.IO packets) one realtime connection may send per second
+    /// on average; past it the connection is closed with 1008 `too many frames`. `0` turns it off.
+    pub frames_per_second: u32,
+    /// Frames one connection may send at once above that average.
+    pub frame_burst: u32,
 }
 
 impl Default for LimitsConfig {
@@ -356,6 +366,10 @@ impl Default for LimitsConfig {
             connections_per_user: 20,
             connections_total: 100_000,
             topics_per_connection: 100,
+            client_events_per_second: 20,
+            client_event_burst: 40,
+            frames_per_second: 100,
+            frame_burst: 200,
         }
     }
 }

@@ -12,7 +12,7 @@ use chat_domain::{DomainHandle, HistoryWindow, PagingLimits};
 use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
 use chat_service::{ChatService, Hub, HubSettings, ServiceSettings};
 use chat_storage::{ChatStore, EventBus, MemoryStore, PresenceStore, RedisSettings, RedisStore};
-use chat_transport::{ApiParts, ApiState, CorsOrigins, RealtimeSettings, ServerSettings, Tenants};
+use chat_transport::{ApiParts, ApiState, CorsOrigins, Rate, RealtimeSettings, ServerSettings, Tenants};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::{Environment, Settings};
@@ -230,6 +230,8 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
             ping_timeout: Duration::from_millis(realtime.ping_timeout_ms),
             max_message_bytes: realtime.max_message_bytes,
             allowed_origins: realtime.allowed_origins.clone(),
+            client_events: Rate { per_second: limits.client_events_per_second, burst: limits.client_event_burst },
+            frames: Rate { per_second: limits.frames_per_second, burst: limits.frame_burst },
         },
         error_stacks: settings.env != Environment::Production,
         openapi: chat_transport::openapi().merge_from(<crate::telemetry::MetricsDoc as utoipa::OpenApi>::openapi()),

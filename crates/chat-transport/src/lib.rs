@@ -43,7 +43,7 @@ pub use error::{ApiError, error_bodies};
 pub use header_limit::{DEFAULT_HEADER_LIMIT, header_limit};
 pub use http_metrics::http_metrics;
 pub use openapi::openapi;
-pub use realtime::{CLOSE_TIMEOUT, RealtimeSettings, remember_sockets};
+pub use realtime::{CLOSE_TIMEOUT, Rate, RealtimeSettings, remember_sockets};
 pub use request_id::{REQUEST_ID, request_ids};
 pub use routes::{Route, get_or_head, register_routes, resource};
 pub use server::{ServerSettings, serve};

@@ -6,8 +6,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
+use chatd::settings::Settings;
+
 use crate::helpers::{Backend, both, spawn_app, spawn_app_with, test_settings, token};
-use crate::realtime_socketio::{ack, event, next_text};
+use crate::realtime_socketio::{ack, connected_websocket, next_text};
 use crate::ws_client::{Incoming, WsClient};
 
 async fn sends_beyond_the_rate_are_429_and_change_nothing(backend: Backend) {
@@ -77,12 +79,7 @@ async fn a_connection_hears_at_most_so_many_topics(backend: Backend) {
     client.subscribe(3).await;
 
     // On the Socket.IO door, the ack says it.
-    let (mut socket, _) =
-        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
-    next_text(&mut socket).await;
-    socket.send(Message::text(format!("40{}", json!({"token": token(1)})))).await.unwrap();
-    assert!(next_text(&mut socket).await.starts_with("40{\"sid\":"));
-    assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": 1})));
+    let mut socket = connected_websocket(&app, 1).await;
     for (id, topic) in [(1, 1), (2, 2)] {
         socket.send(Message::text(format!("42{id}{}", json!(["subscribe", {"topic": topic}])))).await.unwrap();
         assert_eq!(ack(&next_text(&mut socket).await), (id, json!({"topic": topic})));
@@ -94,6 +91,83 @@ async fn a_connection_hears_at_most_so_many_topics(backend: Backend) {
     );
 }
 both!(topics_per_connection, a_connection_hears_at_most_so_many_topics);
+
+/// One per second, three at once: of ten events sent together, at most four pass (three, and one
+/// more if a second went by), whatever the machine's speed.
+fn slow_events() -> Settings {
+    let mut settings = test_settings();
+    settings.limits.client_events_per_second = 1;
+    settings.limits.client_event_burst = 3;
+    settings
+}
+
+async fn client_events_past_the_budget_are_refused_and_never_fanned_out(backend: Backend) {
+    let app = spawn_app_with(backend, slow_events(), None).await;
+    let typing = json!({"chat": {"type": "topic", "id": 42}});
+    let mut listener = WsClient::authenticated(&app, 2).await;
+    listener.subscribe(42).await;
+    let mut typist = WsClient::authenticated(&app, 1).await;
+    for _ in 0..10 {
+        typist.send("typing", typing.clone()).await;
+    }
+    // A passing `typing` is not answered; each refused one is, with `rate_limited`.
+    let answers = typist.barrier().await;
+    let limited = json!({"code": "rate_limited", "message": "too many events, slow down"});
+    assert!(answers.iter().all(|answer| *answer == Incoming::Event("error".into(), limited.clone())), "{answers:?}");
+    let passed = 10 - answers.len();
+    assert!((3..=4).contains(&passed), "{passed} of 10 passed");
+    // The listener hears the ones that passed, and nothing of the others.
+    for _ in 0..passed {
+        assert_eq!(listener.expect("typing").await, json!({"chat": {"type": "topic", "id": 42}, "user": 1}));
+    }
+    app.send_text(3, "/api/topic/42", "after the typing").await;
+    assert_eq!(listener.expect("new-message").await["text"], json!("after the typing"));
+
+    // Socket.IO: each event's ack says whether it passed.
+    let mut socket = connected_websocket(&app, 1).await;
+    for id in 1..=10 {
+        socket.send(Message::text(format!("42{id}{}", json!(["typing", typing])))).await.unwrap();
+    }
+    let mut passed = 0;
+    for id in 1..=10 {
+        let (acked, data) = ack(&next_text(&mut socket).await);
+        assert_eq!(acked, id);
+        if data == json!({"ok": true}) {
+            passed += 1;
+        } else {
+            assert_eq!(data, json!({"error": "too many events, slow down", "code": "rate_limited"}));
+        }
+    }
+    assert!((3..=4).contains(&passed), "{passed} of 10 passed");
+}
+both!(client_event_budget, client_events_past_the_budget_are_refused_and_never_fanned_out);
+
+async fn a_connection_sending_too_many_frames_is_closed(backend: Backend) {
+    let mut settings = test_settings();
+    settings.limits.frames_per_second = 1;
+    settings.limits.frame_burst = 5;
+    settings.limits.client_events_per_second = 0;
+    let app = spawn_app_with(backend, settings, None).await;
+    let mut client = WsClient::authenticated(&app, 1).await;
+    for _ in 0..20 {
+        client.send("typing", json!({"chat": {"type": "user", "id": 2}})).await;
+    }
+    assert_eq!(client.next().await, Incoming::Closed(Some((1008, "too many frames".into()))));
+
+    let mut socket = connected_websocket(&app, 1).await;
+    for _ in 0..20 {
+        // Engine.IO pings, which the server answers: packets like any other.
+        socket.send(Message::text("2")).await.ok();
+    }
+    let closed = loop {
+        let text = next_text(&mut socket).await;
+        if text.starts_with("closed") {
+            break text;
+        }
+    };
+    assert_eq!(closed, "closed Some(1008)");
+}
+both!(frame_budget, a_connection_sending_too_many_frames_is_closed);
 
 async fn health_and_readiness(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -118,6 +118,18 @@ pub(crate) async fn polling_then_upgrade_carries_every_event_of(app: TestApp) {
     assert!(body == "6" || body.contains("\"code\":3"), "{body}");
 }
 
+/// A Socket.IO v4 session on a WebSocket from the start, its main namespace connected as `user`
+/// (token in the CONNECT's `auth`), after its `authenticated` event.
+pub(crate) async fn connected_websocket(app: &TestApp, user: u64) -> WebSocket {
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(app.ws_url("/socket.io/?EIO=4&transport=websocket")).await.unwrap();
+    assert!(next_text(&mut socket).await.starts_with('0'), "the open packet");
+    socket.send(Message::text(format!("40{}", json!({"token": token(user)})))).await.unwrap();
+    assert!(next_text(&mut socket).await.starts_with("40{\"sid\":"));
+    assert_eq!(event(&next_text(&mut socket).await), ("authenticated".into(), json!({"user": user})));
+    socket
+}
+
 pub(crate) async fn next_text(
     socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 ) -> String {

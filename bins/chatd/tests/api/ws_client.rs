@@ -113,6 +113,28 @@ impl WsClient {
         }
     }
 
+    /// Sends a ping and reads until its pong: by then the server has handled every frame sent
+    /// before it. Returns what came meanwhile.
+    pub async fn barrier(&mut self) -> Vec<Incoming> {
+        let mark = uuid::Uuid::new_v4().to_string();
+        self.stream.send(Message::Ping(mark.clone().into_bytes().into())).await.expect("the ping is sent");
+        let mut came = Vec::new();
+        loop {
+            let message =
+                tokio::time::timeout(PATIENCE, self.stream.next()).await.expect("the server sends something in time");
+            match message {
+                Some(Ok(Message::Pong(payload))) if payload.as_ref() == mark.as_bytes() => return came,
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
+                    let event = frame["event"].as_str().expect("frames have an event").to_owned();
+                    came.push(Incoming::Event(event, frame["data"].clone()));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                other => panic!("the connection ended before the pong: {other:?}"),
+            }
+        }
+    }
+
     /// The next frame, which must be `event`; returns its data.
     pub async fn expect(&mut self, event: &str) -> Value {
         match self.next().await {

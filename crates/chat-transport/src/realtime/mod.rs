@@ -2,6 +2,7 @@
 //! Socket.IO v5, and Engine.IO v3 / Socket.IO v4 for socket.io-client 1.x and 2.x), with their
 //! protocol codecs as pure functions over text.
 
+mod budget;
 mod closing;
 mod codec_error;
 mod commands;
@@ -17,6 +18,7 @@ mod socketio;
 mod socketio_door;
 mod ws;
 
+pub use budget::Rate;
 pub use closing::{CLOSE_TIMEOUT, remember_sockets};
 pub(crate) use sessions::Sessions;
 pub(crate) use socket::{TakeOver, TakenOver};
@@ -103,6 +105,12 @@ pub struct RealtimeSettings {
     /// Browser origins allowed to connect (the `Origin` header); empty allows any. Requests without
     /// an `Origin` (not from a browser) are always allowed.
     pub allowed_origins: Vec<String>,
+    /// Client events (`typing`, `subscribe`, …) one connection may send; one past it is answered
+    /// with `rate_limited` and not acted on.
+    pub client_events: Rate,
+    /// Frames (WebSocket messages, Socket.IO packets) one connection may send; past it the
+    /// connection is closed with 1008 `too many frames`.
+    pub frames: Rate,
 }
 
 impl Default for RealtimeSettings {
@@ -113,6 +121,8 @@ impl Default for RealtimeSettings {
             ping_timeout: Duration::from_secs(20),
             max_message_bytes: 64 * 1024,
             allowed_origins: Vec::new(),
+            client_events: Rate { per_second: 20, burst: 40 },
+            frames: Rate { per_second: 100, burst: 200 },
         }
     }
 }

@@ -44,6 +44,11 @@ impl Refusal {
         Self::own("invalid_payload", message)
     }
 
+    /// A client event past the connection's budget (`limits.client_events_per_second`).
+    pub(crate) fn rate_limited() -> Self {
+        Self::own("rate_limited", "too many events, slow down")
+    }
+
     /// A binary `/ws` frame.
     pub(crate) fn binary_unsupported() -> Self {
         Self::own("binary_unsupported", "binary frames are not supported")

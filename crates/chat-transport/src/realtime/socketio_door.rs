@@ -20,6 +20,7 @@ use chat_service::{Connection, Delivery, Overflow, ResumeFrom, Resumed, ServiceE
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
+use super::budget::Budgets;
 use super::commands::{self, Answer};
 use super::engineio::{self, EnginePacket, EngineQuery, EngineVersion, Handshake, Transport};
 use super::heartbeat::{Beat, Heartbeat};
@@ -127,7 +128,8 @@ fn start(state: Arc<ApiState>, opening: Opening, socket: Option<Socket>) -> Sess
             (Output::Polling(outbox), Some(received))
         }
     };
-    SessionTask { state, version, tenant, sid, token, since, received, output, probe: None }
+    let budgets = Budgets::new(state.realtime());
+    SessionTask { state, version, tenant, sid, token, since, received, output, probe: None, budgets }
 }
 
 fn open_polling(
@@ -278,6 +280,8 @@ struct SessionTask {
     /// A WebSocket being probed for an upgrade (boxed: most sessions never have one, and the task
     /// keeps its own fields twice while it runs).
     probe: Option<Box<Socket>>,
+    /// What the client may send per second.
+    budgets: Budgets,
 }
 
 async fn next_inbound(received: Option<&mut mpsc::Receiver<Inbound>>) -> Option<Inbound> {
@@ -366,6 +370,9 @@ impl SessionTask {
                                 Ok(packet) => Box::pin(self.handle_all(&mut client, vec![packet], &mut heartbeat)).await,
                                 Err(_) => Err(End::Close(CloseCode::Protocol, "malformed packet")),
                             },
+                            Some(Ok(Incoming::Heard)) if !self.budgets.frames.spend() => {
+                                Err(End::Close(CloseCode::Policy, "too many frames"))
+                            }
                             Some(Ok(Incoming::Heard)) => Ok(()),
                             Some(Ok(Incoming::Binary)) => Err(End::Close(CloseCode::Unsupported, "binary packets are not supported")),
                             Some(Err(Broken::TooLarge)) => Err(End::Close(CloseCode::Size, "message too large")),
@@ -526,6 +533,9 @@ impl SessionTask {
         heartbeat: &mut Heartbeat,
     ) -> Result<(), End> {
         for packet in packets {
+            if !self.budgets.frames.spend() {
+                return Err(End::Close(CloseCode::Policy, "too many frames"));
+            }
             heartbeat.heard(&packet);
             match packet {
                 // Pings come from v3 clients (their heartbeat); answering a v4 client's costs nothing.
@@ -622,6 +632,9 @@ impl SessionTask {
         data: &Value,
         ack: Option<u64>,
     ) -> Result<(), End> {
+        if !self.budgets.events.spend() {
+            return self.reply(ack, Err(Refusal::rate_limited())).await;
+        }
         if name == "authenticate" && client.connection.is_none() {
             // socketio-jwt refused anything but a string token before looking at it.
             let Some(token) = data["token"].as_str() else {

@@ -13,6 +13,7 @@ use chat_domain::{Caller, DomainHandle};
 use chat_service::{ResumeFrom, ServiceError};
 use serde_json::Value;
 
+use super::budget::{Budget, Budgets};
 use super::commands::{self, Answer};
 use super::frames::Frame;
 use super::payload;
@@ -51,6 +52,26 @@ async fn refuse(socket: WebSocket, message: &str) {
     socket.close(last, close_reason(CloseCode::Policy, "unauthorized"), false).await;
 }
 
+/// Why a connection is not let in.
+enum Refused {
+    /// Refused the original's way ([`refuse`]), for this reason.
+    Unauthorized(String),
+    /// It sent more frames than its budget before authenticating.
+    TooManyFrames,
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Self::Unauthorized(message)
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(message: &str) -> Self {
+        Self::Unauthorized(message.to_owned())
+    }
+}
+
 /// Finds out who is connecting, and where they resume from: the token and `since` of the URL (or
 /// the token headers), or those of a first `authenticate` frame. An `Err` is why the connection is
 /// refused.
@@ -58,7 +79,8 @@ async fn authenticate(
     state: &ApiState,
     (token, since): (Option<String>, Option<String>),
     socket: &mut WebSocket,
-) -> Result<(Caller, ResumeFrom), String> {
+    frames: &Budget,
+) -> Result<(Caller, ResumeFrom), Refused> {
     if let Some(token) = token {
         let caller = auth::verify(state, &token).map_err(|e| e.to_string())?;
         return Ok((caller, ResumeFrom::parse(since.as_deref())));
@@ -67,8 +89,9 @@ async fn authenticate(
     tokio::pin!(deadline);
     loop {
         tokio::select! {
-            () = &mut deadline => return Err("authentication timed out".to_owned()),
+            () = &mut deadline => return Err("authentication timed out".into()),
             message = socket.recv() => match message {
+                Some(Ok(_)) if !frames.spend() => return Err(Refused::TooManyFrames),
                 Some(Ok(Incoming::Text(text))) => match Frame::decode(&text) {
                     Ok(frame) if frame.event == "authenticate" => {
                         // socketio-jwt's words, which the original's clients saw.
@@ -84,7 +107,7 @@ async fn authenticate(
                     }
                 },
                 Some(Ok(Incoming::Heard | Incoming::Binary)) => {}
-                Some(Ok(Incoming::Close) | Err(_)) | None => return Err("connection closed".to_owned()),
+                Some(Ok(Incoming::Close) | Err(_)) | None => return Err("connection closed".into()),
             },
         }
     }
@@ -102,9 +125,14 @@ fn run(
     async move {
         // The steps that run once (authenticating, connecting, closing) are boxed while they run:
         // inline, the largest of them would size every idle connection's task; the loop stays inline.
-        let (caller, since) = match Box::pin(authenticate(&state, credentials, &mut socket)).await {
+        let budgets = Budgets::new(state.realtime());
+        let (caller, since) = match Box::pin(authenticate(&state, credentials, &mut socket, &budgets.frames)).await {
             Ok(authenticated) => authenticated,
-            Err(message) => return Box::pin(refuse(socket, &message)).await,
+            Err(Refused::Unauthorized(message)) => return Box::pin(refuse(socket, &message)).await,
+            Err(Refused::TooManyFrames) => {
+                let reason = close_reason(CloseCode::Policy, "too many frames");
+                return Box::pin(socket.close(Vec::new(), reason, false)).await;
+            }
         };
         let user = caller.user();
         let _counted = super::Counted::open("ws");
@@ -139,9 +167,13 @@ fn run(
             tokio::select! {
                 message = socket.recv() => {
                     last_heard = Instant::now();
+                    if matches!(message, Some(Ok(_))) && !budgets.frames.spend() {
+                        break close_reason(CloseCode::Policy, "too many frames");
+                    }
                     match message {
                         Some(Ok(Incoming::Text(text))) => {
                             let reply = match Frame::decode(&text) {
+                                Ok(_) if !budgets.events.spend() => Some(("error", payload::error(&Refusal::rate_limited()))),
                                 Ok(frame) => match commands::handle(&mut connection, &frame.event, &frame.data).await {
                                     Ok(Answer::Done { event, data }) => Some((event, data)),
                                     Ok(Answer::Quiet) => None,
