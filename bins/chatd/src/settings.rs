@@ -47,6 +47,7 @@ const TEXT_SETTINGS: &[&str] = &[
     "jwt.public_key_file",
     "jwt.user_claim",
     "jwt.topics_claim",
+    "jwt.tenant_claim",
     "platform.api_url",
     "platform.user_agent",
     "platform.profiles_file",
@@ -73,6 +74,8 @@ pub struct Settings {
     pub jwt: JwtConfig,
     /// Where profiles come from.
     pub platform: PlatformConfig,
+    /// Tenants with an identity of their own, by domain handle.
+    pub tenants: BTreeMap<String, TenantConfig>,
     /// Realtime connections.
     pub realtime: RealtimeConfig,
     /// Abuse limits.
@@ -223,6 +226,9 @@ pub struct JwtConfig {
     pub topics_claim: String,
     /// Seconds of clock skew allowed on `exp` and `nbf`.
     pub leeway_seconds: u64,
+    /// The claim naming the tenant (domain handle) a token was issued for; when set, a token
+    /// verifies only for the tenant it names. Empty: off.
+    pub tenant_claim: String,
 }
 
 impl Default for JwtConfig {
@@ -236,8 +242,21 @@ impl Default for JwtConfig {
             user_claim: "user_id".into(),
             topics_claim: String::new(),
             leeway_seconds: 5,
+            tenant_claim: String::new(),
         }
     }
+}
+
+/// `[tenants.<handle>]`: a tenant's own identity. What it leaves out, it shares with every other
+/// tenant (the top-level `[jwt]` and `[platform]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantConfig {
+    /// How this tenant's tokens are checked, in place of `[jwt]` (whose defaults it starts from,
+    /// not from its values).
+    pub jwt: Option<JwtConfig>,
+    /// Where this tenant's profiles come from, in place of `[platform]`.
+    pub platform: Option<PlatformConfig>,
 }
 
 /// `[platform]`.
@@ -458,7 +477,13 @@ impl Provider for Variables {
 }
 
 fn is_text_setting(key: &str) -> bool {
-    TEXT_SETTINGS.contains(&key) || key.strip_prefix("chat.tenants.").is_some_and(|host| !host.is_empty())
+    TEXT_SETTINGS.contains(&key)
+        || key.strip_prefix("chat.tenants.").is_some_and(|host| !host.is_empty())
+        // A tenant's own `jwt.*` and `platform.*` are text where the top-level ones are.
+        || key
+            .strip_prefix("tenants.")
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(_, setting)| TEXT_SETTINGS.contains(&setting))
 }
 
 /// Merges `from` into `into`, tables key by key (so `SOCK_REDIS_HOST` and `SOCK_REDIS_PORT` both

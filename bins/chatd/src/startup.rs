@@ -15,7 +15,7 @@ use chat_storage::{ChatStore, EventBus, MemoryStore, PresenceStore, RedisSetting
 use chat_transport::{ApiParts, ApiState, CorsOrigins, Rate, RealtimeSettings, ServerSettings, Tenants};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::settings::{Environment, Settings};
+use crate::settings::{Environment, JwtConfig, PlatformConfig, Settings};
 
 /// The secret used in development when none is configured, so that `cargo run` works at once.
 /// Production refuses to start with it.
@@ -57,8 +57,8 @@ impl Dependencies {
     /// Builds each adapter the settings ask for: Redis or memory, platform API or built-in
     /// directory, the pinned JWT algorithm.
     pub fn from_settings(settings: &Settings) -> Result<Self, StartupError> {
-        let directory = directory(settings)?;
-        let verifier = verifier(settings)?;
+        let directory = directory(&settings.platform)?;
+        let verifier = verifier(&settings.jwt, settings.env, "jwt")?;
         let history = settings.realtime.history_window().map_err(StartupError::Config)?;
         Ok(match redis(settings, history)? {
             Some(redis) => Self::with_backend(redis, directory, verifier),
@@ -96,8 +96,7 @@ fn redis(settings: &Settings, history: HistoryWindow) -> Result<Option<Arc<Redis
     Ok(Some(Arc::new(store)))
 }
 
-fn directory(settings: &Settings) -> Result<Arc<dyn Directory>, StartupError> {
-    let config = &settings.platform;
+fn directory(config: &PlatformConfig) -> Result<Arc<dyn Directory>, StartupError> {
     if let Some(api_url) = &config.api_url {
         let platform = PlatformDirectory::new(PlatformSettings {
             api_url: api_url.clone(),
@@ -119,8 +118,10 @@ fn directory(settings: &Settings) -> Result<Arc<dyn Directory>, StartupError> {
     Ok(Arc::new(builtin))
 }
 
-fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
-    let config = &settings.jwt;
+/// The verifier of the JWT settings `config`, which are at `scope` (`jwt`, or a tenant's
+/// `tenants.<handle>.jwt`) in the configuration. Only the top-level settings fall back on the
+/// development secret, in development.
+fn verifier(config: &JwtConfig, env: Environment, scope: &str) -> Result<TokenVerifier, StartupError> {
     // The algorithm names are case-sensitive (`HS256`); a wrong spelling is refused by the verifier.
     let is_hmac = config.algorithm.starts_with("HS");
     // A key file is only read for the algorithms that use one.
@@ -129,13 +130,16 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
         (Some(pem), _) => Some(pem.clone()),
         (None, Some(path)) => Some(
             std::fs::read_to_string(path)
-                .map_err(|e| StartupError::Config(format!("jwt.public_key_file {}: {e}", path.display())))?,
+                .map_err(|e| StartupError::Config(format!("{scope}.public_key_file {}: {e}", path.display())))?,
         ),
         (None, None) => None,
     };
-    let secret = match (&config.secret, settings.env) {
+    let secret = match (&config.secret, env) {
         (Some(secret), _) => Some(secret.clone()),
         (None, _) if !is_hmac => None,
+        (None, _) if scope != "jwt" => {
+            return Err(StartupError::Config(format!("{scope}.secret is required for {}", config.algorithm)));
+        }
         (None, Environment::Production) => {
             return Err(StartupError::Config(format!(
                 "jwt.secret is required in production for {} (set CHATD_JWT__SECRET or SOCK_JWT_SECRET)",
@@ -156,8 +160,44 @@ fn verifier(settings: &Settings) -> Result<TokenVerifier, StartupError> {
         user_claim: config.user_claim.clone(),
         topics_claim: Some(config.topics_claim.trim()).filter(|claim| !claim.is_empty()).map(str::to_owned),
         leeway_seconds: config.leeway_seconds,
+        tenant_claim: Some(config.tenant_claim.trim()).filter(|claim| !claim.is_empty()).map(str::to_owned),
     })
-    .map_err(|e| StartupError::Config(e.to_string()))
+    // The verifier names the top-level settings (`jwt.…`); a tenant's are under its scope.
+    .map_err(|e| StartupError::Config(e.to_string().replacen("jwt.", &format!("{scope}."), 1)))
+}
+
+/// The tenants with an identity of their own (`tenants.<handle>`): each one's verifier and
+/// directory, where it has them. Every handle must be a tenant of this chatd (`chat.handle` or a
+/// value of `chat.tenants`), and a tenant's `jwt.header` the shared one: the header is read before
+/// the tenant is known.
+type Identities = Vec<(DomainHandle, Option<TokenVerifier>, Option<Arc<dyn Directory>>)>;
+
+fn tenant_identities(settings: &Settings) -> Result<Identities, StartupError> {
+    let known = |handle: &str| settings.chat.handle == handle || settings.chat.tenants.values().any(|h| h == handle);
+    settings
+        .tenants
+        .iter()
+        .map(|(handle, tenant)| {
+            let scope = format!("tenants.{handle}");
+            let parsed = DomainHandle::parse(handle).map_err(|e| StartupError::Config(format!("{scope}: {e}")))?;
+            if !known(handle) {
+                return Err(StartupError::Config(format!(
+                    "{scope}: no tenant has this handle (it is neither chat.handle nor a value of chat.tenants)"
+                )));
+            }
+            let verifier = match &tenant.jwt {
+                Some(jwt) if jwt.header != settings.jwt.header => {
+                    return Err(StartupError::Config(format!(
+                        "{scope}.jwt.header: the token header is chatd-wide (jwt.header), not a tenant's"
+                    )));
+                }
+                Some(jwt) => Some(verifier(jwt, settings.env, &format!("{scope}.jwt"))?),
+                None => None,
+            };
+            let directory = tenant.platform.as_ref().map(directory).transpose()?;
+            Ok((parsed, verifier, directory))
+        })
+        .collect()
 }
 
 /// The routes' state from the settings and the adapters.
@@ -171,7 +211,7 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
         .iter()
         .map(|(host, tenant)| Ok((host.clone(), handle(tenant, &format!("chat.tenants.{host}"))?)))
         .collect::<Result<Vec<_>, StartupError>>()?;
-    let tenants = Tenants::new(handle(&chat.handle, "chat.handle")?, tenants);
+    let mut tenants = Tenants::new(handle(&chat.handle, "chat.handle")?, tenants);
     if chat.max_per_page == 0 || chat.max_per_page > 1000 {
         return Err(StartupError::Config("chat.max_per_page must be between 1 and 1000".into()));
     }
@@ -216,8 +256,17 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
             presence_partners: realtime.presence_partners,
         },
     );
+    let mut service = ChatService::new(dependencies.store, dependencies.directory, service_settings);
+    for (tenant, verifier, directory) in tenant_identities(settings)? {
+        if let Some(verifier) = verifier {
+            tenants = tenants.with_verifier(tenant.clone(), verifier);
+        }
+        if let Some(directory) = directory {
+            service = service.with_tenant_directory(tenant, directory);
+        }
+    }
     Ok(ApiState::new(ApiParts {
-        service: ChatService::new(dependencies.store, dependencies.directory, service_settings),
+        service,
         hub,
         verifier: dependencies.verifier,
         token_header,

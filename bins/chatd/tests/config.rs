@@ -942,3 +942,44 @@ async fn cors_origins_must_be_origins() {
     let error = startup_error(Application::build(&settings));
     assert!(error.contains("http.cors_origins"), "{error}");
 }
+
+#[test]
+fn a_tenant_s_own_identity_comes_from_the_environment_as_text() {
+    jailed(|jail| {
+        jail.set_env("CHATD_CHAT__TENANTS__CHAT-B", "beta");
+        jail.set_env("CHATD_TENANTS__BETA__JWT__SECRET", "00042");
+        jail.set_env("CHATD_JWT__TENANT_CLAIM", "site");
+        let settings = Settings::load(None)?;
+        let beta = &settings.tenants["beta"];
+        assert_eq!(
+            beta.jwt.as_ref().and_then(|jwt| jwt.secret.as_ref()).map(|s| s.expose_secret().to_owned()),
+            Some("00042".into())
+        );
+        assert_eq!(settings.jwt.tenant_claim, "site");
+        assert!(startup::api_state(&settings, Dependencies::from_settings(&settings).unwrap()).is_ok());
+        Ok(())
+    });
+}
+
+#[test]
+fn a_tenant_s_identity_must_be_complete_and_for_a_tenant_of_this_chatd() {
+    use chatd::settings::{JwtConfig, TenantConfig};
+    let with_tenant = |handle: &str, jwt: JwtConfig| {
+        let mut settings = Settings::default();
+        settings.chat.tenants.insert("platform-b.example".into(), "beta".into());
+        settings.tenants.insert(handle.into(), TenantConfig { jwt: Some(jwt), platform: None });
+        let dependencies = Dependencies::from_settings(&settings).unwrap();
+        startup::api_state(&settings, dependencies).map(|_| ())
+    };
+    let keyed = || JwtConfig { secret: Some("beta-secret".into()), ..JwtConfig::default() };
+    assert!(with_tenant("beta", keyed()).is_ok());
+    let error = startup_error(with_tenant("gamma", keyed()));
+    assert!(error.contains("tenants.gamma: no tenant has this handle"), "{error}");
+    // No development secret for a tenant's own identity: it must bring its key.
+    let error = startup_error(with_tenant("beta", JwtConfig::default()));
+    assert!(error.contains("tenants.beta.jwt.secret is required"), "{error}");
+    let error = startup_error(with_tenant("beta", JwtConfig { header: "X-Other".into(), ..keyed() }));
+    assert!(error.contains("tenants.beta.jwt.header"), "{error}");
+    let error = startup_error(with_tenant("beta", JwtConfig { algorithm: "HS999".into(), ..keyed() }));
+    assert!(error.contains("tenants.beta.jwt.algorithm"), "{error}");
+}

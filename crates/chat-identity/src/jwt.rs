@@ -44,6 +44,10 @@ pub struct JwtSettings {
     pub topics_claim: Option<String>,
     /// Clock-skew allowance on `exp` and `nbf`, in seconds; default 5, at most one day.
     pub leeway_seconds: u64,
+    /// The claim naming the tenant (domain handle) a token was issued for; when set, a token
+    /// verifies only for the tenant it names ([`TokenVerifier::verify_for`]). `None` (the
+    /// default): a token is good for any tenant this verifier serves.
+    pub tenant_claim: Option<String>,
 }
 
 impl Default for JwtSettings {
@@ -55,6 +59,7 @@ impl Default for JwtSettings {
             user_claim: "user_id".to_owned(),
             topics_claim: None,
             leeway_seconds: 5,
+            tenant_claim: None,
         }
     }
 }
@@ -97,6 +102,10 @@ pub enum TokenError {
     /// ids nor `"*"`.
     #[error("the token's topics claim is not a list of topic ids")]
     BadTopics,
+    /// A tenant claim is configured and the token names another tenant than the one it was
+    /// presented to (or none).
+    #[error("the token was not issued for this site")]
+    OtherTenant,
 }
 
 /// Verifies tokens with the configured algorithm and key. Cheap to clone (shared inside).
@@ -108,8 +117,9 @@ pub struct TokenVerifier {
 /// Tokens verified at most, remembered; the table is emptied when it is full.
 const VERIFIED_CAPACITY: usize = 10_000;
 
-/// A token that verified: who it speaks for, and until when it is current (epoch seconds).
-type Verified = (Caller, Option<u64>);
+/// A token that verified: who it speaks for, until when it is current (epoch seconds), and the
+/// tenant its tenant claim names (when one is configured).
+type Verified = (Caller, Option<u64>, Option<Box<str>>);
 
 struct Inner {
     /// Tokens that verified through [`TokenVerifier::verify_remembered`], each with its caller and
@@ -125,6 +135,7 @@ struct Inner {
     validation: Validation,
     user_claim: String,
     topics_claim: Option<String>,
+    tenant_claim: Option<String>,
 }
 
 impl fmt::Debug for TokenVerifier {
@@ -134,6 +145,7 @@ impl fmt::Debug for TokenVerifier {
             .field("algorithm", &self.inner.algorithm)
             .field("user_claim", &self.inner.user_claim)
             .field("topics_claim", &self.inner.topics_claim)
+            .field("tenant_claim", &self.inner.tenant_claim)
             .field("leeway_seconds", &self.inner.validation.leeway)
             .finish_non_exhaustive()
     }
@@ -157,6 +169,16 @@ impl TokenVerifier {
         if settings.topics_claim.as_deref() == Some(settings.user_claim.as_str()) {
             return Err(IdentityError::setting("jwt.topics_claim", "must differ from jwt.user_claim"));
         }
+        if let Some(tenant_claim) = &settings.tenant_claim
+            && (tenant_claim.is_empty()
+                || *tenant_claim == settings.user_claim
+                || settings.topics_claim.as_ref() == Some(tenant_claim))
+        {
+            return Err(IdentityError::setting(
+                "jwt.tenant_claim",
+                "must be a claim of its own, other than jwt.user_claim and jwt.topics_claim",
+            ));
+        }
         if settings.leeway_seconds > MAX_LEEWAY_SECONDS {
             return Err(IdentityError::setting(
                 "jwt.leeway_seconds",
@@ -178,46 +200,75 @@ impl TokenVerifier {
         validation.validate_aud = false;
 
         let (user_claim, topics_claim) = (settings.user_claim.clone(), settings.topics_claim.clone());
+        let tenant_claim = settings.tenant_claim.clone();
         let algorithm_name = format!("{algorithm:?}");
         let verified = Mutex::new(HashMap::new());
         Ok(Self {
-            inner: Arc::new(Inner { verified, algorithm, algorithm_name, key, validation, user_claim, topics_claim }),
+            inner: Arc::new(Inner {
+                verified,
+                algorithm,
+                algorithm_name,
+                key,
+                validation,
+                user_claim,
+                topics_claim,
+                tenant_claim,
+            }),
         })
     }
 
     /// Who this token speaks for — the user and the topics granted to them — if the token is
-    /// genuine and current.
+    /// genuine and current. With a tenant claim configured, use [`Self::verify_for`]: here every
+    /// token is refused, since no tenant is named to compare it with.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
-        self.check(token.trim()).map(|(caller, _)| caller)
+        self.verify_for(token, None)
     }
 
-    /// [`Self::verify`] for a token that comes again and again (a REST client sends its token
+    /// [`Self::verify`] for a token presented to `tenant` (a domain handle): with a tenant claim
+    /// configured, the token must name that tenant in it.
+    pub fn verify_for(&self, token: &str, tenant: Option<&str>) -> Result<Caller, TokenError> {
+        let (caller, _, named) = self.check(token.trim())?;
+        self.for_tenant(caller, named.as_deref(), tenant)
+    }
+
+    /// [`Self::verify_for`] for a token that comes again and again (a REST client sends its token
     /// with every request): the signature is checked the first time, and the token remembered
     /// until it expires. A connection that verifies its token once has no use for this (and
     /// would only make the table hold one entry per socket).
-    pub fn verify_remembered(&self, token: &str) -> Result<Caller, TokenError> {
+    pub fn verify_remembered(&self, token: &str, tenant: Option<&str>) -> Result<Caller, TokenError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
-        self.verify_at(token.trim(), now)
+        self.verify_at(token.trim(), tenant, now)
+    }
+
+    /// The caller of a verified token presented to `tenant`, if the tenant claim (when one is
+    /// configured) names that tenant.
+    fn for_tenant(&self, caller: Caller, named: Option<&str>, tenant: Option<&str>) -> Result<Caller, TokenError> {
+        match (&self.inner.tenant_claim, named, tenant) {
+            (None, _, _) => Ok(caller),
+            (Some(_), Some(named), Some(tenant)) if named == tenant => Ok(caller),
+            (Some(_), _, _) => Err(TokenError::OtherTenant),
+        }
     }
 
     /// [`Self::verify_remembered`] at `now` (epoch seconds) for a token that verified before; the
     /// signature is checked the first time (the library then reads the clock itself).
-    fn verify_at(&self, token: &str, now: u64) -> Result<Caller, TokenError> {
+    fn verify_at(&self, token: &str, tenant: Option<&str>, now: u64) -> Result<Caller, TokenError> {
         let inner = &*self.inner;
         let remembered = inner.verified.lock().unwrap_or_else(PoisonError::into_inner).get(token).cloned();
-        if let Some((caller, until)) = remembered {
+        if let Some((caller, until, named)) = remembered {
             return match until {
                 Some(until) if now > until => Err(TokenError::Expired),
-                _ => Ok(caller),
+                _ => self.for_tenant(caller, named.as_deref(), tenant),
             };
         }
-        let (caller, until) = self.check(token)?;
+        let (caller, until, named) = self.check(token)?;
         let mut verified = inner.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= VERIFIED_CAPACITY {
             verified.clear();
         }
-        verified.insert(token.into(), (caller.clone(), until));
-        Ok(caller)
+        verified.insert(token.into(), (caller.clone(), until, named.clone()));
+        drop(verified);
+        self.for_tenant(caller, named.as_deref(), tenant)
     }
 
     /// The signature and claims check: the caller, and until when the token is current.
@@ -240,7 +291,8 @@ impl TokenVerifier {
             .get("exp")
             .and_then(serde_json::Value::as_f64)
             .map(|exp| (exp.max(0.0) as u64).saturating_add(inner.validation.leeway));
-        Ok((Caller::new(user, topics), until))
+        let named = inner.tenant_claim.as_ref().and_then(|name| claims.get(name)?.as_str().map(Box::from));
+        Ok((Caller::new(user, topics), until, named))
     }
 }
 
@@ -376,13 +428,41 @@ mod tests {
         let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("signed");
         let seven = Caller::user_with_every_topic(UserId::new(7).expect("id"));
 
-        assert_eq!(verifier.verify_remembered(&token), Ok(seven.clone()));
-        assert_eq!(verifier.verify_at(&token, now + 100 + settings.leeway_seconds), Ok(seven));
-        assert_eq!(verifier.verify_at(&token, now + 101 + settings.leeway_seconds), Err(TokenError::Expired));
+        assert_eq!(verifier.verify_remembered(&token, None), Ok(seven.clone()));
+        assert_eq!(verifier.verify_at(&token, None, now + 100 + settings.leeway_seconds), Ok(seven));
+        assert_eq!(verifier.verify_at(&token, None, now + 101 + settings.leeway_seconds), Err(TokenError::Expired));
 
         // The same claims under another signature are checked, not taken from the remembered one.
         let (signed, _) = token.rsplit_once('.').expect("three parts");
-        assert_eq!(verifier.verify_remembered(&format!("{signed}.c2lnbmF0dXJl")), Err(TokenError::Signature));
+        assert_eq!(verifier.verify_remembered(&format!("{signed}.c2lnbmF0dXJl"), None), Err(TokenError::Signature));
+    }
+
+    #[test]
+    fn a_tenant_claim_ties_a_token_to_the_tenant_it_names() {
+        let settings = JwtSettings {
+            secret: Some("shared-secret".into()),
+            tenant_claim: Some("site".into()),
+            ..JwtSettings::default()
+        };
+        let verifier = TokenVerifier::new(&settings).expect("valid settings");
+        let key = jsonwebtoken::EncodingKey::from_secret(b"shared-secret");
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("signed")
+        };
+        let seven = Caller::user_with_every_topic(UserId::new(7).expect("id"));
+        let for_alpha = sign(serde_json::json!({"user_id": 7, "site": "alpha"}));
+        assert_eq!(verifier.verify_for(&for_alpha, Some("alpha")), Ok(seven.clone()));
+        assert_eq!(verifier.verify_for(&for_alpha, Some("beta")), Err(TokenError::OtherTenant));
+        // Remembered, it is still checked against the tenant it is presented to.
+        assert_eq!(verifier.verify_remembered(&for_alpha, Some("alpha")), Ok(seven));
+        assert_eq!(verifier.verify_remembered(&for_alpha, Some("beta")), Err(TokenError::OtherTenant));
+        // No tenant to compare with, or no claim in the token: refused.
+        assert_eq!(verifier.verify(&for_alpha), Err(TokenError::OtherTenant));
+        let unnamed = sign(serde_json::json!({"user_id": 7}));
+        assert_eq!(verifier.verify_for(&unnamed, Some("alpha")), Err(TokenError::OtherTenant));
+        // The claim must be one of its own.
+        let clash = JwtSettings { tenant_claim: Some("user_id".into()), ..settings };
+        assert!(TokenVerifier::new(&clash).is_err());
     }
 
     #[test]

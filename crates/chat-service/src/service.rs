@@ -56,6 +56,8 @@ const LIMITER_TIDY_AT: usize = 100_000;
 pub struct ChatService {
     store: Arc<dyn ChatStore>,
     directory: Arc<dyn Directory>,
+    /// Tenants with a directory of their own (their own platform API); the others use `directory`.
+    tenant_directories: HashMap<DomainHandle, Arc<dyn Directory>>,
     settings: ServiceSettings,
     sends: Option<Arc<SendLimiter>>,
 }
@@ -67,7 +69,19 @@ impl ChatService {
             let burst = NonZeroU32::new(settings.send_burst).unwrap_or(rate);
             Arc::new(RateLimiter::dashmap(Quota::per_second(rate).allow_burst(burst)))
         });
-        Self { store, directory, settings, sends }
+        Self { store, directory, tenant_directories: HashMap::new(), settings, sends }
+    }
+
+    /// Gives `tenant` a directory of its own (its own platform API), used for its profiles in place
+    /// of the one every other tenant shares.
+    pub fn with_tenant_directory(mut self, tenant: DomainHandle, directory: Arc<dyn Directory>) -> Self {
+        self.tenant_directories.insert(tenant, directory);
+        self
+    }
+
+    /// Where `tenant`'s profiles come from.
+    fn directory(&self, tenant: &DomainHandle) -> &dyn Directory {
+        self.tenant_directories.get(tenant).unwrap_or(&self.directory).as_ref()
     }
 
     /// Refuses a send beyond the user's rate (per process: each instance counts its own requests).
@@ -148,7 +162,7 @@ impl ChatService {
             ChatTarget::Topic(topic) => vec![topic],
         };
         let users: Vec<UserId> = users.into_iter().collect();
-        let (user_profiles, topic_profiles) = tokio::join!(self.users(&users), self.topics(&topics));
+        let (user_profiles, topic_profiles) = tokio::join!(self.users(tenant, &users), self.topics(tenant, &topics));
         let peer = match target {
             ChatTarget::User(other) => profile_of(&user_profiles, other),
             ChatTarget::Topic(topic) => profile_of(&topic_profiles, topic),
@@ -209,7 +223,7 @@ impl ChatService {
                 ChatTarget::Topic(topic) => topics.push(topic),
             }
         }
-        let (user_profiles, topic_profiles) = tokio::join!(self.users(&users), self.topics(&topics));
+        let (user_profiles, topic_profiles) = tokio::join!(self.users(tenant, &users), self.topics(tenant, &topics));
         let items = stored
             .entries
             .into_iter()
@@ -274,18 +288,18 @@ impl ChatService {
         Ok(Changed { chat, target, message })
     }
 
-    async fn users(&self, ids: &[UserId]) -> HashMap<UserId, Profile> {
+    async fn users(&self, tenant: &DomainHandle, ids: &[UserId]) -> HashMap<UserId, Profile> {
         if ids.is_empty() {
             return Default::default();
         }
-        self.directory.users(ids).await
+        self.directory(tenant).users(ids).await
     }
 
-    async fn topics(&self, ids: &[TopicId]) -> HashMap<TopicId, Profile> {
+    async fn topics(&self, tenant: &DomainHandle, ids: &[TopicId]) -> HashMap<TopicId, Profile> {
         if ids.is_empty() {
             return Default::default();
         }
-        self.directory.topics(ids).await
+        self.directory(tenant).topics(ids).await
     }
 }
 

@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
-use chat_domain::Caller;
+use chat_domain::{Caller, DomainHandle};
 
 use crate::{ApiError, ApiState};
 
@@ -38,8 +38,11 @@ fn caller(request: &HttpRequest) -> Result<Option<Caller>, ApiError> {
     match token(request, state) {
         None => Ok(None),
         // A REST client sends its token with every request: checked once, remembered until it
-        // expires.
-        Some(token) => state.inner.verifier.verify_remembered(&token).map(Some).map_err(ApiError::from),
+        // expires. Checked with the identity of the tenant the request is for.
+        Some(token) => {
+            let tenant = crate::tenant::of(request, state);
+            state.verifier(tenant).verify_remembered(&token, Some(tenant.as_str())).map(Some).map_err(ApiError::from)
+        }
     }
 }
 
@@ -61,9 +64,14 @@ impl FromRequest for Authenticated {
     }
 }
 
-/// Verifies `token` with the configured algorithm and key (a realtime connection's, once).
-pub(crate) fn verify(state: &ApiState, token: &str) -> Result<Caller, chat_identity::TokenError> {
-    state.inner.verifier.verify(token)
+/// Verifies `token`, presented to `tenant`, with that tenant's identity (a realtime connection's,
+/// once).
+pub(crate) fn verify(
+    state: &ApiState,
+    tenant: &DomainHandle,
+    token: &str,
+) -> Result<Caller, chat_identity::TokenError> {
+    state.verifier(tenant).verify_for(token, Some(tenant.as_str()))
 }
 
 /// The token a realtime connection brings when it opens: `?token=` in the URL (browsers cannot set

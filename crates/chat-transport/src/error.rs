@@ -103,6 +103,10 @@ impl ApiError {
             TokenError::BadTopics => {
                 refused("UnauthorizedError").with_message("Invalid token: its topics claim is not a list of topic ids")
             }
+            // chatd's own: a token for another tenant (`jwt.tenant_claim`).
+            TokenError::OtherTenant => {
+                refused("UnauthorizedError").with_message("Invalid token: not issued for this site")
+            }
         }
     }
 

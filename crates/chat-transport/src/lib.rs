@@ -59,7 +59,8 @@ pub struct ApiParts {
     pub service: ChatService,
     /// This process's realtime hub.
     pub hub: Hub,
-    /// How tokens are checked.
+    /// How tokens are checked, for tenants without a verifier of their own (see
+    /// [`Tenants::with_verifier`]).
     pub verifier: TokenVerifier,
     /// The header carrying the token (`Authorization: Bearer` is always read too).
     pub token_header: HeaderName,
@@ -106,6 +107,11 @@ impl ApiState {
     /// The header carrying the token (what [`cors`] must let browsers send).
     pub fn token_header(&self) -> &HeaderName {
         &self.inner.token_header
+    }
+
+    /// How tokens presented to `tenant` are checked: its own verifier, or the shared one.
+    fn verifier(&self, tenant: &chat_domain::DomainHandle) -> &TokenVerifier {
+        self.inner.tenants.verifier(tenant).unwrap_or(&self.inner.verifier)
     }
 
     /// This process's realtime hub.

@@ -595,7 +595,7 @@ impl SessionTask {
             client.connected = true;
             return Ok(());
         };
-        match auth::verify(&self.state, &token) {
+        match auth::verify(&self.state, &self.tenant, &token) {
             Ok(caller) => {
                 // CONNECT only once the hub hears this user's events: a client that sends (or is
                 // sent) a message the moment it is connected must hear it.
@@ -641,7 +641,7 @@ impl SessionTask {
                 return self.unauthorized(client, INVALID_TOKEN_DATATYPE).await;
             };
             let since = self.since_in(data);
-            return match auth::verify(&self.state, token) {
+            return match auth::verify(&self.state, &self.tenant, token) {
                 Ok(caller) => self.authenticated(client, caller, since, ack).await,
                 Err(error) => self.unauthorized(client, &error.to_string()).await,
             };

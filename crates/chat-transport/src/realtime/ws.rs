@@ -77,12 +77,13 @@ impl From<&str> for Refused {
 /// refused.
 async fn authenticate(
     state: &ApiState,
+    tenant: &DomainHandle,
     (token, since): (Option<String>, Option<String>),
     socket: &mut WebSocket,
     frames: &Budget,
 ) -> Result<(Caller, ResumeFrom), Refused> {
     if let Some(token) = token {
-        let caller = auth::verify(state, &token).map_err(|e| e.to_string())?;
+        let caller = auth::verify(state, tenant, &token).map_err(|e| e.to_string())?;
         return Ok((caller, ResumeFrom::parse(since.as_deref())));
     }
     let deadline = tokio::time::sleep(state.realtime().auth_timeout);
@@ -96,7 +97,7 @@ async fn authenticate(
                     Ok(frame) if frame.event == "authenticate" => {
                         // socketio-jwt's words, which the original's clients saw.
                         let token = frame.data["token"].as_str().ok_or("invalid token datatype")?;
-                        let caller = auth::verify(state, token).map_err(|e| e.to_string())?;
+                        let caller = auth::verify(state, tenant, token).map_err(|e| e.to_string())?;
                         return Ok((caller, commands::since_in(&frame.data)));
                     }
                     Ok(_) => {
@@ -126,14 +127,15 @@ fn run(
         // The steps that run once (authenticating, connecting, closing) are boxed while they run:
         // inline, the largest of them would size every idle connection's task; the loop stays inline.
         let budgets = Budgets::new(state.realtime());
-        let (caller, since) = match Box::pin(authenticate(&state, credentials, &mut socket, &budgets.frames)).await {
-            Ok(authenticated) => authenticated,
-            Err(Refused::Unauthorized(message)) => return Box::pin(refuse(socket, &message)).await,
-            Err(Refused::TooManyFrames) => {
-                let reason = close_reason(CloseCode::Policy, "too many frames");
-                return Box::pin(socket.close(Vec::new(), reason, false)).await;
-            }
-        };
+        let (caller, since) =
+            match Box::pin(authenticate(&state, &tenant, credentials, &mut socket, &budgets.frames)).await {
+                Ok(authenticated) => authenticated,
+                Err(Refused::Unauthorized(message)) => return Box::pin(refuse(socket, &message)).await,
+                Err(Refused::TooManyFrames) => {
+                    let reason = close_reason(CloseCode::Policy, "too many frames");
+                    return Box::pin(socket.close(Vec::new(), reason, false)).await;
+                }
+            };
         let user = caller.user();
         let _counted = super::Counted::open("ws");
         let hub = state.hub();
