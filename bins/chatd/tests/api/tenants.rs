@@ -225,3 +225,28 @@ async fn tenants_sharing_one_identity_share_their_users(backend: Backend) {
     assert!(probe(&app, token, &sign(Algorithm::HS256, SECRET, json!({"user_id": 6}))).await);
 }
 both!(tenant_shared_identity, tenants_sharing_one_identity_share_their_users);
+
+async fn a_tenant_with_its_own_platform_api_gets_its_profiles_there(backend: Backend) {
+    use chatd::settings::PlatformConfig;
+    let platform_b = crate::platform::StandInPlatform::start();
+    let mut settings = two_platforms();
+    let own = PlatformConfig {
+        api_url: Some(platform_b.url.clone()),
+        user_agent: "chat-of-platform-b".into(),
+        ..PlatformConfig::default()
+    };
+    settings.tenants.insert("beta".into(), TenantConfig { jwt: None, platform: Some(own) });
+    let app = spawn_app_with(backend, settings, None).await;
+    let text = json!({"type": "text", "text": "hello"});
+    as_host(&app, "platform-b.example", reqwest::Method::POST, "/api/user/6", 5, Some(text.clone())).await;
+    as_host(&app, "platform-a.example", reqwest::Method::POST, "/api/user/6", 5, Some(text)).await;
+    // Platform B's history has platform B's profiles; platform A's has the built-in directory's.
+    let (_, on_b) = as_host(&app, "platform-b.example", reqwest::Method::GET, "/api/user/6", 5, None).await;
+    assert_eq!(on_b["entry"], crate::platform::user_profile(6));
+    let (_, on_a) = as_host(&app, "platform-a.example", reqwest::Method::GET, "/api/user/6", 5, None).await;
+    assert_eq!(on_a["entry"], json!({"id": 6, "username": "user-6"}));
+    let requests = platform_b.requests();
+    assert_eq!(requests.len(), 1, "only platform B's request reached it: {requests:?}");
+    assert_eq!(requests[0].user_agent, "chat-of-platform-b");
+}
+both!(tenant_own_platform, a_tenant_with_its_own_platform_api_gets_its_profiles_there);
