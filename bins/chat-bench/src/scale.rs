@@ -7,9 +7,9 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use deadpool_redis::redis::{self, aio::MultiplexedConnection};
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
+use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 
 use crate::http::Connection;

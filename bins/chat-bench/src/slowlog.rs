@@ -1,7 +1,7 @@
 //! The slowest Redis call of a scenario, from Redis's own SLOWLOG: one long script or command
 //! stalls every client of that Redis, so a benchmark shows it beside the latencies it causes.
 
-use deadpool_redis::redis::{self, Value, aio::MultiplexedConnection};
+use redis::{Value, aio::MultiplexedConnection};
 use serde::Serialize;
 
 /// Calls at least this long are logged (`slowlog-log-slower-than`, µs), set when chat-bench starts

@@ -30,6 +30,7 @@ pub enum IdentityError {
 }
 
 impl IdentityError {
+    #[cfg(any(feature = "jwt", feature = "platform"))]
     pub(crate) fn setting(setting: &'static str, problem: impl Into<String>) -> Self {
         Self::InvalidSetting { setting, problem: problem.into() }
     }

@@ -5,12 +5,15 @@
 //! Only this crate issues Redis commands; it knows nothing of HTTP or wire JSON.
 
 mod error;
+#[cfg(feature = "redis")]
 mod event_record;
 mod events;
 mod memory;
 mod memory_presence;
 mod presence;
+#[cfg(feature = "redis")]
 mod record;
+#[cfg(feature = "redis")]
 mod redis;
 mod store;
 
@@ -18,5 +21,6 @@ pub use error::{LookupError, ModifyError, StoreError};
 pub use events::{EventBus, EventSink, Replay};
 pub use memory::MemoryStore;
 pub use presence::{Joined, PresenceStore};
+#[cfg(feature = "redis")]
 pub use redis::{RedisSettings, RedisStore};
 pub use store::{Appended, Change, ChatStore, Decide, HistoryPage, Idempotency, InboxEntry, InboxPage, ReadState};

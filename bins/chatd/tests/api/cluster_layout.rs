@@ -4,7 +4,6 @@
 //! refused with CROSSSLOT, as the original's layout is); and chats spread over every primary.
 
 use chat_domain::{Channel, Chat, ChatTarget, DomainHandle, Keyspace, Layout, TopicId, UserId};
-use deadpool_redis::redis;
 
 use crate::redis_cluster::RedisCluster;
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use deadpool_redis::redis::AsyncCommands;
+use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::json;
 

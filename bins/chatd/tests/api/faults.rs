@@ -51,10 +51,10 @@ impl PrivateRedis {
 
     /// How many subscribers this Redis counts for `channel` (`PUBSUB NUMSUB`).
     async fn numsub(&self, channel: &str) -> u64 {
-        let client = deadpool_redis::redis::Client::open(self.url()).unwrap();
+        let client = redis::Client::open(self.url()).unwrap();
         let mut direct = client.get_multiplexed_async_connection().await.unwrap();
         let counts: Vec<(String, u64)> =
-            deadpool_redis::redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query_async(&mut direct).await.unwrap();
+            redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query_async(&mut direct).await.unwrap();
         counts[0].1
     }
 
@@ -185,18 +185,14 @@ async fn every_acknowledged_send_survives_redis_being_killed() {
     };
     futures_util::join!(futures_util::future::join_all(senders), chaos);
 
-    let client = deadpool_redis::redis::Client::open(redis.url()).unwrap();
+    let client = redis::Client::open(redis.url()).unwrap();
     let mut direct = client.get_multiplexed_async_connection().await.unwrap();
     let acknowledged = acknowledged.into_inner().unwrap();
     for sender in 1..=8_u64 {
-        let list: Vec<String> = deadpool_redis::redis::AsyncCommands::lrange(
-            &mut direct,
-            format!("durable:messages:myplatform:dm:{sender}-1000"),
-            0,
-            -1,
-        )
-        .await
-        .unwrap();
+        let list: Vec<String> =
+            redis::AsyncCommands::lrange(&mut direct, format!("durable:messages:myplatform:dm:{sender}-1000"), 0, -1)
+                .await
+                .unwrap();
         for (_, id) in acknowledged.iter().filter(|(from, _)| *from == sender) {
             assert_eq!(
                 list.iter().filter(|stored| *stored == id).count(),

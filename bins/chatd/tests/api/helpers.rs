@@ -9,8 +9,8 @@ use chat_identity::{BuiltinDirectory, Directory, PlatformDirectory, PlatformSett
 use chat_storage::{ChatStore, EventBus, MemoryStore, PresenceStore, RedisSettings, RedisStore};
 use chatd::settings::Settings;
 use chatd::startup::{Application, Dependencies};
-use deadpool_redis::redis::{self, AsyncCommands};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use redis::AsyncCommands;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use deadpool_redis::redis::{self, AsyncCommands};
 use futures_util::StreamExt;
+use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -3,8 +3,8 @@
 //! whose instance dies does not stay "active" — with upkeep whose Redis calls stay small however
 //! many users an instance holds, and an instance that stalls past its deadline coming back right.
 
-use deadpool_redis::redis::{self, AsyncCommands};
 use futures_util::StreamExt;
+use redis::AsyncCommands;
 use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token};

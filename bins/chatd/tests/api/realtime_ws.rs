@@ -321,7 +321,6 @@ both!(ws_frame_limit, oversized_frames_close_with_1009);
 
 #[actix_web::test]
 async fn an_instance_subscribes_to_exactly_the_channels_its_connections_need() {
-    use deadpool_redis::redis;
     let app = spawn_app(Backend::Redis).await;
     let channels = || async {
         let mut redis = crate::redis_server::RedisServer::shared().connection().await;

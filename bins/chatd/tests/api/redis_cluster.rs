@@ -8,8 +8,6 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis;
-
 use crate::redis_server;
 
 /// Nodes: three primaries, each with one replica.

@@ -7,8 +7,6 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis;
-
 /// The running server.
 pub struct RedisServer {
     socket: PathBuf,

@@ -344,9 +344,8 @@ async fn after_redis_lost_its_data_resume_says_not_recovered() {
     client.close().await;
     // The data of this test's prefix is lost (as with FLUSHALL, without touching other tests).
     let mut redis = crate::redis_server::RedisServer::shared().connection().await;
-    let keys: Vec<String> =
-        deadpool_redis::redis::cmd("KEYS").arg(format!("{}:*", app.prefix)).query_async(&mut redis).await.unwrap();
-    let _: () = deadpool_redis::redis::cmd("DEL").arg(&keys).query_async(&mut redis).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}:*", app.prefix)).query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut redis).await.unwrap();
 
     app.send_text(2, "/api/user/1", "after").await;
     let (mut resumed, authenticated) = WsClient::resumed(&app, 1, seen["position"].as_str().unwrap()).await;

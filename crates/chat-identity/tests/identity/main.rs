@@ -2,5 +2,7 @@
 //! linking is the slow part).
 
 mod builtin;
+#[cfg(feature = "jwt")]
 mod jwt;
+#[cfg(feature = "platform")]
 mod platform;

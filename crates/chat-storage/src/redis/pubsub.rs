@@ -6,8 +6,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chat_domain::{Channel, DomainHandle, Keyspace};
-use deadpool_redis::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use deadpool_redis::redis::{self, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
 use tokio::sync::{Mutex, mpsc};
 
 use super::store::{RedisSettings, unavailable};

@@ -2,7 +2,7 @@
 //! never sees a message without its list entry or inbox update, and costs one round trip
 //! (`EVALSHA`, loaded once per server).
 
-use deadpool_redis::redis::Script;
+use redis::Script;
 
 // Lua functions the scripts share, one macro each, so that a script defines only what it calls
 // (each definition is a closure made on every call, which costs Redis time). A function's macro

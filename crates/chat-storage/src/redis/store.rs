@@ -12,8 +12,8 @@ use chat_domain::{
     Channel, Chat, ChatEvent, ChatTarget, DomainHandle, HistoryQuery, HistoryWindow, Keyspace, Message, MessageId,
     PageRequest, Position, Timestamp, UserId,
 };
-use deadpool_redis::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use deadpool_redis::redis::{self, AsyncCommands, RedisError};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, RedisError};
 
 use super::pubsub::PubSub;
 use super::scripts::Scripts;
