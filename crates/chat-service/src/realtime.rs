@@ -58,6 +58,35 @@ impl Default for HubSettings {
 }
 
 /// The hub of this process: cheap to clone, shared by every connection.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use chat_domain::{Caller, Channel, ChatEvent, ChatTarget, DomainHandle, UserId};
+/// use chat_service::{Hub, HubSettings, ResumeFrom};
+/// use chat_storage::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let backend = Arc::new(MemoryStore::new());
+/// let hub = Hub::new(backend.clone(), backend, HubSettings::default());
+/// let tenant = DomainHandle::parse("example")?;
+/// let (one, two) = (UserId::new(1)?, UserId::new(2)?);
+/// let (mut listening, _) = hub.connect(&tenant, Caller::user_with_every_topic(two), ResumeFrom::Now).await?;
+///
+/// // User 1, on a connection of their own, types to user 2, who hears it on their channel.
+/// let (typing, _) = hub.connect(&tenant, Caller::user_with_every_topic(one), ResumeFrom::Now).await?;
+/// typing.typing(ChatTarget::User(two)).await?;
+/// let heard = loop {
+///     let delivery = listening.next_event().await.expect("the connection is open");
+///     if let ChatEvent::Typing { .. } = delivery.event.as_ref() {
+///         break delivery;
+///     }
+/// };
+/// assert_eq!(heard.channel, Channel::User(two));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Hub {
     inner: Arc<HubInner>,

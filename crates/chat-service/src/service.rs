@@ -52,6 +52,34 @@ type SendLimiter = RateLimiter<(DomainHandle, UserId), DashMapStateStore<(Domain
 const LIMITER_TIDY_AT: usize = 100_000;
 
 /// The chat use cases over a store and a directory of profiles.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use chat_domain::{Caller, ChatTarget, DomainHandle, HistoryQuery, MessageBody, MessageText, PageRequest, UserId};
+/// use chat_identity::BuiltinDirectory;
+/// use chat_service::{ChatService, ServiceSettings};
+/// use chat_storage::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let service = ChatService::new(
+///     Arc::new(MemoryStore::new()),
+///     Arc::new(BuiltinDirectory::new()),
+///     ServiceSettings::default(),
+/// );
+/// let tenant = DomainHandle::parse("example")?;
+/// let (one, two) = (UserId::new(1)?, UserId::new(2)?);
+/// let text = MessageBody::Text(MessageText::parse("hi".into(), 4000)?);
+/// service.send(&tenant, &Caller::user_with_every_topic(one), ChatTarget::User(two), text, None).await?;
+///
+/// let page = HistoryQuery::Page(PageRequest::new(1, 10));
+/// let history = service.history(&tenant, &Caller::user_with_every_topic(two), ChatTarget::User(one), page).await?;
+/// assert_eq!(history.total, 1);
+/// assert_eq!(history.messages[0].0.author, one);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ChatService {
     store: Arc<dyn ChatStore>,
