@@ -395,3 +395,65 @@ async fn an_upgrade_to_no_door_gets_the_json_404() {
     let body: Value = serde_json::from_slice(response.body().as_deref().expect("a body")).unwrap();
     assert_eq!((body["code"].clone(), body["status"].clone()), (json!("NOT_FOUND"), json!(404)));
 }
+
+/// A client may send its first frames right behind its upgrade request, before the `101` comes
+/// back: chatd's server hands what actix-http had already read to the WebSocket, and nothing is
+/// lost.
+#[actix_web::test]
+async fn frames_sent_right_behind_the_upgrade_request_are_read() {
+    use futures_util::StreamExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketContext};
+    use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+    let app = spawn_app(Backend::Memory).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut request = format!(
+        "GET /ws?token={} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        token(1)
+    )
+    .into_bytes();
+    // Two masked client frames, in the same write as the request.
+    let mut frames = std::io::Cursor::new(Vec::new());
+    let mut context = WebSocketContext::new(Role::Client, None);
+    for topic in [1, 2] {
+        let frame = json!({"event": "subscribe", "data": {"topic": topic}}).to_string();
+        context.write(&mut frames, Message::Text(Utf8Bytes::from(frame))).unwrap();
+    }
+    context.flush(&mut frames).unwrap();
+    request.extend(frames.into_inner());
+    let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    tcp.write_all(&request).await.unwrap();
+
+    // The 101, then whatever came with it.
+    let mut received = Vec::new();
+    let head_end = loop {
+        let mut chunk = [0_u8; 1024];
+        let n = tcp.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the connection ended before the upgrade was answered");
+        received.extend_from_slice(&chunk[..n]);
+        if let Some(end) = received.windows(4).position(|window| window == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    assert!(received.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&received[..head_end]));
+    let rest = received.split_off(head_end);
+    let mut socket = tokio_tungstenite::WebSocketStream::from_partially_read(tcp, rest, Role::Client, None).await;
+    let mut events = Vec::new();
+    while events.len() < 3 {
+        let message = tokio::time::timeout(crate::ws_client::PATIENCE, socket.next()).await.unwrap();
+        if let Some(Ok(Message::Text(text))) = message {
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            events.push((frame["event"].as_str().unwrap().to_owned(), frame["data"]["topic"].clone()));
+        }
+    }
+    assert_eq!(
+        events,
+        [
+            ("authenticated".to_owned(), Value::Null),
+            ("subscribed".to_owned(), json!(1)),
+            ("subscribed".to_owned(), json!(2))
+        ]
+    );
+}
