@@ -77,31 +77,34 @@ enum Messages {
     Pumped(mpsc::Receiver<Result<AggregatedMessage, ProtocolError>>),
 }
 
+impl Messages {
+    async fn recv(&mut self) -> Option<Result<AggregatedMessage, ProtocolError>> {
+        match self {
+            Self::Direct(stream) => stream.recv().await,
+            Self::Pumped(received) => received.recv().await,
+        }
+    }
+}
+
 impl WebSocket {
     /// Reads the next message; `None` once the connection has ended.
     pub(crate) async fn recv(&mut self) -> Option<Result<Incoming, Broken>> {
         match &mut self.0 {
-            Inner::Actix { session, messages, echo, .. } => {
-                let message = match messages {
-                    Messages::Direct(stream) => stream.recv().await?,
-                    Messages::Pumped(received) => received.recv().await?,
-                };
-                Some(match message {
-                    Ok(AggregatedMessage::Text(text)) => Ok(Incoming::Text(String::from(&*text))),
-                    Ok(AggregatedMessage::Binary(_)) => Ok(Incoming::Binary),
-                    Ok(AggregatedMessage::Ping(bytes)) => {
-                        session.pong(&bytes).await.ok()?;
-                        Ok(Incoming::Heard)
-                    }
-                    Ok(AggregatedMessage::Pong(_)) => Ok(Incoming::Heard),
-                    Ok(AggregatedMessage::Close(reason)) => {
-                        *echo = reason;
-                        Ok(Incoming::Close)
-                    }
-                    Err(ProtocolError::Overflow) => Err(Broken::TooLarge),
-                    Err(error) => Err(Broken::Protocol(error.to_string())),
-                })
-            }
+            Inner::Actix { session, messages, echo, .. } => Some(match messages.recv().await? {
+                Ok(AggregatedMessage::Text(text)) => Ok(Incoming::Text(String::from(&*text))),
+                Ok(AggregatedMessage::Binary(_)) => Ok(Incoming::Binary),
+                Ok(AggregatedMessage::Ping(bytes)) => {
+                    session.pong(&bytes).await.ok()?;
+                    Ok(Incoming::Heard)
+                }
+                Ok(AggregatedMessage::Pong(_)) => Ok(Incoming::Heard),
+                Ok(AggregatedMessage::Close(reason)) => {
+                    *echo = reason;
+                    Ok(Incoming::Close)
+                }
+                Err(ProtocolError::Overflow) => Err(Broken::TooLarge),
+                Err(error) => Err(Broken::Protocol(error.to_string())),
+            }),
             // tungstenite answers pings itself.
             Inner::Owned(stream) => Some(match stream.next().await? {
                 Ok(Message::Text(text)) => Ok(Incoming::Text(text.as_str().to_owned())),
@@ -143,11 +146,7 @@ impl WebSocket {
                 let reason = if client_closed { echo } else { reason };
                 let answered = async {
                     if !client_closed {
-                        closing::answer(async || match &mut messages {
-                            Messages::Direct(stream) => stream.recv().await,
-                            Messages::Pumped(received) => received.recv().await,
-                        })
-                        .await;
+                        closing::answer(async || messages.recv().await).await;
                     }
                 };
                 closing::close(session, last, reason, answered, tcp.as_ref()).await;
