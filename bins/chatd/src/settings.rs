@@ -145,6 +145,13 @@ pub struct RedisConfig {
     pub connect_timeout_ms: u64,
     /// Milliseconds one command may wait for its answer.
     pub response_timeout_ms: u64,
+    /// Seed nodes of a Redis Cluster (`["redis://host:port", …]`); when set, chatd uses the cluster
+    /// (in the cluster layout) instead of `url`/`host`/`port`.
+    pub cluster: Vec<String>,
+    /// Cluster only: replicas that must hold a write before it is acknowledged (`WAIT`); 0: none.
+    pub ack_replicas: u32,
+    /// Cluster only: milliseconds between two passes looking for fan-outs a crash left unfinished.
+    pub repair_interval_ms: u64,
 }
 
 impl Default for RedisConfig {
@@ -156,6 +163,9 @@ impl Default for RedisConfig {
             prefix: "senna-sockets".into(),
             connect_timeout_ms: 2000,
             response_timeout_ms: 2000,
+            cluster: Vec::new(),
+            ack_replicas: 0,
+            repair_interval_ms: 30_000,
         }
     }
 }

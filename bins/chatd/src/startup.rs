@@ -11,7 +11,10 @@ use actix_web::{App, middleware};
 use chat_domain::{DomainHandle, HistoryWindow, PagingLimits};
 use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
 use chat_service::{ChatService, Hub, HubSettings, ServiceSettings};
-use chat_storage::{ChatStore, EventBus, MemoryStore, PresenceStore, RedisSettings, RedisStore};
+use chat_storage::{
+    ChatStore, ClusterSettings, ClusterStore, EventBus, Failpoint, MemoryStore, PresenceStore, RedisSettings,
+    RedisStore,
+};
 use chat_transport::{ApiParts, ApiState, CorsOrigins, Rate, RealtimeSettings, ServerSettings, Tenants};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -60,6 +63,9 @@ impl Dependencies {
         let directory = directory(&settings.platform)?;
         let verifier = verifier(&settings.jwt, settings.env, "jwt")?;
         let history = settings.realtime.history_window().map_err(StartupError::Config)?;
+        if let Some(cluster) = cluster(settings, history)? {
+            return Ok(Self::with_backend(cluster, directory, verifier));
+        }
         Ok(match redis(settings, history)? {
             Some(redis) => Self::with_backend(redis, directory, verifier),
             None => Self::with_backend(Arc::new(MemoryStore::with_history(history)), directory, verifier),
@@ -94,6 +100,36 @@ fn redis(settings: &Settings, history: HistoryWindow) -> Result<Option<Arc<Redis
     let store = RedisStore::connect(&redis).map_err(|e| StartupError::Config(format!("redis.url: {e}")))?;
     tracing::info!(prefix = %config.prefix, "using Redis");
     Ok(Some(Arc::new(store)))
+}
+
+/// The Redis Cluster backend, when `redis.cluster` names seed nodes.
+fn cluster(settings: &Settings, history: HistoryWindow) -> Result<Option<Arc<ClusterStore>>, StartupError> {
+    let config = &settings.redis;
+    if config.cluster.is_empty() {
+        return Ok(None);
+    }
+    if config.repair_interval_ms == 0 {
+        return Err(StartupError::Config("redis.repair_interval_ms: must be positive".into()));
+    }
+    let failpoint = match std::env::var("CHATD_FAILPOINT") {
+        Ok(name) => Some(Failpoint::parse(&name).ok_or_else(|| {
+            StartupError::Config(format!("CHATD_FAILPOINT: unknown failpoint {name:?} (known: after-chat-step)"))
+        })?),
+        Err(_) => None,
+    };
+    let store = ClusterStore::connect(&ClusterSettings {
+        seeds: config.cluster.clone(),
+        prefix: config.prefix.clone(),
+        connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+        response_timeout: Duration::from_millis(config.response_timeout_ms),
+        history,
+        ack_replicas: config.ack_replicas,
+        repair_interval: Duration::from_millis(config.repair_interval_ms),
+        failpoint,
+    })
+    .map_err(|e| StartupError::Config(format!("redis.cluster: {e}")))?;
+    tracing::info!(prefix = %config.prefix, seeds = ?config.cluster, "using Redis Cluster");
+    Ok(Some(store))
 }
 
 fn directory(config: &PlatformConfig) -> Result<Arc<dyn Directory>, StartupError> {

@@ -15,9 +15,11 @@ pub enum Layout {
     /// alone decides a key's slot) around what groups keys. A chat's keys share its slot
     /// (`…:{dm:99-1000}:data`, `…:{topic:42}`), a user's keys and channel theirs
     /// (`…:inbox:{user:7}`, `…:events:<handle>:{user:7}`), and a topic's channel and event history
-    /// its chat's (`{topic:42}`): what one script changes together is in one slot. Not yet served
-    /// by a store (issue 14): the tenant-wide [`Keyspace::latest`] hash, the idempotency results
-    /// (to move into their chat's slot) and the instances' keys keep their standalone names here.
+    /// its chat's (`{topic:42}`): what one script changes together is in one slot. Keys only this
+    /// layout has: a chat's latest message ([`Keyspace::chat_latest`], in place of the tenant-wide
+    /// [`Keyspace::latest`] hash), its idempotency results ([`Keyspace::chat_idempotency`]) and
+    /// its pending fan-out ([`Keyspace::fanout`]) in its slot; the instances' keys share one slot
+    /// of their own.
     Cluster,
 }
 
@@ -73,6 +75,37 @@ impl Keyspace {
     /// original's keys so that an inbox page reads one hash instead of two keys per chat.
     pub fn latest(&self) -> String {
         [self.base.as_str(), "latest"].concat()
+    }
+
+    /// A chat's latest message JSON (cluster layout: a string in the chat's slot, in place of the
+    /// field of [`Self::latest`]).
+    pub fn chat_latest(&self, chat: Chat) -> String {
+        self.chat_key(chat, ":latest")
+    }
+
+    /// The first answer to `author`'s send in `chat` with idempotency key `key` (cluster layout:
+    /// in the chat's slot, beside [`Self::idempotency_claim`] in the author's).
+    pub fn chat_idempotency(&self, chat: Chat, author: UserId, key: &crate::IdempotencyKey) -> String {
+        Key::new(&self.base)
+            .tagged(self.layout, |k| k.chat(chat))
+            .text(":idempotency:")
+            .number(author.get())
+            .text(":")
+            .text(key.as_str())
+            .done()
+    }
+
+    /// Which chat `author` first used idempotency key `key` in (cluster layout: the chat's
+    /// suffix, in the author's slot), so that a key reused for another chat is refused.
+    pub fn idempotency_claim(&self, author: UserId, key: &crate::IdempotencyKey) -> String {
+        [self.user_key("idempotency:", author).as_str(), ":", key.as_str()].concat()
+    }
+
+    /// A chat's pending fan-out (cluster layout): a hash of fan-out number → the record of what
+    /// its write still owes other slots (inboxes, unread counts, users' events), removed once
+    /// applied. Beside its `f` field of [`Self::chat_index`], the last number given.
+    pub fn fanout(&self, chat: Chat) -> String {
+        self.chat_key(chat, ":fanout")
     }
 
     /// A user's inbox (sorted set of `user-<id>` / `topic-<id>` by last send time).
@@ -152,7 +185,53 @@ impl Keyspace {
 
     /// The set of the presence keys of the users `instance` joined (see [`Self::instances`]).
     pub fn instance_users(prefix: &str, instance: &str) -> String {
-        format!("{prefix}:instances:{instance}")
+        Self::instance_users_in(prefix, Layout::Standalone, instance)
+    }
+
+    /// [`Self::instance_users`] in `layout` (beside [`Self::instances_in`], in its slot).
+    pub fn instance_users_in(prefix: &str, layout: Layout, instance: &str) -> String {
+        format!("{}:{instance}", Self::instances_in(prefix, layout))
+    }
+
+    /// [`Self::instances`] in `layout`: in the cluster layout `<prefix>:{instances}`, so that it and
+    /// every instance's set of users share one slot.
+    pub fn instances_in(prefix: &str, layout: Layout) -> String {
+        match layout {
+            Layout::Standalone => Self::instances(prefix),
+            Layout::Cluster => format!("{prefix}:{{instances}}"),
+        }
+    }
+
+    /// Where the pending fan-outs of the chats of one hash slot are listed (cluster layout): a
+    /// sorted set of `<handle>:<chat suffix>` by the time the first became pending, in the slot
+    /// `tag` hashes to, so that the chat's write lists it atomically and any instance finds it.
+    pub fn fanout_pending(prefix: &str, tag: &str) -> String {
+        format!("{prefix}:fanout:{{{tag}}}")
+    }
+
+    /// The member of [`Self::fanout_pending`] naming `chat` of `handle`.
+    pub fn fanout_member(handle: &DomainHandle, chat: Chat) -> String {
+        Key::new(handle.as_str()).text(":").chat(chat).done()
+    }
+
+    /// The tenant and chat a [`Self::fanout_member`] names.
+    pub fn parse_fanout_member(member: &str) -> Option<(DomainHandle, Chat)> {
+        let (handle, suffix) = member.split_once(':')?;
+        Some((DomainHandle::parse(handle).ok()?, Self::parse_chat_suffix(suffix)?))
+    }
+
+    /// The chat a [`Self::chat_suffix`] names.
+    pub fn parse_chat_suffix(suffix: &str) -> Option<Chat> {
+        let (kind, id) = suffix.split_once(':')?;
+        match kind {
+            "dm" => {
+                let (lo, hi) = id.split_once('-')?;
+                let (lo, hi) = (UserId::parse(lo).ok()?, UserId::parse(hi).ok()?);
+                Some(Chat::between(lo, crate::ChatTarget::User(hi)))
+            }
+            "topic" => Some(Chat::Topic(TopicId::parse(id).ok()?)),
+            _ => None,
+        }
     }
 
     /// The tenant and user of a presence key under `prefix`, in either layout (the inverse of
@@ -287,6 +366,22 @@ mod tests {
         assert_eq!(keys.channel(Channel::User(user(7))), "senna-sockets:events:myplatform:{user:7}");
         assert_eq!(keys.event_history(Channel::User(user(7))), "senna-sockets:messages:myplatform:history:{user:7}");
         assert_eq!(keys.event_position(Channel::Topic(topic)), "senna-sockets:messages:myplatform:position:{topic:42}");
+        assert_eq!(keys.chat_latest(dm), "senna-sockets:messages:myplatform:{dm:99-1000}:latest");
+        assert_eq!(keys.fanout(dm), "senna-sockets:messages:myplatform:{dm:99-1000}:fanout");
+        let key = crate::IdempotencyKey::parse("k-1").expect("valid");
+        assert_eq!(
+            keys.chat_idempotency(dm, user(99), &key),
+            "senna-sockets:messages:myplatform:{dm:99-1000}:idempotency:99:k-1"
+        );
+        assert_eq!(
+            keys.idempotency_claim(user(99), &key),
+            "senna-sockets:messages:myplatform:idempotency:{user:99}:k-1"
+        );
+        assert_eq!(Keyspace::instance_users_in("p", Layout::Cluster, "i-1"), "p:{instances}:i-1");
+        let member = Keyspace::fanout_member(&handle, dm);
+        assert_eq!(member, "myplatform:dm:99-1000");
+        assert_eq!(Keyspace::parse_fanout_member(&member), Some((handle.clone(), dm)));
+        assert_eq!(Keyspace::parse_fanout_member("myplatform:topic:42"), Some((handle.clone(), Chat::Topic(topic))));
         // Which keys share a slot is checked against a real cluster (tests/api/cluster_layout.rs).
         // Both layouts parse back.
         let channel = keys.channel(Channel::User(user(7)));

@@ -22,5 +22,5 @@ pub use events::{EventBus, EventSink, Replay};
 pub use memory::MemoryStore;
 pub use presence::{Joined, PresenceStore};
 #[cfg(feature = "redis")]
-pub use redis::{RedisSettings, RedisStore};
+pub use redis::{ClusterSettings, ClusterStore, Failpoint, RedisSettings, RedisStore};
 pub use store::{Appended, Change, ChatStore, Decide, HistoryPage, Idempotency, InboxEntry, InboxPage, ReadState};

@@ -6,7 +6,7 @@ use jsonwebtoken::Algorithm;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Backend, SECRET, both, sign, spawn_app, spawn_app_with, test_settings, token, token_for};
+use crate::helpers::{Backend, SECRET, backends, sign, spawn_app, spawn_app_with, test_settings, token, token_for};
 
 const MESSAGE: &str = "/api/user/2/a6ab410a-826b-45f1-aae1-6f8d8a73d738";
 
@@ -30,7 +30,7 @@ async fn protected_routes_need_a_token(backend: Backend) {
         assert_eq!(answer.body["message"], json!("You are not authenticated"));
     }
 }
-both!(protected_routes, protected_routes_need_a_token);
+backends!(protected_routes, protected_routes_need_a_token);
 
 async fn bad_tokens_are_refused_with_invalid_token(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -56,7 +56,7 @@ async fn bad_tokens_are_refused_with_invalid_token(backend: Backend) {
         answer.assert_error(401, "INVALID_TOKEN_ERR");
     }
 }
-both!(bad_tokens, bad_tokens_are_refused_with_invalid_token);
+backends!(bad_tokens, bad_tokens_are_refused_with_invalid_token);
 
 async fn a_numeric_string_user_id_is_the_same_user(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -71,7 +71,7 @@ async fn a_numeric_string_user_id_is_the_same_user(backend: Backend) {
     assert_eq!(app.texts("/api/user/99", 1000).await, ["hi"]);
     assert_eq!(app.texts("/api/user/1000", 99).await, ["hi"]);
 }
-both!(string_user_id, a_numeric_string_user_id_is_the_same_user);
+backends!(string_user_id, a_numeric_string_user_id_is_the_same_user);
 
 async fn bearer_tokens_and_a_configured_header_work(backend: Backend) {
     let mut settings = test_settings();
@@ -90,4 +90,4 @@ async fn bearer_tokens_and_a_configured_header_work(backend: Backend) {
     let fresh = token_for(json!({"user_id": 5, "exp": now() + 3600}));
     assert_eq!(welcome(app.client.get(&url).bearer_auth(fresh)).await, json!(true));
 }
-both!(token_headers, bearer_tokens_and_a_configured_header_work);
+backends!(token_headers, bearer_tokens_and_a_configured_header_work);

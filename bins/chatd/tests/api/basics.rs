@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Backend, both, spawn_app, token};
+use crate::helpers::{Backend, backends, spawn_app, token};
 
 async fn root_describes_the_service(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -12,7 +12,7 @@ async fn root_describes_the_service(backend: Backend) {
     assert_eq!(answer.body["name"], json!("chatd"));
     assert_eq!(answer.body["version"], json!(env!("CARGO_PKG_VERSION")));
 }
-both!(root, root_describes_the_service);
+backends!(root, root_describes_the_service);
 
 async fn api_says_whether_the_caller_is_authenticated(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -27,7 +27,7 @@ async fn api_says_whether_the_caller_is_authenticated(backend: Backend) {
     let forged = app.request(Method::GET, "/api", Some("not.a.token"), None).await;
     forged.assert_error(401, "INVALID_TOKEN_ERR");
 }
-both!(api_welcome, api_says_whether_the_caller_is_authenticated);
+backends!(api_welcome, api_says_whether_the_caller_is_authenticated);
 
 async fn unknown_paths_and_methods_answer_the_error_body(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -48,7 +48,7 @@ async fn unknown_paths_and_methods_answer_the_error_body(backend: Backend) {
         assert_eq!(answer.headers["allow"], allow, "{path}");
     }
 }
-both!(unknown_routes, unknown_paths_and_methods_answer_the_error_body);
+backends!(unknown_routes, unknown_paths_and_methods_answer_the_error_body);
 
 async fn every_response_carries_a_request_id(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -66,7 +66,7 @@ async fn every_response_carries_a_request_id(backend: Backend) {
         app.client.get(format!("{}/api", app.address)).header("x-request-id", "has spaces").send().await.unwrap();
     assert_ne!(junk.headers()["x-request-id"], "has spaces");
 }
-both!(request_ids, every_response_carries_a_request_id);
+backends!(request_ids, every_response_carries_a_request_id);
 
 async fn metrics_are_served_in_the_prometheus_format(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -89,4 +89,4 @@ async fn metrics_are_served_in_the_prometheus_format(backend: Backend) {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }
 }
-both!(metrics, metrics_are_served_in_the_prometheus_format);
+backends!(metrics, metrics_are_served_in_the_prometheus_format);

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, SECRET, TestApp, both, sign, spawn_app, spawn_app_with, test_settings, token, token_for,
+    Backend, SECRET, TestApp, backends, sign, spawn_app, spawn_app_with, test_settings, token, token_for,
 };
 
 /// Seconds since the Unix epoch.
@@ -212,14 +212,14 @@ async fn every_original_error_is_answered_word_for_word(app: &TestApp, stack: bo
 async fn in_development_with_the_stack_line(backend: Backend) {
     every_original_error_is_answered_word_for_word(&spawn_app(backend).await, true).await;
 }
-both!(original_errors, in_development_with_the_stack_line);
+backends!(original_errors, in_development_with_the_stack_line);
 
 async fn in_production_without_a_stack(backend: Backend) {
     let mut settings = test_settings();
     settings.env = Environment::Production;
     every_original_error_is_answered_word_for_word(&spawn_app_with(backend, settings, None).await, false).await;
 }
-both!(original_errors_in_production, in_production_without_a_stack);
+backends!(original_errors_in_production, in_production_without_a_stack);
 
 async fn chatd_s_own_errors_carry_the_stack_line_too(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -243,7 +243,7 @@ async fn chatd_s_own_errors_carry_the_stack_line_too(backend: Backend) {
         json!("RequestHeaderFieldsTooLargeError: The request line and headers are larger than 16384 bytes")
     );
 }
-both!(own_errors_stack, chatd_s_own_errors_carry_the_stack_line_too);
+backends!(own_errors_stack, chatd_s_own_errors_carry_the_stack_line_too);
 
 async fn a_trailing_slash_answers_like_the_path_without_it(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -270,7 +270,7 @@ async fn a_trailing_slash_answers_like_the_path_without_it(backend: Backend) {
     app.get("/api/group/5/", 1).await.assert_error(400, "MESSAGES_INVALID_TARGET");
     app.get("/api/list//", 1).await.assert_error(404, "NOT_FOUND");
 }
-both!(trailing_slashes, a_trailing_slash_answers_like_the_path_without_it);
+backends!(trailing_slashes, a_trailing_slash_answers_like_the_path_without_it);
 
 async fn head_answers_like_get_without_a_body(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -313,4 +313,4 @@ async fn head_answers_like_get_without_a_body(backend: Backend) {
     assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(refused.headers()["allow"], "POST, DELETE");
 }
-both!(head_requests, head_answers_like_get_without_a_body);
+backends!(head_requests, head_answers_like_get_without_a_body);

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, test_settings, token};
+use crate::helpers::{Backend, TestApp, backends, spawn_app, spawn_app_with, test_settings, token};
 
 const PAGE: &str = "https://app.example.com";
 
@@ -86,7 +86,7 @@ async fn listed_origins_can_preflight_and_read_every_answer(backend: Backend) {
     assert_eq!(foreign.status(), StatusCode::OK);
     assert_eq!(header(&foreign, "access-control-allow-origin"), None);
 }
-both!(cors_listed, listed_origins_can_preflight_and_read_every_answer);
+backends!(cors_listed, listed_origins_can_preflight_and_read_every_answer);
 
 async fn a_star_allows_every_origin(backend: Backend) {
     let app = spawn_with_cors(backend, &["*"]).await;
@@ -94,7 +94,7 @@ async fn a_star_allows_every_origin(backend: Backend) {
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(header(&answer, "access-control-allow-origin"), Some("http://localhost:5173"));
 }
-both!(cors_any, a_star_allows_every_origin);
+backends!(cors_any, a_star_allows_every_origin);
 
 async fn without_the_setting_there_are_no_cors_headers(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -104,4 +104,4 @@ async fn without_the_setting_there_are_no_cors_headers(backend: Backend) {
     let list = app.client.get(format!("{}/api/list", app.address)).header("Origin", PAGE).send().await.unwrap();
     assert_eq!(header(&list, "access-control-allow-origin"), None);
 }
-both!(cors_off, without_the_setting_there_are_no_cors_headers);
+backends!(cors_off, without_the_setting_there_are_no_cors_headers);

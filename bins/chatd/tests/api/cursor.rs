@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, both, spawn_app};
+use crate::helpers::{Backend, TestApp, backends, spawn_app};
 
 /// The texts of a cursor page and its `state.more`.
 async fn page(app: &TestApp, query: &str) -> (Vec<String>, bool) {
@@ -50,7 +50,7 @@ async fn cursor_pages_stay_exact_while_messages_come_and_go(backend: Backend) {
     // The default size is the page form's.
     assert_eq!(page(&app, &format!("before={}", id(10))).await.0.len(), 8);
 }
-both!(cursor_pages, cursor_pages_stay_exact_while_messages_come_and_go);
+backends!(cursor_pages, cursor_pages_stay_exact_while_messages_come_and_go);
 
 async fn bad_cursors_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -73,4 +73,4 @@ async fn bad_cursors_are_refused(backend: Backend) {
     // In a chat with no messages any cursor is unknown.
     app.get(&format!("/api/user/9?before={}", id(&sent)), 2).await.assert_error(400, "INVALID_ARGUMENT");
 }
-both!(bad_cursors, bad_cursors_are_refused);
+backends!(bad_cursors, bad_cursors_are_refused);

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Backend, NULL, both, spawn_app, token};
+use crate::helpers::{Backend, NULL, backends, spawn_app, token};
 
 async fn the_author_edits_text_and_keeps_the_timestamp(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -19,7 +19,7 @@ async fn the_author_edits_text_and_keeps_the_timestamp(backend: Backend) {
     assert_eq!(edited.body["entry"]["author"], json!(388636));
     assert_eq!(app.texts("/api/user/388636", 524376).await, [text]);
 }
-both!(edit_text, the_author_edits_text_and_keeps_the_timestamp);
+backends!(edit_text, the_author_edits_text_and_keeps_the_timestamp);
 
 async fn only_the_author_edits_and_only_a_recipient_marks_seen(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -45,7 +45,7 @@ async fn only_the_author_edits_and_only_a_recipient_marks_seen(backend: Backend)
     assert_eq!(app.post(&topic_path, 5, json!({"status": "seen"})).await.status, StatusCode::OK);
     app.post(&topic_path, 5, json!({"text": "not yours"})).await.assert_error(403, "FORBIDDEN");
 }
-both!(ownership, only_the_author_edits_and_only_a_recipient_marks_seen);
+backends!(ownership, only_the_author_edits_and_only_a_recipient_marks_seen);
 
 async fn image_messages_are_edited_by_image(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -56,7 +56,7 @@ async fn image_messages_are_edited_by_image(backend: Backend) {
     assert_eq!(edited.status, StatusCode::OK);
     assert_eq!(edited.body["entry"]["image"], json!({"url": "b.png"}));
 }
-both!(edit_image, image_messages_are_edited_by_image);
+backends!(edit_image, image_messages_are_edited_by_image);
 
 async fn bad_edits_are_refused_and_change_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -88,7 +88,7 @@ async fn bad_edits_are_refused_and_change_nothing(backend: Backend) {
     app.post(&format!("/api/usr/2/{id}"), 1, json!({"text": "x"})).await.assert_error(400, "MESSAGES_INVALID_TARGET");
     assert_eq!(app.snapshot(&[1, 2]).await, before, "rejected edits changed nothing");
 }
-both!(bad_edits, bad_edits_are_refused_and_change_nothing);
+backends!(bad_edits, bad_edits_are_refused_and_change_nothing);
 
 async fn the_author_deletes(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -110,7 +110,7 @@ async fn the_author_deletes(backend: Backend) {
     assert_eq!(history.body["messages"][0]["id"], keep["id"]);
     app.delete(&path, 1).await.assert_error(404, "NOT_FOUND");
 }
-both!(delete, the_author_deletes);
+backends!(delete, the_author_deletes);
 
 async fn concurrent_edits_and_seen_marks_are_all_kept(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -133,4 +133,4 @@ async fn concurrent_edits_and_seen_marks_are_all_kept(backend: Backend) {
     assert!((1..=10).any(|n| text == format!("v{n}")), "{text}");
     assert_eq!(history.body["state"]["total"], json!(1));
 }
-both!(concurrent_edits, concurrent_edits_and_seen_marks_are_all_kept);
+backends!(concurrent_edits, concurrent_edits_and_seen_marks_are_all_kept);

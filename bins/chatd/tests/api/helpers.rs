@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_identity::{BuiltinDirectory, Directory, PlatformDirectory, PlatformSettings};
-use chat_storage::{ChatStore, EventBus, MemoryStore, PresenceStore, RedisSettings, RedisStore};
+use chat_storage::{
+    ChatStore, ClusterSettings, ClusterStore, EventBus, MemoryStore, PresenceStore, RedisSettings, RedisStore,
+};
 use chatd::settings::Settings;
 use chatd::startup::{Application, Dependencies};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -15,6 +17,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::platform::StandInPlatform;
+use crate::redis_cluster::RedisCluster;
 use crate::redis_server::RedisServer;
 
 /// The secret every test chatd verifies tokens with.
@@ -23,18 +26,33 @@ pub const SECRET: &str = "test-secret-of-the-suite";
 /// Which store a test chatd runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// The test binary's redis-server, in the original's layout.
     Redis,
+    /// The test binary's Redis Cluster (`redis_cluster.rs`), in the cluster layout.
+    Cluster,
     Memory,
 }
 
-/// Runs one behaviour test against both backends: `both!(name, async_fn)` defines
-/// `name::redis` and `name::memory`, each calling `async_fn(Backend)`.
-macro_rules! both {
+impl Backend {
+    /// Whether several chatd instances can share it (Redis, on one server or a cluster).
+    pub fn is_shared(self) -> bool {
+        !matches!(self, Self::Memory)
+    }
+}
+
+/// Runs one behaviour test against every backend: `backends!(name, async_fn)` defines
+/// `name::redis`, `name::cluster` and `name::memory`, each calling `async_fn(Backend)`.
+macro_rules! backends {
     ($name:ident, $case:ident) => {
         mod $name {
             #[actix_web::test]
             async fn redis() {
                 super::$case($crate::helpers::Backend::Redis).await
+            }
+
+            #[actix_web::test]
+            async fn cluster() {
+                super::$case($crate::helpers::Backend::Cluster).await
             }
 
             #[actix_web::test]
@@ -44,7 +62,7 @@ macro_rules! both {
         }
     };
 }
-pub(crate) use both;
+pub(crate) use backends;
 
 /// A running chatd and what a test needs to talk to it.
 pub struct TestApp {
@@ -117,10 +135,10 @@ pub async fn spawn_app_with(backend: Backend, settings: Settings, platform: Opti
     spawn_instance(backend, settings, &unique("chatd-test"), platform).await
 }
 
-/// Another chatd instance beside `app`, on the same Redis and key prefix (Redis only).
+/// Another chatd instance beside `app`, on the same Redis (or cluster) and key prefix.
 pub async fn spawn_second_instance(app: &TestApp, settings: Settings) -> TestApp {
-    assert_eq!(app.backend, Backend::Redis, "instances share data only through Redis");
-    spawn_instance(Backend::Redis, settings, &app.prefix, None).await
+    assert!(app.backend.is_shared(), "instances share data only through Redis");
+    spawn_instance(app.backend, settings, &app.prefix, None).await
 }
 
 async fn spawn_instance(
@@ -142,6 +160,20 @@ async fn spawn_instance(
             })
             .expect("connect to the test redis-server");
             spawn_app_on(Arc::new(redis), settings, platform).await
+        }
+        Backend::Cluster => {
+            let cluster = ClusterStore::connect(&ClusterSettings {
+                seeds: RedisCluster::shared().seeds(),
+                prefix: prefix.to_owned(),
+                connect_timeout: std::time::Duration::from_secs(2),
+                response_timeout: std::time::Duration::from_secs(5),
+                history,
+                ack_replicas: settings.redis.ack_replicas,
+                repair_interval: std::time::Duration::from_millis(settings.redis.repair_interval_ms),
+                failpoint: None,
+            })
+            .expect("connect to the test cluster");
+            spawn_app_on(cluster, settings, platform).await
         }
         Backend::Memory => spawn_app_on(Arc::new(MemoryStore::with_history(history)), settings, platform).await,
     };
@@ -305,12 +337,12 @@ impl TestApp {
     }
 
     /// Everything this test's chatd stored: every key under its prefix with its content (Redis),
-    /// or the visible state of the given users' inboxes and chats (memory). Compared before and
+    /// or the visible state of the given users' inboxes and chats (memory, cluster). Compared before and
     /// after a rejected request to show it changed nothing.
     pub async fn snapshot(&self, users: &[u64]) -> Value {
         match self.backend {
             Backend::Redis => redis_snapshot(&self.prefix).await,
-            Backend::Memory => {
+            Backend::Memory | Backend::Cluster => {
                 let mut state = serde_json::Map::new();
                 for &user in users {
                     let inbox = self.get("/api/list?per_page=100", user).await;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, both, spawn_app, spawn_app_with, test_settings};
+use crate::helpers::{Backend, backends, spawn_app, spawn_app_with, test_settings};
 use crate::ws_client::take_position;
 
 async fn pages_count_from_the_newest_message(backend: Backend) {
@@ -47,7 +47,7 @@ async fn pages_count_from_the_newest_message(backend: Backend) {
     assert_eq!(first.body["messages"][9]["author"], json!({"id": 2, "username": "user-2"}));
     assert_eq!(first.body["messages"][8]["author"], json!({"id": 1, "username": "user-1"}));
 }
-both!(paging, pages_count_from_the_newest_message);
+backends!(paging, pages_count_from_the_newest_message);
 
 async fn an_empty_conversation_is_an_empty_page(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -60,7 +60,7 @@ async fn an_empty_conversation_is_an_empty_page(backend: Backend) {
         assert_eq!(answer.body["state"]["total_pages"], json!(1));
     }
 }
-both!(empty_history, an_empty_conversation_is_an_empty_page);
+backends!(empty_history, an_empty_conversation_is_an_empty_page);
 
 async fn page_sizes_are_clamped_and_bad_paging_is_refused(backend: Backend) {
     let mut settings = test_settings();
@@ -96,7 +96,7 @@ async fn page_sizes_are_clamped_and_bad_paging_is_refused(backend: Backend) {
         }
     }
 }
-both!(paging_limits, page_sizes_are_clamped_and_bad_paging_is_refused);
+backends!(paging_limits, page_sizes_are_clamped_and_bad_paging_is_refused);
 
 async fn reading_needs_valid_targets(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -104,4 +104,4 @@ async fn reading_needs_valid_targets(backend: Backend) {
     app.get("/api/user/0", 1).await.assert_error(400, "INVALID_ARGUMENT");
     app.get("/api/topic/x", 1).await.assert_error(400, "INVALID_ARGUMENT");
 }
-both!(history_targets, reading_needs_valid_targets);
+backends!(history_targets, reading_needs_valid_targets);

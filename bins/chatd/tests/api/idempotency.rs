@@ -5,7 +5,7 @@
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, both, spawn_app, token};
+use crate::helpers::{Backend, TestApp, backends, spawn_app, token};
 use crate::ws_client::WsClient;
 
 /// A send from `from` to `path` with these `Idempotency-Key` values: status, headers, body.
@@ -46,7 +46,7 @@ async fn a_retried_send_answers_the_first_answer_and_stores_nothing(backend: Bac
     app.send_text(1, "/api/user/2", "next").await;
     assert_eq!(app.texts("/api/user/2", 1).await, ["hello", "next", "next"]);
 }
-both!(idempotent_retry, a_retried_send_answers_the_first_answer_and_stores_nothing);
+backends!(idempotent_retry, a_retried_send_answers_the_first_answer_and_stores_nothing);
 
 async fn a_reused_key_or_a_bad_one_is_refused_and_changes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -73,7 +73,7 @@ async fn a_reused_key_or_a_bad_one_is_refused_and_changes_nothing(backend: Backe
     let (status, ..) = send_with_keys(&app, 1, "/api/user/2", &[&"k".repeat(255)], &hello).await;
     assert_eq!(status, 201, "255 visible characters are a key");
 }
-both!(idempotent_refusals, a_reused_key_or_a_bad_one_is_refused_and_changes_nothing);
+backends!(idempotent_refusals, a_reused_key_or_a_bad_one_is_refused_and_changes_nothing);
 
 async fn concurrent_retries_of_one_key_make_one_message(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -86,4 +86,4 @@ async fn concurrent_retries_of_one_key_make_one_message(backend: Backend) {
     assert_eq!(answers.iter().filter(|(_, headers, _)| !replayed(headers)).count(), 1, "one stored it");
     assert_eq!(app.texts("/api/topic/9", 1).await, ["once"]);
 }
-both!(idempotent_concurrency, concurrent_retries_of_one_key_make_one_message);
+backends!(idempotent_concurrency, concurrent_retries_of_one_key_make_one_message);

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, both, spawn_app};
+use crate::helpers::{Backend, backends, spawn_app};
 use crate::ws_client::take_position;
 
 async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: Backend) {
@@ -51,7 +51,7 @@ async fn the_inbox_lists_chats_newest_first_with_their_latest_message(backend: B
     // An empty inbox is one empty page, as the original answered.
     assert_eq!(four.body["state"]["total_pages"], json!(1));
 }
-both!(inbox_order, the_inbox_lists_chats_newest_first_with_their_latest_message);
+backends!(inbox_order, the_inbox_lists_chats_newest_first_with_their_latest_message);
 
 /// Entries come newest first; chats updated in the same millisecond come in Redis's sorted-set
 /// order (member text, descending), on both backends.
@@ -89,7 +89,7 @@ async fn the_inbox_pages(backend: Backend) {
     assert_eq!(ids(&app.get("/api/list?limit=2&page=3", 1).await.body), all[4..]);
     assert_eq!(ids(&app.get("/api/list?limit=2&page=4", 1).await.body), Vec::<u64>::new());
 }
-both!(inbox_paging, the_inbox_pages);
+backends!(inbox_paging, the_inbox_pages);
 
 async fn the_latest_message_stays_right_after_edits_and_deletes(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -120,4 +120,4 @@ async fn the_latest_message_stays_right_after_edits_and_deletes(backend: Backend
     assert_eq!(inbox["entries"][0]["latest"], json!(null));
     assert_eq!(inbox["state"]["total"], json!(1));
 }
-both!(inbox_latest, the_latest_message_stays_right_after_edits_and_deletes);
+backends!(inbox_latest, the_latest_message_stays_right_after_edits_and_deletes);

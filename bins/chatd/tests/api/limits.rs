@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use chatd::settings::Settings;
 
-use crate::helpers::{Backend, both, spawn_app, spawn_app_with, test_settings, token};
+use crate::helpers::{Backend, backends, spawn_app, spawn_app_with, test_settings, token};
 use crate::realtime_socketio::{ack, connected_websocket, next_text};
 use crate::ws_client::{Incoming, WsClient};
 
@@ -30,7 +30,7 @@ async fn sends_beyond_the_rate_are_429_and_change_nothing(backend: Backend) {
     // Reading is not limited.
     assert_eq!(app.get("/api/list", 1).await.status, StatusCode::OK);
 }
-both!(send_rate, sends_beyond_the_rate_are_429_and_change_nothing);
+backends!(send_rate, sends_beyond_the_rate_are_429_and_change_nothing);
 
 async fn realtime_connections_are_capped_per_user_and_in_total(backend: Backend) {
     let mut settings = test_settings();
@@ -54,7 +54,7 @@ async fn realtime_connections_are_capped_per_user_and_in_total(backend: Backend)
     );
     assert_eq!(over.next().await, Incoming::Closed(Some((1008, "too many connections".into()))));
 }
-both!(connection_caps, realtime_connections_are_capped_per_user_and_in_total);
+backends!(connection_caps, realtime_connections_are_capped_per_user_and_in_total);
 
 async fn a_connection_hears_at_most_so_many_topics(backend: Backend) {
     let mut settings = test_settings();
@@ -90,7 +90,7 @@ async fn a_connection_hears_at_most_so_many_topics(backend: Backend) {
         (3, json!({"error": refused["message"], "code": "too_many_topics"}))
     );
 }
-both!(topics_per_connection, a_connection_hears_at_most_so_many_topics);
+backends!(topics_per_connection, a_connection_hears_at_most_so_many_topics);
 
 /// One per second, three at once: of ten events sent together, at most four pass (three, and one
 /// more if a second went by), whatever the machine's speed.
@@ -140,7 +140,7 @@ async fn client_events_past_the_budget_are_refused_and_never_fanned_out(backend:
     }
     assert!((3..=4).contains(&passed), "{passed} of 10 passed");
 }
-both!(client_event_budget, client_events_past_the_budget_are_refused_and_never_fanned_out);
+backends!(client_event_budget, client_events_past_the_budget_are_refused_and_never_fanned_out);
 
 async fn a_connection_sending_too_many_frames_is_closed(backend: Backend) {
     let mut settings = test_settings();
@@ -167,7 +167,7 @@ async fn a_connection_sending_too_many_frames_is_closed(backend: Backend) {
     };
     assert_eq!(closed, "closed Some(1008)");
 }
-both!(frame_budget, a_connection_sending_too_many_frames_is_closed);
+backends!(frame_budget, a_connection_sending_too_many_frames_is_closed);
 
 async fn health_and_readiness(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -176,7 +176,7 @@ async fn health_and_readiness(backend: Backend) {
     let ready = app.request(Method::GET, "/readyz", None, None).await;
     assert_eq!((ready.status, ready.body), (StatusCode::OK, json!({"status": "ready"})));
 }
-both!(health, health_and_readiness);
+backends!(health, health_and_readiness);
 
 async fn only_allowed_browser_origins_open_realtime_connections(backend: Backend) {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -211,4 +211,4 @@ async fn only_allowed_browser_origins_open_realtime_connections(backend: Backend
     // Like every error body outside production, with its one line of stack.
     assert_eq!(body["stack"], json!("ForbiddenError: This origin may not connect"));
 }
-both!(origins, only_allowed_browser_origins_open_realtime_connections);
+backends!(origins, only_allowed_browser_origins_open_realtime_connections);

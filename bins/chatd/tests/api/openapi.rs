@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, Backend, TestApp, both, spawn_app, spawn_app_with, test_settings, token};
+use crate::helpers::{Answer, Backend, TestApp, backends, spawn_app, spawn_app_with, test_settings, token};
 
 /// Every path chatd serves over HTTP, with the methods it answers. The realtime doors (`/ws`,
 /// `/socket.io/`) are not REST and not in the document.
@@ -411,7 +411,7 @@ async fn answers_and_bodies_agree_with_the_document(backend: Backend) {
         assert_eq!(edit.is_valid(&body), accepted, "the schema on {body}");
     }
 }
-both!(answers_match_the_document, answers_and_bodies_agree_with_the_document);
+backends!(answers_match_the_document, answers_and_bodies_agree_with_the_document);
 
 #[actix_web::test]
 async fn the_document_follows_the_configuration() {

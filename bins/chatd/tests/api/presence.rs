@@ -7,7 +7,9 @@ use futures_util::StreamExt;
 use redis::AsyncCommands;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token};
+use crate::helpers::{
+    Backend, TestApp, backends, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token,
+};
 use crate::process::ChatdProcess;
 use crate::redis_server::RedisServer;
 use crate::ws_client::{PATIENCE, WsClient};
@@ -56,7 +58,7 @@ async fn dm_partners_hear_a_user_come_and_go(backend: Backend) {
     app.send_text(1, "/api/user/3", "hi stranger").await;
     assert_eq!(stranger.expect("new-message").await["text"], json!("hi stranger"));
 }
-both!(presence_events, dm_partners_hear_a_user_come_and_go);
+backends!(presence_events, dm_partners_hear_a_user_come_and_go);
 
 async fn a_new_connection_hears_which_partners_are_active(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -65,10 +67,7 @@ async fn a_new_connection_hears_which_partners_are_active(backend: Backend) {
     }
     let _two = WsClient::authenticated(&app, 2).await;
     // User 4 is connected to another instance (with Redis, presence is shared by every instance).
-    let second = match backend {
-        Backend::Redis => Some(spawn_second_instance(&app, test_settings()).await),
-        Backend::Memory => None,
-    };
+    let second = if backend.is_shared() { Some(spawn_second_instance(&app, test_settings()).await) } else { None };
     let _four = WsClient::authenticated(second.as_ref().unwrap_or(&app), 4).await;
     let _stranger = WsClient::authenticated(&app, 3).await;
 
@@ -79,7 +78,7 @@ async fn a_new_connection_hears_which_partners_are_active(backend: Backend) {
     app.send_text(5, "/api/user/1", "next").await;
     assert_eq!(one.expect("new-message").await["text"], json!("next"), "no other presence event came first");
 }
-both!(presence_snapshot, a_new_connection_hears_which_partners_are_active);
+backends!(presence_snapshot, a_new_connection_hears_which_partners_are_active);
 
 #[actix_web::test]
 async fn a_user_on_an_instance_that_dies_turns_inactive() {
@@ -131,7 +130,7 @@ async fn presence_goes_to_the_most_recent_partners_only(backend: Backend) {
         assert_eq!(client.expect("new-message").await["text"], json!("after"), "user {partner}");
     }
 }
-both!(presence_partners, presence_goes_to_the_most_recent_partners_only);
+backends!(presence_partners, presence_goes_to_the_most_recent_partners_only);
 
 /// For each command in `MONITOR` `lines`, how many distinct presence keys under `prefix` it and the
 /// commands it ran (a script's, which `MONITOR` shows right after it, marked `lua`) touched.

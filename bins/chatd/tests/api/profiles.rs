@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, both, spawn_app_with, test_settings};
+use crate::helpers::{Backend, backends, spawn_app_with, test_settings};
 use crate::platform::{StandInPlatform, topic_profile, user_profile};
 
 async fn profiles_come_batched_and_cached_from_the_platform(backend: Backend) {
@@ -45,7 +45,7 @@ async fn profiles_come_batched_and_cached_from_the_platform(backend: Backend) {
     assert_eq!(requests[1].ids, [42]);
     assert_eq!(requests[1].fields, "id,title,status,cover_image_thumbnail");
 }
-both!(platform_profiles, profiles_come_batched_and_cached_from_the_platform);
+backends!(platform_profiles, profiles_come_batched_and_cached_from_the_platform);
 
 async fn a_failing_platform_degrades_profiles(backend: Backend) {
     let platform = StandInPlatform::start();
@@ -65,4 +65,4 @@ async fn a_failing_platform_degrades_profiles(backend: Backend) {
     platform.set_failing(false);
     assert_eq!(app.get("/api/user/2", 1).await.body["entry"], user_profile(2));
 }
-both!(failing_platform, a_failing_platform_degrades_profiles);
+backends!(failing_platform, a_failing_platform_degrades_profiles);

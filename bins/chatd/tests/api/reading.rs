@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, test_settings, token_for};
+use crate::helpers::{Backend, TestApp, backends, spawn_app, spawn_app_with, test_settings, token_for};
 use crate::ws_client::WsClient;
 
 /// `POST <chat>/read` as `user` with `body`; returns the answer after checking it is a 200.
@@ -88,7 +88,7 @@ async fn counts_follow_sends_reads_edits_and_deletes(backend: Backend) {
     assert_eq!(history.body["state"]["read"], json!({"1": id(&t2)}));
     assert_eq!(app.get("/api/topic/9", 4).await.body["state"]["read"], json!({"4": null}));
 }
-both!(counts_follow_sends_reads_edits_and_deletes, counts_follow_sends_reads_edits_and_deletes);
+backends!(counts_follow_sends_reads_edits_and_deletes, counts_follow_sends_reads_edits_and_deletes);
 
 async fn reads_reach_every_device_and_the_partner(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -142,7 +142,7 @@ async fn reads_reach_every_device_and_the_partner(backend: Backend) {
     app.send_text(2, "/api/user/1", "after").await;
     assert_eq!(sender.expect("new-message").await["text"], "after");
 }
-both!(reads_reach_every_device_and_the_partner, reads_reach_every_device_and_the_partner);
+backends!(reads_reach_every_device_and_the_partner, reads_reach_every_device_and_the_partner);
 
 async fn concurrent_sends_and_reads_keep_counts_exact(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -168,7 +168,7 @@ async fn concurrent_sends_and_reads_keep_counts_exact(backend: Backend) {
     assert_eq!(texts.iter().filter(|text| text.starts_with('n')).count(), 10);
     assert_eq!(&texts[..10], ["m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"]);
 }
-both!(concurrent_sends_and_reads_keep_counts_exact, concurrent_sends_and_reads_keep_counts_exact);
+backends!(concurrent_sends_and_reads_keep_counts_exact, concurrent_sends_and_reads_keep_counts_exact);
 
 async fn bad_reads_are_refused_and_change_nothing(backend: Backend) {
     let mut settings = test_settings();
@@ -247,4 +247,4 @@ async fn bad_reads_are_refused_and_change_nothing(backend: Backend) {
         json!({"state": {"key": "myplatform:dm:1-2", "inbox_key": "user-1"}, "read": {"message": mine["id"], "unread": 0}})
     );
 }
-both!(bad_reads_are_refused_and_change_nothing, bad_reads_are_refused_and_change_nothing);
+backends!(bad_reads_are_refused_and_change_nothing, bad_reads_are_refused_and_change_nothing);

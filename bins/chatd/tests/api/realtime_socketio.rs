@@ -10,7 +10,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token};
+use crate::helpers::{
+    Backend, TestApp, backends, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token,
+};
 use crate::ws_client::{PATIENCE, close_handshake};
 
 /// A long-polling Engine.IO client.
@@ -74,7 +76,7 @@ pub fn event(packet: &str) -> (String, Value) {
 async fn polling_then_upgrade_carries_every_event(backend: Backend) {
     polling_then_upgrade_carries_every_event_of(spawn_app(backend).await).await;
 }
-both!(socketio_polling_and_upgrade, polling_then_upgrade_carries_every_event);
+backends!(socketio_polling_and_upgrade, polling_then_upgrade_carries_every_event);
 
 /// With two workers, the upgrade's connection is accepted by the other worker than the polling
 /// session's (actix-server hands connections out in turn): the WebSocket moves to the session.
@@ -83,7 +85,7 @@ async fn an_upgrade_on_another_worker_reaches_its_session(backend: Backend) {
     settings.http.workers = Some(2);
     polling_then_upgrade_carries_every_event_of(spawn_app_with(backend, settings, None).await).await;
 }
-both!(socketio_upgrade_across_workers, an_upgrade_on_another_worker_reaches_its_session);
+backends!(socketio_upgrade_across_workers, an_upgrade_on_another_worker_reaches_its_session);
 
 pub(crate) async fn polling_then_upgrade_carries_every_event_of(app: TestApp) {
     let (mut client, open) = Polling::open(&app).await;
@@ -160,7 +162,7 @@ async fn a_message_sent_the_moment_connect_arrives_is_heard(backend: Backend) {
         assert_eq!((name.as_str(), &data["id"]), ("new-message", &sent["id"]), "round {round}");
     }
 }
-both!(socketio_connect_after_subscription, a_message_sent_the_moment_connect_arrives_is_heard);
+backends!(socketio_connect_after_subscription, a_message_sent_the_moment_connect_arrives_is_heard);
 
 async fn websocket_only_with_the_authenticate_event_and_acks(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -192,7 +194,7 @@ async fn websocket_only_with_the_authenticate_event_and_acks(backend: Backend) {
     let (name, data) = event(&next_text(&mut socket).await);
     assert_eq!((name.as_str(), data["chat"].clone()), ("new-message", json!({"type": "topic", "id": 8})));
 }
-both!(socketio_websocket_only, websocket_only_with_the_authenticate_event_and_acks);
+backends!(socketio_websocket_only, websocket_only_with_the_authenticate_event_and_acks);
 
 async fn bad_tokens_are_refused_the_socketio_way(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -234,7 +236,7 @@ async fn bad_tokens_are_refused_the_socketio_way(backend: Backend) {
     assert_eq!((name.as_str(), data["message"].clone()), ("unauthorized", json!("invalid token datatype")));
     assert_eq!(next_text(&mut socket).await, "41");
 }
-both!(socketio_refusals, bad_tokens_are_refused_the_socketio_way);
+backends!(socketio_refusals, bad_tokens_are_refused_the_socketio_way);
 
 async fn protocol_errors_are_engineio_errors(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -251,14 +253,14 @@ async fn protocol_errors_are_engineio_errors(backend: Backend) {
         assert_eq!(response.json::<Value>().await.unwrap(), json!({"code": code, "message": message}));
     }
 }
-both!(socketio_protocol_errors, protocol_errors_are_engineio_errors);
+backends!(socketio_protocol_errors, protocol_errors_are_engineio_errors);
 
 /// As on `/ws`: a client's close ends the TCP connection at once, on a WebSocket-only session and
 /// on one upgraded from polling (whose socket the session task got from another request).
 async fn a_client_close_ends_the_connection_at_once(backend: Backend) {
     a_client_close_ends_the_connection_of(spawn_app(backend).await).await;
 }
-both!(socketio_client_close, a_client_close_ends_the_connection_at_once);
+backends!(socketio_client_close, a_client_close_ends_the_connection_at_once);
 
 pub(crate) async fn a_client_close_ends_the_connection_of(app: TestApp) {
     let (mut socket, _) =
@@ -514,7 +516,7 @@ async fn v3_polling_carries_events_and_text_in_either_framing(backend: Backend) 
         );
     }
 }
-both!(socketio_v3_polling, v3_polling_carries_events_and_text_in_either_framing);
+backends!(socketio_v3_polling, v3_polling_carries_events_and_text_in_either_framing);
 
 async fn v3_polling_upgrades_to_websocket(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -544,7 +546,7 @@ async fn v3_polling_upgrades_to_websocket(backend: Backend) {
     let body = response.text().await.unwrap();
     assert!(body == "1:6" || body.contains("\"code\":3"), "{body}");
 }
-both!(socketio_v3_upgrade, v3_polling_upgrades_to_websocket);
+backends!(socketio_v3_upgrade, v3_polling_upgrades_to_websocket);
 
 async fn v3_websocket_only_with_acks_subscribe_and_typing(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -591,7 +593,7 @@ async fn v3_websocket_only_with_acks_subscribe_and_typing(backend: Backend) {
     listener.send(Message::text("2")).await.unwrap();
     assert_eq!(next_frame(&mut listener).await, "3");
 }
-both!(socketio_v3_websocket_only, v3_websocket_only_with_acks_subscribe_and_typing);
+backends!(socketio_v3_websocket_only, v3_websocket_only_with_acks_subscribe_and_typing);
 
 async fn v3_refusals_are_socketio_2_errors(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -665,7 +667,7 @@ async fn v3_refusals_are_socketio_2_errors(backend: Backend) {
     let response = get(format!("EIO=4&transport=polling&sid={}", client.sid)).await.unwrap();
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"code": 3, "message": "Bad request"}));
 }
-both!(socketio_v3_refusals, v3_refusals_are_socketio_2_errors);
+backends!(socketio_v3_refusals, v3_refusals_are_socketio_2_errors);
 
 #[actix_web::test]
 async fn a_v3_client_that_stops_pinging_is_closed() {

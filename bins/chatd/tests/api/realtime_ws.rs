@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use chatd::settings::Settings;
 
 use crate::helpers::{
-    Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token, token_for,
+    Backend, TestApp, backends, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token, token_for,
 };
 use crate::ws_client::{Incoming, WsClient};
 
@@ -34,7 +34,7 @@ async fn every_way_to_authenticate_works(backend: Backend) {
     by_event.send("authenticate", json!({"token": token(7)})).await;
     assert_eq!(by_event.expect("authenticated").await, json!({"user": 7}));
 }
-both!(ws_authentication, every_way_to_authenticate_works);
+backends!(ws_authentication, every_way_to_authenticate_works);
 
 fn assert_unauthorized(data: &Value) {
     let message = data["message"].as_str().expect("a message");
@@ -79,7 +79,7 @@ async fn bad_and_missing_tokens_are_refused(backend: Backend) {
     assert_eq!(data["message"], json!("authentication timed out"));
     assert_eq!(silent.next().await, Incoming::Closed(Some((1008, "unauthorized".into()))));
 }
-both!(ws_refusals, bad_and_missing_tokens_are_refused);
+backends!(ws_refusals, bad_and_missing_tokens_are_refused);
 
 async fn dm_events_reach_both_participants_on_every_device(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -121,7 +121,7 @@ async fn dm_events_reach_both_participants_on_every_device(backend: Backend) {
     app.send_text(2, "/api/user/3", "now you").await;
     assert_eq!(bystander.expect("new-message").await["text"], json!("now you"));
 }
-both!(ws_dm_events, dm_events_reach_both_participants_on_every_device);
+backends!(ws_dm_events, dm_events_reach_both_participants_on_every_device);
 
 async fn topics_typing_and_client_errors(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -182,7 +182,7 @@ async fn topics_typing_and_client_errors(backend: Backend) {
     app.send_text(6, "/api/user/5", "heard").await;
     assert_eq!(reader.expect("new-message").await["text"], json!("heard"));
 }
-both!(ws_topics_and_typing, topics_typing_and_client_errors);
+backends!(ws_topics_and_typing, topics_typing_and_client_errors);
 
 #[actix_web::test]
 async fn events_cross_instances_through_redis() {
@@ -217,7 +217,7 @@ async fn app_send(app: &crate::helpers::TestApp, from: u64, path: &str, text: &s
 async fn a_slow_consumer_is_dropped_without_stalling_others(backend: Backend) {
     a_slow_consumer_is_dropped_from(spawn_app_with(backend, slow_consumer_settings(), None).await).await;
 }
-both!(ws_slow_consumer, a_slow_consumer_is_dropped_without_stalling_others);
+backends!(ws_slow_consumer, a_slow_consumer_is_dropped_without_stalling_others);
 
 /// Settings under which a client that stops reading overflows its queue soon.
 pub(crate) fn slow_consumer_settings() -> Settings {
@@ -292,7 +292,7 @@ async fn shutdown_closes_connections_with_going_away(backend: Backend) {
     app.shut_down();
     assert_eq!(client.next().await, Incoming::Closed(Some((1001, "server shutting down".into()))));
 }
-both!(ws_shutdown, shutdown_closes_connections_with_going_away);
+backends!(ws_shutdown, shutdown_closes_connections_with_going_away);
 
 /// RFC 6455: once the close handshake is done, the server closes the TCP connection, and a
 /// client waits for that. chatd does so at once, not after actix-http's linger (a second). Its
@@ -300,7 +300,7 @@ both!(ws_shutdown, shutdown_closes_connections_with_going_away);
 async fn a_client_close_ends_the_connection_at_once(backend: Backend) {
     a_client_close_ends_the_connection_of(spawn_app(backend).await).await;
 }
-both!(ws_client_close, a_client_close_ends_the_connection_at_once);
+backends!(ws_client_close, a_client_close_ends_the_connection_at_once);
 
 pub(crate) async fn a_client_close_ends_the_connection_of(app: TestApp) {
     let client = WsClient::authenticated(&app, 1).await;
@@ -317,7 +317,7 @@ async fn oversized_frames_close_with_1009(backend: Backend) {
     client.send("typing", json!({"padding": "x".repeat(2048)})).await;
     assert_eq!(client.next().await, Incoming::Closed(Some((1009, "message too large".into()))));
 }
-both!(ws_frame_limit, oversized_frames_close_with_1009);
+backends!(ws_frame_limit, oversized_frames_close_with_1009);
 
 #[actix_web::test]
 async fn an_instance_subscribes_to_exactly_the_channels_its_connections_need() {

@@ -26,6 +26,11 @@ impl RedisCluster {
         CLUSTER.get_or_init(RedisCluster::start)
     }
 
+    /// The nodes' URLs, as chatd's `redis.cluster` takes them.
+    pub fn seeds(&self) -> Vec<String> {
+        self.ports.iter().map(|port| format!("redis://127.0.0.1:{port}")).collect()
+    }
+
     /// A connection to the node on `port`.
     pub fn node(&self, port: u16) -> redis::Connection {
         redis::Client::open(format!("redis://127.0.0.1:{port}"))

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, both, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token};
+use crate::helpers::{
+    Backend, TestApp, backends, spawn_app, spawn_app_with, spawn_second_instance, test_settings, token,
+};
 use crate::process::ChatdProcess;
 use crate::ws_client::{Incoming, WsClient};
 
@@ -73,7 +75,7 @@ async fn durable_events_carry_consecutive_positions(backend: Backend) {
     client.expect("typing").await;
     assert!(client.position.is_none(), "typing carries no position");
 }
-both!(positions, durable_events_carry_consecutive_positions);
+backends!(positions, durable_events_carry_consecutive_positions);
 
 async fn a_client_resumes_with_exactly_what_it_missed(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -110,7 +112,7 @@ async fn a_client_resumes_with_exactly_what_it_missed(backend: Backend) {
     app.send_text(2, "/api/user/1", "next").await;
     assert_eq!(next_durable(&mut by_event).await.1["text"], "next");
 }
-both!(resume, a_client_resumes_with_exactly_what_it_missed);
+backends!(resume, a_client_resumes_with_exactly_what_it_missed);
 
 async fn a_client_resumes_on_another_instance() {
     let first = spawn_app(Backend::Redis).await;
@@ -168,7 +170,7 @@ async fn positions_it_cannot_serve_are_not_recovered(backend: Backend) {
         assert_eq!(next_durable(&mut resumed).await.1["text"], text);
     }
 }
-both!(out_of_window, positions_it_cannot_serve_are_not_recovered);
+backends!(out_of_window, positions_it_cannot_serve_are_not_recovered);
 
 async fn rest_pages_give_the_position_to_resume_from(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -208,7 +210,7 @@ async fn rest_pages_give_the_position_to_resume_from(backend: Backend) {
     app.post("/api/topic/5", 3, json!({"type": "text", "text": "live"})).await.assert_status(201);
     assert_eq!(next_durable(&mut resumed).await.1["text"], "live");
 }
-both!(rest_positions, rest_pages_give_the_position_to_resume_from);
+backends!(rest_positions, rest_pages_give_the_position_to_resume_from);
 
 async fn rest_catch_up_returns_what_the_socket_would_have(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -264,14 +266,11 @@ async fn rest_catch_up_returns_what_the_socket_would_have(backend: Backend) {
     let anonymous = app.request(reqwest::Method::GET, "/api/events?since=1-1", None, None).await;
     anonymous.assert_error(401, "NOT_AUTHENTICATED");
 }
-both!(catch_up, rest_catch_up_returns_what_the_socket_would_have);
+backends!(catch_up, rest_catch_up_returns_what_the_socket_would_have);
 
 async fn concurrent_senders_and_a_client_reconnecting_in_a_loop_lose_nothing(backend: Backend) {
     let first = spawn_app(backend).await;
-    let second = match backend {
-        Backend::Redis => Some(spawn_second_instance(&first, test_settings()).await),
-        Backend::Memory => None,
-    };
+    let second = if backend.is_shared() { Some(spawn_second_instance(&first, test_settings()).await) } else { None };
     const SENDERS: u64 = 4;
     const EACH: usize = 40;
     let start = first.get("/api/list", 1).await.body["state"]["position"].as_str().unwrap().to_owned();
@@ -334,7 +333,7 @@ async fn concurrent_senders_and_a_client_reconnecting_in_a_loop_lose_nothing(bac
         assert_eq!(arrived, stored);
     }
 }
-both!(reconnect_loop, concurrent_senders_and_a_client_reconnecting_in_a_loop_lose_nothing);
+backends!(reconnect_loop, concurrent_senders_and_a_client_reconnecting_in_a_loop_lose_nothing);
 
 async fn after_redis_lost_its_data_resume_says_not_recovered() {
     let app = spawn_app(Backend::Redis).await;

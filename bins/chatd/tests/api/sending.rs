@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, NULL, both, spawn_app, spawn_app_with, test_settings, token};
+use crate::helpers::{Backend, NULL, backends, spawn_app, spawn_app_with, test_settings, token};
 
 async fn a_text_message_is_stored_and_answered_like_the_original(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -23,7 +23,7 @@ async fn a_text_message_is_stored_and_answered_like_the_original(backend: Backen
     assert_eq!(app.texts("/api/user/524376", 388636).await, ["Hello, world!"]);
     assert_eq!(app.texts("/api/user/388636", 524376).await, ["Hello, world!"]);
 }
-both!(text_message, a_text_message_is_stored_and_answered_like_the_original);
+backends!(text_message, a_text_message_is_stored_and_answered_like_the_original);
 
 fn time_from_iso(iso: &str) -> i64 {
     // 2026-11-25T13:29:54.837Z → epoch ms, via chat-domain's own parser.
@@ -52,7 +52,7 @@ async fn image_messages_carry_any_json(backend: Backend) {
         "{raw}"
     );
 }
-both!(image_message, image_messages_carry_any_json);
+backends!(image_message, image_messages_carry_any_json);
 
 async fn text_round_trips_exactly(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -68,7 +68,7 @@ async fn text_round_trips_exactly(backend: Backend) {
     }
     assert_eq!(app.texts("/api/user/2", 1).await, texts);
 }
-both!(exact_text, text_round_trips_exactly);
+backends!(exact_text, text_round_trips_exactly);
 
 async fn topic_messages_reach_everyone_in_the_topic(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -81,7 +81,7 @@ async fn topic_messages_reach_everyone_in_the_topic(backend: Backend) {
     assert_eq!(history.body["messages"][0]["author"], json!({"id": 1, "username": "user-1"}));
     assert_eq!(history.body["messages"][1]["author"], json!({"id": 2, "username": "user-2"}));
 }
-both!(topic_messages, topic_messages_reach_everyone_in_the_topic);
+backends!(topic_messages, topic_messages_reach_everyone_in_the_topic);
 
 /// A bad send and the error it must get.
 struct BadSend {
@@ -161,7 +161,7 @@ async fn bad_sends_are_refused_and_change_nothing(backend: Backend) {
     }
     assert_eq!(app.snapshot(&[1, 2]).await, before, "rejected sends changed nothing");
 }
-both!(bad_sends, bad_sends_are_refused_and_change_nothing);
+backends!(bad_sends, bad_sends_are_refused_and_change_nothing);
 
 async fn bodies_over_one_megabyte_are_413(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -176,7 +176,7 @@ async fn bodies_over_one_megabyte_are_413(backend: Backend) {
     assert_eq!(answer.status, StatusCode::CREATED);
     assert_ne!(app.snapshot(&[1, 2]).await, before);
 }
-both!(body_limit, bodies_over_one_megabyte_are_413);
+backends!(body_limit, bodies_over_one_megabyte_are_413);
 
 async fn heads_over_the_header_limit_are_431_and_change_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -202,4 +202,4 @@ async fn heads_over_the_header_limit_are_431_and_change_nothing(backend: Backend
     // A head just under the limit is served.
     assert_eq!(send(15 * 1024).await.expect("chatd answers").status(), StatusCode::CREATED);
 }
-both!(header_limit, heads_over_the_header_limit_are_431_and_change_nothing);
+backends!(header_limit, heads_over_the_header_limit_are_431_and_change_nothing);

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
-use crate::helpers::{Backend, both, spawn_app, spawn_app_with, test_settings, token};
+use crate::helpers::{Backend, backends, spawn_app, spawn_app_with, test_settings, token};
 
 /// The clients, as npm installs them side by side in one folder: the module's folder name, and
 /// what to ask npm for (the old generations under aliases, so that they do not clash).
@@ -74,7 +74,7 @@ async fn a_real_socketio_client_works(backend: Backend) {
     let app = spawn_app(backend).await;
     run_node("client.cjs", app.address.clone(), "socket.io-client", "all socket.io-client checks passed").await;
 }
-both!(socketio_client_v4, a_real_socketio_client_works);
+backends!(socketio_client_v4, a_real_socketio_client_works);
 
 /// An old client (`socket.io-client-v1` or `-v2`) against a chatd with a short ping interval, so
 /// that the client's pings (Engine.IO v3's heartbeat) go on while the script runs: a session the
@@ -90,9 +90,9 @@ async fn an_old_socketio_client_works(backend: Backend, module: &str, passed: &'
 async fn socket_io_client_1_7_works(backend: Backend) {
     an_old_socketio_client_works(backend, "socket.io-client-v1", "all socket.io-client-v1 checks passed").await;
 }
-both!(socketio_client_v1, socket_io_client_1_7_works);
+backends!(socketio_client_v1, socket_io_client_1_7_works);
 
 async fn socket_io_client_2_works(backend: Backend) {
     an_old_socketio_client_works(backend, "socket.io-client-v2", "all socket.io-client-v2 checks passed").await;
 }
-both!(socketio_client_v2, socket_io_client_2_works);
+backends!(socketio_client_v2, socket_io_client_2_works);

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{Backend, SECRET, TestApp, both, sign, spawn_app_with, test_settings, token, token_for};
+use crate::helpers::{Backend, SECRET, TestApp, backends, sign, spawn_app_with, test_settings, token, token_for};
 use crate::realtime_socketio::next_text;
 
 async fn as_host(
@@ -87,7 +87,7 @@ async fn each_host_sees_only_its_own_tenant(backend: Backend) {
         }
     }
 }
-both!(tenant_separation, each_host_sees_only_its_own_tenant);
+backends!(tenant_separation, each_host_sees_only_its_own_tenant);
 
 async fn realtime_events_and_presence_stay_within_their_tenant(backend: Backend) {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -138,7 +138,7 @@ async fn realtime_events_and_presence_stay_within_their_tenant(backend: Backend)
     let first = two_in_beta.expect("new-message").await;
     assert_eq!(first["text"], json!("beta only"));
 }
-both!(tenant_realtime, realtime_events_and_presence_stay_within_their_tenant);
+backends!(tenant_realtime, realtime_events_and_presence_stay_within_their_tenant);
 
 /// Platform A's and platform B's sites on one chatd.
 fn two_platforms() -> Settings {
@@ -204,7 +204,7 @@ async fn a_tenant_with_its_own_key_accepts_only_its_own_tokens(backend: Backend)
         with_token(&app, "platform-a.example", reqwest::Method::GET, "/api/list", &beta_token(6), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
-both!(tenant_own_key, a_tenant_with_its_own_key_accepts_only_its_own_tokens);
+backends!(tenant_own_key, a_tenant_with_its_own_key_accepts_only_its_own_tokens);
 
 async fn with_a_tenant_claim_a_shared_key_opens_only_the_tenant_named(backend: Backend) {
     let mut settings = two_platforms();
@@ -217,14 +217,14 @@ async fn with_a_tenant_claim_a_shared_key_opens_only_the_tenant_named(backend: B
     let (status, _) = with_token(&app, "platform-b.example", reqwest::Method::GET, "/api/list", &token(6), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
-both!(tenant_claim, with_a_tenant_claim_a_shared_key_opens_only_the_tenant_named);
+backends!(tenant_claim, with_a_tenant_claim_a_shared_key_opens_only_the_tenant_named);
 
 async fn tenants_sharing_one_identity_share_their_users(backend: Backend) {
     // Several sites of one platform, one user base: a user's token works on each (as before).
     let app = spawn_app_with(backend, two_platforms(), None).await;
     assert!(probe(&app, token, &sign(Algorithm::HS256, SECRET, json!({"user_id": 6}))).await);
 }
-both!(tenant_shared_identity, tenants_sharing_one_identity_share_their_users);
+backends!(tenant_shared_identity, tenants_sharing_one_identity_share_their_users);
 
 async fn a_tenant_with_its_own_platform_api_gets_its_profiles_there(backend: Backend) {
     use chatd::settings::PlatformConfig;
@@ -249,4 +249,4 @@ async fn a_tenant_with_its_own_platform_api_gets_its_profiles_there(backend: Bac
     assert_eq!(requests.len(), 1, "only platform B's request reached it: {requests:?}");
     assert_eq!(requests[0].user_agent, "chat-of-platform-b");
 }
-both!(tenant_own_platform, a_tenant_with_its_own_platform_api_gets_its_profiles_there);
+backends!(tenant_own_platform, a_tenant_with_its_own_platform_api_gets_its_profiles_there);

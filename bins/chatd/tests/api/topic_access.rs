@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{Answer, Backend, TestApp, both, spawn_app, spawn_app_with, test_settings, token_for};
+use crate::helpers::{Answer, Backend, TestApp, backends, spawn_app, spawn_app_with, test_settings, token_for};
 use crate::realtime_socketio::{ack, event, next_text};
 use crate::ws_client::WsClient;
 
@@ -68,7 +68,7 @@ async fn only_granted_topics_are_open_over_rest(backend: Backend) {
         );
     }
 }
-both!(topic_access_rest, only_granted_topics_are_open_over_rest);
+backends!(topic_access_rest, only_granted_topics_are_open_over_rest);
 
 async fn an_inbox_shows_no_message_of_a_topic_outside_the_grant(backend: Backend) {
     let app = spawn_guarded(backend).await;
@@ -84,7 +84,7 @@ async fn an_inbox_shows_no_message_of_a_topic_outside_the_grant(backend: Backend
     let entry = &revoked.body["entries"][0];
     assert_eq!((&entry["type"], &entry["id"], &entry["latest"]), (&json!("topic"), &json!(42), &Value::Null));
 }
-both!(topic_access_inbox, an_inbox_shows_no_message_of_a_topic_outside_the_grant);
+backends!(topic_access_inbox, an_inbox_shows_no_message_of_a_topic_outside_the_grant);
 
 async fn without_the_setting_every_topic_is_open(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -92,7 +92,7 @@ async fn without_the_setting_every_topic_is_open(backend: Backend) {
     let answer = call(&app, Method::POST, "/api/topic/44", &token, Some(json!({"type": "text", "text": "open"}))).await;
     assert_eq!(answer.status, StatusCode::CREATED, "{:#}", answer.body);
 }
-both!(topic_access_off, without_the_setting_every_topic_is_open);
+backends!(topic_access_off, without_the_setting_every_topic_is_open);
 
 async fn ws_connections_follow_and_type_only_in_granted_topics(backend: Backend) {
     let app = spawn_guarded(backend).await;
@@ -122,7 +122,7 @@ async fn ws_connections_follow_and_type_only_in_granted_topics(backend: Backend)
         (json!("for members"), json!({"type": "topic", "id": 42}))
     );
 }
-both!(topic_access_ws, ws_connections_follow_and_type_only_in_granted_topics);
+backends!(topic_access_ws, ws_connections_follow_and_type_only_in_granted_topics);
 
 async fn socketio_acks_refuse_topics_outside_the_grant(backend: Backend) {
     let app = spawn_guarded(backend).await;
@@ -141,4 +141,4 @@ async fn socketio_acks_refuse_topics_outside_the_grant(backend: Backend) {
     socket.send(Message::text(format!("422{}", json!(["subscribe", {"topic": 42}])))).await.unwrap();
     assert_eq!(ack(&next_text(&mut socket).await), (2, json!({"topic": 42})));
 }
-both!(topic_access_socketio, socketio_acks_refuse_topics_outside_the_grant);
+backends!(topic_access_socketio, socketio_acks_refuse_topics_outside_the_grant);

@@ -1,8 +1,12 @@
-//! The Redis store: the original service's key layout, every operation one script call (one round
-//! trip, atomic), on multiplexed connections that reconnect by themselves.
+//! The Redis stores: [`RedisStore`] on one server, in the original service's key layout, every
+//! operation one script call (one round trip, atomic), on multiplexed connections that reconnect
+//! by themselves; [`ClusterStore`] on a Redis Cluster, in the cluster layout.
 
-mod pubsub;
+#[macro_use]
 mod scripts;
+mod cluster;
+mod pubsub;
 mod store;
 
+pub use cluster::{ClusterSettings, ClusterStore, Failpoint};
 pub use store::{RedisSettings, RedisStore};

@@ -1,13 +1,17 @@
 //! Redis pub/sub for the event bus: one RESP3 connection per process that carries every
 //! subscription, re-subscribes by itself after Redis comes back, and hands each message to the sink.
+//! On a cluster the subscriptions are sharded (`SSUBSCRIBE`, to the node owning each channel's
+//! slot) and follow their slots when they move.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use chat_domain::{Channel, DomainHandle, Keyspace};
+use chat_domain::{Channel, DomainHandle, Keyspace, Layout};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
 use tokio::sync::{Mutex, mpsc};
 
 use super::store::{RedisSettings, unavailable};
@@ -15,11 +19,33 @@ use crate::StoreError;
 use crate::event_record;
 use crate::events::SinkSlot;
 
+/// A connection that subscribes: classic pub/sub on one server, sharded on a cluster.
+pub(super) trait Subscriber: Clone + Debug + Send + Sync + 'static {
+    /// Starts hearing channel `name`.
+    fn subscribe(&self, name: &str) -> impl Future<Output = RedisResult<()>> + Send;
+    /// Stops hearing channel `name`.
+    fn unsubscribe(&self, name: &str) -> impl Future<Output = RedisResult<()>> + Send;
+}
+
+impl Subscriber for ConnectionManager {
+    fn subscribe(&self, name: &str) -> impl Future<Output = RedisResult<()>> + Send {
+        let (mut connection, name) = (self.clone(), name.to_owned());
+        async move { ConnectionManager::subscribe(&mut connection, name).await }
+    }
+
+    fn unsubscribe(&self, name: &str) -> impl Future<Output = RedisResult<()>> + Send {
+        let (mut connection, name) = (self.clone(), name.to_owned());
+        async move { ConnectionManager::unsubscribe(&mut connection, name).await }
+    }
+}
+
 /// This process's subscriptions.
 #[derive(Debug)]
-pub(super) struct PubSub {
+pub(super) struct PubSub<C = ConnectionManager> {
     prefix: String,
-    connection: ConnectionManager,
+    /// How channels are named (tagged on a cluster).
+    layout: Layout,
+    connection: C,
     /// How many local subscribers each channel has; 0 while an UNSUBSCRIBE is owed (see
     /// [`Self::unsubscribe`]). Held across the SUBSCRIBE/UNSUBSCRIBE round trip, so that changes to
     /// one channel reach Redis in the order they were made.
@@ -41,17 +67,30 @@ impl PubSub {
             .set_push_sender(pushes)
             .set_automatic_resubscription();
         let connection = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        Ok(Self::new(settings.prefix.clone(), Layout::Standalone, connection, received))
+    }
+}
+
+impl<C: Subscriber> PubSub<C> {
+    /// Subscriptions on `connection`, whose pushed messages arrive on `received`; starts the task
+    /// that reads them.
+    pub(super) fn new(
+        prefix: String,
+        layout: Layout,
+        connection: C,
+        received: mpsc::UnboundedReceiver<PushInfo>,
+    ) -> Self {
         let sink = Arc::new(SinkSlot::default());
-        tokio::spawn(read_messages(received, settings.prefix.clone(), sink.clone()));
-        Ok(Self { prefix: settings.prefix.clone(), connection, counts: Arc::default(), sink })
+        tokio::spawn(read_messages(received, prefix.clone(), sink.clone()));
+        Self { prefix, layout, connection, counts: Arc::default(), sink }
     }
 
     pub(super) async fn subscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
-        let name = Keyspace::new(&self.prefix, tenant).channel(channel);
+        let name = Keyspace::with_layout(&self.prefix, tenant, self.layout).channel(channel);
         let mut counts = self.counts.lock().await;
         let count = counts.get(&name).copied().unwrap_or(0);
         if count == 0 {
-            self.connection.clone().subscribe(&name).await.map_err(unavailable)?;
+            self.connection.subscribe(&name).await.map_err(unavailable)?;
         }
         counts.insert(name, count + 1);
         Ok(())
@@ -66,10 +105,10 @@ impl PubSub {
     /// for nobody. A task sends the UNSUBSCRIBE once Redis takes it ([`settle`]); a subscribe in
     /// the meantime finds the count at 0 and subscribes for real, which ends the debt.
     pub(super) async fn unsubscribe(&self, tenant: &DomainHandle, channel: Channel) -> Result<(), StoreError> {
-        let name = Keyspace::new(&self.prefix, tenant).channel(channel);
+        let name = Keyspace::with_layout(&self.prefix, tenant, self.layout).channel(channel);
         let mut counts = self.counts.lock().await;
         match counts.get(&name).copied() {
-            Some(0 | 1) => match self.connection.clone().unsubscribe(&name).await {
+            Some(0 | 1) => match self.connection.unsubscribe(&name).await {
                 Ok(()) => {
                     counts.remove(&name);
                 }
@@ -94,7 +133,7 @@ const SETTLE_PAUSE_MAX: Duration = Duration::from_secs(5);
 
 /// Sends the UNSUBSCRIBE owed for `name` (see [`PubSub::unsubscribe`]) until Redis takes it, unless
 /// the channel has subscribers again (or is settled already), or the store is gone.
-async fn settle(counts: Weak<Mutex<HashMap<String, usize>>>, connection: ConnectionManager, name: String) {
+async fn settle<C: Subscriber>(counts: Weak<Mutex<HashMap<String, usize>>>, connection: C, name: String) {
     let mut pause = SETTLE_PAUSE;
     loop {
         tokio::time::sleep(pause).await;
@@ -103,7 +142,7 @@ async fn settle(counts: Weak<Mutex<HashMap<String, usize>>>, connection: Connect
         if counts.get(&name) != Some(&0) {
             return;
         }
-        if connection.clone().unsubscribe(&name).await.is_ok() {
+        if connection.unsubscribe(&name).await.is_ok() {
             counts.remove(&name);
             return;
         }
@@ -114,7 +153,7 @@ async fn settle(counts: Weak<Mutex<HashMap<String, usize>>>, connection: Connect
 /// Reads pushed messages until the connection manager goes away.
 async fn read_messages(mut received: mpsc::UnboundedReceiver<PushInfo>, prefix: String, sink: Arc<SinkSlot>) {
     while let Some(push) = received.recv().await {
-        if push.kind != PushKind::Message {
+        if !matches!(push.kind, PushKind::Message | PushKind::SMessage) {
             continue;
         }
         let [Value::BulkString(name), Value::BulkString(payload)] = push.data.as_slice() else {

@@ -34,9 +34,13 @@ end
 }
 
 /// `record`: appends a durable event to a channel's history (`Keyspace::event_history`),
-/// trimmed to the window, and publishes it as `<epoch>-<seq> <payload>`.
+/// trimmed to the window, and publishes it as `<epoch>-<seq> <payload>` — with `PUBLISH`, or the
+/// command given (`SPUBLISH` on a cluster, where the channel is in the history's slot).
 macro_rules! lua_record {
     () => {
+        lua_record!("PUBLISH")
+    };
+    ($publish:literal) => {
         concat!(
             lua_epoch_of!(),
             r"
@@ -45,7 +49,9 @@ local function record(position, history, channel, payload, now, size, ttl)
   local epoch = epoch_of(position, history)
   redis.call('XADD', history, 'MAXLEN', '~', size, seq .. '-' .. now, 'd', payload)
   redis.call('PEXPIRE', history, ttl)
-  redis.call('PUBLISH', channel, epoch .. '-' .. seq .. ' ' .. payload)
+  redis.call('",
+            $publish,
+            r"', channel, epoch .. '-' .. seq .. ' ' .. payload)
 end
 "
         )
@@ -225,6 +231,70 @@ return 1
 "
 );
 
+/// `history_page`: one page of a chat, as `HISTORY` describes it (without the channel position):
+/// `{1, total, {json or false, …}, more, {message id or false, …}}`, `{-1}` when the chat must be
+/// indexed first, `{-3}` for an unknown cursor. ARGV as `HISTORY`'s.
+macro_rules! lua_history_page {
+    () => {
+        concat!(
+            lua_pending!(),
+            lua_read_up_to!(),
+            r"
+local function history_page(list, data, index, order, read)
+  -- A chat still waiting to be indexed is exactly its list; an indexed one its order.
+  local indexed = pending(index, list) == 0
+  local mode, ids, more = ARGV[1], nil, 0
+  local total = indexed and redis.call('ZCARD', order) or redis.call('LLEN', list)
+  if mode == 'page' then
+    if indexed then
+      ids = redis.call('ZRANGE', order, ARGV[2], ARGV[3])
+    else
+      ids = redis.call('LRANGE', list, ARGV[2], ARGV[3])
+    end
+  else
+    if not indexed then
+      return {-1}
+    end
+    local s = redis.call('ZSCORE', order, ARGV[2])
+    if not s then
+      return {-3}
+    end
+    local limit = tonumber(ARGV[3])
+    if mode == 'before' then
+      local newest_first = redis.call('ZREVRANGEBYSCORE', order, '(' .. s, '-inf', 'LIMIT', 0, limit + 1)
+      ids = {}
+      for j = math.min(#newest_first, limit), 1, -1 do
+        ids[#ids + 1] = newest_first[j]
+      end
+      if #newest_first > limit then
+        more = 1
+      end
+    else
+      ids = redis.call('ZRANGEBYSCORE', order, '(' .. s, '+inf', 'LIMIT', 0, limit + 1)
+      if #ids > limit then
+        more = 1
+        ids[#ids] = nil
+      end
+    end
+  end
+  local reads = {}
+  if #ARGV >= 4 then
+    local positions = redis.call('HMGET', read, unpack(ARGV, 4))
+    for j = 1, #positions do
+      reads[j] = read_up_to(order, positions[j])
+    end
+  end
+  local records = {}
+  if #ids > 0 then
+    records = redis.call('HMGET', data, unpack(ids))
+  end
+  return {1, total, records, more, reads}
+end
+"
+        )
+    };
+}
+
 /// A page of history: the chat's size, the messages of one range, the reader's channel position
 /// and the participants' read positions. Pages of an indexed chat are read from its order (a
 /// delete leaves the id in the list), of one that still waits to be from its list.
@@ -236,59 +306,15 @@ return 1
 /// the chat must be indexed first, `{-3}` for an unknown cursor.
 const HISTORY: &str = concat!(
     lua_epoch_of!(),
-    lua_pending!(),
-    lua_read_up_to!(),
+    lua_history_page!(),
     r"
 local epoch = epoch_of(KEYS[3], KEYS[4])
 local seq = tonumber(redis.call('HGET', KEYS[3], 's') or '0')
--- A chat still waiting to be indexed is exactly its list; an indexed one its order.
-local indexed = pending(KEYS[5], KEYS[1]) == 0
-local mode, ids, more = ARGV[1], nil, 0
-local total = indexed and redis.call('ZCARD', KEYS[6]) or redis.call('LLEN', KEYS[1])
-if mode == 'page' then
-  if indexed then
-    ids = redis.call('ZRANGE', KEYS[6], ARGV[2], ARGV[3])
-  else
-    ids = redis.call('LRANGE', KEYS[1], ARGV[2], ARGV[3])
-  end
-else
-  if not indexed then
-    return {-1}
-  end
-  local s = redis.call('ZSCORE', KEYS[6], ARGV[2])
-  if not s then
-    return {-3}
-  end
-  local limit = tonumber(ARGV[3])
-  if mode == 'before' then
-    local newest_first = redis.call('ZREVRANGEBYSCORE', KEYS[6], '(' .. s, '-inf', 'LIMIT', 0, limit + 1)
-    ids = {}
-    for j = math.min(#newest_first, limit), 1, -1 do
-      ids[#ids + 1] = newest_first[j]
-    end
-    if #newest_first > limit then
-      more = 1
-    end
-  else
-    ids = redis.call('ZRANGEBYSCORE', KEYS[6], '(' .. s, '+inf', 'LIMIT', 0, limit + 1)
-    if #ids > limit then
-      more = 1
-      ids[#ids] = nil
-    end
-  end
+local page = history_page(KEYS[1], KEYS[2], KEYS[5], KEYS[6], KEYS[7])
+if page[1] ~= 1 then
+  return page
 end
-local reads = {}
-if #ARGV >= 4 then
-  local positions = redis.call('HMGET', KEYS[7], unpack(ARGV, 4))
-  for j = 1, #positions do
-    reads[j] = read_up_to(KEYS[6], positions[j])
-  end
-end
-local records = {}
-if #ids > 0 then
-  records = redis.call('HMGET', KEYS[2], unpack(ids))
-end
-return {1, total, records, epoch, seq, more, reads}
+return {1, page[2], page[3], epoch, seq, page[4], page[5]}
 "
 );
 

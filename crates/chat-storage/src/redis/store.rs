@@ -24,10 +24,10 @@ use crate::{
 
 /// How often a change is tried when other writers keep changing the same message. Every round
 /// lets at least one writer through, so this bounds the wait of the unluckiest of many.
-const MODIFY_ATTEMPTS: u32 = 32;
+pub(super) const MODIFY_ATTEMPTS: u32 = 32;
 
 /// The pause before the n-th retry grows with n, to let competing writers finish.
-const MODIFY_BACKOFF: Duration = Duration::from_micros(250);
+pub(super) const MODIFY_BACKOFF: Duration = Duration::from_micros(250);
 
 /// How many of a chat's entries one indexing step reads and indexes: each step is one short script,
 /// so indexing a chat the original service wrote never blocks Redis for long.
@@ -369,7 +369,7 @@ impl RedisStore {
 }
 
 /// The first number of a script's answer, which tells what it did.
-fn status_of(answer: &[redis::Value]) -> Result<i64, StoreError> {
+pub(super) fn status_of(answer: &[redis::Value]) -> Result<i64, StoreError> {
     match answer.first() {
         Some(value) => redis::from_redis_value_ref(value).map_err(unreadable),
         None => Err(StoreError::Backend("an empty script answer".into())),
@@ -377,23 +377,23 @@ fn status_of(answer: &[redis::Value]) -> Result<i64, StoreError> {
 }
 
 /// The `i`-th element of a script's answer.
-fn part<T: redis::FromRedisValue>(answer: &[redis::Value], i: usize) -> Result<T, StoreError> {
+pub(super) fn part<T: redis::FromRedisValue>(answer: &[redis::Value], i: usize) -> Result<T, StoreError> {
     let value = answer.get(i).ok_or_else(|| StoreError::Backend("a short script answer".into()))?;
     redis::from_redis_value_ref(value).map_err(unreadable)
 }
 
-fn unreadable(error: redis::ParsingError) -> StoreError {
+pub(super) fn unreadable(error: redis::ParsingError) -> StoreError {
     StoreError::Backend(format!("an unreadable script answer: {error}"))
 }
 
 /// A message id the scripts returned.
-fn message_id(id: Option<String>) -> Result<Option<MessageId>, StoreError> {
+pub(super) fn message_id(id: Option<String>) -> Result<Option<MessageId>, StoreError> {
     id.map(|id| MessageId::parse(&id).map_err(|_| StoreError::Backend(format!("unreadable message id {id:?}"))))
         .transpose()
 }
 
 /// A position read from Redis: the epoch as the scripts wrote it, and the sequence number.
-fn position(epoch: &str, seq: u64) -> Result<Position, StoreError> {
+pub(super) fn position(epoch: &str, seq: u64) -> Result<Position, StoreError> {
     let epoch = epoch.parse().map_err(|_| StoreError::Backend(format!("unreadable epoch {epoch:?}")))?;
     Ok(Position { epoch, seq })
 }
@@ -417,7 +417,7 @@ pub(super) fn unavailable(error: RedisError) -> StoreError {
 
 /// Decodes stored messages, skipping (and logging) any that cannot be read, so that one damaged
 /// record never hides the rest of a chat.
-fn decode_or_skip(json: &str) -> Option<Message> {
+pub(super) fn decode_or_skip(json: &str) -> Option<Message> {
     record::decode(json).inspect_err(|error| tracing::warn!(%error, "skipping a stored message")).ok()
 }
 
@@ -803,7 +803,7 @@ impl RedisStore {
 /// costs Redis a few small commands (a sweep of 64 took 2.2 ms on a busy 2-CPU machine, so 32
 /// keeps a call near a millisecond), and upkeep never holds Redis up, however many users an
 /// instance holds.
-const PRESENCE_BATCH: usize = 32;
+pub(super) const PRESENCE_BATCH: usize = 32;
 
 #[async_trait]
 impl PresenceStore for RedisStore {
