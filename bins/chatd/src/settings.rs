@@ -445,7 +445,8 @@ impl Settings {
             None => Toml::file(DEFAULT_CONFIG_FILE),
         };
         let node_env = Variables(Env::raw().only(&["NODE_ENV"]).map(|_| "env".into()));
-        let chatd = Variables(Env::prefixed("CHATD_").ignore(&["CONFIG"]).split("__"));
+        // CHATD_CONFIG names the file; CHATD_FAILPOINT is read by start-up, for tests only.
+        let chatd = Variables(Env::prefixed("CHATD_").ignore(&["CONFIG", "FAILPOINT"]).split("__"));
         let original = Variables(
             Env::raw()
                 .filter(|key| ORIGINAL_VARIABLES.iter().any(|(name, _)| key.as_str().eq_ignore_ascii_case(name)))

@@ -108,7 +108,7 @@ impl Answer {
 pub const NULL: Option<&str> = None;
 
 /// Unique names for each test's prefix.
-fn unique(kind: &str) -> String {
+pub fn unique(kind: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!("{kind}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }

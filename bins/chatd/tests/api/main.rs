@@ -1,6 +1,7 @@
 //! chatd's behaviour suite: the real daemon on a random port, real HTTP clients, a real
-//! redis-server started by the harness and a stand-in platform API. One test binary, one module per
-//! feature; each behaviour test runs on Redis and on the in-memory store.
+//! redis-server and a local Redis Cluster started by the harness, and a stand-in platform API. One
+//! test binary, one module per feature; each behaviour test runs on Redis, on the cluster and on
+//! the in-memory store.
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
@@ -11,6 +12,7 @@ mod redis_server;
 
 mod auth;
 mod basics;
+mod cluster_faults;
 mod cluster_layout;
 mod compat;
 mod consistency;

@@ -26,6 +26,36 @@ impl RedisCluster {
         CLUSTER.get_or_init(RedisCluster::start)
     }
 
+    /// A cluster of its own, for a test that breaks it (kills a node); its nodes live as long as
+    /// the test process.
+    pub fn private() -> RedisCluster {
+        RedisCluster::start()
+    }
+
+    /// Kills the node on `port` with SIGKILL, as a crash of its host would.
+    pub fn kill(&self, port: u16) {
+        let info: String = redis::cmd("INFO").arg("server").query(&mut self.node(port)).expect("INFO");
+        let pid: i32 = info
+            .lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
+            .expect("the node's process id");
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) with a pid and a signal number touches no memory.
+        let killed = unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert_eq!(killed, 0, "the node on {port} is killed");
+    }
+
+    /// A connection to some node that is up.
+    fn answering(&self) -> redis::Connection {
+        self.ports
+            .iter()
+            .find_map(|port| {
+                redis::Client::open(format!("redis://127.0.0.1:{port}")).and_then(|client| client.get_connection()).ok()
+            })
+            .expect("some node answers")
+    }
+
     /// The nodes' URLs, as chatd's `redis.cluster` takes them.
     pub fn seeds(&self) -> Vec<String> {
         self.ports.iter().map(|port| format!("redis://127.0.0.1:{port}")).collect()
@@ -40,14 +70,14 @@ impl RedisCluster {
 
     /// The slot of `key` (or of a channel name), as Redis computes it.
     pub fn slot(&self, key: &str) -> u16 {
-        redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut self.node(self.ports[0])).expect("a slot")
+        redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut self.answering()).expect("a slot")
     }
 
-    /// The port of the primary that serves `slot` now.
+    /// The port of the primary that serves `slot` now (asking a node that is up).
     pub fn owner(&self, slot: u16) -> u16 {
         let ranges: Vec<(u16, u16, (String, u16))> = redis::cmd("CLUSTER")
             .arg("SLOTS")
-            .query::<Vec<redis::Value>>(&mut self.node(self.ports[0]))
+            .query::<Vec<redis::Value>>(&mut self.answering())
             .expect("the slot map")
             .into_iter()
             .map(|range| {

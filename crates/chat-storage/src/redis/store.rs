@@ -401,9 +401,13 @@ pub(super) fn position(epoch: &str, seq: u64) -> Result<Position, StoreError> {
 /// Maps a Redis failure to a storage error without leaking Redis types upward.
 pub(super) fn unavailable(error: RedisError) -> StoreError {
     metrics::counter!("chatd_redis_errors_total").increment(1);
-    // Redis restarting (LOADING), busy with a script, or a replica without its primary: all pass.
-    let transient = matches!(error.code(), Some("LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN"));
+    // Redis restarting (LOADING), busy with a script, or a replica without its primary: all pass;
+    // on a cluster also a slot without its primary (CLUSTERDOWN) or a node not reached yet, until
+    // a replica takes over.
+    let transient = matches!(error.code(), Some("LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN"));
     if transient
+        || error.kind() == redis::ErrorKind::ClusterConnectionNotFound
+        || error.is_cluster_error()
         || error.is_io_error()
         || error.is_connection_dropped()
         || error.is_connection_refusal()

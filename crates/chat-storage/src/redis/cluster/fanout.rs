@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use chat_domain::{Channel, Chat, DomainHandle, Keyspace, Timestamp, UserId};
 use futures_util::future::try_join_all;
+use futures_util::{StreamExt, TryStreamExt};
+use redis::AsyncCommands;
 use redis::cluster_async::ClusterConnection;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -19,8 +21,8 @@ use crate::redis::store::unavailable;
 /// A record this young may still be in its writer's hands: the repair pass leaves it.
 const REPAIR_GRACE: Duration = Duration::from_secs(2);
 
-/// Buckets one repair command batch reads (one pipeline, split by node).
-const REPAIR_BATCH: usize = 2048;
+/// Bucket reads a repair pass keeps in flight.
+const REPAIR_IN_FLIGHT: usize = 256;
 
 /// Chats with pending records one bucket read returns at most.
 const REPAIR_CHATS: usize = 100;
@@ -128,15 +130,18 @@ impl ClusterStore {
         let cutoff = Timestamp::now().epoch_millis() - i64::try_from(REPAIR_GRACE.as_millis()).unwrap_or(0);
         let buckets: Vec<String> =
             slot_tags().values().map(|tag| Keyspace::fanout_pending(&self.prefix, tag)).collect();
-        let mut waiting = Vec::new();
-        for batch in buckets.chunks(REPAIR_BATCH) {
-            let mut pipeline = redis::pipe();
-            for bucket in batch {
-                pipeline.zrangebyscore_limit(bucket, "-inf", cutoff, 0, REPAIR_CHATS as isize);
+        // One command per bucket (a cluster pipeline must stay in one slot), many in flight.
+        let reads = futures_util::stream::iter(buckets).map(|bucket| {
+            let mut connection = connection.clone();
+            async move {
+                connection
+                    .zrangebyscore_limit::<_, _, _, Vec<String>>(bucket, "-inf", cutoff, 0, REPAIR_CHATS as isize)
+                    .await
+                    .map_err(unavailable)
             }
-            let members: Vec<Vec<String>> = pipeline.query_async(&mut connection).await.map_err(unavailable)?;
-            waiting.extend(members.into_iter().flatten());
-        }
+        });
+        let waiting: Vec<Vec<String>> = reads.buffer_unordered(REPAIR_IN_FLIGHT).try_collect().await?;
+        let waiting = waiting.into_iter().flatten();
         let mut finished = 0;
         for member in waiting {
             let Some((tenant, chat)) = Keyspace::parse_fanout_member(&member) else {
