@@ -143,6 +143,7 @@ function send(event, data) {
 
 function setConnection(status) {
   const element = $("#connection");
+  element.hidden = false;
   element.dataset.state = status;
   element.textContent = status;
 }
