@@ -194,7 +194,7 @@ async function authenticated(data) {
     await loadInbox();
     if (state.chat) await openChat(state.chat.key);
   } else if (data.recovered) {
-    notify(`Reconnected and resumed: ${data.missed} missed event${data.missed === 1 ? "" : "s"} replayed`);
+    notify(`Resumed: ${data.missed} missed event${data.missed === 1 ? "" : "s"} replayed`);
   }
   // Topics are heard again only once subscribed again, each from its own last position.
   for (const topic of state.topics.keys()) subscribe(topic);
