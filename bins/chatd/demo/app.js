@@ -90,7 +90,8 @@ function signOut(message) {
     state.ws.onclose = null;
     state.ws.close();
   }
-  location.replace(message ? `./?chat=${state.chat?.key ?? ""}#${encodeURIComponent(message)}` : "./");
+  const chat = state.chat?.key ?? params.get("chat") ?? "";
+  location.replace(message ? `./?chat=${chat}#${encodeURIComponent(message)}` : "./");
 }
 
 /** Once authenticated: the inbox, then the chat the URL names (or the most recent one). */

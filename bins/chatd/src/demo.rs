@@ -60,11 +60,6 @@ impl Demo {
         }
         Some(Self { tokens })
     }
-
-    /// Whether this demo hands out development tokens.
-    pub fn hands_out_tokens(&self) -> bool {
-        self.tokens.is_some()
-    }
 }
 
 impl DevTokens {
