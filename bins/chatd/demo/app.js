@@ -15,9 +15,10 @@ const state = {
   names: new Map(), // user id → username
   presence: new Map(), // user id → "active" | "inactive"
   ws: null,
+  live: false, // the socket is authenticated
   since: null, // our user channel's last position
   topics: new Map(), // subscribed topic id → its last position (null until known)
-  subscribing: new Map(), // topic id → resolve() of the pending subscribe
+  subscribing: new Map(), // topic id → {promise, resolve} of the pending subscribe
   started: false,
   dropped: false, // the "Drop connection" button is holding the socket closed
   retry: 500, // ms before the next reconnection attempt
@@ -128,7 +129,8 @@ function connect() {
   ws.onclose = (close) => {
     if (state.ws !== ws) return;
     state.ws = null;
-    state.subscribing.forEach((resolve) => resolve());
+    state.live = false;
+    state.subscribing.forEach(({ resolve }) => resolve());
     state.subscribing.clear();
     if (close.code === 1008 && close.reason === "unauthorized") return;
     setConnection("offline");
@@ -185,6 +187,7 @@ function track(event, data) {
 async function authenticated(data) {
   const resumed = state.started;
   state.me = data.user;
+  state.live = true;
   state.since = data.position;
   state.retry = 500;
   setConnection("live");
@@ -201,18 +204,24 @@ async function authenticated(data) {
   for (const topic of state.topics.keys()) subscribe(topic);
 }
 
+/** Subscribes to a topic (once, however many ask while it is pending); resolves when answered. */
 function subscribe(topic) {
-  return new Promise((resolve) => {
-    const since = state.topics.get(topic);
-    if (!state.topics.has(topic)) state.topics.set(topic, null);
-    state.subscribing.set(topic, resolve);
-    send("subscribe", since ? { topic, since } : { topic });
-  });
+  const pending = state.subscribing.get(topic);
+  if (pending) return pending.promise;
+  const since = state.topics.get(topic);
+  if (!state.topics.has(topic)) state.topics.set(topic, null);
+  // Not authenticated (yet, or any more): `authenticated` subscribes to every known topic.
+  if (!state.live) return Promise.resolve();
+  let resolve;
+  const promise = new Promise((done) => (resolve = done));
+  state.subscribing.set(topic, { promise, resolve });
+  send("subscribe", since ? { topic, since } : { topic });
+  return promise;
 }
 
 async function subscribed(data) {
   state.topics.set(data.topic, data.position);
-  state.subscribing.get(data.topic)?.();
+  state.subscribing.get(data.topic)?.resolve();
   state.subscribing.delete(data.topic);
   if (data.recovered === false && state.chat && state.chat.key === `topic-${data.topic}`) {
     await openChat(state.chat.key);
@@ -401,7 +410,7 @@ $("#composer").addEventListener("submit", async (event) => {
 
 $("#composer").message.addEventListener("input", () => {
   const now = Date.now();
-  if (!state.chat || now - state.typingSent < 2000) return;
+  if (!state.chat || !state.live || now - state.typingSent < 2000) return;
   state.typingSent = now;
   send("typing", { chat: { type: state.chat.type, id: state.chat.id } });
 });
@@ -433,11 +442,12 @@ $("#drop").addEventListener("click", (event) => {
   if (!state.dropped) return connect();
   const ws = state.ws;
   state.ws = null;
+  state.live = false;
   if (ws) {
     ws.onclose = null;
     ws.close(4000, "dropped by the demo");
   }
-  state.subscribing.forEach((resolve) => resolve());
+  state.subscribing.forEach(({ resolve }) => resolve());
   state.subscribing.clear();
   setConnection("offline");
   notify("Offline: send from the other window, then reconnect");
