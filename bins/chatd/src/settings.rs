@@ -82,6 +82,8 @@ pub struct Settings {
     pub limits: LimitsConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The demo chat at `/demo/`.
+    pub demo: DemoConfig,
 }
 
 /// Development relaxes safety defaults (a built-in JWT secret); production refuses them.
@@ -416,6 +418,21 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self { format: LogFormat::Text, filter: "info".into() }
+    }
+}
+
+/// `[demo]`: the demo chat in the browser at `/demo/`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Whether `/demo/` is served; unset means on in development and off in production.
+    pub enabled: Option<bool>,
+}
+
+impl DemoConfig {
+    /// Whether the demo is served in `env`.
+    pub fn enabled(&self, env: Environment) -> bool {
+        self.enabled.unwrap_or(env == Environment::Development)
     }
 }
 

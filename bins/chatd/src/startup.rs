@@ -357,6 +357,7 @@ impl Application {
         let cors_origins = CorsOrigins::parse(&settings.http.cors_origins)
             .map_err(|e| StartupError::Config(format!("http.cors_origins: {e}")))?;
         let hub = state.hub().clone();
+        let demo = crate::demo::Demo::from_settings(settings);
         // actix's Logger formats every request up front; when its lines would be filtered out
         // (`log.filter` below info for `chatd::http`), it is left out.
         let access_log = tracing::enabled!(target: "chatd::http", tracing::Level::INFO);
@@ -384,6 +385,7 @@ impl Application {
                         })],
                     )
                 })
+                .configure(crate::demo::configure(demo.clone()))
                 .configure(chat_transport::configure(state.clone()))
         };
         // chatd handles the signals itself (the server does not), to close realtime connections

@@ -182,6 +182,33 @@ fn chatd_variables_override_the_toml_file() {
 }
 
 #[test]
+fn the_demo_is_on_in_development_and_off_in_production_unless_demo_enabled_says_otherwise() {
+    jailed(|jail| {
+        let settings = Settings::load(None)?;
+        assert_eq!(settings.demo.enabled, None);
+        assert!(settings.demo.enabled(settings.env), "on by default in development");
+        jail.set_env("CHATD_ENV", "production");
+        let settings = Settings::load(None)?;
+        assert!(!settings.demo.enabled(settings.env), "off by default in production");
+
+        jail.set_env("CHATD_DEMO__ENABLED", "true");
+        let settings = Settings::load(None)?;
+        assert!(settings.demo.enabled(settings.env), "turned on in production");
+        jail.set_env("CHATD_ENV", "development");
+        jail.set_env("CHATD_DEMO__ENABLED", "false");
+        let settings = Settings::load(None)?;
+        assert!(!settings.demo.enabled(settings.env), "turned off in development");
+
+        jail.clear_env();
+        jail.create_file("chatd.toml", "[demo]\nenabled = false\n")?;
+        assert_eq!(Settings::load(None)?.demo.enabled, Some(false));
+        jail.create_file("chatd.toml", "[demo]\nenabled = \"yes\"\n")?;
+        assert!(Settings::load(None).is_err(), "not a boolean");
+        Ok(())
+    });
+}
+
+#[test]
 fn origin_lists_and_the_topics_claim_come_from_variables_as_documented() {
     jailed(|jail| {
         jail.set_env("CHATD_HTTP__CORS_ORIGINS", r#"["https://app.example.com", "http://localhost:5173"]"#);

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod browser;
 mod helpers;
 mod platform;
 mod redis_cluster;
@@ -18,6 +19,7 @@ mod compat;
 mod consistency;
 mod cors;
 mod cursor;
+mod demo;
 mod edits;
 mod embedded;
 mod faults;
