@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::browser::{Browser, puppeteer_core};
-use crate::helpers::{Answer, Backend, TestApp, both, spawn_app, spawn_app_with, test_settings, token};
+use crate::helpers::{Answer, Backend, TestApp, backends, spawn_app, spawn_app_with, test_settings, token};
 
 /// Test settings as `cargo run` has them: no JWT secret, so the development secret.
 fn development() -> Settings {
@@ -181,4 +181,4 @@ async fn two_users_chat_in_a_real_browser(backend: Backend) {
         eprintln!("demo chat screenshots: {}", screenshots.display());
     }
 }
-both!(demo_chat_in_a_browser, two_users_chat_in_a_real_browser);
+backends!(demo_chat_in_a_browser, two_users_chat_in_a_real_browser);
