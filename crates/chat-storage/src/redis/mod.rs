@@ -6,6 +6,7 @@
 mod scripts;
 mod cluster;
 mod pubsub;
+mod shared;
 mod store;
 
 pub use cluster::{ClusterSettings, ClusterStore, Failpoint};

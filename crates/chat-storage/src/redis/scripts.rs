@@ -351,6 +351,32 @@ return {epoch, seq, 1, entries}
 "
 );
 
+/// `read_target`: the message a read names in a chat's order (`''`: the latest) and its ordinal;
+/// `nil` and -2 for an empty chat, -3 for a message not in it.
+macro_rules! lua_read_target {
+    () => {
+        r"
+local function read_target(order, id)
+  if id == '' then
+    local last = redis.call('ZREVRANGE', order, 0, 0, 'WITHSCORES')
+    if not last[1] then
+      return nil, -2
+    end
+    return last[1], tonumber(last[2])
+  end
+  if redis.call('ZCARD', order) == 0 then
+    return nil, -2
+  end
+  local s = redis.call('ZSCORE', order, id)
+  if not s then
+    return nil, -3
+  end
+  return id, tonumber(s)
+end
+"
+    };
+}
+
 /// Move a reader's position forward to a message (or the chat's latest) and announce it.
 /// KEYS: chat list, the chat's index, order, the reader's messages there and read hash, the
 /// reader's unread hash, then per channel to announce on its position hash and history.
@@ -362,6 +388,7 @@ return {epoch, seq, 1, entries}
 /// indexed first, `{-2}` when it has no message, `{-3}` when the message is not in it.
 const READ: &str = concat!(
     lua_pending!(),
+    lua_read_target!(),
     lua_read_up_to!(),
     lua_move_read!(),
     lua_announce_read!(),
@@ -369,22 +396,9 @@ const READ: &str = concat!(
 if pending(KEYS[2], KEYS[1]) > 0 then
   return {-1}
 end
-local id, s = ARGV[1], nil
-if id == '' then
-  local last = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-  if not last[1] then
-    return {-2}
-  end
-  id, s = last[1], tonumber(last[2])
-else
-  if redis.call('ZCARD', KEYS[3]) == 0 then
-    return {-2}
-  end
-  s = redis.call('ZSCORE', KEYS[3], id)
-  if not s then
-    return {-3}
-  end
-  s = tonumber(s)
+local id, s = read_target(KEYS[3], ARGV[1])
+if not id then
+  return {s}
 end
 local unread, moved = move_read(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[2], ARGV[6], s)
 if not moved then

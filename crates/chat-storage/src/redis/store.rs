@@ -18,7 +18,7 @@ use redis::{AsyncCommands, RedisError};
 use super::pubsub::PubSub;
 use super::scripts::Scripts;
 use crate::{
-    Appended, Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, Joined,
+    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, Joined,
     LookupError, ModifyError, PresenceStore, ReadState, Replay, StoreError, event_record, record,
 };
 
@@ -119,7 +119,7 @@ impl RedisStore {
 
     /// The history window's ttl in ms, as the scripts take it.
     fn history_ttl_ms(&self) -> u64 {
-        u64::try_from(self.history.ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+        super::shared::history_ttl_ms(self.history)
     }
 
     /// Adds what a write script needs to record its event in the histories of `chat`'s audience and
@@ -496,38 +496,15 @@ impl ChatStore for RedisStore {
             .key(keys.chat_index(chat))
             .key(keys.chat_order(chat))
             .key(keys.chat_read(chat));
-        match query {
-            HistoryQuery::Page(page) => {
-                let skip = i64::try_from(page.skip()).unwrap_or(i64::MAX - 1);
-                call.arg("page").arg(-(skip.saturating_add(i64::from(page.per_page())))).arg(-(skip + 1));
-            }
-            HistoryQuery::Before { id, limit } => _ = call.arg("before").arg(id.to_string()).arg(limit),
-            HistoryQuery::After { id, limit } => _ = call.arg("after").arg(id.to_string()).arg(limit),
-        }
-        for user in &readers {
-            call.arg(user.get());
-        }
+        super::shared::history_args(&mut call, query, &readers);
         let answer = self.invoke_indexed(&call, &keys, chat).await?;
         match status_of(&answer)? {
             1 => {}
             -3 => return Err(LookupError::UnknownMessage),
             other => return Err(StoreError::Backend(format!("history answered {other}")).into()),
         }
-        let total: u64 = part(&answer, 1)?;
-        let records: Vec<Option<String>> = part(&answer, 2)?;
         let (epoch, seq): (String, u64) = (part(&answer, 3)?, part(&answer, 4)?);
-        let more = match query {
-            HistoryQuery::Page(page) => page.skip() + u64::from(page.per_page()) < total,
-            _ => part::<i64>(&answer, 5)? == 1,
-        };
-        let read_ids: Vec<Option<String>> = part(&answer, 6)?;
-        let read = readers
-            .into_iter()
-            .zip(read_ids)
-            .map(|(user, id)| Ok((user, message_id(id)?)))
-            .collect::<Result<_, StoreError>>()?;
-        let messages = records.iter().flatten().filter_map(|json| decode_or_skip(json)).collect();
-        Ok(HistoryPage { total, messages, position: position(&epoch, seq)?, more, read })
+        Ok(super::shared::history_page(&answer, (2, 5), query, readers, position(&epoch, seq)?)?)
     }
 
     async fn read(
@@ -655,19 +632,10 @@ impl ChatStore for RedisStore {
             let stored = stored.ok_or(ModifyError::NotFound)?;
             let current = record::decode(&stored)?;
             let change = decide(&current).map_err(ModifyError::Rejected)?;
-            let seen_by = change.seen_by();
-            // Whose messages and unread hash the script touches: the marker's for a `seen`; for a
-            // delete the author's messages and the DM recipient's total.
-            let (operation, mine, counted) = match (&change, chat.seen_by(current.author)) {
-                (Change::MarkSeen { by, .. }, _) => ("seen", *by, *by),
-                (Change::Remove, ChatTarget::User(recipient)) => ("del", current.author, recipient),
-                (Change::Remove, ChatTarget::Topic(_)) => ("del", current.author, current.author),
-                (Change::Replace(_), _) => ("set", current.author, current.author),
-            };
-            let (replacement, result, event) = match change.replacement(chat) {
-                Some((updated, event)) => (record::encode(&updated), updated, event),
-                None => (String::new(), current, ChatEvent::MessageDeleted { chat, id }),
-            };
+            let planned = super::shared::plan(chat, id, current, change);
+            let (operation, mine, counted, seen_by) =
+                (planned.operation, planned.mine, planned.counted, planned.seen_by);
+            let (replacement, result, event) = (planned.replacement, planned.result, planned.event);
             let mut call = self.scripts.compare_and_set.prepare_invoke();
             call.key(&data_key)
                 .key(&list_key)
@@ -753,35 +721,8 @@ impl EventBus for RedisStore {
         limit: usize,
     ) -> Result<Replay, StoreError> {
         let keys = self.keys(tenant);
-        let oldest = Timestamp::now().epoch_millis().saturating_sub(i64::try_from(self.history_ttl_ms()).unwrap_or(0));
-        type Entry = (String, HashMap<String, Vec<u8>>);
-        let (epoch, seq, recovered, entries): (String, u64, i64, Vec<Entry>) = self
-            .scripts
-            .replay
-            .key(keys.event_position(channel))
-            .key(keys.event_history(channel))
-            .arg(since.map(|since| since.epoch.to_string()).unwrap_or_default())
-            .arg(since.map_or(0, |since| since.seq))
-            .arg(limit.max(1))
-            .arg(self.history.size)
-            .arg(oldest)
-            .invoke_async(&mut self.connection()?)
+        super::shared::replay(&self.scripts, &mut self.connection()?, &keys, self.history, (channel, since, limit))
             .await
-            .map_err(unavailable)?;
-        let now = position(&epoch, seq)?;
-        let missed = match recovered {
-            1 => Some(
-                entries
-                    .iter()
-                    .map(|(id, fields)| {
-                        let payload = fields.get("d").map(Vec::as_slice).unwrap_or_default();
-                        event_record::decode_entry(now.epoch, id, payload)
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            _ => None,
-        };
-        Ok(Replay { now, missed })
     }
 }
 
@@ -905,12 +846,6 @@ impl PresenceStore for RedisStore {
         let last = isize::try_from(limit - 1).unwrap_or(isize::MAX);
         let members: Vec<String> =
             self.connection()?.zrevrange(self.keys(tenant).inbox(user), 0, last).await.map_err(unavailable)?;
-        Ok(members
-            .iter()
-            .filter_map(|member| match ChatTarget::parse_member(member) {
-                Ok(ChatTarget::User(other)) => Some(other),
-                _ => None,
-            })
-            .collect())
+        Ok(super::shared::dm_partners(&members))
     }
 }

@@ -161,7 +161,7 @@ impl ClusterStore {
 
     /// The history window's ttl in ms, as the scripts take it.
     fn history_ttl_ms(&self) -> u64 {
-        u64::try_from(self.history.ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+        super::shared::history_ttl_ms(self.history)
     }
 
     /// The pending-fan-out bucket of the slot `key` is in.

@@ -3,7 +3,7 @@
 //! live instances first and hands them to the user's script.
 
 use async_trait::async_trait;
-use chat_domain::{ChatTarget, DomainHandle, Keyspace, Layout, Timestamp, UserId};
+use chat_domain::{DomainHandle, Keyspace, Layout, Timestamp, UserId};
 use futures_util::future::try_join_all;
 use redis::AsyncCommands;
 use redis::cluster_async::ClusterConnection;
@@ -174,12 +174,6 @@ impl PresenceStore for ClusterStore {
         let last = isize::try_from(limit - 1).unwrap_or(isize::MAX);
         let members: Vec<String> =
             self.connection().await?.zrevrange(self.keys(tenant).inbox(user), 0, last).await.map_err(unavailable)?;
-        Ok(members
-            .iter()
-            .filter_map(|member| match ChatTarget::parse_member(member) {
-                Ok(ChatTarget::User(other)) => Some(other),
-                _ => None,
-            })
-            .collect())
+        Ok(crate::redis::shared::dm_partners(&members))
     }
 }

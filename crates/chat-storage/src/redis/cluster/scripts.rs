@@ -168,27 +168,15 @@ return history_page(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 /// Returns `{1, id, unread, f, {f, record, …}}` when it moved, `{0, id or false, unread}` when it
 /// was there already, `{-2}` for an empty chat, `{-3}` for a message not in it.
 const CHAT_READ: &str = concat!(
+    lua_read_target!(),
     lua_unread_after!(),
     lua_read_up_to!(),
     lua_read_payload!(),
     lua_fanout!(),
     r"
-local id, s = ARGV[1], nil
-if id == '' then
-  local last = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  if not last[1] then
-    return {-2}
-  end
-  id, s = last[1], tonumber(last[2])
-else
-  if redis.call('ZCARD', KEYS[1]) == 0 then
-    return {-2}
-  end
-  s = redis.call('ZSCORE', KEYS[1], id)
-  if not s then
-    return {-3}
-  end
-  s = tonumber(s)
+local id, s = read_target(KEYS[1], ARGV[1])
+if not id then
+  return {s}
 end
 local r = redis.call('HGET', KEYS[3], ARGV[2])
 r = r and tonumber(r)

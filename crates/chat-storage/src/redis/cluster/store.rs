@@ -1,7 +1,6 @@
 //! The [`ChatStore`] and [`EventBus`] of [`ClusterStore`]: each operation a script in its chat's
 //! slot, then the fan-out to its users' slots ([`ClusterStore::complete`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,12 +12,13 @@ use futures_util::future::try_join_all;
 use redis::AsyncCommands;
 
 use super::{ClusterStore, Failpoint};
+use crate::redis::shared;
 use crate::redis::store::{
     MODIFY_ATTEMPTS, MODIFY_BACKOFF, decode_or_skip, message_id, part, position, status_of, unavailable,
 };
 use crate::{
-    Appended, Change, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage,
-    LookupError, ModifyError, ReadState, Replay, StoreError, event_record, record,
+    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, LookupError,
+    ModifyError, ReadState, Replay, StoreError, event_record, record,
 };
 
 impl ClusterStore {
@@ -181,17 +181,7 @@ impl ChatStore for ClusterStore {
             .key(keys.chat_index(chat))
             .key(keys.chat_order(chat))
             .key(keys.chat_read(chat));
-        match query {
-            HistoryQuery::Page(page) => {
-                let skip = i64::try_from(page.skip()).unwrap_or(i64::MAX - 1);
-                call.arg("page").arg(-(skip.saturating_add(i64::from(page.per_page())))).arg(-(skip + 1));
-            }
-            HistoryQuery::Before { id, limit } => _ = call.arg("before").arg(id.to_string()).arg(limit),
-            HistoryQuery::After { id, limit } => _ = call.arg("after").arg(id.to_string()).arg(limit),
-        }
-        for user in &readers {
-            call.arg(user.get());
-        }
+        shared::history_args(&mut call, query, &readers);
         let answer: Vec<redis::Value> = call.invoke_async(&mut self.connection().await?).await.map_err(unavailable)?;
         match status_of(&answer)? {
             1 => {}
@@ -199,20 +189,7 @@ impl ChatStore for ClusterStore {
             -1 => return Err(StoreError::Backend(NOT_MIGRATED.into()).into()),
             other => return Err(StoreError::Backend(format!("history answered {other}")).into()),
         }
-        let total: u64 = part(&answer, 1)?;
-        let records: Vec<Option<String>> = part(&answer, 2)?;
-        let more = match query {
-            HistoryQuery::Page(page) => page.skip() + u64::from(page.per_page()) < total,
-            _ => part::<i64>(&answer, 3)? == 1,
-        };
-        let read_ids: Vec<Option<String>> = part(&answer, 4)?;
-        let read = readers
-            .into_iter()
-            .zip(read_ids)
-            .map(|(user, id)| Ok((user, message_id(id)?)))
-            .collect::<Result<_, StoreError>>()?;
-        let messages = records.iter().flatten().filter_map(|json| decode_or_skip(json)).collect();
-        Ok(HistoryPage { total, messages, position, more, read })
+        Ok(shared::history_page(&answer, (2, 3), query, readers, position)?)
     }
 
     async fn read(
@@ -346,19 +323,10 @@ impl ChatStore for ClusterStore {
             let stored = stored.ok_or(ModifyError::NotFound)?;
             let current = record::decode(&stored)?;
             let change = decide(&current).map_err(ModifyError::Rejected)?;
-            let seen_by = change.seen_by();
-            // Whose messages the script reads: the marker's for a `seen`, else the author's; and
-            // whose count changes: the marker's (`seen`) or the DM recipient's (`del`).
-            let (operation, mine, counted) = match (&change, chat.seen_by(current.author)) {
-                (Change::MarkSeen { by, .. }, _) => ("seen", *by, *by),
-                (Change::Remove, ChatTarget::User(recipient)) => ("del", current.author, recipient),
-                (Change::Remove, ChatTarget::Topic(_)) => ("del", current.author, current.author),
-                (Change::Replace(_), _) => ("set", current.author, current.author),
-            };
-            let (replacement, result, event) = match change.replacement(chat) {
-                Some((updated, event)) => (record::encode(&updated), updated, event),
-                None => (String::new(), current, ChatEvent::MessageDeleted { chat, id }),
-            };
+            let planned = shared::plan(chat, id, current, change);
+            let (operation, mine, counted, seen_by) =
+                (planned.operation, planned.mine, planned.counted, planned.seen_by);
+            let (replacement, result, event) = (planned.replacement, planned.result, planned.event);
             let mut call = self.cluster_scripts.chat_modify.prepare_invoke();
             call.key(&data_key)
                 .key(keys.chat_latest(chat))
@@ -460,34 +428,6 @@ impl EventBus for ClusterStore {
         limit: usize,
     ) -> Result<Replay, StoreError> {
         let keys = self.keys(tenant);
-        let oldest = Timestamp::now().epoch_millis().saturating_sub(i64::try_from(self.history_ttl_ms()).unwrap_or(0));
-        type Entry = (String, HashMap<String, Vec<u8>>);
-        let (epoch, seq, recovered, entries): (String, u64, i64, Vec<Entry>) = self
-            .scripts
-            .replay
-            .key(keys.event_position(channel))
-            .key(keys.event_history(channel))
-            .arg(since.map(|since| since.epoch.to_string()).unwrap_or_default())
-            .arg(since.map_or(0, |since| since.seq))
-            .arg(limit.max(1))
-            .arg(self.history.size)
-            .arg(oldest)
-            .invoke_async(&mut self.connection().await?)
-            .await
-            .map_err(unavailable)?;
-        let now = position(&epoch, seq)?;
-        let missed = match recovered {
-            1 => Some(
-                entries
-                    .iter()
-                    .map(|(id, fields)| {
-                        let payload = fields.get("d").map(Vec::as_slice).unwrap_or_default();
-                        event_record::decode_entry(now.epoch, id, payload)
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            _ => None,
-        };
-        Ok(Replay { now, missed })
+        shared::replay(&self.scripts, &mut self.connection().await?, &keys, self.history, (channel, since, limit)).await
     }
 }
