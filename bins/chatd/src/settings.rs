@@ -124,7 +124,7 @@ impl Default for HttpSettings {
             port: 3005,
             workers: None,
             body_limit_bytes: chat_transport::DEFAULT_BODY_LIMIT,
-            header_limit_bytes: chat_transport::DEFAULT_HEADER_LIMIT,
+            header_limit_bytes: chat_transport::HeaderLimit::DEFAULT.get(),
             cors_origins: Vec::new(),
             shutdown_timeout_seconds: 30,
         }

@@ -2,20 +2,21 @@
 //! the routes, bind, serve.
 
 use std::net::TcpListener;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::App;
 use actix_web::dev::Server;
 use actix_web::http::header::HeaderName;
-use actix_web::{App, middleware};
 use chat_domain::{DomainHandle, HistoryWindow, PagingLimits};
 use chat_identity::{BuiltinDirectory, Directory, JwtSettings, PlatformDirectory, PlatformSettings, TokenVerifier};
-use chat_service::{ChatService, Hub, HubSettings, ServiceSettings};
+use chat_service::{Adapters, Hub, HubSettings, NonZeroDuration, PresenceTtl, ServiceSettings};
 use chat_storage::{
-    ChatStore, ClusterSettings, ClusterStore, EventBus, Failpoint, MemoryStore, PresenceStore, RedisSettings,
-    RedisStore,
+    AlreadyAttached, ChatStore, ClusterSettings, ClusterStore, EventBus, Failpoint, MemoryStore, PresenceStore,
+    RedisSettings, RedisStore,
 };
-use chat_transport::{ApiParts, ApiState, CorsOrigins, Rate, RealtimeSettings, ServerSettings, Tenants};
+use chat_transport::{ChatApi, CorsOrigins, HeaderLimit, Rate, RealtimeSettings, ServerSettings, Tenants};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::settings::{Environment, JwtConfig, PlatformConfig, Settings};
@@ -30,6 +31,9 @@ pub enum StartupError {
     /// A setting is missing or wrong.
     #[error("configuration: {0}")]
     Config(String),
+    /// The storage backend handed in already feeds a realtime hub (a backend serves one chatd).
+    #[error("storage: {0}")]
+    Attached(#[from] AlreadyAttached),
     /// The listener could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -40,18 +44,11 @@ pub enum StartupError {
     },
 }
 
-/// The adapters chatd runs on, built from settings — or handed in by a test or an embedding.
+/// The adapters chatd runs on, built from settings — or handed in by a test.
 #[derive(Debug, Clone)]
 pub struct Dependencies {
-    /// Where chats are stored.
-    pub store: Arc<dyn ChatStore>,
-    /// How realtime events travel between instances (the same backend as the store: a write
-    /// publishes its event atomically with it).
-    pub bus: Arc<dyn EventBus>,
-    /// Where presence is kept (the same backend again).
-    pub presence: Arc<dyn PresenceStore>,
-    /// Where profiles come from.
-    pub directory: Arc<dyn Directory>,
+    /// Storage (one backend as store, event bus and presence) and the directory of profiles.
+    pub adapters: Adapters,
     /// How tokens are checked.
     pub verifier: TokenVerifier,
 }
@@ -77,7 +74,7 @@ impl Dependencies {
     where
         B: ChatStore + EventBus + PresenceStore + 'static,
     {
-        Self { store: backend.clone(), bus: backend.clone(), presence: backend, directory, verifier }
+        Self { adapters: Adapters::with_backend(backend, directory), verifier }
     }
 }
 
@@ -236,8 +233,9 @@ fn tenant_identities(settings: &Settings) -> Result<Identities, StartupError> {
         .collect()
 }
 
-/// The routes' state from the settings and the adapters.
-pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiState, StartupError> {
+/// chatd's API from the settings and the adapters: each setting turned into the library's type
+/// for it, refused with a message naming the setting when it cannot hold that value.
+pub fn chat_api(settings: &Settings, dependencies: Dependencies) -> Result<ChatApi, StartupError> {
     let chat = &settings.chat;
     let handle = |text: &str, setting: &str| {
         DomainHandle::parse(text).map_err(|e| StartupError::Config(format!("{setting}: {e}")))
@@ -251,76 +249,73 @@ pub fn api_state(settings: &Settings, dependencies: Dependencies) -> Result<ApiS
     if chat.max_per_page == 0 || chat.max_per_page > 1000 {
         return Err(StartupError::Config("chat.max_per_page must be between 1 and 1000".into()));
     }
-    if chat.max_text_chars == 0 {
-        return Err(StartupError::Config("chat.max_text_chars must be positive".into()));
-    }
-    if chat.idempotency_ttl_seconds == 0 {
-        return Err(StartupError::Config("chat.idempotency_ttl_seconds must be positive".into()));
-    }
-    if !(1024..=65536).contains(&settings.http.header_limit_bytes) {
-        return Err(StartupError::Config("http.header_limit_bytes must be between 1024 and 65536".into()));
-    }
+    let refused = |message: &str| StartupError::Config(message.to_owned());
     let limits = &settings.limits;
     let service_settings = ServiceSettings {
         sends_per_second: limits.sends_per_second,
-        send_burst: limits.send_burst.max(1),
-        max_text_chars: chat.max_text_chars,
+        // Documented: a burst of 0 counts as 1.
+        send_burst: NonZeroU32::new(limits.send_burst).unwrap_or(NonZeroU32::MIN),
+        max_text_chars: NonZeroUsize::new(chat.max_text_chars)
+            .ok_or_else(|| refused("chat.max_text_chars must be positive"))?,
         paging: PagingLimits { default_per_page: chat.default_per_page, max_per_page: chat.max_per_page },
-        idempotency_ttl: Duration::from_secs(chat.idempotency_ttl_seconds),
+        idempotency_ttl: NonZeroU64::new(chat.idempotency_ttl_seconds)
+            .map(NonZeroDuration::from_secs)
+            .ok_or_else(|| refused("chat.idempotency_ttl_seconds must be positive"))?,
     };
+    let header_limit = HeaderLimit::new(settings.http.header_limit_bytes)
+        .map_err(|e| StartupError::Config(format!("http.header_limit_bytes {e}")))?;
     let token_header = HeaderName::try_from(settings.jwt.header.as_str()).map_err(|_| {
         StartupError::Config(format!("jwt.header {:?} is not a valid header name", settings.jwt.header))
     })?;
     let realtime = &settings.realtime;
-    if realtime.queue_capacity == 0 || realtime.max_message_bytes == 0 || realtime.presence_partners == 0 {
-        return Err(StartupError::Config(
-            "realtime.queue_capacity, realtime.max_message_bytes and realtime.presence_partners must be positive"
-                .into(),
-        ));
-    }
-    let hub = Hub::new(
-        dependencies.bus,
-        dependencies.presence,
-        HubSettings {
-            queue_capacity: realtime.queue_capacity,
-            connections_per_user: limits.connections_per_user,
-            connections_total: limits.connections_total,
-            topics_per_connection: limits.topics_per_connection,
-            presence_ttl: Duration::from_millis(realtime.presence_ttl_ms.max(30)),
-            replay_limit: usize::try_from(realtime.history_window().map_err(StartupError::Config)?.size)
-                .unwrap_or(usize::MAX),
-            presence_partners: realtime.presence_partners,
-        },
-    );
-    let mut service = ChatService::new(dependencies.store, dependencies.directory, service_settings);
+    let positive = || {
+        refused("realtime.queue_capacity, realtime.max_message_bytes and realtime.presence_partners must be positive")
+    };
+    let hub_settings = HubSettings {
+        queue_capacity: NonZeroUsize::new(realtime.queue_capacity).ok_or_else(positive)?,
+        connections_per_user: limits.connections_per_user,
+        connections_total: limits.connections_total,
+        topics_per_connection: limits.topics_per_connection,
+        presence_ttl: PresenceTtl::new(Duration::from_millis(realtime.presence_ttl_ms))
+            .map_err(|e| StartupError::Config(format!("realtime.presence_ttl_ms {e}")))?,
+        replay_limit: usize::try_from(realtime.history_window().map_err(StartupError::Config)?.size)
+            .unwrap_or(usize::MAX),
+        presence_partners: NonZeroUsize::new(realtime.presence_partners).ok_or_else(positive)?,
+    };
+    let realtime_settings = RealtimeSettings {
+        auth_timeout: Duration::from_millis(realtime.auth_timeout_ms),
+        ping_interval: NonZeroU64::new(realtime.ping_interval_ms)
+            .map(NonZeroDuration::from_millis)
+            .ok_or_else(|| refused("realtime.ping_interval_ms must be positive"))?,
+        ping_timeout: Duration::from_millis(realtime.ping_timeout_ms),
+        max_message_bytes: NonZeroUsize::new(realtime.max_message_bytes).ok_or_else(positive)?,
+        allowed_origins: realtime.allowed_origins.clone(),
+        client_events: Rate { per_second: limits.client_events_per_second, burst: limits.client_event_burst },
+        frames: Rate { per_second: limits.frames_per_second, burst: limits.frame_burst },
+    };
+    let cors = CorsOrigins::parse(&settings.http.cors_origins)
+        .map_err(|e| StartupError::Config(format!("http.cors_origins: {e}")))?;
+    let mut directories = Vec::new();
     for (tenant, verifier, directory) in tenant_identities(settings)? {
         if let Some(verifier) = verifier {
             tenants = tenants.with_verifier(tenant.clone(), verifier);
         }
-        if let Some(directory) = directory {
-            service = service.with_tenant_directory(tenant, directory);
-        }
+        directories.extend(directory.map(|directory| (tenant, directory)));
     }
-    Ok(ApiState::new(ApiParts {
-        service,
-        hub,
-        verifier: dependencies.verifier,
-        token_header,
-        tenants,
-        body_limit: settings.http.body_limit_bytes,
-        header_limit: settings.http.header_limit_bytes,
-        realtime: RealtimeSettings {
-            auth_timeout: Duration::from_millis(realtime.auth_timeout_ms),
-            ping_interval: Duration::from_millis(realtime.ping_interval_ms.max(1)),
-            ping_timeout: Duration::from_millis(realtime.ping_timeout_ms),
-            max_message_bytes: realtime.max_message_bytes,
-            allowed_origins: realtime.allowed_origins.clone(),
-            client_events: Rate { per_second: limits.client_events_per_second, burst: limits.client_event_burst },
-            frames: Rate { per_second: limits.frames_per_second, burst: limits.frame_burst },
-        },
-        error_stacks: settings.env != Environment::Production,
-        openapi: chat_transport::openapi().merge_from(<crate::telemetry::MetricsDoc as utoipa::OpenApi>::openapi()),
-    }))
+    let builder = ChatApi::builder(dependencies.adapters, dependencies.verifier, tenants)
+        .service_settings(service_settings)
+        .hub_settings(hub_settings)
+        .realtime_settings(realtime_settings)
+        .token_header(token_header)
+        .body_limit(settings.http.body_limit_bytes)
+        .header_limit(header_limit)
+        .cors(cors)
+        .error_stacks(settings.env != Environment::Production)
+        .openapi(chat_transport::openapi().merge_from(<crate::telemetry::MetricsDoc as utoipa::OpenApi>::openapi()));
+    let builder = directories
+        .into_iter()
+        .fold(builder, |builder, (tenant, directory)| builder.tenant_directory(tenant, directory));
+    Ok(builder.build()?)
 }
 
 /// A chatd bound to its listener, ready to run.
@@ -353,30 +348,17 @@ impl Application {
         let bind_error = |address: String| move |source| StartupError::Bind { address, source };
         let port = listener.local_addr().map_err(bind_error("listener".into()))?.port();
         crate::telemetry::install_metrics();
-        let state = api_state(settings, dependencies)?;
-        let cors_origins = CorsOrigins::parse(&settings.http.cors_origins)
-            .map_err(|e| StartupError::Config(format!("http.cors_origins: {e}")))?;
-        let hub = state.hub().clone();
+        let chat = chat_api(settings, dependencies)?;
+        let hub = chat.hub().clone();
         let demo = crate::demo::Demo::from_settings(settings);
-        // actix's Logger formats every request up front; when its lines would be filtered out
-        // (`log.filter` below info for `chatd::http`), it is left out.
-        let access_log = tracing::enabled!(target: "chatd::http", tracing::Level::INFO);
         let app = move || {
-            let cors = chat_transport::cors(&cors_origins, state.token_header());
             App::new()
-                .wrap(chat_transport::error_bodies())
-                .wrap(middleware::from_fn(chat_transport::header_limit))
-                // Outside the error bodies, so that every error answer gets the CORS headers too.
-                .wrap(middleware::Condition::new(cors_origins.enabled(), cors))
-                .wrap(middleware::from_fn(chat_transport::http_metrics))
-                .wrap(middleware::from_fn(chat_transport::request_ids))
-                .wrap(middleware::Condition::new(
-                    access_log,
-                    // The path without the query: a realtime client may carry its token there.
-                    middleware::Logger::new("%a \"%{request}xi\" %s %b %Dms id=%{x-request-id}o")
-                        .custom_request_replace("request", |request| format!("{} {}", request.method(), request.path()))
-                        .log_target("chatd::http"),
-                ))
+                .wrap(chat.middleware())
+                // The REST routes first: they are most of the traffic, and actix tries routes in
+                // order.
+                .configure(chat.rest_api())
+                .configure(chat.realtime())
+                .configure(chat.operations())
                 .configure(|config| {
                     chat_transport::register_routes(
                         config,
@@ -386,12 +368,13 @@ impl Application {
                     )
                 })
                 .configure(crate::demo::configure(demo.clone()))
-                .configure(chat_transport::configure(state.clone()))
+                .default_service(chat_transport::not_found())
         };
         // chatd handles the signals itself (the server does not), to close realtime connections
         // before stopping.
         let server_settings = ServerSettings {
-            workers: settings.http.workers.map(|workers| workers.max(1)),
+            // Documented: 0 workers count as 1.
+            workers: settings.http.workers.map(|workers| NonZeroUsize::new(workers).unwrap_or(NonZeroUsize::MIN)),
             shutdown_timeout: Duration::from_secs(settings.http.shutdown_timeout_seconds),
         };
         let server =

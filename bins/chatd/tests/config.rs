@@ -604,7 +604,7 @@ fn the_tenants_table_loads() {
         assert_eq!(settings.chat.handle, "main");
 
         let deps = Dependencies::from_settings(&settings).unwrap();
-        assert!(startup::api_state(&settings, deps).is_ok());
+        assert!(startup::chat_api(&settings, deps).is_ok());
         Ok(())
     });
     jailed(|jail| {
@@ -692,7 +692,7 @@ fn development_without_a_secret_uses_the_development_secret() {
     let deps = Dependencies::from_settings(&settings).unwrap();
     assert_eq!(deps.verifier.verify(&hs256_token(DEVELOPMENT_JWT_SECRET, 388_636)), Ok(user(388_636)));
     assert!(deps.verifier.verify(&hs256_token("some-other-secret", 388_636)).is_err());
-    assert!(startup::api_state(&settings, deps).is_ok());
+    assert!(startup::chat_api(&settings, deps).is_ok());
 }
 
 #[test]
@@ -743,7 +743,7 @@ fn a_header_limit_outside_its_range_is_refused() {
         let mut settings = Settings::default();
         settings.http.header_limit_bytes = limit;
         let deps = Dependencies::from_settings(&settings).unwrap();
-        let error = startup_error(startup::api_state(&settings, deps));
+        let error = startup_error(startup::chat_api(&settings, deps));
         assert!(error.contains("http.header_limit_bytes"), "{error}");
     }
 }
@@ -753,7 +753,7 @@ fn an_invalid_chat_handle_is_refused() {
     let mut settings = Settings::default();
     settings.chat.handle = "a:b".into();
     let deps = Dependencies::from_settings(&settings).unwrap();
-    let error = startup_error(startup::api_state(&settings, deps));
+    let error = startup_error(startup::chat_api(&settings, deps));
     assert!(error.contains("chat.handle"), "{error}");
 }
 
@@ -762,7 +762,7 @@ fn an_invalid_tenant_handle_names_its_host() {
     let mut settings = Settings::default();
     settings.chat.tenants.insert("chat.example.com".into(), "bad handle".into());
     let deps = Dependencies::from_settings(&settings).unwrap();
-    let error = startup_error(startup::api_state(&settings, deps));
+    let error = startup_error(startup::chat_api(&settings, deps));
     assert!(error.contains("chat.tenants.chat.example.com"), "{error}");
 }
 
@@ -775,7 +775,7 @@ fn paging_and_text_limits_are_checked() {
         settings.chat.max_per_page = max_per_page;
         settings.chat.max_text_chars = max_text_chars;
         let deps = Dependencies::from_settings(&settings).unwrap();
-        let error = startup_error(startup::api_state(&settings, deps));
+        let error = startup_error(startup::chat_api(&settings, deps));
         assert!(error.contains(setting), "{error}");
     }
 }
@@ -785,7 +785,7 @@ fn an_invalid_token_header_is_refused() {
     let mut settings = Settings::default();
     settings.jwt.header = "X Auth Token".into();
     let deps = Dependencies::from_settings(&settings).unwrap();
-    let error = startup_error(startup::api_state(&settings, deps));
+    let error = startup_error(startup::chat_api(&settings, deps));
     assert!(error.contains("jwt.header"), "{error}");
 }
 
@@ -907,7 +907,7 @@ async fn the_profiles_file_feeds_the_built_in_directory() {
         )?;
         jail.set_env("CHATD_PLATFORM__PROFILES_FILE", "profiles.json");
         let settings = Settings::load(None)?;
-        profiles = Some(Dependencies::from_settings(&settings).unwrap().directory);
+        profiles = Some(Dependencies::from_settings(&settings).unwrap().adapters.directory);
         Ok(())
     });
     let directory = profiles.unwrap();
@@ -983,7 +983,7 @@ fn a_tenant_s_own_identity_comes_from_the_environment_as_text() {
             Some("00042".into())
         );
         assert_eq!(settings.jwt.tenant_claim, "site");
-        assert!(startup::api_state(&settings, Dependencies::from_settings(&settings).unwrap()).is_ok());
+        assert!(startup::chat_api(&settings, Dependencies::from_settings(&settings).unwrap()).is_ok());
         Ok(())
     });
 }
@@ -996,7 +996,7 @@ fn a_tenant_s_identity_must_be_complete_and_for_a_tenant_of_this_chatd() {
         settings.chat.tenants.insert("platform-b.example".into(), "beta".into());
         settings.tenants.insert(handle.into(), TenantConfig { jwt: Some(jwt), platform: None });
         let dependencies = Dependencies::from_settings(&settings).unwrap();
-        startup::api_state(&settings, dependencies).map(|_| ())
+        startup::chat_api(&settings, dependencies).map(|_| ())
     };
     let keyed = || JwtConfig { secret: Some("beta-secret".into()), ..JwtConfig::default() };
     assert!(with_tenant("beta", keyed()).is_ok());

@@ -7,21 +7,18 @@
 
 #![expect(clippy::print_stdout, reason = "an example shows what happens on its standard output")]
 
-use std::sync::Arc;
-
 use chat_domain::{
     Caller, ChatEvent, ChatTarget, DomainHandle, HistoryQuery, MessageBody, MessageText, PageRequest, UserId,
 };
-use chat_identity::BuiltinDirectory;
-use chat_service::{ChatService, Hub, HubSettings, ResumeFrom, ServiceSettings};
-use chat_storage::MemoryStore;
+use chat_service::{Adapters, ChatService, Hub, HubSettings, ResumeFrom, ServiceSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One backend serves as the store, the event bus and the presence store.
-    let store = Arc::new(MemoryStore::new());
-    let service = ChatService::new(store.clone(), Arc::new(BuiltinDirectory::new()), ServiceSettings::default());
-    let hub = Hub::new(store.clone(), store, HubSettings::default());
+    let adapters = Adapters::in_memory();
+    let service = ChatService::new(adapters.store, adapters.directory, ServiceSettings::default());
+    // The hub attaches itself to the bus: a second hub on the same backend would be refused.
+    let hub = Hub::new(adapters.bus, adapters.presence, HubSettings::default())?;
 
     let tenant = DomainHandle::parse("example")?;
     let alice = Caller::user_with_every_topic(UserId::new(1)?);
@@ -30,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Bob listens from now on: his user channel carries every event of his chats.
     let (mut bob_listens, _) = hub.connect(&tenant, bob.clone(), ResumeFrom::Now).await?;
 
-    let text = MessageText::parse("hello from a Tokio program".to_owned(), service.settings().max_text_chars)?;
+    let text = MessageText::parse("hello from a Tokio program".to_owned(), service.settings().max_text_chars.get())?;
     let sent = service.send(&tenant, &alice, ChatTarget::User(bob.user()), MessageBody::Text(text), None).await?;
     println!("user 1 sent message {}", sent.message.id);
 

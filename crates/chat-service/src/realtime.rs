@@ -8,27 +8,27 @@
 //! add a hop and an allocation to; the lock is never held across an `.await`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
-use std::time::Duration;
 
 use chat_domain::{
     Caller, Channel, Chat, ChatEvent, ChatTarget, DomainHandle, Position, PresenceStatus, Timestamp, TopicId, UserId,
 };
-use chat_storage::{EventBus, EventSink, Joined, PresenceStore, Replay, StoreError};
+use chat_storage::{AlreadyAttached, EventBus, EventSink, Joined, PresenceStore, Replay, StoreError};
 use tokio::sync::{Notify, watch};
 
-use crate::ServiceError;
 use crate::vouching::Vouching;
+use crate::{PresenceTtl, ServiceError};
 
 /// Limits of the hub, from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubSettings {
     /// Events queued for one connection before it counts as too slow and is dropped.
-    pub queue_capacity: usize,
+    pub queue_capacity: NonZeroUsize,
     /// How long this instance vouches for its users' presence; it renews every third of it, and a
     /// user whose instances all stop renewing becomes inactive within about this long.
-    pub presence_ttl: Duration,
+    pub presence_ttl: PresenceTtl,
     /// Open connections one user may have in this process.
     pub connections_per_user: usize,
     /// Open connections this process accepts in all.
@@ -40,19 +40,19 @@ pub struct HubSettings {
     pub replay_limit: usize,
     /// How many of a user's most recent inbox entries are looked at for the DM partners who hear
     /// their presence and whose presence a new connection hears.
-    pub presence_partners: usize,
+    pub presence_partners: NonZeroUsize,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
         Self {
-            queue_capacity: 256,
-            presence_ttl: Duration::from_secs(30),
+            queue_capacity: const { NonZeroUsize::new(256).expect("not zero") },
+            presence_ttl: PresenceTtl::DEFAULT,
             connections_per_user: 20,
             connections_total: 100_000,
             topics_per_connection: 100,
             replay_limit: 1_000,
-            presence_partners: 1_000,
+            presence_partners: const { NonZeroUsize::new(1_000).expect("not zero") },
         }
     }
 }
@@ -69,7 +69,7 @@ impl Default for HubSettings {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let backend = Arc::new(MemoryStore::new());
-/// let hub = Hub::new(backend.clone(), backend, HubSettings::default());
+/// let hub = Hub::new(backend.clone(), backend, HubSettings::default())?;
 /// let tenant = DomainHandle::parse("example")?;
 /// let (one, two) = (UserId::new(1)?, UserId::new(2)?);
 /// let (mut listening, _) = hub.connect(&tenant, Caller::user_with_every_topic(two), ResumeFrom::Now).await?;
@@ -223,7 +223,7 @@ impl HubInner {
     /// The DM partners who hear `user`'s presence (and whose presence `user` hears): those among
     /// their most recent inbox entries.
     async fn dm_partners(&self, tenant: &DomainHandle, user: UserId) -> Result<Vec<UserId>, StoreError> {
-        self.vouching.store().dm_partners(tenant, user, self.settings.presence_partners).await
+        self.vouching.store().dm_partners(tenant, user, self.settings.presence_partners.get()).await
     }
 
     /// Tells the users who share a DM with `user` that their status changed.
@@ -361,7 +361,7 @@ impl HubInner {
     /// that a client knows who is online without waiting for changes. A partner whose presence
     /// event reached the connection in the meantime is left out: that event is newer.
     async fn send_presence_snapshot(&self, tenant: &DomainHandle, id: u64, partners: &[UserId]) {
-        let partners = &partners[..partners.len().min(self.settings.queue_capacity / 2)];
+        let partners = &partners[..partners.len().min(self.settings.queue_capacity.get() / 2)];
         let active = self.vouching.store().active(tenant, partners, Timestamp::now()).await.unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot read the presence snapshot");
             Vec::new()
@@ -381,24 +381,29 @@ impl HubInner {
 
 impl Hub {
     /// A hub fed by `bus` (it attaches itself as the bus's sink), keeping presence in `presence`.
-    pub fn new(bus: Arc<dyn EventBus>, presence: Arc<dyn PresenceStore>, settings: HubSettings) -> Self {
+    /// Refused when `bus` already feeds a hub: one backend, one hub (clone the hub to share it).
+    pub fn new(
+        bus: Arc<dyn EventBus>,
+        presence: Arc<dyn PresenceStore>,
+        settings: HubSettings,
+    ) -> Result<Self, AlreadyAttached> {
         let inner = Arc::new(HubInner {
             bus: bus.clone(),
-            vouching: Vouching::new(presence, settings.presence_ttl),
+            vouching: Vouching::new(presence, settings.presence_ttl.get()),
             registry: Mutex::new(Registry::default()),
             next_id: AtomicU64::new(1),
             settings,
             stopping: watch::Sender::new(false),
             maintenance: Once::new(),
         });
-        bus.attach(Arc::new(Deliveries(Arc::downgrade(&inner))));
+        bus.attach(Arc::new(Deliveries(Arc::downgrade(&inner))))?;
         let hub = Self { inner };
         // Every instance sweeps for users of dead instances, with or without connections of its
         // own; outside a runtime (a plain unit test) it starts with the first connection.
         if tokio::runtime::Handle::try_current().is_ok() {
             hub.start_maintenance();
         }
-        hub
+        Ok(hub)
     }
 
     /// Tells every connection that this process is stopping (their transports close them with
@@ -423,7 +428,7 @@ impl Hub {
     ) -> Result<(Connection, Resumed), ServiceError> {
         let user = caller.user();
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let (queue, events) = flume::bounded(self.inner.settings.queue_capacity.max(1));
+        let (queue, events) = flume::bounded(self.inner.settings.queue_capacity.get());
         let overflowed = Arc::new(Notify::new());
         let first_here = {
             let mut registry = self.inner.registry();
@@ -501,7 +506,8 @@ impl Hub {
     fn start_maintenance(&self) {
         self.inner.maintenance.call_once(|| {
             let hub = Arc::downgrade(&self.inner);
-            let every = (self.inner.settings.presence_ttl / 3).max(Duration::from_millis(10));
+            // At least 10 ms (`PresenceTtl::MIN` / 3).
+            let every = self.inner.settings.presence_ttl.get() / 3;
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -765,6 +771,8 @@ impl Drop for Connection {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use chat_domain::{Message, MessageBody, MessageText, TopicGrant};
     use chat_storage::{ChatStore, MemoryStore, StoreError};
 
@@ -794,8 +802,8 @@ mod tests {
 
     #[async_trait::async_trait]
     impl EventBus for Lossy {
-        fn attach(&self, sink: Arc<dyn EventSink>) {
-            self.store.attach(Arc::new(Losing { sink, lose: self.lose.clone() }));
+        fn attach(&self, sink: Arc<dyn EventSink>) -> Result<(), AlreadyAttached> {
+            self.store.attach(Arc::new(Losing { sink, lose: self.lose.clone() }))
         }
 
         async fn publish(
@@ -834,7 +842,8 @@ mod tests {
     async fn events_the_bus_lost_are_read_from_the_history_in_their_place() {
         let store = Arc::new(MemoryStore::new());
         let hub =
-            Hub::new(Arc::new(Lossy { store: store.clone(), lose: vec![2, 3] }), store.clone(), HubSettings::default());
+            Hub::new(Arc::new(Lossy { store: store.clone(), lose: vec![2, 3] }), store.clone(), HubSettings::default())
+                .expect("the bus feeds no other hub");
         let tenant = DomainHandle::parse("test").expect("a valid handle");
         let caller = Caller::new(user(1), TopicGrant::All);
         let (mut connection, _) = hub.connect(&tenant, caller, ResumeFrom::Now).await.expect("connected");
@@ -874,7 +883,7 @@ mod tests {
         store.register("elsewhere", far_future).await.expect("registered");
         let joined = store.join(&tenant, &[user(2)], "elsewhere").await.expect("joined");
         assert_eq!(joined, Joined::Arrived(vec![user(2)]));
-        (Hub::new(store.clone(), store, HubSettings::default()), tenant)
+        (Hub::new(store.clone(), store, HubSettings::default()).expect("the bus feeds no other hub"), tenant)
     }
 
     /// Registers connection `id` of user 1 as `connect` does, before its snapshot.

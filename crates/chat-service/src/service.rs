@@ -1,7 +1,7 @@
 //! [`ChatService`]: the use cases, each a few calls to the store and the directory.
 
 use std::collections::{BTreeSet, HashMap};
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 
 use governor::clock::{Clock, DefaultClock};
@@ -16,31 +16,31 @@ use chat_identity::directory::degraded_profile;
 use chat_identity::{Directory, Profile};
 use chat_storage::{Appended, Change, ChatStore, Decide, Idempotency, LookupError};
 
-use crate::{Changed, History, Inbox, InboxItem, ReadMark, Sent, ServiceError};
+use crate::{Changed, History, Inbox, InboxItem, NonZeroDuration, ReadMark, Sent, ServiceError};
 
 /// The limits the use cases enforce, from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceSettings {
     /// The longest text a message may carry, in characters.
-    pub max_text_chars: usize,
+    pub max_text_chars: NonZeroUsize,
     /// Default and maximum page sizes.
     pub paging: PagingLimits,
     /// Sends per second one user may make, on average (0: no limit).
     pub sends_per_second: u32,
     /// Sends one user may make in a burst above the average.
-    pub send_burst: u32,
+    pub send_burst: NonZeroU32,
     /// How long a send's idempotency key is remembered.
-    pub idempotency_ttl: std::time::Duration,
+    pub idempotency_ttl: NonZeroDuration,
 }
 
 impl Default for ServiceSettings {
     fn default() -> Self {
         Self {
-            max_text_chars: 4000,
+            max_text_chars: const { NonZeroUsize::new(4000).expect("not zero") },
             paging: PagingLimits::default(),
             sends_per_second: 20,
-            send_burst: 40,
-            idempotency_ttl: std::time::Duration::from_secs(86_400),
+            send_burst: const { NonZeroU32::new(40).expect("not zero") },
+            idempotency_ttl: NonZeroDuration::from_secs(const { NonZeroU64::new(86_400).expect("not zero") }),
         }
     }
 }
@@ -70,7 +70,7 @@ const LIMITER_TIDY_AT: usize = 100_000;
 /// );
 /// let tenant = DomainHandle::parse("example")?;
 /// let (one, two) = (UserId::new(1)?, UserId::new(2)?);
-/// let text = MessageBody::Text(MessageText::parse("hi".into(), 4000)?);
+/// let text = MessageBody::Text(MessageText::parse("hi".into(), service.settings().max_text_chars.get())?);
 /// service.send(&tenant, &Caller::user_with_every_topic(one), ChatTarget::User(two), text, None).await?;
 ///
 /// let page = HistoryQuery::Page(PageRequest::new(1, 10));
@@ -93,10 +93,8 @@ pub struct ChatService {
 impl ChatService {
     /// The use cases over these adapters.
     pub fn new(store: Arc<dyn ChatStore>, directory: Arc<dyn Directory>, settings: ServiceSettings) -> Self {
-        let sends = NonZeroU32::new(settings.sends_per_second).map(|rate| {
-            let burst = NonZeroU32::new(settings.send_burst).unwrap_or(rate);
-            Arc::new(RateLimiter::dashmap(Quota::per_second(rate).allow_burst(burst)))
-        });
+        let sends = NonZeroU32::new(settings.sends_per_second)
+            .map(|rate| Arc::new(RateLimiter::dashmap(Quota::per_second(rate).allow_burst(settings.send_burst))));
         Self { store, directory, tenant_directories: HashMap::new(), settings, sends }
     }
 
@@ -152,7 +150,7 @@ impl ChatService {
         self.check_send_rate(tenant, caller)?;
         let chat = Chat::between(caller, target);
         let message = Message::new(caller, body);
-        let idempotency = key.map(|key| Idempotency { key, ttl: self.settings.idempotency_ttl });
+        let idempotency = key.map(|key| Idempotency { key, ttl: self.settings.idempotency_ttl.get() });
         match self.store.append(tenant, chat, &message, idempotency.as_ref()).await? {
             Appended::Stored => Ok(Sent { chat, target, message, replayed: false }),
             Appended::Replayed { chat: first_chat, message: first }

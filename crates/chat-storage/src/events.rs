@@ -26,8 +26,9 @@ pub trait EventSink: Send + Sync + Debug {
 /// Publish and subscribe, across every chatd instance that shares the backend.
 #[async_trait]
 pub trait EventBus: Send + Sync + Debug {
-    /// Sets the one sink deliveries go to. A second call is ignored.
-    fn attach(&self, sink: Arc<dyn EventSink>);
+    /// Sets the one sink deliveries go to (a hub attaches itself). One backend feeds one hub: a
+    /// second sink is refused, and the first keeps receiving.
+    fn attach(&self, sink: Arc<dyn EventSink>) -> Result<(), AlreadyAttached>;
 
     /// Publishes `event` to `channels` (used for events that are not writes: typing, presence).
     async fn publish(&self, tenant: &DomainHandle, channels: &[Channel], event: &ChatEvent) -> Result<(), StoreError>;
@@ -50,6 +51,12 @@ pub trait EventBus: Send + Sync + Debug {
         limit: usize,
     ) -> Result<Replay, StoreError>;
 }
+
+/// [`EventBus::attach`] refused a second sink: this bus already delivers to another (a hub). Each
+/// hub needs a backend of its own; share one hub instead of making a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this event bus already delivers to a hub: one backend feeds one hub")]
+pub struct AlreadyAttached;
 
 /// What [`EventBus::replay`] found.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,10 +83,8 @@ pub(crate) fn resumable(since: Position, now: Position, window: chat_domain::His
 pub(crate) struct SinkSlot(OnceLock<Arc<dyn EventSink>>);
 
 impl SinkSlot {
-    pub(crate) fn attach(&self, sink: Arc<dyn EventSink>) {
-        if self.0.set(sink).is_err() {
-            tracing::warn!("an event sink is already attached; ignoring another");
-        }
+    pub(crate) fn attach(&self, sink: Arc<dyn EventSink>) -> Result<(), AlreadyAttached> {
+        self.0.set(sink).map_err(|_| AlreadyAttached)
     }
 
     pub(crate) fn deliver(
@@ -92,5 +97,24 @@ impl SinkSlot {
         if let Some(sink) = self.0.get() {
             sink.deliver(tenant, channel, event, position);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Ignore;
+
+    impl EventSink for Ignore {
+        fn deliver(&self, _: &DomainHandle, _: Channel, _: &Arc<ChatEvent>, _: Option<Position>) {}
+    }
+
+    #[test]
+    fn a_second_sink_is_refused() {
+        let slot = SinkSlot::default();
+        assert_eq!(slot.attach(Arc::new(Ignore)), Ok(()));
+        assert_eq!(slot.attach(Arc::new(Ignore)), Err(AlreadyAttached));
     }
 }

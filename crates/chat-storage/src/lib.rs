@@ -18,7 +18,7 @@ mod redis;
 mod store;
 
 pub use error::{LookupError, ModifyError, StoreError};
-pub use events::{EventBus, EventSink, Replay};
+pub use events::{AlreadyAttached, EventBus, EventSink, Replay};
 pub use memory::MemoryStore;
 pub use presence::{Joined, PresenceStore};
 #[cfg(feature = "redis")]

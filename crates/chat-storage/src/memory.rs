@@ -14,8 +14,8 @@ use chat_domain::{
 use crate::events::{SinkSlot, resumable};
 use crate::memory_presence::Vouching;
 use crate::{
-    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, Joined,
-    LookupError, ModifyError, PresenceStore, ReadState, Replay, StoreError,
+    AlreadyAttached, Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage,
+    Joined, LookupError, ModifyError, PresenceStore, ReadState, Replay, StoreError,
 };
 
 /// Chats kept in this process's memory, and the in-process event bus: events go straight from the
@@ -433,8 +433,8 @@ impl ChatStore for MemoryStore {
 
 #[async_trait]
 impl EventBus for MemoryStore {
-    fn attach(&self, sink: Arc<dyn EventSink>) {
-        self.sink.attach(sink);
+    fn attach(&self, sink: Arc<dyn EventSink>) -> Result<(), AlreadyAttached> {
+        self.sink.attach(sink)
     }
 
     async fn publish(&self, tenant: &DomainHandle, channels: &[Channel], event: &ChatEvent) -> Result<(), StoreError> {

@@ -49,7 +49,7 @@ impl CorsOrigins {
             .map(Self::Only)
     }
 
-    /// Whether any origin is allowed, i.e. whether the [`cors`] middleware is needed.
+    /// Whether any origin is allowed, i.e. whether the CORS middleware is needed.
     pub fn enabled(&self) -> bool {
         *self != Self::None
     }
@@ -58,9 +58,9 @@ impl CorsOrigins {
 /// The CORS middleware for `origins`: methods `GET`, `POST`, `DELETE`; the request headers chatd
 /// reads (`token_header`, `Authorization`, `Content-Type`, `X-Request-Id`); the response headers a
 /// client needs exposed (`Retry-After`, `Allow`, `X-Request-Id`); preflights cached for an hour.
-/// Build one per worker (it is not `Send`); wrap it outside [`crate::error_bodies`] so that error
+/// Build one per worker (it is not `Send`); wrap it outside the error bodies so that error
 /// answers get the CORS headers too.
-pub fn cors(origins: &CorsOrigins, token_header: &HeaderName) -> Cors {
+pub(crate) fn cors(origins: &CorsOrigins, token_header: &HeaderName) -> Cors {
     let cors = match origins {
         CorsOrigins::None => Cors::default(),
         CorsOrigins::Any => Cors::default().allow_any_origin(),

@@ -7,15 +7,13 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpResponse, ResponseError};
 use chat_domain::DomainError;
 use chat_identity::TokenError;
 use chat_service::ServiceError;
 use chat_storage::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
-
-use crate::ApiState;
 
 /// An error as a client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +162,7 @@ impl ApiError {
         .with_detail(format!("Route at {path} was not found"))
     }
 
-    /// 500: the routes were mounted without their [`crate::ApiState`] — a wiring bug.
+    /// 500: the routes were mounted without their state — a wiring bug.
     pub(crate) fn state_missing() -> Self {
         tracing::error!("the chat API state is not registered in the app");
         Self::internal(StatusCode::INTERNAL_SERVER_ERROR)
@@ -242,7 +240,7 @@ impl ResponseError for ApiError {
         self.status
     }
 
-    /// The body without `stack`; [`error_bodies`] adds it outside production.
+    /// The body without `stack`; [`crate::ChatMiddleware`] adds it outside production.
     fn error_response(&self) -> HttpResponse<BoxBody> {
         self.response(false)
     }
@@ -325,17 +323,12 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-/// Whether error bodies carry `stack` for this request's app (outside production).
-pub(crate) fn shows_stack(request: &HttpRequest) -> bool {
-    request.app_data::<web::Data<ApiState>>().is_some_and(|state| state.inner.error_stacks)
-}
-
-/// Middleware that gives every error response the error body, so clients see one shape: those
-/// actix makes itself (an oversized body, a bad path) get one made from their status, and outside
-/// production (`ApiParts::error_stacks`) chatd's own get their one-line `stack`.
-pub fn error_bodies<B: 'static>() -> ErrorHandlers<B> {
-    ErrorHandlers::new().default_handler(|response: ServiceResponse<B>| {
-        let stack = shows_stack(response.request());
+/// Middleware (part of [`crate::ChatMiddleware`]) that gives every error response the error body,
+/// so clients see one shape: those actix makes itself (an oversized body, a bad path) get one made
+/// from their status, and when `stack` (outside production) chatd's own get their one-line
+/// `stack`. It sees only the responses of what it wraps: chatd's routes, not a host app's.
+pub(crate) fn error_bodies<B: 'static>(stack: bool) -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(move |response: ServiceResponse<B>| {
         let own = response.response().error().and_then(|error| error.as_error::<ApiError>());
         let is_json = || {
             response

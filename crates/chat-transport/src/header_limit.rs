@@ -3,16 +3,45 @@
 //!
 //! actix-http refuses heads over 128 KiB itself, with a bare 431 and no body; this limit sits well
 //! below that, so every realistic oversized head gets the same JSON error as any other bad input.
+//! It is part of [`crate::ChatMiddleware`], which carries its [`HeaderLimit`] itself: it holds
+//! wherever the middleware wraps (an `App`, or a `web::scope` of the host's).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::web;
+use chat_service::InvalidSetting;
 
-use crate::{ApiError, ApiState};
+use crate::ApiError;
 
-/// Default largest request head, in bytes: Node.js's default, which the original service had.
-pub const DEFAULT_HEADER_LIMIT: usize = 16 * 1024;
+/// The largest request head (request line and headers) accepted, in bytes: 1024 to 65536.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HeaderLimit(usize);
+
+impl HeaderLimit {
+    /// Node.js's default, which the original service had: 16 KiB.
+    pub const DEFAULT: Self = Self(16 * 1024);
+
+    /// `bytes`, if it is between 1024 and 65536: below, ordinary requests (a token, a user agent)
+    /// would not fit; above, heads that actix-http reads whole anyway would pass.
+    pub fn new(bytes: usize) -> Result<Self, InvalidSetting> {
+        if (1024..=65536).contains(&bytes) {
+            Ok(Self(bytes))
+        } else {
+            Err(InvalidSetting::new("between 1024 and 65536", bytes))
+        }
+    }
+
+    /// The limit in bytes.
+    pub const fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for HeaderLimit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// The size of the head as sent: `METHOD target HTTP/1.1`, then `name: value` per header, each line
 /// with its CRLF.
@@ -23,18 +52,31 @@ fn head_size(request: &ServiceRequest) -> usize {
         + request.headers().iter().map(|(name, value)| name.as_str().len() + 2 + value.len() + 2).sum::<usize>()
 }
 
-/// Middleware (for `actix_web::middleware::from_fn`) answering a head over the configured limit
-/// (`ApiParts::header_limit`) with 431 `HEADERS_TOO_LARGE`.
-pub async fn header_limit<B: MessageBody>(
+/// Middleware (for `actix_web::middleware::from_fn`) answering a head over `limit` with 431
+/// `HEADERS_TOO_LARGE` (with the one-line `stack` when `stack`).
+pub(crate) async fn header_limit<B: MessageBody>(
+    limit: HeaderLimit,
+    stack: bool,
     request: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let limit = request.app_data::<web::Data<ApiState>>().map(|state| state.inner.header_limit);
-    match limit {
-        Some(limit) if head_size(&request) > limit => {
-            let response = ApiError::headers_too_large(limit).response(crate::error::shows_stack(request.request()));
-            Ok(request.into_response(response).map_into_right_body())
+    if head_size(&request) > limit.get() {
+        let response = ApiError::headers_too_large(limit.get()).response(stack);
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+    next.call(request).await.map(ServiceResponse::map_into_left_body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_outside_1024_to_65536_is_refused() {
+        for refused in [0, 1023, 65537] {
+            assert!(HeaderLimit::new(refused).is_err(), "{refused}");
         }
-        _ => next.call(request).await.map(ServiceResponse::map_into_left_body),
+        assert_eq!(HeaderLimit::new(1024).map(HeaderLimit::get), Ok(1024));
+        assert_eq!(HeaderLimit::new(65536).map(HeaderLimit::get), Ok(65536));
     }
 }

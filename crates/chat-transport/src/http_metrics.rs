@@ -10,7 +10,7 @@ use actix_web::middleware::Next;
 
 /// Middleware (for `actix_web::middleware::from_fn`) that counts and times every request by its
 /// route pattern (`/api/{target}/{id}`, not the concrete path, to keep the series few).
-pub async fn http_metrics(
+pub(crate) async fn http_metrics(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {

@@ -15,7 +15,7 @@ fn usable(id: &HeaderValue) -> bool {
 }
 
 /// Middleware (for `actix_web::middleware::from_fn`) that gives every response its request id.
-pub async fn request_ids(
+pub(crate) async fn request_ids(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {

@@ -21,16 +21,20 @@ use crate::wire::{
 };
 use crate::{ApiError, ApiState};
 
-pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
-    let body_limit = state.inner.body_limit;
+/// Puts the state the handlers read (and the body and query settings) in `config`: each piece
+/// does, so that any of them can be mounted alone.
+fn register_state(config: &mut web::ServiceConfig, state: &ApiState) {
     config
-        .app_data(web::Data::new(state))
-        .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(web::Data::new(state.clone()))
+        .app_data(web::PayloadConfig::new(state.inner.body_limit))
         .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::argument(error.to_string()).into()));
-    let rest: [Route; 10] = [
-        ("/", "GET, HEAD", |resource| resource.route(get_or_head().to(about))),
-        ("/healthz", "GET, HEAD", |resource| resource.route(get_or_head().to(healthz))),
-        ("/readyz", "GET, HEAD", |resource| resource.route(get_or_head().to(readyz))),
+}
+
+/// The REST API: `/api`, `/api/openapi.json`, `/api/list`, `/api/events` and the chats'
+/// `/api/{target}/{id}…` routes.
+pub(crate) fn register_rest(config: &mut web::ServiceConfig, state: &ApiState) {
+    register_state(config, state);
+    let rest: [Route; 7] = [
         ("/api", "GET, HEAD", |resource| resource.route(get_or_head().to(welcome))),
         ("/api/openapi.json", "GET, HEAD", |resource| resource.route(get_or_head().to(openapi_document))),
         ("/api/list", "GET, HEAD", |resource| resource.route(get_or_head().to(inbox))),
@@ -43,10 +47,32 @@ pub(crate) fn register(config: &mut web::ServiceConfig, state: ApiState) {
             resource.route(web::post().to(edit)).route(web::delete().to(delete))
         }),
     ];
-    // The REST routes first: they are most of the traffic, and actix tries routes in order.
-    let routes: Vec<Route> = rest.into_iter().chain(crate::realtime::routes()).collect();
-    register_routes(config, &routes);
-    config.default_service(web::to(not_found));
+    register_routes(config, &rest);
+}
+
+/// The realtime doors: `/ws` and `/socket.io/`.
+pub(crate) fn register_realtime(config: &mut web::ServiceConfig, state: &ApiState) {
+    register_state(config, state);
+    register_routes(config, &crate::realtime::routes());
+}
+
+/// The operations endpoints: `/` (what this service is), `/healthz` (liveness) and `/readyz`
+/// (readiness: storage answers).
+pub(crate) fn register_operations(config: &mut web::ServiceConfig, state: &ApiState) {
+    register_state(config, state);
+    let operations: [Route; 3] = [
+        ("/", "GET, HEAD", |resource| resource.route(get_or_head().to(about))),
+        ("/healthz", "GET, HEAD", |resource| resource.route(get_or_head().to(healthz))),
+        ("/readyz", "GET, HEAD", |resource| resource.route(get_or_head().to(readyz))),
+    ];
+    register_routes(config, &operations);
+}
+
+/// chatd's 404 for paths no route matches (`RouteNotFoundError`, with the error body), for the
+/// `default_service` of the `App` or `web::scope` that mounts chatd — where chatd should answer
+/// every path. Without it, unknown paths get whatever 404 the host app gives.
+pub fn not_found() -> actix_web::Route {
+    web::to(route_not_found)
 }
 
 /// One route: its path, the methods it answers (for the `Allow` of a 405), and what adds its
@@ -184,7 +210,7 @@ async fn openapi_document(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::json()).body(state.openapi_json())
 }
 
-async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+async fn route_not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::route_not_found(request.path()))
 }
 
@@ -365,7 +391,7 @@ async fn send(
 ) -> Result<HttpResponse, ApiError> {
     let service = state.service();
     let target = ChatTarget::parse(&path.target, &path.id)?;
-    let body = wire::message_body(wire::parse_body(&body)?, service.settings().max_text_chars)?;
+    let body = wire::message_body(wire::parse_body(&body)?, service.settings().max_text_chars.get())?;
     let key = idempotency_key(&request)?;
     let sent = service.send(&tenant, &caller, target, body, key).await?;
     let mut answer = HttpResponse::Created();
@@ -430,7 +456,7 @@ async fn edit(
     let service = state.service();
     let target = ChatTarget::parse(&path.target, &path.id)?;
     let id = MessageId::parse(&path.message_id)?;
-    let edit = wire::edit(wire::parse_body(&body)?, service.settings().max_text_chars)?;
+    let edit = wire::edit(wire::parse_body(&body)?, service.settings().max_text_chars.get())?;
     let changed = service.edit(&tenant, &caller, target, id, edit).await?;
     Ok(HttpResponse::Ok().json(EntryAnswer {
         state: ChatState::new(&tenant, changed.chat, changed.target),

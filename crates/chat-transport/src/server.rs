@@ -9,6 +9,7 @@
 //! request (a refusal, a 404) is written as it is, and the connection closes after it.
 
 use std::net::TcpListener;
+use std::num::NonZeroUsize;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use crate::realtime::{TakeOver, TakenOver};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
     /// Worker threads (`None`: one per CPU).
-    pub workers: Option<usize>,
+    pub workers: Option<NonZeroUsize>,
     /// How long a graceful stop waits for in-flight requests and open connections.
     pub shutdown_timeout: Duration,
 }
@@ -58,7 +59,7 @@ where
     let address = listener.local_addr()?;
     let mut builder = Server::build().disable_signals().shutdown_timeout(settings.shutdown_timeout.as_secs());
     if let Some(workers) = settings.workers {
-        builder = builder.workers(workers);
+        builder = builder.workers(workers.get());
     }
     let stopping = builder.graceful_shutdown_signal();
     let server = builder

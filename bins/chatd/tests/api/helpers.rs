@@ -214,18 +214,69 @@ pub async fn spawn_in_actix_web(settings: Settings) -> TestApp {
         Arc::new(BuiltinDirectory::new()),
         verifier,
     );
-    let state = chatd::startup::api_state(&settings, dependencies).expect("valid settings");
-    let hub = state.hub().clone();
+    let chat = chatd::startup::chat_api(&settings, dependencies).expect("valid settings");
+    let hub = chat.hub().clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let server =
-        actix_web::HttpServer::new(move || actix_web::App::new().configure(chat_transport::configure(state.clone())))
-            .on_connect(chat_transport::remember_sockets)
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .expect("listens")
-            .run();
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().configure(chat.rest_api()).configure(chat.realtime()).configure(chat.operations())
+    })
+    .on_connect(chat_transport::remember_sockets)
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("listens")
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    TestApp::serving(address, &settings, |stopped| async move {
+        stopped.await;
+        hub.shut_down();
+        handle.stop(true).await;
+    })
+}
+
+/// The host app of [`spawn_under_a_scope`]: its home page, its own error and its own 404.
+pub const HOST_HOME: &str = "the host's home page";
+pub const HOST_ERROR: &str = "the host's own error";
+pub const HOST_NOT_FOUND: &str = "the host's own 404";
+
+/// An existing actix-web app with routes, an error and a 404 of its own, mounting chatd's REST API
+/// and realtime doors under `/chat` in chatd's middleware, with chatd's 404 for unknown paths under
+/// it, on the in-memory store. The returned app's `address` ends in `/chat`, so the usual helpers
+/// talk to chatd; [`TestApp::host`] is the host's origin.
+pub async fn spawn_under_a_scope(settings: Settings) -> TestApp {
+    let history = settings.realtime.history_window().expect("a valid history window");
+    let verifier = Dependencies::from_settings(&settings).expect("valid settings").verifier;
+    let dependencies = Dependencies::with_backend(
+        Arc::new(MemoryStore::with_history(history)),
+        Arc::new(BuiltinDirectory::new()),
+        verifier,
+    );
+    let chat = chatd::startup::chat_api(&settings, dependencies).expect("valid settings");
+    let hub = chat.hub().clone();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = format!("http://127.0.0.1:{}/chat", listener.local_addr().unwrap().port());
+    let server = actix_web::HttpServer::new(move || {
+        use actix_web::{HttpResponse, web};
+        actix_web::App::new()
+            .route("/", web::get().to(|| async { HttpResponse::Ok().body(HOST_HOME) }))
+            .route("/fails", web::get().to(|| async { HttpResponse::BadRequest().body(HOST_ERROR) }))
+            .service(
+                web::scope("/chat")
+                    .wrap(chat.middleware())
+                    .configure(chat.rest_api())
+                    .configure(chat.realtime())
+                    .default_service(chat_transport::not_found()),
+            )
+            .default_service(web::to(|| async { HttpResponse::NotFound().body(HOST_NOT_FOUND) }))
+    })
+    .on_connect(chat_transport::remember_sockets)
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("listens")
+    .run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
     TestApp::serving(address, &settings, |stopped| async move {
@@ -277,6 +328,12 @@ impl TestApp {
         if let Some(stop) = self.stop.lock().unwrap().take() {
             stop.send(()).ok();
         }
+    }
+
+    /// The origin of the server (`address` without the path of a scope it is mounted under).
+    pub fn host(&self) -> &str {
+        let start = self.address.find("://").map_or(0, |scheme| scheme + 3);
+        self.address[start..].find('/').map_or(&self.address, |path| &self.address[..start + path])
     }
 
     /// The `ws://` URL of a path.

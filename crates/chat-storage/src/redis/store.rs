@@ -18,8 +18,8 @@ use redis::{AsyncCommands, RedisError};
 use super::pubsub::PubSub;
 use super::scripts::Scripts;
 use crate::{
-    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, Joined,
-    LookupError, ModifyError, PresenceStore, ReadState, Replay, StoreError, event_record, record,
+    AlreadyAttached, Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage,
+    Joined, LookupError, ModifyError, PresenceStore, ReadState, Replay, StoreError, event_record, record,
 };
 
 /// How often a change is tried when other writers keep changing the same message. Every round
@@ -689,8 +689,8 @@ impl ChatStore for RedisStore {
 
 #[async_trait]
 impl EventBus for RedisStore {
-    fn attach(&self, sink: Arc<dyn EventSink>) {
-        self.pubsub.sink.attach(sink);
+    fn attach(&self, sink: Arc<dyn EventSink>) -> Result<(), AlreadyAttached> {
+        self.pubsub.sink.attach(sink)
     }
 
     async fn publish(&self, tenant: &DomainHandle, channels: &[Channel], event: &ChatEvent) -> Result<(), StoreError> {

@@ -105,8 +105,8 @@ fn operations(document: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &
 }
 
 /// Makes `document` say what this chatd does: the configured text length and token header, and
-/// the 431 of [`crate::header_limit`] on every operation (the limit answers before any route runs,
-/// so it applies to the embedding application's routes too).
+/// the 431 of the header limit on every operation (the limit answers before any route runs, so it
+/// applies to whatever else [`crate::ChatMiddleware`] wraps too).
 pub(crate) fn as_configured(document: &mut utoipa::openapi::OpenApi, max_text_chars: usize, token_header: &str) {
     for operation in operations(document) {
         operation.responses.responses.insert("431".to_owned(), Ref::from_response_name("HeadersTooLarge").into());
@@ -132,9 +132,9 @@ fn token_scheme(header: &str) -> SecurityScheme {
     )))
 }
 
-/// The OpenAPI 3.1 document of the routes [`crate::configure`] registers. An embedding application
-/// adds its own routes to it (chatd adds `/metrics`) and hands it over as [`crate::ApiParts::openapi`],
-/// to be served at `GET /api/openapi.json`.
+/// The OpenAPI 3.1 document of the routes [`crate::ChatApi`] mounts. An embedding application
+/// adds its own routes to it (chatd adds `/metrics`) and hands it to
+/// [`crate::ChatApiBuilder::openapi`], to be served at `GET /api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }

@@ -87,21 +87,23 @@ pub mod fuzzing {
     }
 }
 
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 
 use actix_web::web;
+use chat_service::NonZeroDuration;
 
 /// Timings and limits of realtime connections, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealtimeSettings {
     /// How long a connection may take to authenticate.
     pub auth_timeout: Duration,
-    /// How often the server pings each connection.
-    pub ping_interval: Duration,
+    /// How often the server pings each connection (a timer's period: never zero).
+    pub ping_interval: NonZeroDuration,
     /// How long a connection may stay silent (no pong, no message) before it is closed.
     pub ping_timeout: Duration,
     /// Largest frame or packet a client may send.
-    pub max_message_bytes: usize,
+    pub max_message_bytes: NonZeroUsize,
     /// Browser origins allowed to connect (the `Origin` header); empty allows any. Requests without
     /// an `Origin` (not from a browser) are always allowed.
     pub allowed_origins: Vec<String>,
@@ -117,9 +119,9 @@ impl Default for RealtimeSettings {
     fn default() -> Self {
         Self {
             auth_timeout: Duration::from_secs(15),
-            ping_interval: Duration::from_secs(25),
+            ping_interval: NonZeroDuration::from_secs(const { NonZeroU64::new(25).expect("not zero") }),
             ping_timeout: Duration::from_secs(20),
-            max_message_bytes: 64 * 1024,
+            max_message_bytes: const { NonZeroUsize::new(64 * 1024).expect("not zero") },
             allowed_origins: Vec::new(),
             client_events: Rate { per_second: 20, burst: 40 },
             frames: Rate { per_second: 100, burst: 200 },

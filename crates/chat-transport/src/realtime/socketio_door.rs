@@ -94,9 +94,9 @@ fn handshake(state: &ApiState, sid: &str, upgrades: Vec<&'static str>, version: 
     Handshake {
         sid: sid.to_owned(),
         upgrades,
-        ping_interval_ms: settings.ping_interval.as_millis() as u64,
+        ping_interval_ms: settings.ping_interval.get().as_millis() as u64,
         ping_timeout_ms: settings.ping_timeout.as_millis() as u64,
-        max_payload: (version == EngineVersion::V4).then_some(settings.max_message_bytes),
+        max_payload: (version == EngineVersion::V4).then_some(settings.max_message_bytes.get()),
     }
     .to_json()
 }
@@ -158,7 +158,7 @@ fn open_websocket(
     let token = auth::connect_token(request, &state);
     let since = auth::query_value(request, "since");
     let opening = Opening { version, tenant, token, since };
-    let limit = state.realtime().max_message_bytes;
+    let limit = state.realtime().max_message_bytes.get();
     let accepted = socket::accept(request, body, limit, move |websocket| {
         start(state, opening, Some(Socket { websocket, opened: true })).run()
     });
@@ -181,7 +181,7 @@ async fn post(state: &ApiState, sid: &str, version: EngineVersion, body: web::Pa
         Ok(session) => session,
         Err(code) => return engine_error(code),
     };
-    let limit = state.realtime().max_message_bytes;
+    let limit = state.realtime().max_message_bytes.get();
     let bytes = match body.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => return engine_error(3),
@@ -214,7 +214,7 @@ async fn upgrade(
         Ok(session) => session,
         Err(code) => return engine_error(code),
     };
-    let limit = state.realtime().max_message_bytes;
+    let limit = state.realtime().max_message_bytes.get();
     let accepted = socket::accept(request, body, limit, move |websocket| async move {
         // The session's task may run on another worker; one that has ended lets the socket go.
         session.inbound.send(Inbound::Upgrade(websocket.movable())).await.ok();
@@ -342,7 +342,7 @@ impl SessionTask {
             let auth_deadline = Some(Instant::now() + settings.auth_timeout);
             let mut client = Client { connected: false, connection: None, overflow: None, deadline: auth_deadline };
             let mut stopping = self.state.hub().stopping();
-            let mut heartbeat = Heartbeat::new(self.version, settings.ping_interval, settings.ping_timeout);
+            let mut heartbeat = Heartbeat::new(self.version, settings.ping_interval.get(), settings.ping_timeout);
             // The steps that run once or seldom (opening, packets from the client, the ending) are
             // boxed while they run: inline, the largest of them would size every idle session's task
             // (6.5 KB instead of 1.x); the hot path, an event out, stays inline.

@@ -33,7 +33,7 @@ pub(crate) async fn door(
     super::check_origin(&request, state.realtime())?;
     let token = auth::connect_token(&request, &state);
     let since = auth::query_value(&request, "since");
-    let limit = state.realtime().max_message_bytes;
+    let limit = state.realtime().max_message_bytes.get();
     let state = state.into_inner();
     socket::accept(&request, body, limit, move |socket| run(state, tenant, (token, since), socket))
 }
@@ -157,7 +157,7 @@ fn run(
             return Box::pin(connection.close()).await;
         }
         let settings = state.realtime();
-        let mut ping = tokio::time::interval(settings.ping_interval);
+        let mut ping = tokio::time::interval(settings.ping_interval.get());
         ping.tick().await;
         let mut last_heard = Instant::now();
         let overflow = connection.overflow();
@@ -220,7 +220,7 @@ fn run(
                 }
                 () = overflow.happened() => break close_reason(CloseCode::Policy, "too slow: send queue full"),
                 _ = ping.tick() => {
-                    if last_heard.elapsed() > settings.ping_interval + settings.ping_timeout {
+                    if last_heard.elapsed() > settings.ping_interval.get() + settings.ping_timeout {
                         break close_reason(CloseCode::Away, "no heartbeat");
                     }
                     if socket.ping().await.is_err() {

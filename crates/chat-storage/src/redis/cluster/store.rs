@@ -17,8 +17,8 @@ use crate::redis::store::{
     MODIFY_ATTEMPTS, MODIFY_BACKOFF, decode_or_skip, message_id, part, position, status_of, unavailable,
 };
 use crate::{
-    Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage, LookupError,
-    ModifyError, ReadState, Replay, StoreError, event_record, record,
+    AlreadyAttached, Appended, ChatStore, Decide, EventBus, EventSink, HistoryPage, Idempotency, InboxEntry, InboxPage,
+    LookupError, ModifyError, ReadState, Replay, StoreError, event_record, record,
 };
 
 impl ClusterStore {
@@ -393,8 +393,8 @@ const NOT_MIGRATED: &str =
 
 #[async_trait]
 impl EventBus for ClusterStore {
-    fn attach(&self, sink: Arc<dyn EventSink>) {
-        self.pubsub.sink.attach(sink);
+    fn attach(&self, sink: Arc<dyn EventSink>) -> Result<(), AlreadyAttached> {
+        self.pubsub.sink.attach(sink)
     }
 
     async fn publish(&self, tenant: &DomainHandle, channels: &[Channel], event: &ChatEvent) -> Result<(), StoreError> {
