@@ -56,6 +56,18 @@ impl RedisCluster {
             .expect("some node answers")
     }
 
+    /// Starts the node on `port` again after [`Self::kill`]: it rejoins the cluster (as a replica,
+    /// once its replica was promoted in its place), and is back when it answers.
+    pub fn revive(&self, port: u16) {
+        redis_server::spawn(node_args(self._dir.path(), port));
+        wait_for(&format!("node {port} to rejoin"), || {
+            redis::Client::open(format!("redis://127.0.0.1:{port}"))
+                .and_then(|client| client.get_connection())
+                .and_then(|mut connection| redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut connection))
+                .is_ok_and(|info| info.contains("cluster_state:ok"))
+        });
+    }
+
     /// The nodes' URLs, as chatd's `redis.cluster` takes them.
     pub fn seeds(&self) -> Vec<String> {
         self.ports.iter().map(|port| format!("redis://127.0.0.1:{port}")).collect()
@@ -111,25 +123,8 @@ impl RedisCluster {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let ports = free_ports(NODES);
         for port in &ports {
-            let node_dir = dir.path().join(port.to_string());
-            std::fs::create_dir(&node_dir).expect("a folder per node");
-            let args: Vec<String> = [
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                "1000",
-                "--dir",
-                &node_dir.display().to_string(),
-            ]
-            .map(String::from)
-            .into();
-            redis_server::spawn(args);
+            std::fs::create_dir(dir.path().join(port.to_string())).expect("a folder per node");
+            redis_server::spawn(node_args(dir.path(), *port));
         }
         let cluster = RedisCluster { ports, _dir: dir };
         for port in &cluster.ports {
@@ -159,6 +154,28 @@ impl RedisCluster {
         }
         cluster
     }
+}
+
+/// How a node of a cluster in `dir` is started on `port` (its `nodes.conf` in a folder of its own,
+/// so that a node started again rejoins as it was).
+fn node_args(dir: &std::path::Path, port: u16) -> Vec<String> {
+    let node_dir = dir.join(port.to_string());
+    [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "1000",
+        "--dir",
+        &node_dir.display().to_string(),
+    ]
+    .map(String::from)
+    .into()
 }
 
 /// `count` distinct ports of the loopback that are free, each with its cluster bus port (10,000

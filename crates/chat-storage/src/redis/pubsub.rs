@@ -96,6 +96,17 @@ impl<C: Subscriber> PubSub<C> {
         Ok(())
     }
 
+    /// Subscribes every channel that has local subscribers again (on a connection made anew, which
+    /// holds none); a channel that fails is tried at the next call.
+    pub(super) async fn resubscribe_all(&self) {
+        let counts = self.counts.lock().await;
+        for (name, _) in counts.iter().filter(|(_, count)| **count > 0) {
+            if let Err(error) = self.connection.subscribe(name).await {
+                tracing::warn!(%error, name, "subscribing again failed");
+            }
+        }
+    }
+
     /// One local subscriber leaves `channel`; the last one unsubscribes in Redis.
     ///
     /// The subscriber is gone whatever Redis answers (the hub forgot it before asking). So when

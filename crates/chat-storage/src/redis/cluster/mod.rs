@@ -68,16 +68,18 @@ impl Failpoint {
 }
 
 /// A multiplexed cluster connection, made on first use (so that chatd starts while the cluster is
-/// unreachable), which follows the cluster's slots by itself.
+/// unreachable), which follows MOVED and ASK by itself — and is made anew from the seeds when the
+/// cluster's primaries change ([`watch_topology`]): the redis crate keeps reconnecting to a
+/// primary that died, and never learns of its promoted replica unless told MOVED.
 #[derive(Clone)]
 pub(super) struct LazyCluster {
     client: redis::cluster::ClusterClient,
-    connection: Arc<OnceCell<ClusterConnection>>,
+    connection: Arc<std::sync::RwLock<Arc<OnceCell<ClusterConnection>>>>,
 }
 
 impl std::fmt::Debug for LazyCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LazyCluster").field("connected", &self.connection.initialized()).finish()
+        f.debug_struct("LazyCluster").field("connected", &self.current().initialized()).finish()
     }
 }
 
@@ -86,8 +88,17 @@ impl LazyCluster {
         Self { client, connection: Arc::default() }
     }
 
+    fn current(&self) -> Arc<OnceCell<ClusterConnection>> {
+        self.connection.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     async fn get(&self) -> RedisResult<ClusterConnection> {
-        self.connection.get_or_try_init(|| self.client.get_async_connection()).await.cloned()
+        self.current().get_or_try_init(|| self.client.get_async_connection()).await.cloned()
+    }
+
+    /// Drops the connection: the next use makes a new one, which reads the slots afresh.
+    fn reset(&self) {
+        *self.connection.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::default();
     }
 }
 
@@ -112,6 +123,7 @@ pub struct ClusterStore {
     response_timeout: Duration,
     failpoint: Option<Failpoint>,
     data: LazyCluster,
+    events: LazyCluster,
     scripts: Scripts,
     cluster_scripts: ClusterScripts,
     pubsub: PubSub<LazyCluster>,
@@ -135,7 +147,9 @@ impl ClusterStore {
         };
         let data = LazyCluster::new(builder().build().map_err(invalid)?);
         let (pushes, received) = mpsc::unbounded_channel();
-        let events = builder().use_protocol(ProtocolVersion::RESP3).push_sender(pushes).build().map_err(invalid)?;
+        let events = LazyCluster::new(
+            builder().use_protocol(ProtocolVersion::RESP3).push_sender(pushes).build().map_err(invalid)?,
+        );
         let store = Arc::new(Self {
             prefix: settings.prefix.clone(),
             history: settings.history,
@@ -143,11 +157,13 @@ impl ClusterStore {
             response_timeout: settings.response_timeout,
             failpoint: settings.failpoint,
             data,
+            events: events.clone(),
             scripts: Scripts::new(),
             cluster_scripts: ClusterScripts::new(),
-            pubsub: PubSub::new(settings.prefix.clone(), Layout::Cluster, LazyCluster::new(events), received),
+            pubsub: PubSub::new(settings.prefix.clone(), Layout::Cluster, events, received),
         });
         tokio::spawn(fanout::repair_forever(Arc::downgrade(&store), settings.repair_interval));
+        tokio::spawn(watch_topology(Arc::downgrade(&store)));
         Ok(store)
     }
 
@@ -201,6 +217,61 @@ impl ClusterStore {
             std::future::pending::<()>().await;
         }
     }
+}
+
+/// How often each instance reads which primary serves which slots.
+const TOPOLOGY_CHECK: Duration = Duration::from_secs(1);
+
+/// Reads the slot map every [`TOPOLOGY_CHECK`]; when its primaries changed (a failover, a slot
+/// moved to a new shard) or it cannot be read, makes both connections anew from the seeds, and
+/// subscribes every channel again on the new one.
+async fn watch_topology(store: std::sync::Weak<ClusterStore>) {
+    let mut known: Option<Vec<(u16, u16, String)>> = None;
+    let mut ticker = tokio::time::interval(TOPOLOGY_CHECK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        let read = match store.data.get().await {
+            Ok(mut connection) => slot_map(&mut connection).await,
+            Err(error) => Err(error),
+        };
+        let changed = match (&known, &read) {
+            (Some(known), Ok(read)) => known != read,
+            (None, Ok(_)) => false,
+            (_, Err(_)) => known.is_some(),
+        };
+        if changed {
+            tracing::warn!(error = ?read.as_ref().err(), "the cluster's primaries changed: reconnecting from the seeds");
+            store.data.reset();
+            store.events.reset();
+            store.pubsub.resubscribe_all().await;
+            metrics::counter!("chatd_cluster_reconnects_total").increment(1);
+        }
+        if let Ok(read) = read {
+            known = Some(read);
+        }
+    }
+}
+
+/// Which primary (`host:port`) serves each slot range, in order.
+async fn slot_map(connection: &mut ClusterConnection) -> RedisResult<Vec<(u16, u16, String)>> {
+    let ranges: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query_async(connection).await?;
+    let mut map = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let redis::Value::Array(parts) = range else { continue };
+        let (Some(first), Some(last), Some(redis::Value::Array(primary))) = (parts.first(), parts.get(1), parts.get(2))
+        else {
+            continue;
+        };
+        let first: u16 = redis::from_redis_value_ref(first)?;
+        let last: u16 = redis::from_redis_value_ref(last)?;
+        let host: String = primary.first().map(redis::from_redis_value_ref).transpose()?.unwrap_or_default();
+        let port: u16 = primary.get(1).map(redis::from_redis_value_ref).transpose()?.unwrap_or_default();
+        map.push((first, last, format!("{host}:{port}")));
+    }
+    map.sort_unstable();
+    Ok(map)
 }
 
 /// For each of the 16,384 hash slots, a short string in that slot: the hash tag that puts a key in
