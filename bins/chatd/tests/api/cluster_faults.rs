@@ -1,6 +1,6 @@
-//! chatd on a Redis Cluster when things break: the process killed between a send's chat step and
-//! its user steps (the test-only failpoint `after-chat-step`), and a primary killed under send
-//! load with `redis.ack_replicas = 1`.
+//! chatd on a Redis Cluster when things break or move: the process killed between a send's chat
+//! step and its user steps (the test-only failpoint `after-chat-step`), a primary killed under
+//! send load with `redis.ack_replicas = 1`, and a shard added with a chat's slots moved to it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,8 +113,9 @@ async fn a_send_killed_between_its_steps_is_whole_after_a_restart() {
     assert_eq!(inbox_in_redis(cluster, &prefix, 2), ["user-1"]);
 }
 
-/// A chatd in this process on `cluster`, acknowledging sends once a replica holds them.
-async fn spawn_on(cluster: &RedisCluster) -> TestApp {
+/// A chatd in this process on `cluster`, acknowledging sends once `ack_replicas` replicas hold
+/// them.
+async fn spawn_on(cluster: &RedisCluster, ack_replicas: u32) -> TestApp {
     let settings = test_settings();
     let store = ClusterStore::connect(&ClusterSettings {
         seeds: cluster.seeds(),
@@ -122,7 +123,7 @@ async fn spawn_on(cluster: &RedisCluster) -> TestApp {
         connect_timeout: Duration::from_millis(500),
         response_timeout: Duration::from_secs(2),
         history: settings.realtime.history_window().unwrap(),
-        ack_replicas: 1,
+        ack_replicas,
         repair_interval: Duration::from_millis(500),
         failpoint: None,
     })
@@ -146,7 +147,7 @@ fn partners(cluster: &RedisCluster) -> impl Fn(u64) -> u64 + Clone + 'static {
 #[actix_web::test]
 async fn a_primary_lost_under_load_loses_no_acknowledged_send() {
     let cluster = RedisCluster::private();
-    let app = Arc::new(spawn_on(&cluster).await);
+    let app = Arc::new(spawn_on(&cluster, 1).await);
     let partner = partners(&cluster);
     let listener = partner(1);
     // Where the partner's channel was before anything, and a device of theirs, live throughout.
@@ -277,4 +278,53 @@ async fn a_primary_lost_under_load_loses_no_acknowledged_send() {
     // channel to the promoted replica.
     app.send_text(1, &format!("/api/user/{listener}"), last_words).await;
     live.await.expect("the live device heard it");
+}
+
+#[actix_web::test]
+async fn a_shard_added_takes_over_slots_while_chats_go_on() {
+    let cluster = RedisCluster::private();
+    let app = Arc::new(spawn_on(&cluster, 0).await);
+    let partner = partners(&cluster)(1);
+    let path = format!("/api/user/{partner}");
+    let mut live = WsClient::authenticated(&app, partner).await;
+    app.send_text(1, &path, "before the move").await;
+    assert_eq!(live.expect("new-message").await["text"], json!("before the move"));
+
+    // A fourth shard; the slot of the chat and of the partner's channel move to it.
+    let shard = cluster.add_primary();
+    let (chat_slot, channel_slot) =
+        (cluster.slot(&format!("{{dm:1-{partner}}}")), cluster.slot(&format!("{{user:{partner}}}")));
+    cluster.move_slot(chat_slot, shard);
+    if channel_slot != chat_slot {
+        cluster.move_slot(channel_slot, shard);
+    }
+    // chatd follows the move (a send may meet it mid-way and be refused with a 503 meanwhile).
+    let sent =
+        until(
+            PATIENCE,
+            || {
+                let (app, path) = (app.clone(), path.clone());
+                async move {
+                    json!(app.post(&path, 1, json!({"type": "text", "text": "after the move"})).await.status.as_u16())
+                }
+            },
+            |status| *status == json!(201),
+        )
+        .await;
+    assert_eq!(sent, json!(201), "sends go on after the move");
+    let history = app.get(&format!("{path}?per_page=100"), 1).await;
+    let texts: Vec<&str> =
+        history.body["messages"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
+    assert_eq!(texts.first(), Some(&"before the move"), "{texts:?}");
+    assert_eq!(texts.last(), Some(&"after the move"), "{texts:?}");
+    // The device connected all along hears it: its subscription followed the channel's slot.
+    loop {
+        match live.next().await {
+            Incoming::Event(name, data) if name == "new-message" && data["text"] == json!("after the move") => break,
+            Incoming::Event(..) => {}
+            Incoming::Closed(close) => panic!("the device was closed: {close:?}"),
+        }
+    }
+    let inbox = app.get("/api/list", partner).await;
+    assert_eq!(inbox.body["entries"][0]["latest"]["text"], json!("after the move"), "{}", inbox.body);
 }

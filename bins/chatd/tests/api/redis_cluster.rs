@@ -68,6 +68,90 @@ impl RedisCluster {
         });
     }
 
+    /// Adds an empty primary (a new shard, holding no slot yet) and returns its port.
+    pub fn add_primary(&self) -> u16 {
+        let port = free_ports(1)[0];
+        std::fs::create_dir(self._dir.path().join(port.to_string())).expect("a folder for the node");
+        redis_server::spawn(node_args(self._dir.path(), port));
+        wait_for(&format!("node {port} to answer"), || self.answers(port));
+        let added = Command::new("redis-cli")
+            .args([
+                "--cluster",
+                "add-node",
+                &format!("127.0.0.1:{port}"),
+                &format!("127.0.0.1:{}", self.primaries()[0]),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(added.success(), "redis-cli --cluster add-node failed");
+        let address = format!("127.0.0.1:{port}@");
+        wait_for(&format!("every node to know node {port}"), || {
+            self.ports.iter().all(|known| {
+                let nodes: String =
+                    redis::cmd("CLUSTER").arg("NODES").query(&mut self.node(*known)).unwrap_or_default();
+                nodes.contains(&address)
+            })
+        });
+        wait_for(&format!("node {port} to see the cluster ok"), || {
+            let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut self.node(port)).unwrap_or_default();
+            info.contains("cluster_state:ok")
+        });
+        port
+    }
+
+    /// Moves `slot`, keys and all, to the primary on `to` — what `redis-cli --cluster reshard`
+    /// does slot by slot: importing/migrating marks, `MIGRATE` of every key, then the new owner.
+    pub fn move_slot(&self, slot: u16, to: u16) {
+        let from = self.owner(slot);
+        let id =
+            |port: u16| -> String { redis::cmd("CLUSTER").arg("MYID").query(&mut self.node(port)).expect("an id") };
+        let (from_id, to_id) = (id(from), id(to));
+        let setslot = |port: u16, how: &str, node: &str| {
+            redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg(how)
+                .arg(node)
+                .query::<()>(&mut self.node(port))
+                .expect("CLUSTER SETSLOT");
+        };
+        setslot(to, "IMPORTING", &from_id);
+        setslot(from, "MIGRATING", &to_id);
+        loop {
+            let keys: Vec<String> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(100)
+                .query(&mut self.node(from))
+                .expect("keys");
+            if keys.is_empty() {
+                break;
+            }
+            redis::cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(to)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg(&keys)
+                .query::<()>(&mut self.node(from))
+                .expect("MIGRATE");
+        }
+        // The new owner first, then the old one; the others learn it by gossip.
+        setslot(to, "NODE", &to_id);
+        setslot(from, "NODE", &to_id);
+        wait_for(&format!("slot {slot} to be served by {to}"), || self.owner(slot) == to);
+    }
+
+    fn answers(&self, port: u16) -> bool {
+        redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .and_then(|client| client.get_connection())
+            .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection))
+            .is_ok()
+    }
+
     /// The nodes' URLs, as chatd's `redis.cluster` takes them.
     pub fn seeds(&self) -> Vec<String> {
         self.ports.iter().map(|port| format!("redis://127.0.0.1:{port}")).collect()
