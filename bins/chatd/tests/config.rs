@@ -1010,3 +1010,30 @@ fn a_tenant_s_identity_must_be_complete_and_for_a_tenant_of_this_chatd() {
     let error = startup_error(with_tenant("beta", JwtConfig { algorithm: "HS999".into(), ..keyed() }));
     assert!(error.contains("tenants.beta.jwt.algorithm"), "{error}");
 }
+
+#[test]
+fn redis_cluster_seeds_come_from_a_list_and_its_settings_are_checked() {
+    jailed(|jail| {
+        jail.set_env("CHATD_REDIS__CLUSTER", r#"["redis://10.0.0.1:7000","redis://10.0.0.2:7000"]"#);
+        jail.set_env("CHATD_REDIS__ACK_REPLICAS", "1");
+        let settings = Settings::load(None)?;
+        assert_eq!(settings.redis.cluster, ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
+        assert_eq!(settings.redis.ack_replicas, 1);
+        assert_eq!(settings.redis.repair_interval_ms, 30_000, "the default");
+        Ok(())
+    });
+    jailed(|jail| {
+        jail.create_file("chatd.toml", "[redis]\ncluster = [\"redis://10.0.0.1:7000\"]\nrepair_interval_ms = 0\n")?;
+        let settings = Settings::load(None)?;
+        let error = startup_error(startup::Dependencies::from_settings(&settings));
+        assert!(error.contains("redis.repair_interval_ms"), "{error}");
+        Ok(())
+    });
+    jailed(|jail| {
+        jail.create_file("chatd.toml", "[redis]\ncluster = [\"no-scheme\"]\n")?;
+        let settings = Settings::load(None)?;
+        let error = startup_error(startup::Dependencies::from_settings(&settings));
+        assert!(error.contains("redis.cluster"), "{error}");
+        Ok(())
+    });
+}
