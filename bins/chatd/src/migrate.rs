@@ -87,8 +87,12 @@ pub async fn run(args: MigrateArgs, settings: &Settings) -> ExitCode {
     println!("chatd migrate: keys under {prefix:?}, to {} seed node(s){mode}", args.to_cluster.len());
     match migrate(&migration, &args).await {
         Ok(code) => code,
+        Err(error @ chat_storage::StoreError::Unavailable(_)) => {
+            eprintln!("chatd migrate: {error}; the same command run again resumes");
+            ExitCode::from(FAILED)
+        }
         Err(error) => {
-            eprintln!("chatd migrate: {error}; run the same command again to resume");
+            eprintln!("chatd migrate: {error}");
             ExitCode::from(FAILED)
         }
     }

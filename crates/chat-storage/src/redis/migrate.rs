@@ -28,7 +28,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncCommands, Script, Value};
+use redis::{AsyncCommands, Value};
 
 use super::store::{RedisSettings, RedisStore, unavailable};
 use crate::{ChatStore, StoreError, event_record};
@@ -240,7 +240,6 @@ pub struct Migration {
     source: MultiplexedConnection,
     store: RedisStore,
     target: ClusterConnection,
-    size: Script,
 }
 
 impl std::fmt::Debug for Migration {
@@ -284,7 +283,6 @@ impl Migration {
             source,
             store,
             target,
-            size: Script::new(SIZE),
         })
     }
 
@@ -412,6 +410,15 @@ impl Migration {
             let _: () = target.del(&progress_key).await.map_err(unavailable)?;
         }
         let saved = if restart { BTreeMap::new() } else { saved };
+        if let Some(from) = saved.get("source")
+            && *from != self.source_name
+        {
+            return Err(StoreError::Backend(format!(
+                "the target holds the progress of a migration from {from}, not {}: pass the same --from, \
+                 or --restart to copy anew from this one",
+                self.source_name
+            )));
+        }
         if saved.contains_key("done") {
             report.already_done = true;
             return Ok(report);
@@ -583,9 +590,19 @@ impl Migration {
         let mut cursor = 0;
         loop {
             let (next, keys) = self.scan(cursor).await?;
+            let mut copies = Vec::new();
             for key in &keys {
-                self.verify_key(key, &mut report).await?;
+                match plan(&self.prefix, key) {
+                    Plan::Skip => {}
+                    Plan::Rename(name) => copies.push((key.as_str(), name)),
+                    Plan::Unknown => copies.push((key.as_str(), key.clone())),
+                    Plan::Latest(cluster) => self.verify_latest(key, &cluster, &mut report).await?,
+                    Plan::Idempotency { keys, owner, key: idempotency } => {
+                        self.verify_idempotency(key, &keys, owner, &idempotency, &mut report).await?;
+                    }
+                }
             }
+            self.verify_copies(&copies, &mut report).await?;
             progress.advance(keys.len() as u64);
             if next == 0 {
                 break;
@@ -596,56 +613,76 @@ impl Migration {
         Ok(report)
     }
 
-    async fn verify_key(&self, key: &str, report: &mut VerifyReport) -> Result<(), StoreError> {
-        let name = match plan(&self.prefix, key) {
-            Plan::Skip => return Ok(()),
-            Plan::Rename(name) => name,
-            Plan::Unknown => key.to_owned(),
-            Plan::Latest(cluster) => return self.verify_latest(key, &cluster, report).await,
-            Plan::Idempotency { keys, owner, key: idempotency } => {
-                let mut source = self.source.clone();
-                let Some(value): Option<Vec<u8>> = source.get(key).await.map_err(unavailable)? else {
-                    return Ok(());
-                };
-                let Ok(ChatEvent::NewMessage { chat, .. }) = event_record::decode(&value) else { return Ok(()) };
-                let (answer, claim) = Plan::idempotency_keys(&keys, owner, &idempotency, chat);
-                report.keys += 1;
-                let mut target = self.target.clone();
-                let found: Option<Vec<u8>> = target.get(&answer).await.map_err(unavailable)?;
-                let claimed: Option<String> = target.get(&claim).await.map_err(unavailable)?;
-                let suffix = Keyspace::chat_suffix(chat);
-                if found.as_ref() != Some(&value) || claimed.as_ref() != Some(&suffix) {
-                    report.mismatches.push(Mismatch {
-                        source: key.to_owned(),
-                        target: format!("{answer} and {claim}"),
-                        expected: format!("the send's answer, claimed for {suffix}"),
-                        found: format!(
-                            "{} answer, claim {}",
-                            if found.as_ref() == Some(&value) { "the same" } else { "another or no" },
-                            claimed.as_deref().unwrap_or("missing")
-                        ),
-                    });
-                }
-                return Ok(());
+    /// Compares the type and length of each source key with its copy's: one pipeline to the
+    /// source, the copies [`IN_FLIGHT`] at a time.
+    async fn verify_copies(&self, copies: &[(&str, String)], report: &mut VerifyReport) -> Result<(), StoreError> {
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let mut sizes = redis::pipe();
+        for (key, _) in copies {
+            sizes.add_command(size(key));
+        }
+        let expected: Vec<(String, u64)> = sizes.query_async(&mut self.source.clone()).await.map_err(unavailable)?;
+        let found: Vec<(String, u64)> = futures_util::stream::iter(copies)
+            .map(|(_, name)| {
+                let (mut target, command) = (self.target.clone(), size(name));
+                async move { command.query_async(&mut target).await.map_err(unavailable) }
+            })
+            .buffered(IN_FLIGHT)
+            .try_collect()
+            .await?;
+        for (((key, name), expected), found) in copies.iter().zip(expected).zip(found) {
+            if expected.0 == "none" {
+                continue; // gone meanwhile (a ttl ran out)
             }
+            match Keyspace::parse_standalone(&self.prefix, key) {
+                Some((_, StoredKey::Chat(_))) => report.chats += 1,
+                Some((_, StoredKey::Inbox(_))) => report.inboxes += 1,
+                _ => {}
+            }
+            report.keys += 1;
+            if found != expected {
+                report.mismatches.push(Mismatch {
+                    source: (*key).to_owned(),
+                    target: name.clone(),
+                    expected: format!("{} of {}", expected.0, expected.1),
+                    found: format!("{} of {}", found.0, found.1),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Compares an idempotency result with the answer and claim it became.
+    async fn verify_idempotency(
+        &self,
+        key: &str,
+        keys: &Keyspace,
+        owner: UserId,
+        idempotency: &IdempotencyKey,
+        report: &mut VerifyReport,
+    ) -> Result<(), StoreError> {
+        let Some(value): Option<Vec<u8>> = self.source.clone().get(key).await.map_err(unavailable)? else {
+            return Ok(());
         };
-        let expected = self.size_at(&mut self.source.clone(), key).await?;
-        if expected.0 == "none" {
-            return Ok(()); // gone meanwhile (a ttl ran out)
-        }
-        match Keyspace::parse_standalone(&self.prefix, key) {
-            Some((_, StoredKey::Chat(_))) => report.chats += 1,
-            Some((_, StoredKey::Inbox(_))) => report.inboxes += 1,
-            _ => {}
-        }
+        let Ok(ChatEvent::NewMessage { chat, .. }) = event_record::decode(&value) else { return Ok(()) };
+        let (answer, claim) = Plan::idempotency_keys(keys, owner, idempotency, chat);
         report.keys += 1;
-        let found = self.size_at(&mut self.target.clone(), &name).await?;
-        if found != expected {
+        let mut target = self.target.clone();
+        let found: Option<Vec<u8>> = target.get(&answer).await.map_err(unavailable)?;
+        let claimed: Option<String> = target.get(&claim).await.map_err(unavailable)?;
+        let suffix = Keyspace::chat_suffix(chat);
+        if found.as_ref() != Some(&value) || claimed.as_ref() != Some(&suffix) {
             report.mismatches.push(Mismatch {
                 source: key.to_owned(),
-                target: name,
-                expected: format!("{} of {}", expected.0, expected.1),
-                found: format!("{} of {}", found.0, found.1),
+                target: format!("{answer} and {claim}"),
+                expected: format!("the send's answer, claimed for {suffix}"),
+                found: format!(
+                    "{} answer, claim {}",
+                    if found.as_ref() == Some(&value) { "the same" } else { "another or no" },
+                    claimed.as_deref().unwrap_or("missing")
+                ),
             });
         }
         Ok(())
@@ -682,15 +719,13 @@ impl Migration {
             cursor = next;
         }
     }
+}
 
-    /// A key's type and length, on either side.
-    async fn size_at<C: redis::aio::ConnectionLike + Send>(
-        &self,
-        connection: &mut C,
-        key: &str,
-    ) -> Result<(String, u64), StoreError> {
-        self.size.key(key).invoke_async(connection).await.map_err(unavailable)
-    }
+/// `EVAL` of [`SIZE`] for `key` (routed to the key's node on the cluster).
+fn size(key: &str) -> redis::Cmd {
+    let mut command = redis::cmd("EVAL");
+    command.arg(SIZE).arg(1).arg(key);
+    command
 }
 
 /// `RESTORE name ttl value REPLACE` (ttl -1: none).
