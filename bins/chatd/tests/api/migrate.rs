@@ -23,10 +23,15 @@ struct Run {
 /// Runs `chatd migrate --from <the test redis-server> --to-cluster <the test cluster's nodes>` with
 /// `args`, the prefix given by chatd's setting (`CHATD_REDIS__PREFIX`).
 async fn migrate(prefix: &str, args: &[&str]) -> Run {
+    migrate_with_setting(prefix, args).await
+}
+
+/// [`migrate`] with `CHATD_REDIS__PREFIX=<setting>` (which `--prefix` overrides).
+async fn migrate_with_setting(setting: &str, args: &[&str]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
     command
         .env_clear()
-        .env("CHATD_REDIS__PREFIX", prefix)
+        .env("CHATD_REDIS__PREFIX", setting)
         .env("CHATD_LOG__FILTER", "warn")
         .arg("migrate")
         .arg("--from")
@@ -171,11 +176,19 @@ fn cluster_connection() -> redis::cluster::ClusterConnection {
 async fn a_migrated_deployment_answers_on_the_cluster_as_it_did_standalone() {
     let standalone = standalone_world().await;
     let prefix = standalone.prefix.clone();
+    // A second tenant under the prefix, with a DM the original wrote.
+    let other = format!("{prefix}:messages:second");
+    let mut redis = RedisServer::shared().connection().await;
+    let message = r#"{"id":"b0b0b0b0-0000-4000-8000-000000000001","author":5,"timestamp":"2026-11-25T13:29:54.837Z","type":"text","text":"hi"}"#;
+    let _: () = redis.rpush(format!("{other}:dm:5-6"), "b0b0b0b0-0000-4000-8000-000000000001").await.unwrap();
+    let _: () =
+        redis.hset(format!("{other}:dm:5-6:data"), "b0b0b0b0-0000-4000-8000-000000000001", message).await.unwrap();
+    let _: () = redis.zadd(format!("{other}:inbox:5"), "user-6", 1_795_613_394_837_u64).await.unwrap();
 
     let run = migrate(&prefix, &[]).await;
     assert_eq!(run.code, 0, "{}", run.stdout);
     // The original's chats were indexed first (chatd's own were already).
-    assert!(run.stdout.contains("6 chats, indexed 3; 7 inboxes, indexed 4"), "{}", run.stdout);
+    assert!(run.stdout.contains("7 chats, indexed 4; 8 inboxes, indexed 5"), "{}", run.stdout);
     assert!(run.stdout.contains("0 mismatch(es)"), "{}", run.stdout);
     let copied = cluster_snapshot(&prefix);
     let base = format!("{prefix}:messages:myplatform");
@@ -188,6 +201,9 @@ async fn a_migrated_deployment_answers_on_the_cluster_as_it_did_standalone() {
         format!("{base}:history:{{user:2}}"),
         format!("{base}:{{dm:1-3}}:idempotency:1:retry-1"),
         format!("{base}:idempotency:{{user:1}}:retry-1"),
+        format!("{other}:{{dm:5-6}}:data"),
+        format!("{other}:{{dm:5-6}}:index"),
+        format!("{other}:inbox:{{user:5}}"),
     ] {
         assert!(copied.contains_key(&key), "{key} is copied: {:#?}", copied.keys());
     }
@@ -205,6 +221,14 @@ async fn a_migrated_deployment_answers_on_the_cluster_as_it_did_standalone() {
     let next = cluster.send_text(2, "/api/user/1", "on the cluster").await;
     let texts = cluster.texts("/api/user/1?per_page=100", 2).await;
     assert_eq!(texts, ["two", "three, edited", "four", "on the cluster"], "{next:#}");
+    // The second tenant's chat is served there too (read by the DM's participant, counted unread).
+    let mut settings = crate::helpers::test_settings();
+    settings.chat.handle = "second".into();
+    let second = crate::helpers::spawn_app_with_prefix(Backend::Cluster, settings, &prefix).await;
+    assert_eq!(second.texts("/api/user/5", 6).await, ["hi"]);
+    let inbox = second.get("/api/list", 5).await;
+    assert_eq!(inbox.body["entries"][0]["latest"]["text"], "hi", "{:#}", inbox.body);
+    second.shut_down();
     cluster.shut_down();
     standalone.shut_down();
 }
@@ -239,7 +263,8 @@ async fn a_dry_run_reports_and_writes_nothing() {
     let prefix = standalone.prefix.clone();
     let source = source_snapshot(&prefix).await;
 
-    let run = migrate(&prefix, &["--dry-run"]).await;
+    // The prefix given by `--prefix` wins over chatd's setting.
+    let run = migrate_with_setting("senna-sockets", &["--prefix", &prefix, "--dry-run"]).await;
     assert_eq!(run.code, 0, "{}", run.stdout);
     // The original's two DMs and topic wait to be indexed, and the inboxes holding them.
     assert!(run.stdout.contains("would index 3;"), "{}", run.stdout);

@@ -257,7 +257,10 @@ impl Migration {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.response_timeout));
-        let source = client.get_multiplexed_async_connection_with_config(&config).await.map_err(unavailable)?;
+        let source = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the source Redis: {e}")))?;
         let store = RedisStore::connect(&RedisSettings {
             url: settings.source.clone(),
             prefix: settings.prefix.clone(),
@@ -275,7 +278,7 @@ impl Migration {
             .map_err(|e| StoreError::Backend(format!("invalid Redis Cluster seed: {e}")))?
             .get_async_connection()
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| StoreError::Unavailable(format!("the Redis Cluster: {e}")))?;
         Ok(Self {
             prefix: settings.prefix.clone(),
             batch: settings.batch.max(1),
