@@ -2,6 +2,7 @@
 //! into the use cases and routes, and serve. `main.rs` only parses arguments and calls this.
 
 pub mod demo;
+pub mod migrate;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

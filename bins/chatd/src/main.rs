@@ -12,13 +12,21 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// chatd — realtime chat beside your platform.
+/// chatd — realtime chat beside your platform. Without a command, serves.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
     /// Configuration file (TOML). Default: ./chatd.toml when it exists.
-    #[arg(long, env = "CHATD_CONFIG")]
+    #[arg(long, env = "CHATD_CONFIG", global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Copy a standalone Redis deployment into Redis Cluster (the cluster layout), then verify.
+    Migrate(chatd::migrate::MigrateArgs),
 }
 
 #[actix_web::main]
@@ -36,6 +44,9 @@ async fn main() -> ExitCode {
         }
     };
     chatd::telemetry::init(&settings.log);
+    if let Some(Command::Migrate(migrate)) = args.command {
+        return chatd::migrate::run(migrate, &settings).await;
+    }
     let application = match Application::build(&settings) {
         Ok(application) => application,
         Err(error) => {

@@ -299,6 +299,123 @@ impl Keyspace {
     }
 }
 
+/// What a key of the standalone layout holds: every key chatd (or the original service) keeps
+/// under a tenant's base, by kind. [`Keyspace::parse_standalone`] reads one from a key name and
+/// [`Keyspace::key_of`] names it again — in the same layout, or in another (the migration to
+/// Redis Cluster names each standalone key in the cluster layout this way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredKey {
+    /// [`Keyspace::chat`]: the message id list.
+    Chat(Chat),
+    /// [`Keyspace::chat_data`].
+    ChatData(Chat),
+    /// [`Keyspace::chat_order`].
+    ChatOrder(Chat),
+    /// [`Keyspace::chat_by`].
+    ChatBy(Chat, UserId),
+    /// [`Keyspace::chat_read`].
+    ChatRead(Chat),
+    /// [`Keyspace::chat_index`].
+    ChatIndex(Chat),
+    /// [`Keyspace::latest`] (standalone only: the cluster layout has one
+    /// [`Keyspace::chat_latest`] per chat instead).
+    Latest,
+    /// [`Keyspace::inbox`].
+    Inbox(UserId),
+    /// [`Keyspace::unread`].
+    Unread(UserId),
+    /// [`Keyspace::activity`].
+    Activity(UserId),
+    /// [`Keyspace::presence`].
+    Presence(UserId),
+    /// [`Keyspace::idempotency`] (standalone only: the cluster layout keeps the answer in the
+    /// chat's slot, [`Keyspace::chat_idempotency`], and a claim in the owner's,
+    /// [`Keyspace::idempotency_claim`]).
+    Idempotency(UserId, crate::IdempotencyKey),
+    /// [`Keyspace::event_history`].
+    EventHistory(Channel),
+    /// [`Keyspace::event_position`].
+    EventPosition(Channel),
+}
+
+impl Keyspace {
+    /// The tenant and kind of `key`, a key of the standalone layout under `prefix`; `None` for any
+    /// other name (another prefix, a key of no known kind, or not the canonical spelling: a DM's
+    /// lower id first, numbers without leading zeros).
+    pub fn parse_standalone(prefix: &str, key: &str) -> Option<(DomainHandle, StoredKey)> {
+        let rest = key.strip_prefix(prefix)?.strip_prefix(":messages:")?;
+        let (handle, rest) = rest.split_once(':')?;
+        let handle = DomainHandle::parse(handle).ok()?;
+        let stored = Self::parse_stored(rest)?;
+        (Self::new(prefix, &handle).key_of(&stored) == key).then_some((handle, stored))
+    }
+
+    /// The name of `stored` in this keyspace's layout.
+    pub fn key_of(&self, stored: &StoredKey) -> String {
+        match stored {
+            StoredKey::Chat(chat) => self.chat(*chat),
+            StoredKey::ChatData(chat) => self.chat_data(*chat),
+            StoredKey::ChatOrder(chat) => self.chat_order(*chat),
+            StoredKey::ChatBy(chat, author) => self.chat_by(*chat, *author),
+            StoredKey::ChatRead(chat) => self.chat_read(*chat),
+            StoredKey::ChatIndex(chat) => self.chat_index(*chat),
+            StoredKey::Latest => self.latest(),
+            StoredKey::Inbox(user) => self.inbox(*user),
+            StoredKey::Unread(user) => self.unread(*user),
+            StoredKey::Activity(user) => self.activity(*user),
+            StoredKey::Presence(user) => self.presence(*user),
+            StoredKey::Idempotency(owner, key) => self.idempotency(*owner, key),
+            StoredKey::EventHistory(channel) => self.event_history(*channel),
+            StoredKey::EventPosition(channel) => self.event_position(*channel),
+        }
+    }
+
+    /// The kind of a standalone key from what follows the tenant's base (the name is checked by
+    /// the caller, which spells it again).
+    fn parse_stored(rest: &str) -> Option<StoredKey> {
+        if rest == "latest" {
+            return Some(StoredKey::Latest);
+        }
+        if let Some(tail) = rest.strip_prefix("idempotency:") {
+            let (owner, key) = tail.split_once(':')?;
+            return Some(StoredKey::Idempotency(UserId::parse(owner).ok()?, crate::IdempotencyKey::parse(key).ok()?));
+        }
+        let (kind, after) = rest.split_once(':')?;
+        let user = || UserId::parse(after).ok();
+        let channel = || {
+            let (kind, id) = after.split_once(':')?;
+            match kind {
+                "user" => Some(Channel::User(UserId::parse(id).ok()?)),
+                "topic" => Some(Channel::Topic(TopicId::parse(id).ok()?)),
+                _ => None,
+            }
+        };
+        match kind {
+            "inbox" => return Some(StoredKey::Inbox(user()?)),
+            "unread" => return Some(StoredKey::Unread(user()?)),
+            "activity" => return Some(StoredKey::Activity(user()?)),
+            "presence" => return Some(StoredKey::Presence(user()?)),
+            "history" => return Some(StoredKey::EventHistory(channel()?)),
+            "position" => return Some(StoredKey::EventPosition(channel()?)),
+            _ => {}
+        }
+        // A chat's keys: `dm:<lo>-<hi>` or `topic:<id>`, then what follows the chat's own key.
+        let (id, tail) = match after.split_once(':') {
+            Some((id, tail)) => (id, Some(tail)),
+            None => (after, None),
+        };
+        let chat = Self::parse_chat_suffix(&[kind, ":", id].concat())?;
+        Some(match tail {
+            None => StoredKey::Chat(chat),
+            Some("data") => StoredKey::ChatData(chat),
+            Some("order") => StoredKey::ChatOrder(chat),
+            Some("read") => StoredKey::ChatRead(chat),
+            Some("index") => StoredKey::ChatIndex(chat),
+            Some(tail) => StoredKey::ChatBy(chat, UserId::parse(tail.strip_prefix("by:")?).ok()?),
+        })
+    }
+}
+
 /// A key or channel name, built in one allocation with numbers written by `itoa`: `format!` cost
 /// about a thousand instructions a key, and a send builds twenty.
 struct Key(String);
@@ -387,6 +504,63 @@ mod tests {
         let channel = keys.channel(Channel::User(user(7)));
         assert_eq!(Keyspace::parse_channel("senna-sockets", &channel), Some((handle.clone(), Channel::User(user(7)))));
         assert_eq!(Keyspace::parse_presence("senna-sockets", &keys.presence(user(7))), Some((handle, user(7))));
+    }
+
+    #[test]
+    fn every_standalone_key_parses_back_and_is_named_in_the_cluster_layout() {
+        let handle = DomainHandle::parse("my.platform-1").expect("valid");
+        let standalone = Keyspace::new("senna:sockets", &handle);
+        let cluster = Keyspace::with_layout("senna:sockets", &handle, Layout::Cluster);
+        let user = |n| UserId::new(n).expect("valid");
+        let dm = Chat::between(user(1000), ChatTarget::User(user(99)));
+        let topic = Chat::Topic(TopicId::new(42).expect("valid"));
+        let key = crate::IdempotencyKey::parse("k:{1}").expect("valid");
+        let kinds = [
+            StoredKey::Chat(dm),
+            StoredKey::ChatData(topic),
+            StoredKey::ChatOrder(dm),
+            StoredKey::ChatBy(dm, user(99)),
+            StoredKey::ChatRead(topic),
+            StoredKey::ChatIndex(dm),
+            StoredKey::Latest,
+            StoredKey::Inbox(user(7)),
+            StoredKey::Unread(user(7)),
+            StoredKey::Activity(user(7)),
+            StoredKey::Presence(user(7)),
+            StoredKey::Idempotency(user(7), key.clone()),
+            StoredKey::EventHistory(Channel::User(user(7))),
+            StoredKey::EventPosition(Channel::Topic(TopicId::new(42).expect("valid"))),
+        ];
+        for stored in kinds {
+            let name = standalone.key_of(&stored);
+            assert_eq!(Keyspace::parse_standalone("senna:sockets", &name), Some((handle.clone(), stored)), "{name}");
+        }
+        assert_eq!(cluster.key_of(&StoredKey::ChatBy(dm, user(99))), cluster.chat_by(dm, user(99)));
+        assert_eq!(
+            cluster.key_of(&StoredKey::EventHistory(Channel::User(user(7)))),
+            "senna:sockets:messages:my.platform-1:history:{user:7}"
+        );
+        assert_eq!(
+            Keyspace::parse_standalone("senna:sockets", "senna:sockets:messages:my.platform-1:idempotency:7:k:{1}"),
+            Some((handle.clone(), StoredKey::Idempotency(user(7), key)))
+        );
+        // Not keys of the layout: another prefix, unknown kinds, names not spelled as chatd does.
+        for other in [
+            "other:messages:my.platform-1:dm:99-1000",
+            "senna:sockets:instances",
+            "senna:sockets:instances:a1",
+            "senna:sockets:messages:my.platform-1:dm:1000-99",
+            "senna:sockets:messages:my.platform-1:dm:099-1000",
+            "senna:sockets:messages:my.platform-1:dm:99-1000:by:",
+            "senna:sockets:messages:my.platform-1:dm:99-1000:extra",
+            "senna:sockets:messages:my.platform-1:group:1",
+            "senna:sockets:messages:my.platform-1:inbox:0",
+            "senna:sockets:messages:my.platform-1:history:group:1",
+            "senna:sockets:messages:my.platform-1:{dm:99-1000}",
+            "senna:sockets:messages:bad/handle:inbox:7",
+        ] {
+            assert_eq!(Keyspace::parse_standalone("senna:sockets", other), None, "{other}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use error::DomainError;
 pub use event::{Channel, ChatEvent, PresenceStatus};
 pub use idempotency::IdempotencyKey;
 pub use ids::{MessageId, TopicId, UserId};
-pub use keys::{Keyspace, Layout};
+pub use keys::{Keyspace, Layout, StoredKey};
 pub use message::{Edit, Message, MessageBody, MessageStatus, MessageText};
 pub use paging::{HistoryQuery, PageRequest, PagingLimits};
 pub use position::{HistoryWindow, MalformedPosition, Position};

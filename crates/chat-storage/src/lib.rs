@@ -23,4 +23,12 @@ pub use memory::MemoryStore;
 pub use presence::{Joined, PresenceStore};
 #[cfg(feature = "redis")]
 pub use redis::{ClusterSettings, ClusterStore, Failpoint, RedisSettings, RedisStore};
+/// `chatd migrate`: a standalone deployment copied into the cluster layout.
+#[cfg(feature = "redis")]
+pub mod migration {
+    pub use crate::redis::{
+        CopyReport, IndexReport, Migration, MigrationSettings, Mismatch, Plan, Progress, VerifyReport, kind_of, plan,
+        progress_key,
+    };
+}
 pub use store::{Appended, Change, ChatStore, Decide, HistoryPage, Idempotency, InboxEntry, InboxPage, ReadState};

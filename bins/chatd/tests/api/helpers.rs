@@ -141,6 +141,17 @@ pub async fn spawn_second_instance(app: &TestApp, settings: Settings) -> TestApp
     spawn_instance(app.backend, settings, &app.prefix, None).await
 }
 
+/// A chatd on `backend` with default test settings, on an existing key prefix: another backend's
+/// data moved there (`migrate.rs`).
+pub async fn spawn_on_prefix(backend: Backend, prefix: &str) -> TestApp {
+    spawn_app_with_prefix(backend, test_settings(), prefix).await
+}
+
+/// [`spawn_on_prefix`] with these settings.
+pub async fn spawn_app_with_prefix(backend: Backend, settings: Settings, prefix: &str) -> TestApp {
+    spawn_instance(backend, settings, prefix, None).await
+}
+
 async fn spawn_instance(
     backend: Backend,
     mut settings: Settings,

@@ -108,7 +108,7 @@ async fn a_send_is_one_atomic_script_call() {
 }
 
 /// Loads the original's fixture under this test's prefix.
-async fn load_original_fixture(prefix: &str) {
+pub async fn load_original_fixture(prefix: &str) {
     let fixture: Value =
         serde_json::from_str(include_str!("../fixtures/original-redis.json")).expect("the fixture is JSON");
     let original_prefix = fixture["prefix"].as_str().unwrap();

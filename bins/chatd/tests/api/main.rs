@@ -28,6 +28,7 @@ mod idempotency;
 mod inbox;
 mod layout;
 mod limits;
+mod migrate;
 mod openapi;
 mod presence;
 mod process;

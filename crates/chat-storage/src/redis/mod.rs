@@ -5,9 +5,14 @@
 #[macro_use]
 mod scripts;
 mod cluster;
+mod migrate;
 mod pubsub;
 mod shared;
 mod store;
 
 pub use cluster::{ClusterSettings, ClusterStore, Failpoint};
+pub use migrate::{
+    CopyReport, IndexReport, Migration, MigrationSettings, Mismatch, Plan, Progress, VerifyReport, kind_of, plan,
+    progress_key,
+};
 pub use store::{RedisSettings, RedisStore};
