@@ -157,8 +157,8 @@ impl Keyspace {
         self.user_key("presence:", user)
     }
 
-    /// The first answer to `owner`'s send with idempotency key `key` (a string: the chat's suffix,
-    /// a newline, the message JSON), kept for the idempotency ttl.
+    /// The first answer to `owner`'s send with idempotency key `key` (a string: the send's
+    /// `new-message` event payload, which names its chat), kept for the idempotency ttl.
     pub fn idempotency(&self, owner: UserId, key: &crate::IdempotencyKey) -> String {
         format!("{}idempotency:{owner}:{key}", self.base)
     }
