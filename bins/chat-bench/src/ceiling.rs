@@ -5,7 +5,18 @@ use std::process::Command;
 
 /// Requests per second that `redis-benchmark` reaches over `requests` SETs.
 pub(crate) fn measure(redis_port: u16, requests: u64) -> Result<f64, String> {
+    run(redis_port, requests, &[])
+}
+
+/// The same against a Redis Cluster, through the node on `seed_port` (`redis-benchmark --cluster`:
+/// each SET goes to the primary of its key's slot).
+pub(crate) fn measure_cluster(seed_port: u16, requests: u64) -> Result<f64, String> {
+    run(seed_port, requests, &["--cluster"])
+}
+
+fn run(redis_port: u16, requests: u64, extra: &[&str]) -> Result<f64, String> {
     let output = Command::new("redis-benchmark")
+        .args(extra)
         .args(["-h", "127.0.0.1", "-p", &redis_port.to_string(), "-q", "-c", "32", "-t", "set"])
         .args(["-n", &requests.to_string()])
         .output()
