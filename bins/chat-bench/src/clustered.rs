@@ -58,7 +58,7 @@ pub(crate) async fn run(
     for shards in args.shards.iter().map(|shards| usize::from(*shards)) {
         let progress = crate::bar(0, &format!("cluster of {shards}"));
         let cluster = Cluster::start(shards, args.replicas).await?;
-        let ceiling = crate::ceiling::measure_cluster(cluster.primaries[0], args.ceiling_requests)?;
+        let ceiling = crate::ceiling::measure_cluster(cluster.primaries[0], shards, args.ceiling_requests)?;
         progress.finish_with_message(format!("cluster of {shards}: ceiling {ceiling:.0}/s"));
         let seeds = serde_json::to_string(&cluster.seeds()).map_err(|e| e.to_string())?;
         let mut settings = settings.to_vec();

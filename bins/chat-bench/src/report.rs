@@ -394,10 +394,13 @@ impl Report {
             ));
         }
         let m = &self.memory;
-        out.push_str(&format!(
-            "\nchatd resident after the REST scenarios: {}\n",
-            m.resident_after_rest_kib.map_or("-".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
-        ));
+        out.push('\n');
+        if self.cluster.is_empty() {
+            out.push_str(&format!(
+                "chatd resident after the REST scenarios: {}\n",
+                m.resident_after_rest_kib.map_or("-".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+            ));
+        }
         for idle in &m.idle {
             out.push_str(&format!(
                 "{}: {} idle sockets, {} per connection, opened in {:.2} s\n",
@@ -525,9 +528,11 @@ fn cluster_lines(runs: &[ClusterRun]) -> String {
     for bus in buses {
         let spublish: Vec<String> = bus.spublish_per_shard.iter().map(u64::to_string).collect();
         out.push_str(&format!(
-            "{}: published {} (SPUBLISH per primary {}); copies on the {} nodes {} sharded, {} with classic PUBLISH\n",
+            "{}: chatd published {} events in {} SPUBLISH (per primary {}); copies on the {} nodes: {} sharded, {} \
+             with classic PUBLISH\n",
             bus.name,
             bus.published,
+            bus.spublish_per_shard.iter().sum::<u64>(),
             spublish.join(" / "),
             bus.nodes,
             bus.sharded_node_copies,
