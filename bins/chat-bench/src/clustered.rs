@@ -42,6 +42,8 @@ pub(crate) async fn run(
         return Err(format!("--cluster runs send, history, inbox, read and realtime, not {other}"));
     }
     let instance_counts = args.instances.clone().unwrap_or_else(|| vec![1, 2, 3]);
+    let shard_counts = args.shards.clone().unwrap_or_else(|| vec![3]);
+    let replicas = args.replicas.unwrap_or(0);
     if instance_counts.contains(&0) {
         return Err("--instances counts start at 1".into());
     }
@@ -55,9 +57,9 @@ pub(crate) async fn run(
     let mut scenarios = Vec::new();
     let mut runs = Vec::new();
     let mut memory = Memory::default();
-    for shards in args.shards.iter().map(|shards| usize::from(*shards)) {
+    for shards in shard_counts.into_iter().map(usize::from) {
         let progress = crate::bar(0, &format!("cluster of {shards}"));
-        let cluster = Cluster::start(shards, args.replicas).await?;
+        let cluster = Cluster::start(shards, replicas).await?;
         let ceiling = crate::ceiling::measure_cluster(cluster.primaries[0], shards, args.ceiling_requests)?;
         progress.finish_with_message(format!("cluster of {shards}: ceiling {ceiling:.0}/s"));
         let seeds = serde_json::to_string(&cluster.seeds()).map_err(|e| e.to_string())?;
@@ -79,7 +81,7 @@ pub(crate) async fn run(
             let label = format!("{shards} shard{}, {count} chatd", if shards == 1 { "" } else { "s" });
             let mut run = ClusterRun {
                 shards,
-                replicas: args.replicas,
+                replicas,
                 instances: count,
                 ceiling_per_second: ceiling,
                 scenarios: Vec::new(),
@@ -140,7 +142,7 @@ pub(crate) async fn run(
                             &counters_after,
                             &usage.calls("spublish"),
                             cluster.ports().len(),
-                            args.replicas,
+                            replicas,
                         ));
                     }
                     scenarios.extend(rows);

@@ -65,13 +65,13 @@ struct Args {
     #[arg(long)]
     cluster: bool,
     /// With `--cluster`: primaries of the cluster, a list of counts each measured in turn (a fresh
-    /// cluster each), the hash slots split evenly.
-    #[arg(long, value_delimiter = ',', default_value = "3", value_parser = clap::value_parser!(u16).range(1..=16))]
-    shards: Vec<u16>,
-    /// With `--cluster`: replicas of each primary (none by default: they would take CPU from the
+    /// cluster each), the hash slots split evenly (default 3).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=16))]
+    shards: Option<Vec<u16>>,
+    /// With `--cluster`: replicas of each primary (default 0: they would take CPU from the
     /// primaries on a small machine).
-    #[arg(long, default_value_t = 0)]
-    replicas: usize,
+    #[arg(long)]
+    replicas: Option<usize>,
     /// The doors the realtime scenario runs on, one after the other, each on instances of its own:
     /// `ws` (`/ws`) and `socket-io` (`/socket.io/` over a WebSocket).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "ws")]
@@ -192,6 +192,9 @@ async fn run(args: Args) -> Result<Report, String> {
         .collect();
     if args.cluster {
         return clustered::run(&args, &chatd_binary, platform.as_ref(), &settings).await;
+    }
+    if args.shards.is_some() || args.replicas.is_some() {
+        return Err("--shards and --replicas go with --cluster".into());
     }
     let instance_count = match args.instances.as_deref() {
         None => 2,
