@@ -31,6 +31,12 @@ bench:
     cargo build --release -p chatd -p chat-bench
     target/release/chat-bench --out target/bench
 
+# The benchmark on a local Redis Cluster (issue 14): 1, 2 and 3 primaries, each with 1, 2 and 3
+# chatd instances, each primary's CPU per operation; results in target/bench-cluster.
+bench-cluster:
+    cargo build --release -p chatd -p chat-bench
+    target/release/chat-bench --cluster --shards 1,2,3 --instances 1,2,3 --out target/bench-cluster
+
 # Fuzz the realtime protocol decoders (Engine.IO, Socket.IO, /ws frames), `seconds` each.
 fuzz seconds="30":
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -4,11 +4,19 @@
 
 use serde::Serialize;
 
-/// The processes a REST scenario's CPU is read from.
-#[derive(Debug, Clone, Copy)]
+/// The processes a REST scenario's CPU is read from: the server (one, or several chatd instances
+/// behind the load) and Redis (one server, or every node of a cluster); each side's CPU is summed.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Pids {
-    pub(crate) server: u32,
-    pub(crate) redis: u32,
+    pub(crate) servers: Vec<u32>,
+    pub(crate) redis: Vec<u32>,
+}
+
+impl Pids {
+    /// One server process on one Redis.
+    pub(crate) fn one(server: u32, redis: u32) -> Self {
+        Self { servers: vec![server], redis: vec![redis] }
+    }
 }
 
 /// CPU seconds (user + system, all threads) each process had used at one moment.
@@ -21,9 +29,10 @@ pub(crate) struct Sample {
 
 impl Sample {
     /// Now, for `pids` and this process; a process whose figures cannot be read counts 0.
-    pub(crate) fn now(pids: Pids) -> Self {
+    pub(crate) fn now(pids: &Pids) -> Self {
         let read = |pid: &str| seconds(pid).unwrap_or(0.0);
-        Self { server: read(&pids.server.to_string()), redis: read(&pids.redis.to_string()), bench: read("self") }
+        let sum = |pids: &[u32]| pids.iter().map(|pid| read(&pid.to_string())).sum();
+        Self { server: sum(&pids.servers), redis: sum(&pids.redis), bench: read("self") }
     }
 
     /// What each used from `earlier` to `self`.

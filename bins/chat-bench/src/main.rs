@@ -2,6 +2,8 @@
 //! with REST and WebSocket load, and reports every figure also as a ratio to that ceiling.
 
 mod ceiling;
+mod cluster;
+mod clustered;
 mod cpu;
 mod http;
 mod platform;
@@ -11,6 +13,7 @@ mod reference;
 mod report;
 mod rest;
 mod scale;
+mod shards;
 mod slowlog;
 mod storm;
 mod tokens;
@@ -50,9 +53,25 @@ struct Args {
     /// SETs redis-benchmark sends to measure the ceiling.
     #[arg(long, default_value_t = 200_000)]
     ceiling_requests: u64,
-    /// chatd instances the sockets are spread over (1 or 2).
-    #[arg(long, default_value_t = 2)]
-    instances: usize,
+    /// chatd instances the sockets are spread over: 1 or 2 (default 2). With `--cluster`, a list
+    /// of counts each measured in turn, the REST load spread over the instances too (default
+    /// `1,2,3`).
+    #[arg(long, value_delimiter = ',')]
+    instances: Option<Vec<usize>>,
+    /// Run against a local Redis Cluster that chat-bench starts (`redis.cluster`), once per
+    /// `--shards` count and, on each, once per `--instances` count: the send, history, inbox and
+    /// read scenarios and the realtime scenario, with each primary's CPU and commands per
+    /// operation and the events each instance received over sharded pub/sub.
+    #[arg(long)]
+    cluster: bool,
+    /// With `--cluster`: primaries of the cluster, a list of counts each measured in turn (a fresh
+    /// cluster each), the hash slots split evenly (default 3).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=16))]
+    shards: Option<Vec<u16>>,
+    /// With `--cluster`: replicas of each primary (default 0: they would take CPU from the
+    /// primaries on a small machine).
+    #[arg(long)]
+    replicas: Option<usize>,
     /// The doors the realtime scenario runs on, one after the other, each on instances of its own:
     /// `ws` (`/ws`) and `socket-io` (`/socket.io/` over a WebSocket).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "ws")]
@@ -124,6 +143,7 @@ struct Args {
     /// Which scenarios to run: any of send, history, inbox, read, realtime, storm (the reconnect
     /// storm), scale (operations at small and large sizes), node (the realtime scenario against a
     /// Node.js Socket.IO + redis-adapter server, installed from npm; skipped without Node.js).
+    /// `--cluster` runs send, history, inbox, read and realtime only.
     #[arg(long, value_delimiter = ',', default_value = "send,history,inbox,read,realtime")]
     only: Vec<String>,
     /// Where results.json, table.txt and latency.svg go.
@@ -156,11 +176,6 @@ fn raise_open_file_limit() -> Result<(), String> {
 async fn run(args: Args) -> Result<Report, String> {
     raise_open_file_limit()?;
     let chatd_binary = args.chatd.clone().unwrap_or_else(processes::default_chatd_binary);
-    let redis = Redis::start()?;
-    let progress = bar(0, "Redis ceiling");
-    let ceiling = ceiling::measure(redis.port, args.ceiling_requests)?;
-    progress.finish_with_message(format!("Redis ceiling {ceiling:.0}/s"));
-
     let platform = if args.no_platform {
         None
     } else {
@@ -175,6 +190,21 @@ async fn run(args: Args) -> Result<Report, String> {
             ]
         })
         .collect();
+    if args.cluster {
+        return clustered::run(&args, &chatd_binary, platform.as_ref(), &settings).await;
+    }
+    if args.shards.is_some() || args.replicas.is_some() {
+        return Err("--shards and --replicas go with --cluster".into());
+    }
+    let instance_count = match args.instances.as_deref() {
+        None => 2,
+        Some([count @ (1 | 2)]) => *count,
+        Some(_) => return Err("--instances takes 1 or 2 (a list only with --cluster)".into()),
+    };
+    let redis = Redis::start()?;
+    let progress = bar(0, "Redis ceiling");
+    let ceiling = ceiling::measure(redis.port, args.ceiling_requests)?;
+    progress.finish_with_message(format!("Redis ceiling {ceiling:.0}/s"));
     let first = Chatd::start(&chatd_binary, redis.port, tokens::SECRET, &settings)?;
     rest::seed(first.port).await?;
     let asked = || platform.as_ref().map(|api| api.counts.read().0);
@@ -189,8 +219,8 @@ async fn run(args: Args) -> Result<Report, String> {
             Some(server)
         }
     };
-    let chatd_pids = cpu::Pids { server: first.pid(), redis: redis.pid() };
-    let mut slowlog = slowlog::SlowLog::connect(redis.port).await?;
+    let chatd_pids = cpu::Pids::one(first.pid(), redis.pid());
+    let mut slowlog = slowlog::SlowLog::connect(&[redis.port]).await?;
     let mut scenarios = Vec::new();
     let mut reference_rows = Vec::new();
     let stretch = Duration::from_secs(args.seconds) / args.rounds;
@@ -201,16 +231,15 @@ async fn run(args: Args) -> Result<Report, String> {
         let mut theirs = against.map(|_| rest::Stretch::new()).transpose()?;
         for _ in 0..args.rounds {
             let before = asked();
-            ours.add(
-                rest::run(first.port, chatd_pids, &mut slowlog, kind, args.concurrency, stretch, &progress).await?,
-            )?;
+            let mut probes = rest::Probes { pids: &chatd_pids, slowlog: &mut slowlog, shards: None };
+            ours.add(rest::run(&[first.port], &mut probes, kind, args.concurrency, stretch, &progress).await?)?;
             // Counted over chatd's stretches only.
             platform_requests += asked().zip(before).map_or(0, |(after, before)| after - before);
             if let (Some(server), Some(theirs)) = (against, theirs.as_mut()) {
-                let pids = cpu::Pids { server: server.pid(), redis: redis.pid() };
-                theirs.add(
-                    rest::run(server.port, pids, &mut slowlog, kind, args.concurrency, stretch, &progress).await?,
-                )?;
+                let pids = cpu::Pids::one(server.pid(), redis.pid());
+                let mut probes = rest::Probes { pids: &pids, slowlog: &mut slowlog, shards: None };
+                theirs
+                    .add(rest::run(&[server.port], &mut probes, kind, args.concurrency, stretch, &progress).await?)?;
             }
         }
         let mut result = ours.scenario(kind, args.concurrency, ceiling);
@@ -245,7 +274,7 @@ async fn run(args: Args) -> Result<Report, String> {
         for door in args.doors.iter().copied() {
             // Instances of their own for each door: memory per socket from a clean start, with
             // nothing left of the REST scenarios or of the other door's sockets.
-            let instances = (0..args.instances.clamp(1, 2))
+            let instances = (0..instance_count)
                 .map(|_| Chatd::start(&chatd_binary, redis.port, tokens::SECRET, &settings))
                 .collect::<Result<Vec<_>, _>>()?;
             let ports: Vec<u16> = instances.iter().map(|chatd| chatd.port).collect();
@@ -263,12 +292,12 @@ async fn run(args: Args) -> Result<Report, String> {
                 opened.seconds,
             ));
             // CPU per delivery when one instance did all of chatd's work.
-            let pids = (ports.len() == 1).then_some(cpu::Pids { server: measured.pid(), redis: redis.pid() });
-            scenarios.extend(realtime_load(&args, &opened, pids, &mut slowlog, ceiling).await?);
+            let pids = (ports.len() == 1).then(|| cpu::Pids::one(measured.pid(), redis.pid()));
+            scenarios.extend(realtime_load(&args, &opened, pids.as_ref(), &mut slowlog, None, ceiling).await?.0);
         }
     }
     if wanted("storm") {
-        let second = if args.instances > 1 {
+        let second = if instance_count > 1 {
             Some(Chatd::start(&chatd_binary, redis.port, tokens::SECRET, &settings)?)
         } else {
             None
@@ -307,8 +336,8 @@ async fn run(args: Args) -> Result<Report, String> {
                     (before, after),
                     opened.seconds,
                 ));
-                let pids = cpu::Pids { server: node.pid(), redis: redis.pid() };
-                for mut row in realtime_load(&args, &opened, Some(pids), &mut slowlog, ceiling).await? {
+                let pids = cpu::Pids::one(node.pid(), redis.pid());
+                for mut row in realtime_load(&args, &opened, Some(&pids), &mut slowlog, None, ceiling).await?.0 {
                     row.name = format!("node reference {}", row.name);
                     scenarios.push(row);
                 }
@@ -318,33 +347,51 @@ async fn run(args: Args) -> Result<Report, String> {
     scenarios.extend(reference_rows);
     let platform =
         platform.map(|_| Platform { latency_ms: args.platform_latency_ms, cache_ttl_seconds: args.platform_cache_ttl });
-    Ok(Report { cpus: cpus(), redis_ceiling_per_second: ceiling, platform, scenarios, memory, storm, scale: scaled })
+    Ok(Report {
+        cpus: cpus(),
+        redis_ceiling_per_second: ceiling,
+        platform,
+        scenarios,
+        memory,
+        storm,
+        scale: scaled,
+        cluster: Vec::new(),
+    })
 }
 
 /// The realtime load on sockets already `opened`: its rows, each with the slowest Redis call and,
-/// given the server's and Redis's `pids`, the CPU per delivery.
+/// given the servers' and Redis's `pids`, the CPU per delivery; on a cluster, what each primary
+/// did meanwhile.
 async fn realtime_load(
     args: &Args,
     opened: &realtime::Opened,
-    pids: Option<cpu::Pids>,
+    pids: Option<&cpu::Pids>,
     slowlog: &mut slowlog::SlowLog,
+    mut shards: Option<&mut shards::Shards>,
     ceiling: f64,
-) -> Result<Vec<report::Scenario>, String> {
+) -> Result<(Vec<report::Scenario>, Option<shards::Usage>), String> {
     let progress = bar(args.rate * args.realtime_seconds, "realtime events");
     slowlog.reset().await?;
+    if let Some(shards) = shards.as_deref_mut() {
+        shards.start().await?;
+    }
     let started = pids.map(cpu::Sample::now);
     let mut rows =
         realtime::run(opened, args.rate, Duration::from_secs(args.realtime_seconds), ceiling, &progress).await?;
     let deliveries = rows.iter().map(|row| row.operations).sum();
     let per_delivery =
         pids.zip(started).and_then(|(pids, started)| cpu::Sample::now(pids).since(started).per_operation(deliveries));
+    let usage = match shards {
+        Some(shards) => Some(shards.stop().await?),
+        None => None,
+    };
     let reading = slowlog::Reading::new(slowlog.slowest().await?);
     for row in &mut rows {
         row.slowest_redis = Some(reading.clone());
         row.cpu = per_delivery;
     }
     progress.finish();
-    Ok(rows)
+    Ok((rows, usage))
 }
 
 fn cpus() -> usize {

@@ -9,18 +9,18 @@ use std::time::{Duration, Instant};
 
 /// A child process that is killed when dropped.
 #[derive(Debug)]
-struct Owned(Child);
+pub(crate) struct Owned(Child);
 
 impl Owned {
     /// Owns `child` once something accepts connections on `port` (`what` names it in the error);
     /// a child that never does is killed.
-    fn listening(child: Child, port: u16, what: &str) -> Result<Self, String> {
+    pub(crate) fn listening(child: Child, port: u16, what: &str) -> Result<Self, String> {
         let process = Self(child);
         wait_for_port(port, what)?;
         Ok(process)
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.0.id()
     }
 }
@@ -32,7 +32,7 @@ impl Drop for Owned {
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -31,6 +31,8 @@ struct Tracker {
     arrivals: Mutex<HashMap<u64, u32>>,
     same: Mutex<Option<Histogram<u64>>>,
     across: Mutex<Option<Histogram<u64>>>,
+    /// Per instance: the events accepted (201) for a recipient whose socket is on it.
+    needed: Vec<AtomicU64>,
 }
 
 impl Tracker {
@@ -62,6 +64,27 @@ pub(crate) struct Opened {
     tracker: Arc<Tracker>,
     instances: Vec<u16>,
     door: Door,
+}
+
+impl Opened {
+    /// The ports of the instances the sockets are spread over.
+    pub(crate) fn instances(&self) -> &[u16] {
+        &self.instances
+    }
+
+    /// Per instance: the sockets on it, and the events sent so far (answered 201) whose recipient's
+    /// socket is on it — the deliveries its connections need.
+    pub(crate) fn needed(&self) -> Vec<(usize, u64)> {
+        let (count, instances) = (self.sockets.len(), self.instances.len());
+        self.tracker
+            .needed
+            .iter()
+            .enumerate()
+            .map(|(at, needed)| {
+                (count / instances + usize::from(at < count % instances), needed.load(Ordering::Relaxed))
+            })
+            .collect()
+    }
 }
 
 impl Drop for Opened {
@@ -191,6 +214,7 @@ pub(crate) async fn open(
     let tracker = Arc::new(Tracker {
         same: Mutex::new(Some(Histogram::new(3).map_err(|e| e.to_string())?)),
         across: Mutex::new(Some(Histogram::new(3).map_err(|e| e.to_string())?)),
+        needed: instances.iter().map(|_| AtomicU64::new(0)).collect(),
         ..Tracker::default()
     });
     let mut sockets = Vec::with_capacity(count);
@@ -254,7 +278,11 @@ pub(crate) async fn run(
                 let body = Bytes::from(format!(r#"{{"type":"text","text":"rt {seq}"}}"#));
                 let path = format!("/api/user/{}", SOCKET_USERS_FROM + index);
                 match connection.post(&path, &token(SENDERS_FROM + sender), body).await {
-                    Ok(reply) if reply.status == 201 => {}
+                    Ok(reply) if reply.status == 201 => {
+                        if let Some(needed) = tracker.needed.get((index % instances) as usize) {
+                            needed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                     _ => {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }

@@ -238,15 +238,106 @@ pub(crate) struct Report {
     pub(crate) storm: Option<Storm>,
     /// When the scale scenario ran: each operation's cost at a small and a large size.
     pub(crate) scale: Option<crate::scale::Scale>,
+    /// `--cluster`: one entry per cluster size and number of chatd instances (their rows are in
+    /// `scenarios`, named with both).
+    pub(crate) cluster: Vec<ClusterRun>,
+}
+
+/// One configuration of `--cluster`: a cluster of `shards` primaries and `instances` chatd.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ClusterRun {
+    pub(crate) shards: usize,
+    /// Replicas per primary.
+    pub(crate) replicas: usize,
+    pub(crate) instances: usize,
+    /// `redis-benchmark --cluster -c 32 -t set` against this cluster, requests per second.
+    pub(crate) ceiling_per_second: f64,
+    /// What each primary did in each scenario.
+    pub(crate) scenarios: Vec<ShardedScenario>,
+    /// Per realtime run: the events each instance received from the bus.
+    pub(crate) bus: Vec<Bus>,
+}
+
+/// One scenario of a cluster run, seen from the primaries.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ShardedScenario {
+    /// The row's name in `scenarios`.
+    pub(crate) name: String,
+    /// Requests (REST) or deliveries (realtime) over the measured time.
+    pub(crate) operations: u64,
+    pub(crate) per_second: f64,
+    pub(crate) shards: Vec<crate::shards::ShardRow>,
+    /// The lowest `per_second_at_full_cpu` of the shards: the rate at which the busiest primary's
+    /// CPU would be full, with the same mix of keys.
+    pub(crate) redis_bound_per_second: Option<f64>,
+}
+
+impl ShardedScenario {
+    pub(crate) fn new(name: String, operations: u64, per_second: f64, shards: Vec<crate::shards::ShardRow>) -> Self {
+        let redis_bound_per_second =
+            shards.iter().filter_map(|shard| shard.per_second_at_full_cpu).min_by(|a, b| a.total_cmp(b));
+        Self { name, operations, per_second, shards, redis_bound_per_second }
+    }
+}
+
+/// Issue 14, item 3: the events chatd instances received over sharded pub/sub during a realtime
+/// run, against the deliveries their own sockets needed and against what classic `PUBLISH` would
+/// have cost the nodes.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Bus {
+    /// The realtime row's name (door and configuration).
+    pub(crate) name: String,
+    pub(crate) instances: Vec<BusInstance>,
+    /// Events all instances published (`chatd_events_published_total`), and `SPUBLISH` calls per
+    /// primary (`INFO commandstats`) meanwhile.
+    pub(crate) published: u64,
+    pub(crate) spublish_per_shard: Vec<u64>,
+    /// Nodes of the cluster (primaries and replicas).
+    pub(crate) nodes: usize,
+    /// Copies of published events the nodes handled: with `SPUBLISH`, the owning primary and its
+    /// replicas; with classic `PUBLISH`, every node (Redis Cluster broadcasts it on the cluster bus).
+    pub(crate) sharded_node_copies: u64,
+    pub(crate) classic_node_copies: u64,
+}
+
+/// One chatd instance during a realtime run.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct BusInstance {
+    pub(crate) instance: usize,
+    pub(crate) port: u16,
+    pub(crate) sockets: usize,
+    /// Events chat-bench sent (answered 201) to a user whose socket is on this instance.
+    pub(crate) needed: u64,
+    /// `chatd_bus_events_received_total`: events this instance received from pub/sub.
+    pub(crate) received: u64,
+    /// `chatd_events_delivered_total`: events queued to its connections.
+    pub(crate) delivered: u64,
+    /// `chatd_events_published_total`: events it published (its writes, presence).
+    pub(crate) published: u64,
 }
 
 impl Report {
     /// The table printed at the end.
     pub(crate) fn table(&self) -> String {
-        let mut out = format!(
-            "Redis ceiling (redis-benchmark -c 32 -t set): {:.0}/s on {} CPUs\n\n",
-            self.redis_ceiling_per_second, self.cpus
-        );
+        let mut out = if self.cluster.is_empty() {
+            format!(
+                "Redis ceiling (redis-benchmark -c 32 -t set): {:.0}/s on {} CPUs\n\n",
+                self.redis_ceiling_per_second, self.cpus
+            )
+        } else {
+            let mut ceilings: Vec<(usize, f64)> =
+                self.cluster.iter().map(|run| (run.shards, run.ceiling_per_second)).collect();
+            ceilings.dedup_by_key(|(shards, _)| *shards);
+            let ceilings: Vec<String> = ceilings
+                .iter()
+                .map(|(shards, rate)| format!("{shards} shard{} {rate:.0}/s", if *shards == 1 { "" } else { "s" }))
+                .collect();
+            format!(
+                "Redis Cluster ceiling (redis-benchmark --cluster -c 32 -t set): {} on {} CPUs\n\n",
+                ceilings.join(", "),
+                self.cpus
+            )
+        };
         match &self.platform {
             Some(p) => out.push_str(&format!(
                 "Profiles from a stand-in platform API answering in {} ms, cached {} s by chatd\n\n",
@@ -254,8 +345,9 @@ impl Report {
             )),
             None => out.push_str("Profiles from chatd's built-in directory\n\n"),
         }
+        let width = self.scenarios.iter().map(|s| s.name.chars().count()).max().unwrap_or(0).max(28);
         out.push_str(&format!(
-            "{:<28} {:>5} {:>10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>5} {:>7} {:>24} {}\n",
+            "{:<width$} {:>5} {:>10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>5} {:>7} {:>24} {}\n",
             "scenario",
             "conc",
             "ops/s",
@@ -276,7 +368,7 @@ impl Report {
         for s in &self.scenarios {
             let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
             out.push_str(&format!(
-                "{:<28} {:>5} {:>10.0} {:>6.2}x {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>5} {:>5} {:>7} {:>24} {}\n",
+                "{:<width$} {:>5} {:>10.0} {:>6.2}x {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>5} {:>5} {:>7} {:>24} {}\n",
                 s.name,
                 s.concurrency,
                 s.per_second,
@@ -302,10 +394,13 @@ impl Report {
             ));
         }
         let m = &self.memory;
-        out.push_str(&format!(
-            "\nchatd resident after the REST scenarios: {}\n",
-            m.resident_after_rest_kib.map_or("-".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
-        ));
+        out.push('\n');
+        if self.cluster.is_empty() {
+            out.push_str(&format!(
+                "chatd resident after the REST scenarios: {}\n",
+                m.resident_after_rest_kib.map_or("-".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+            ));
+        }
         for idle in &m.idle {
             out.push_str(&format!(
                 "{}: {} idle sockets, {} per connection, opened in {:.2} s\n",
@@ -320,6 +415,9 @@ impl Report {
         }
         if let Some(scale) = &self.scale {
             out.push_str(&scale.lines());
+        }
+        if !self.cluster.is_empty() {
+            out.push_str(&cluster_lines(&self.cluster));
         }
         out
     }
@@ -365,6 +463,95 @@ impl Report {
         root.present()?;
         Ok(())
     }
+}
+
+/// The `--cluster` sections: each primary's CPU and commands per operation, and the events over
+/// the bus per instance.
+fn cluster_lines(runs: &[ClusterRun]) -> String {
+    let mut out = String::from(
+        "\nRedis Cluster, per primary (INFO cpu and INFO commandstats over each measured time; commands a script runs \
+         count in its evalsha and on their own):\n",
+    );
+    let width = runs.iter().flat_map(|run| &run.scenarios).map(|s| s.name.chars().count()).max().unwrap_or(0).max(28);
+    out.push_str(&format!(
+        "{:<width$} {:>10} {:>10} {:>6} {:>6} {:>7} {:>10} {:>12}  {}\n",
+        "scenario",
+        "ops/s",
+        "redis-bound",
+        "shard",
+        "port",
+        "cpu %",
+        "cpu µs/op",
+        "ops/s @100%",
+        "commands per op (µs per call)"
+    ));
+    for run in runs {
+        for scenario in &run.scenarios {
+            for (index, shard) in scenario.shards.iter().enumerate() {
+                let (name, rate, bound) = if index == 0 {
+                    (
+                        scenario.name.as_str(),
+                        format!("{:.0}", scenario.per_second),
+                        scenario.redis_bound_per_second.map_or("-".to_owned(), |rate| format!("{rate:.0}")),
+                    )
+                } else {
+                    ("", String::new(), String::new())
+                };
+                let commands: Vec<String> = shard
+                    .commands
+                    .iter()
+                    .take(5)
+                    .map(|c| format!("{} {:.2} ({:.1})", c.name, c.calls_per_operation, c.usec_per_call))
+                    .collect();
+                out.push_str(&format!(
+                    "{:<width$} {:>10} {:>10} {:>6} {:>6} {:>6.1}% {:>10.1} {:>12}  {}\n",
+                    name,
+                    rate,
+                    bound,
+                    format!("{}/{}", shard.shard, scenario.shards.len()),
+                    shard.port,
+                    shard.cpu_share * 100.0,
+                    shard.cpu_micros_per_operation,
+                    shard.per_second_at_full_cpu.map_or("-".to_owned(), |rate| format!("{rate:.0}")),
+                    commands.join(", ")
+                ));
+            }
+        }
+    }
+    let buses: Vec<&Bus> = runs.iter().flat_map(|run| &run.bus).collect();
+    if !buses.is_empty() {
+        out.push_str(
+            "\nEvents over sharded pub/sub per chatd instance (needed: sent to its sockets' users; received: \
+             chatd_bus_events_received_total; delivered: chatd_events_delivered_total):\n",
+        );
+    }
+    for bus in buses {
+        let spublish: Vec<String> = bus.spublish_per_shard.iter().map(u64::to_string).collect();
+        out.push_str(&format!(
+            "{}: chatd published {} events in {} SPUBLISH (per primary {}); copies on the {} nodes: {} sharded, {} \
+             with classic PUBLISH\n",
+            bus.name,
+            bus.published,
+            bus.spublish_per_shard.iter().sum::<u64>(),
+            spublish.join(" / "),
+            bus.nodes,
+            bus.sharded_node_copies,
+            bus.classic_node_copies
+        ));
+        for instance in &bus.instances {
+            out.push_str(&format!(
+                "  instance {} (port {}): {} sockets, needed {}, received {}, delivered {}, published {}\n",
+                instance.instance,
+                instance.port,
+                instance.sockets,
+                instance.needed,
+                instance.received,
+                instance.delivered,
+                instance.published
+            ));
+        }
+    }
+    out
 }
 
 /// The slowest Redis call column (`-` for a scenario that does not read the SLOWLOG).

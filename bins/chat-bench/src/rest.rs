@@ -12,6 +12,7 @@ use indicatif::ProgressBar;
 use crate::cpu::{self, Pids};
 use crate::http::Connection;
 use crate::report::{Latency, Scenario};
+use crate::shards::{ShardRow, Shards, Usage};
 use crate::slowlog::{SlowLog, Slowest};
 use crate::tokens::token;
 
@@ -91,13 +92,15 @@ pub(crate) struct Stretch {
     seconds: f64,
     cpu: cpu::Sample,
     slowest: Option<Slowest>,
+    /// On a cluster: what each primary did.
+    shards: Option<Usage>,
 }
 
 impl Stretch {
     /// Nothing measured yet, to add stretches to.
     pub(crate) fn new() -> Result<Self, String> {
         let histogram = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
-        Ok(Self { histogram, errors: 0, seconds: 0.0, cpu: cpu::Sample::default(), slowest: None })
+        Ok(Self { histogram, errors: 0, seconds: 0.0, cpu: cpu::Sample::default(), slowest: None, shards: None })
     }
 
     /// Adds `other`, measured later on the same server.
@@ -107,7 +110,15 @@ impl Stretch {
         self.seconds += other.seconds;
         self.cpu.add(other.cpu);
         self.slowest = Slowest::max(self.slowest.take(), other.slowest);
+        if let Some(theirs) = other.shards {
+            self.shards.get_or_insert_with(Usage::default).add(&theirs);
+        }
         Ok(())
+    }
+
+    /// On a cluster: each primary's figures per operation.
+    pub(crate) fn shard_rows(&self) -> Option<Vec<ShardRow>> {
+        self.shards.as_ref().map(|usage| usage.rows(self.histogram.len()))
     }
 
     /// The row of the table.
@@ -132,13 +143,20 @@ impl Stretch {
     }
 }
 
-/// Runs `kind` against the server on `port` with `concurrency` connections for `duration`, after
-/// a second of warm-up; the CPU of `pids` and Redis's slowest call are read over the measured
-/// time.
+/// What a stretch reads beside its latencies: the CPU of `pids`, Redis's slowest call and, on a
+/// cluster, each primary's own figures.
+pub(crate) struct Probes<'a> {
+    pub(crate) pids: &'a Pids,
+    pub(crate) slowlog: &'a mut SlowLog,
+    pub(crate) shards: Option<&'a mut Shards>,
+}
+
+/// Runs `kind` against the servers on `ports` (connection `i` to `ports[i % ports.len()]`) with
+/// `concurrency` connections for `duration`, after a second of warm-up; the `probes` are read over
+/// the measured time.
 pub(crate) async fn run(
-    port: u16,
-    pids: Pids,
-    slowlog: &mut SlowLog,
+    ports: &[u16],
+    probes: &mut Probes<'_>,
     kind: Rest,
     concurrency: usize,
     duration: Duration,
@@ -151,6 +169,7 @@ pub(crate) async fn run(
     for task in 0..concurrency {
         let errors = errors.clone();
         let progress = progress.clone();
+        let port = ports[task % ports.len()];
         tasks.push(tokio::spawn(async move {
             let mut histogram = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
             let mut connection = Connection::open(port).await?;
@@ -215,13 +234,21 @@ pub(crate) async fn run(
         }));
     }
     tokio::time::sleep_until(warm_until.into()).await;
-    slowlog.reset().await?;
-    let started = cpu::Sample::now(pids);
+    probes.slowlog.reset().await?;
+    if let Some(shards) = probes.shards.as_deref_mut() {
+        shards.start().await?;
+    }
+    let started = cpu::Sample::now(probes.pids);
     let mut histogram = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
     for task in tasks {
         histogram.add(task.await.map_err(|e| e.to_string())??).map_err(|e| e.to_string())?;
     }
-    let cpu = cpu::Sample::now(pids).since(started);
-    let slowest = slowlog.slowest().await?;
-    Ok(Stretch { histogram, errors: errors.load(Ordering::Relaxed), seconds: duration.as_secs_f64(), cpu, slowest })
+    let cpu = cpu::Sample::now(probes.pids).since(started);
+    let shards = match probes.shards.as_deref_mut() {
+        Some(shards) => Some(shards.stop().await?),
+        None => None,
+    };
+    let slowest = probes.slowlog.slowest().await?;
+    let errors = errors.load(Ordering::Relaxed);
+    Ok(Stretch { histogram, errors, seconds: duration.as_secs_f64(), cpu, slowest, shards })
 }

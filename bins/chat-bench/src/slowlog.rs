@@ -50,30 +50,42 @@ impl Slowest {
     }
 }
 
-/// A connection to the benchmark's Redis for reading its SLOWLOG.
-pub(crate) struct SlowLog(MultiplexedConnection);
+/// Connections to the benchmark's Redis (or to every node of its cluster) for reading the SLOWLOG.
+pub(crate) struct SlowLog(Vec<MultiplexedConnection>);
 
 impl SlowLog {
-    pub(crate) async fn connect(port: u16) -> Result<Self, String> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
-        Ok(Self(client.get_multiplexed_async_connection().await.map_err(|e| e.to_string())?))
+    /// Connects to the Redis servers on `ports`: the one server, or every node of a cluster.
+    pub(crate) async fn connect(ports: &[u16]) -> Result<Self, String> {
+        let mut connections = Vec::with_capacity(ports.len());
+        for port in ports {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
+            connections.push(client.get_multiplexed_async_connection().await.map_err(|e| e.to_string())?);
+        }
+        Ok(Self(connections))
     }
 
     /// Forgets what was logged so far.
     pub(crate) async fn reset(&mut self) -> Result<(), String> {
-        redis::cmd("SLOWLOG").arg("RESET").query_async::<()>(&mut self.0).await.map_err(|e| e.to_string())
+        for connection in &mut self.0 {
+            redis::cmd("SLOWLOG").arg("RESET").query_async::<()>(connection).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
-    /// The longest call logged since the last reset (none: every call took under
-    /// [`THRESHOLD_MICROS`]).
+    /// The longest call logged since the last reset, on any of the servers (none: every call took
+    /// under [`THRESHOLD_MICROS`]).
     pub(crate) async fn slowest(&mut self) -> Result<Option<Slowest>, String> {
-        let entries: Value = redis::cmd("SLOWLOG")
-            .arg("GET")
-            .arg(MAX_ENTRIES)
-            .query_async(&mut self.0)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(longest(&entries))
+        let mut slowest = None;
+        for connection in &mut self.0 {
+            let entries: Value = redis::cmd("SLOWLOG")
+                .arg("GET")
+                .arg(MAX_ENTRIES)
+                .query_async(connection)
+                .await
+                .map_err(|e| e.to_string())?;
+            slowest = Slowest::max(slowest, longest(&entries));
+        }
+        Ok(slowest)
     }
 }
 

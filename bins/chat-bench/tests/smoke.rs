@@ -192,3 +192,79 @@ fn both_doors_and_the_node_reference_in_one_run() {
         assert!(idle["per_connection_kib"].as_f64().is_some(), "{idle}");
     }
 }
+
+#[test]
+fn a_small_cluster_run_reads_each_primary_and_the_events_each_instance_received() {
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let results = bench(
+        &[
+            "--cluster",
+            "--shards",
+            "2",
+            "--instances",
+            "2",
+            "--only",
+            "send,realtime",
+            "--seconds",
+            "1",
+            "--realtime-seconds",
+            "1",
+            "--sockets",
+            "40",
+            "--rate",
+            "64",
+            "--concurrency",
+            "4",
+        ],
+        out.path(),
+    );
+    assert_eq!(
+        scenario_names(&results),
+        [
+            "send (2 shards, 2 chatd)",
+            "realtime same instance (2 shards, 2 chatd)",
+            "realtime across instances (2 shards, 2 chatd)"
+        ]
+    );
+    for scenario in results["scenarios"].as_array().unwrap() {
+        assert!(scenario["operations"].as_u64().is_some_and(|n| n > 0), "{scenario}");
+        assert_eq!(scenario["errors"], 0, "{scenario}");
+        // Every chatd instance and every node of the cluster count in the CPU column.
+        assert!(scenario["cpu"]["redis"].as_f64().is_some_and(|us| us > 0.0), "{scenario}");
+    }
+    for realtime in &results["scenarios"].as_array().unwrap()[1..] {
+        assert_eq!((realtime["lost"].as_u64(), realtime["duplicated"].as_u64()), (Some(0), Some(0)), "{realtime}");
+    }
+    let run = &results["cluster"][0];
+    assert_eq!((run["shards"].as_u64(), run["instances"].as_u64()), (Some(2), Some(2)), "{run:#}");
+    assert!(run["ceiling_per_second"].as_f64().is_some_and(|rate| rate > 0.0), "{run:#}");
+    let sharded: Vec<&str> = run["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(sharded, ["send (2 shards, 2 chatd)", "realtime /ws (2 shards, 2 chatd)"]);
+    for scenario in run["scenarios"].as_array().unwrap() {
+        let shards = scenario["shards"].as_array().unwrap();
+        assert_eq!(shards.len(), 2, "{scenario:#}");
+        for shard in shards {
+            // Both primaries did part of the work: a send's steps reach both users' slots.
+            assert!(shard["cpu_micros_per_operation"].as_f64().is_some_and(|us| us > 0.0), "{shard:#}");
+            assert!(shard["commands"].as_array().unwrap().iter().any(|c| c["name"] == "evalsha"), "{shard:#}");
+        }
+        assert!(scenario["redis_bound_per_second"].as_f64().is_some_and(|rate| rate > 0.0), "{scenario:#}");
+    }
+    // Issue 14, item 3: each instance received from the bus exactly the events its sockets needed.
+    let bus = &run["bus"][0];
+    let instances = bus["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 2, "{bus:#}");
+    for instance in instances {
+        assert!(instance["needed"].as_u64().is_some_and(|n| n > 0), "{bus:#}");
+        assert_eq!(instance["received"], instance["needed"], "{bus:#}");
+        assert_eq!(instance["delivered"], instance["needed"], "{bus:#}");
+    }
+    let spublished: u64 = bus["spublish_per_shard"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).sum();
+    assert!(spublished > 0, "{bus:#}");
+    assert_eq!(bus["classic_node_copies"].as_u64(), Some(2 * spublished), "{bus:#}");
+    assert!(
+        std::fs::read_to_string(out.path().join("table.txt"))
+            .expect("the table")
+            .contains("Redis Cluster, per primary")
+    );
+}

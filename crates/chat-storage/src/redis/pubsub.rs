@@ -170,6 +170,7 @@ async fn read_messages(mut received: mpsc::UnboundedReceiver<PushInfo>, prefix: 
         let [Value::BulkString(name), Value::BulkString(payload)] = push.data.as_slice() else {
             continue;
         };
+        metrics::counter!("chatd_bus_events_received_total").increment(1);
         let Some((tenant, channel)) = std::str::from_utf8(name).ok().and_then(|n| Keyspace::parse_channel(&prefix, n))
         else {
             continue;
