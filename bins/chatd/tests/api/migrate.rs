@@ -90,11 +90,26 @@ async fn standalone_world() -> TestApp {
     app
 }
 
+/// Reads `GET /api/events` (from no position of theirs) on every channel [`answers`] shows a
+/// position of — each user's own, and the topics' — as clients connected before a move would have:
+/// it starts the channels' positions without reading, and so indexing, any chat.
+async fn start_positions(app: &TestApp) {
+    for user in USERS {
+        app.get("/api/events?since=0-0", user).await.assert_status(200);
+    }
+    for (user, topic) in [(1, 77), (388636, 42)] {
+        app.get(&format!("/api/events?since=0-0&topic={topic}"), user).await.assert_status(200);
+    }
+}
+
+/// The users of [`standalone_world`].
+const USERS: [u64; 7] = [1, 2, 3, 99, 1000, 388636, 524376];
+
 /// Every answer the comparison looks at: each user's inbox, each chat's history as each of its
 /// participants sees it, and the idempotent send retried.
 async fn answers(app: &TestApp) -> BTreeMap<String, Value> {
     let mut answers = BTreeMap::new();
-    for user in [1, 2, 3, 99, 1000, 388636, 524376] {
+    for user in USERS {
         let inbox = app.get("/api/list?per_page=100", user).await;
         inbox.assert_status(200);
         answers.insert(format!("inbox of {user}"), inbox.body);
@@ -185,6 +200,9 @@ async fn a_migrated_deployment_answers_on_the_cluster_as_it_did_standalone() {
         redis.hset(format!("{other}:dm:5-6:data"), "b0b0b0b0-0000-4000-8000-000000000001", message).await.unwrap();
     let _: () = redis.zadd(format!("{other}:inbox:5"), "user-6", 1_795_613_394_837_u64).await.unwrap();
 
+    // Clients were connected before the move: each channel has its position, which the move
+    // carries over, so that they resume on the cluster where they stopped.
+    start_positions(&standalone).await;
     let run = migrate(&prefix, &[]).await;
     assert_eq!(run.code, 0, "{}", run.stdout);
     // The original's chats were indexed first (chatd's own were already). How many by the chat
