@@ -4,7 +4,6 @@
 //! `tests/browser/demo_chat.cjs`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use chatd::settings::{Environment, Settings};
 use chatd::startup::DEVELOPMENT_JWT_SECRET;
@@ -12,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::browser::{Browser, puppeteer_core};
-use crate::helpers::{Answer, Backend, TestApp, backends, spawn_app, spawn_app_with, test_settings, token};
+use crate::helpers::{Answer, Backend, TestApp, backends, run_node_script, spawn_app, spawn_app_with, test_settings};
 
 /// Test settings as `cargo run` has them: no JWT secret, so the development secret.
 fn development() -> Settings {
@@ -150,27 +149,12 @@ async fn two_users_chat_in_a_real_browser(backend: Backend) {
     let endpoint = Browser::shared().endpoint.clone();
     let puppeteer = puppeteer_core();
     let screenshots = screenshot_dir(&format!("{backend:?}").to_lowercase());
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/demo_chat.cjs");
-    let address = app.address.clone();
-    let dir = screenshots.clone();
-    let output = actix_web::rt::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .env("CHATD_URL", address)
-            .env("TOKEN_1", token(1))
-            .env("TOKEN_2", token(2))
-            .env("PUPPETEER_CORE", puppeteer)
-            .env("BROWSER_ENDPOINT", endpoint)
-            .env("SCREENSHOT_DIR", dir)
-            .output()
-            .unwrap_or_else(|e| panic!("this test needs Node.js (apt-get install nodejs): {e}"))
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the demo chat checks failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("all demo chat checks passed"), "{stdout}");
+    let env = vec![
+        ("PUPPETEER_CORE", puppeteer.into_os_string()),
+        ("BROWSER_ENDPOINT", endpoint.into()),
+        ("SCREENSHOT_DIR", screenshots.clone().into_os_string()),
+    ];
+    run_node_script("browser/demo_chat.cjs", app.address.clone(), env, "all demo chat checks passed").await;
     for file in ["user-1.png", "user-2.png", "demo.png"] {
         let path = screenshots.join(file);
         assert!(std::fs::metadata(&path).is_ok_and(|m| m.len() > 0), "no screenshot {}", path.display());

@@ -214,18 +214,23 @@ where
     })
 }
 
-/// chatd's routes mounted in a plain actix-web `HttpServer` on the in-memory store, as an app
-/// embedding chat-transport mounts them: there the realtime doors run through actix-ws, not on
-/// connections taken over by chatd's own server.
-pub async fn spawn_in_actix_web(settings: Settings) -> TestApp {
+/// chatd's API on the in-memory store and the built-in directory, as an embedding app builds it.
+fn memory_chat_api(settings: &Settings) -> chat_transport::ChatApi {
     let history = settings.realtime.history_window().expect("a valid history window");
-    let verifier = Dependencies::from_settings(&settings).expect("valid settings").verifier;
+    let verifier = Dependencies::from_settings(settings).expect("valid settings").verifier;
     let dependencies = Dependencies::with_backend(
         Arc::new(MemoryStore::with_history(history)),
         Arc::new(BuiltinDirectory::new()),
         verifier,
     );
-    let chat = chatd::startup::chat_api(&settings, dependencies).expect("valid settings");
+    chatd::startup::chat_api(settings, dependencies).expect("valid settings")
+}
+
+/// chatd's routes mounted in a plain actix-web `HttpServer` on the in-memory store, as an app
+/// embedding chat-transport mounts them: there the realtime doors run through actix-ws, not on
+/// connections taken over by chatd's own server.
+pub async fn spawn_in_actix_web(settings: Settings) -> TestApp {
+    let chat = memory_chat_api(&settings);
     let hub = chat.hub().clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
@@ -257,14 +262,7 @@ pub const HOST_NOT_FOUND: &str = "the host's own 404";
 /// it, on the in-memory store. The returned app's `address` ends in `/chat`, so the usual helpers
 /// talk to chatd; [`TestApp::host`] is the host's origin.
 pub async fn spawn_under_a_scope(settings: Settings) -> TestApp {
-    let history = settings.realtime.history_window().expect("a valid history window");
-    let verifier = Dependencies::from_settings(&settings).expect("valid settings").verifier;
-    let dependencies = Dependencies::with_backend(
-        Arc::new(MemoryStore::with_history(history)),
-        Arc::new(BuiltinDirectory::new()),
-        verifier,
-    );
-    let chat = chatd::startup::chat_api(&settings, dependencies).expect("valid settings");
+    let chat = memory_chat_api(&settings);
     let hub = chat.hub().clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let address = format!("http://127.0.0.1:{}/chat", listener.local_addr().unwrap().port());
@@ -447,4 +445,32 @@ pub async fn redis_snapshot(prefix: &str) -> Value {
         state.insert(key, json!({"type": kind, "value": value}));
     }
     Value::Object(state)
+}
+
+/// Runs the Node script at `script` (under this package's `tests/`) against `address` with tokens
+/// of users 1 and 2 (`CHATD_URL`, `TOKEN_1`, `TOKEN_2`) and `env`, and checks that it ends well and
+/// reports `passed`; its output is in the panic otherwise.
+pub async fn run_node_script(
+    script: &str,
+    address: String,
+    env: Vec<(&'static str, std::ffi::OsString)>,
+    passed: &str,
+) {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join(script);
+    let output = actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(path)
+            .env("CHATD_URL", address)
+            .env("TOKEN_1", token(1))
+            .env("TOKEN_2", token(2))
+            .envs(env)
+            .output()
+            .unwrap_or_else(|e| panic!("this test needs Node.js (apt-get install nodejs): {e}"))
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(passed), "{stdout}");
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
-use crate::helpers::{Backend, backends, spawn_app, spawn_app_with, test_settings, token};
+use crate::helpers::{Backend, backends, run_node_script, spawn_app, spawn_app_with, test_settings};
 
 /// The clients, as npm installs them side by side in one folder: the module's folder name, and
 /// what to ask npm for (the old generations under aliases, so that they do not clash).
@@ -50,24 +50,8 @@ fn socket_io_client(name: &str) -> PathBuf {
 async fn run_node(script: &str, address: String, module: &str, passed: &'static str) {
     let module = socket_io_client(module);
     let client_name = module.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/socketio").join(script);
-    let output = actix_web::rt::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .env("CHATD_URL", address)
-            .env("TOKEN_1", token(1))
-            .env("TOKEN_2", token(2))
-            .env("SOCKET_IO_CLIENT", module)
-            .env("CLIENT_NAME", client_name)
-            .output()
-            .unwrap_or_else(|e| panic!("this test needs Node.js (apt-get install nodejs): {e}"))
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "socket.io-client checks failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains(passed), "{stdout}");
+    let env = vec![("SOCKET_IO_CLIENT", module.into_os_string()), ("CLIENT_NAME", client_name.into())];
+    run_node_script(&format!("socketio/{script}"), address, env, passed).await;
 }
 
 async fn a_real_socketio_client_works(backend: Backend) {

@@ -305,6 +305,19 @@ impl Migration {
         Ok((next, keys.into_iter().map(|key| String::from_utf8_lossy(&key).into_owned()).collect()))
     }
 
+    /// One `HSCAN` step over the source's hash at `key`: the next cursor and the fields with
+    /// their values.
+    async fn hscan(&self, key: &str, cursor: u64) -> Result<(u64, Vec<(String, Vec<u8>)>), StoreError> {
+        redis::cmd("HSCAN")
+            .arg(key)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(self.batch)
+            .query_async(&mut self.source.clone())
+            .await
+            .map_err(unavailable)
+    }
+
     /// Pass 1: every chat of the source indexed (`dry_run`: only counted), so that the cluster
     /// store can serve it. Idempotent: an indexed chat or inbox is left as it is.
     pub async fn index(&self, dry_run: bool, progress: &dyn Progress) -> Result<IndexReport, StoreError> {
@@ -545,14 +558,7 @@ impl Migration {
     ) -> Result<(), StoreError> {
         let mut cursor = 0;
         loop {
-            let (next, fields): (u64, Vec<(String, Vec<u8>)>) = redis::cmd("HSCAN")
-                .arg(key)
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(self.batch)
-                .query_async(&mut self.source.clone())
-                .await
-                .map_err(unavailable)?;
+            let (next, fields) = self.hscan(key, cursor).await?;
             let mut writes = Vec::new();
             for (field, value) in fields {
                 let Some(chat) = Keyspace::parse_chat_suffix(&field) else {
@@ -694,14 +700,7 @@ impl Migration {
     async fn verify_latest(&self, key: &str, cluster: &Keyspace, report: &mut VerifyReport) -> Result<(), StoreError> {
         let mut cursor = 0;
         loop {
-            let (next, fields): (u64, Vec<(String, Vec<u8>)>) = redis::cmd("HSCAN")
-                .arg(key)
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(self.batch)
-                .query_async(&mut self.source.clone())
-                .await
-                .map_err(unavailable)?;
+            let (next, fields) = self.hscan(key, cursor).await?;
             for (field, value) in fields {
                 let Some(chat) = Keyspace::parse_chat_suffix(&field) else { continue };
                 report.keys += 1;

@@ -1,6 +1,6 @@
 //! What both Redis stores do alike: a channel's replay (its keys share a slot in either layout),
 //! a history query's script arguments and answer, a decided change as the compare-and-set
-//! scripts take it, and reading DM partners from an inbox.
+//! scripts take it, reading DM partners from an inbox, and who of some users is online.
 
 use std::collections::HashMap;
 
@@ -99,14 +99,36 @@ pub(super) fn history_page(
     Ok(HistoryPage { total, messages, position, more, read })
 }
 
-/// The DM partners among an inbox's members (its `user-<id>` entries), in order.
-pub(super) fn dm_partners(members: &[String]) -> Vec<UserId> {
-    members
+/// [`crate::PresenceStore::dm_partners`] on either store: the first `limit` members of the inbox at
+/// `inbox` that are DMs (its `user-<id>` entries), newest first.
+pub(super) async fn dm_partners(
+    connection: &mut impl ConnectionLike,
+    inbox: String,
+    limit: usize,
+) -> Result<Vec<UserId>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let last = isize::try_from(limit - 1).unwrap_or(isize::MAX);
+    let members: Vec<String> =
+        redis::cmd("ZREVRANGE").arg(inbox).arg(0).arg(last).query_async(connection).await.map_err(unavailable)?;
+    Ok(members
         .iter()
         .filter_map(|member| match ChatTarget::parse_member(member) {
             Ok(ChatTarget::User(other)) => Some(other),
             _ => None,
         })
+        .collect())
+}
+
+/// [`crate::PresenceStore::active`]'s answer on either store: those of `users` (each with the
+/// instances `held` lists in its presence, in the same order) held by one of the `live` instances.
+pub(super) fn held_by_live(users: &[UserId], held: &[Vec<String>], live: &[String]) -> Vec<UserId> {
+    users
+        .iter()
+        .zip(held)
+        .filter(|(_, instances)| instances.iter().any(|instance| live.contains(instance)))
+        .map(|(user, _)| *user)
         .collect()
 }
 

@@ -831,21 +831,10 @@ impl PresenceStore for RedisStore {
         }
         let answers: Vec<Vec<String>> = pipeline.query_async(&mut self.connection()?).await.map_err(unavailable)?;
         let Some((live, held)) = answers.split_first() else { return Ok(Vec::new()) };
-        Ok(users
-            .iter()
-            .zip(held)
-            .filter(|(_, instances)| instances.iter().any(|instance| live.contains(instance)))
-            .map(|(user, _)| *user)
-            .collect())
+        Ok(super::shared::held_by_live(users, held, live))
     }
 
     async fn dm_partners(&self, tenant: &DomainHandle, user: UserId, limit: usize) -> Result<Vec<UserId>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let last = isize::try_from(limit - 1).unwrap_or(isize::MAX);
-        let members: Vec<String> =
-            self.connection()?.zrevrange(self.keys(tenant).inbox(user), 0, last).await.map_err(unavailable)?;
-        Ok(super::shared::dm_partners(&members))
+        super::shared::dm_partners(&mut self.connection()?, self.keys(tenant).inbox(user), limit).await
     }
 }

@@ -9,6 +9,7 @@ use redis::AsyncCommands;
 use redis::cluster_async::ClusterConnection;
 
 use super::ClusterStore;
+use crate::redis::shared;
 use crate::redis::store::{PRESENCE_BATCH, unavailable};
 use crate::{Joined, PresenceStore, StoreError};
 
@@ -159,21 +160,10 @@ impl PresenceStore for ClusterStore {
             async move { connection.zrange::<_, Vec<String>>(key, 0, -1).await.map_err(unavailable) }
         }))
         .await?;
-        Ok(users
-            .iter()
-            .zip(held)
-            .filter(|(_, instances)| instances.iter().any(|instance| live.contains(instance)))
-            .map(|(user, _)| *user)
-            .collect())
+        Ok(shared::held_by_live(users, &held, &live))
     }
 
     async fn dm_partners(&self, tenant: &DomainHandle, user: UserId, limit: usize) -> Result<Vec<UserId>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let last = isize::try_from(limit - 1).unwrap_or(isize::MAX);
-        let members: Vec<String> =
-            self.connection().await?.zrevrange(self.keys(tenant).inbox(user), 0, last).await.map_err(unavailable)?;
-        Ok(crate::redis::shared::dm_partners(&members))
+        shared::dm_partners(&mut self.connection().await?, self.keys(tenant).inbox(user), limit).await
     }
 }
