@@ -214,6 +214,31 @@ where
     })
 }
 
+/// Serves an app `configure` sets up in a plain actix-web `HttpServer` (one worker) on a free port,
+/// as an embedding app would; the returned app's `address` ends in `path`. Stopping it shuts `hub`
+/// down, then the server.
+fn serve_in_actix_web<F>(settings: &Settings, hub: chat_service::Hub, path: &str, configure: F) -> TestApp
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = format!("http://127.0.0.1:{}{path}", listener.local_addr().unwrap().port());
+    let server = actix_web::HttpServer::new(move || actix_web::App::new().configure(configure.clone()))
+        .on_connect(chat_transport::remember_sockets)
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listens")
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    TestApp::serving(address, settings, |stopped| async move {
+        stopped.await;
+        hub.shut_down();
+        handle.stop(true).await;
+    })
+}
+
 /// chatd's API on the in-memory store and the built-in directory, as an embedding app builds it.
 fn memory_chat_api(settings: &Settings) -> chat_transport::ChatApi {
     let history = settings.realtime.history_window().expect("a valid history window");
@@ -232,23 +257,8 @@ fn memory_chat_api(settings: &Settings) -> chat_transport::ChatApi {
 pub async fn spawn_in_actix_web(settings: Settings) -> TestApp {
     let chat = memory_chat_api(&settings);
     let hub = chat.hub().clone();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new().configure(chat.rest_api()).configure(chat.realtime()).configure(chat.operations())
-    })
-    .on_connect(chat_transport::remember_sockets)
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .expect("listens")
-    .run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    TestApp::serving(address, &settings, |stopped| async move {
-        stopped.await;
-        hub.shut_down();
-        handle.stop(true).await;
+    serve_in_actix_web(&settings, hub, "", move |app| {
+        app.configure(chat.rest_api()).configure(chat.realtime()).configure(chat.operations());
     })
 }
 
@@ -264,12 +274,9 @@ pub const HOST_NOT_FOUND: &str = "the host's own 404";
 pub async fn spawn_under_a_scope(settings: Settings) -> TestApp {
     let chat = memory_chat_api(&settings);
     let hub = chat.hub().clone();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let address = format!("http://127.0.0.1:{}/chat", listener.local_addr().unwrap().port());
-    let server = actix_web::HttpServer::new(move || {
+    serve_in_actix_web(&settings, hub, "/chat", move |app| {
         use actix_web::{HttpResponse, web};
-        actix_web::App::new()
-            .route("/", web::get().to(|| async { HttpResponse::Ok().body(HOST_HOME) }))
+        app.route("/", web::get().to(|| async { HttpResponse::Ok().body(HOST_HOME) }))
             .route("/fails", web::get().to(|| async { HttpResponse::BadRequest().body(HOST_ERROR) }))
             .service(
                 web::scope("/chat")
@@ -278,20 +285,7 @@ pub async fn spawn_under_a_scope(settings: Settings) -> TestApp {
                     .configure(chat.realtime())
                     .default_service(chat_transport::not_found()),
             )
-            .default_service(web::to(|| async { HttpResponse::NotFound().body(HOST_NOT_FOUND) }))
-    })
-    .on_connect(chat_transport::remember_sockets)
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .expect("listens")
-    .run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    TestApp::serving(address, &settings, |stopped| async move {
-        stopped.await;
-        hub.shut_down();
-        handle.stop(true).await;
+            .default_service(web::to(|| async { HttpResponse::NotFound().body(HOST_NOT_FOUND) }));
     })
 }
 

@@ -31,24 +31,6 @@ impl ClusterStore {
         }
     }
 
-    /// The position of `channel` now (its epoch started if it has none).
-    async fn channel_position(&self, keys: &Keyspace, channel: Channel) -> Result<Position, StoreError> {
-        let (epoch, seq, ..): (String, u64, i64, redis::Value) = self
-            .scripts
-            .replay
-            .key(keys.event_position(channel))
-            .key(keys.event_history(channel))
-            .arg("")
-            .arg(0)
-            .arg(1)
-            .arg(self.history.size)
-            .arg(0)
-            .invoke_async(&mut self.connection().await?)
-            .await
-            .map_err(unavailable)?;
-        position(&epoch, seq)
-    }
-
     /// What an earlier use of `idempotency`'s key by `message`'s author in another chat answers:
     /// the key is claimed for `chat` in the author's slot when unused (the chat's own slot holds
     /// the answer itself), so a key reused for another chat is refused as on one server.
@@ -173,7 +155,11 @@ impl ChatStore for ClusterStore {
         let keys = self.keys(tenant);
         // The position first: every event up to it was recorded after its chat step, so the page
         // read next reflects it.
-        let position = self.channel_position(&keys, chat.channel_of(reader)).await?;
+        let channel = chat.channel_of(reader);
+        let position =
+            shared::replay(&self.scripts, &mut self.connection().await?, &keys, self.history, (channel, None, 1))
+                .await?
+                .now;
         let readers = chat.readers_shown_to(reader);
         let mut call = self.cluster_scripts.chat_history.prepare_invoke();
         call.key(keys.chat(chat))
